@@ -1,0 +1,179 @@
+"""The account actor: owns one account's cash, holdings, reservations, orders and transactions.
+
+It makes the pre-trade check (reserve or reject), sends accepted orders to their symbol's actor,
+and settles the fills that come back. Its logic lives in `engine.account.Account`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pykka
+
+from actors.bus import Publish
+from actors.runtime import AfterAll, BrokerActor, Clock, handles
+from engine.account import Account
+from engine.commands import (
+    AcceptOrder,
+    CancelOrder,
+    CreditShares,
+    GetAccountState,
+    GetBalance,
+    GetOrder,
+    GetTransactions,
+    MoveCash,
+    QueryOrders,
+    RemovedFromBook,
+    RemoveFromBook,
+    SettleFill,
+    SettleMatch,
+    SubmitOrder,
+)
+from engine.errors import OrderNotCancellableError
+from engine.events import Event, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from engine.ids import OrderId
+from engine.matching import OrderTicket
+from engine.orders import CancelReason, Order, Side
+
+
+class AccountActor(BrokerActor):
+    """One account, one message at a time."""
+
+    def __init__(
+        self, account: Account, bus: pykka.ActorRef[Any], clock: Clock, log: Any
+    ) -> None:
+        super().__init__(log.bind(account_id=account.account_id))
+        self.account = account
+        self.bus = bus
+        self.clock = clock
+        self.books: dict[OrderId, pykka.ActorRef[Any]] = {}  # open order -> its symbol's actor
+
+    def _publish(self, event: Event) -> None:
+        self.bus.tell(Publish(event))
+
+    def _finished(self, order: Order) -> None:
+        if order.status.is_final:
+            self.books.pop(order.order_id, None)
+
+    # -- cash and shares -----------------------------------------------------------------------
+
+    @handles(MoveCash)
+    def _move_cash(self, message: MoveCash) -> None:
+        now = self.clock()
+        if message.cents > 0:
+            record = self.account.deposit(message.cents, now)
+        else:
+            record = self.account.withdraw(-message.cents, now)
+        self.log.info("cash." + record.kind.value, amount=str(record.amount))
+        message.reply.set(self.account.balance())
+
+    @handles(CreditShares)
+    def _credit_shares(self, message: CreditShares) -> None:
+        record = self.account.grant(message.symbol, message.quantity, message.price, self.clock())
+        self.log.info("shares.granted", symbol=message.symbol, quantity=message.quantity)
+        message.reply.set(record)
+
+    # -- orders --------------------------------------------------------------------------------
+
+    @handles(AcceptOrder)
+    def _accept(self, message: AcceptOrder) -> None:
+        order = message.order
+        now = self.clock()
+        reason = self.account.accept(order, now)
+        log = self.log.bind(order_id=order.order_id, symbol=order.symbol)
+        if reason is not None:
+            log.info("order.rejected", reason=reason.value)
+            snapshot = order.snapshot()
+            self._publish(OrderRejected(snapshot, reason))
+            message.reply.set(snapshot)
+            return
+        log.info("order.accepted", side=order.side.value, quantity=order.quantity,
+                 order_type=order.order_type.value)
+        self._publish(OrderAccepted(order.snapshot()))
+        self.books[order.order_id] = message.symbol_ref
+        bound = order.reserve_price if order.side is Side.BUY else order.limit_price
+        ticket = OrderTicket(
+            order.order_id, order.account_id, order.side, order.order_type,
+            order.time_in_force, order.quantity, order.limit_price, bound, self.actor_ref,
+        )
+        message.symbol_ref.tell(SubmitOrder(ticket, message.reply))
+
+    def _settle(self, order_id: OrderId, fill: Any) -> Order:
+        record = self.account.settle_fill(
+            order_id, fill.trade_id, fill.quantity, fill.price, self.clock()
+        )
+        order = self.account.orders[order_id]
+        self.log.info("order.filled", order_id=order_id, symbol=order.symbol,
+                      trade_id=fill.trade_id, quantity=fill.quantity, price=str(record.price),
+                      status=order.status.value)
+        self._publish(OrderFilled(order.snapshot(), record))
+        self._finished(order)
+        return order
+
+    def _cancel(self, order_id: OrderId, reason: CancelReason) -> Order:
+        order = self.account.cancel_rest(order_id, reason, self.clock())
+        self.log.info("order.cancelled", order_id=order_id, symbol=order.symbol,
+                      reason=reason.value, filled=order.filled_quantity)
+        self._publish(OrderCancelled(order.snapshot(), reason))
+        self._finished(order)
+        return order
+
+    @handles(SettleMatch)
+    def _settle_match(self, message: SettleMatch) -> None:
+        order = self.account.order(message.order_id)
+        result = message.result
+        for fill in result.fills:
+            self._settle(message.order_id, fill)
+        if result.cancel_reason is not None:
+            self._cancel(message.order_id, result.cancel_reason)
+        elif result.rested:
+            self.log.info("order.resting", order_id=order.order_id, symbol=order.symbol,
+                          remaining=order.remaining)
+        message.reply.set(AfterAll(order.snapshot(), message.waits))
+
+    @handles(SettleFill)
+    def _settle_fill(self, message: SettleFill) -> None:
+        self._settle(message.order_id, message.fill)
+        if message.done is not None:
+            message.done.set(None)
+
+    @handles(CancelOrder)
+    def _cancel_order(self, message: CancelOrder) -> None:
+        order = self.account.order(message.order_id)
+        book = self.books.get(order.order_id)
+        if order.status.is_final or book is None:
+            raise OrderNotCancellableError(order.order_id, order.status.value)
+        book.tell(RemoveFromBook(order.order_id, self.actor_ref, message.reply))
+
+    @handles(RemovedFromBook)
+    def _removed(self, message: RemovedFromBook) -> None:
+        order = self.account.order(message.order_id)
+        if not message.removed:
+            # Not resting any more: the fills or cancel that finished it were sent to this
+            # account before this answer, so they are settled and the order is final.
+            assert order.status.is_final, f"{order.order_id} neither resting nor final"
+            raise OrderNotCancellableError(order.order_id, order.status.value)
+        message.reply.set(self._cancel(message.order_id, CancelReason.REQUESTED).snapshot())
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    @handles(GetOrder)
+    def _get_order(self, message: GetOrder) -> None:
+        message.reply.set(self.account.order(message.order_id).snapshot())
+
+    @handles(QueryOrders)
+    def _orders(self, message: QueryOrders) -> None:
+        orders = self.account.order_history(message.status, message.symbol)
+        message.reply.set([o.snapshot() for o in orders])
+
+    @handles(GetBalance)
+    def _balance(self, message: GetBalance) -> None:
+        message.reply.set(self.account.balance())
+
+    @handles(GetAccountState)
+    def _state(self, message: GetAccountState) -> None:
+        message.reply.set(self.account.state())
+
+    @handles(GetTransactions)
+    def _transactions(self, message: GetTransactions) -> None:
+        message.reply.set(list(self.account.transactions))

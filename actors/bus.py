@@ -1,0 +1,102 @@
+"""The event bus: delivers published events to subscribers' callbacks, off the matching path.
+
+Account and symbol actors `tell` it events and go on; the bus calls each matching callback in
+its own thread. A callback that raises is logged and breaks nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from actors.runtime import BrokerActor, handles
+from engine.commands import Reply
+from engine.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """Who wants which events: `kinds` (event classes; empty for all), an account, a symbol."""
+
+    subscription_id: int
+    callback: Callable[[Event], Any]
+    kinds: tuple[type, ...]
+    account_id: str | None
+    symbol: str | None
+
+    def wants(self, event: Event) -> bool:
+        """Whether `event` passes this subscription's filters."""
+        if self.kinds and not isinstance(event, self.kinds):
+            return False
+        if self.account_id is not None and event.account_id != self.account_id:
+            return False
+        return self.symbol is None or event.symbol == self.symbol
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Deliver `event` to every subscriber that wants it."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class AddSubscription:
+    """Start delivering to `subscription`."""
+
+    subscription: Subscription
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveSubscription:
+    """Stop delivering to the subscription with this id; reply whether it existed."""
+
+    subscription_id: int
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Reply once every event published before this message has been delivered."""
+
+    reply: Reply
+
+
+class EventBusActor(BrokerActor):
+    """Holds the subscriptions and calls their callbacks, one event at a time, in order."""
+
+    def __init__(self, log: Any) -> None:
+        super().__init__(log.bind(actor="bus"))
+        self.subscriptions: dict[int, Subscription] = {}
+        self.delivered = 0
+
+    @handles(Publish)
+    def _publish(self, message: Publish) -> None:
+        for subscription in list(self.subscriptions.values()):
+            if not subscription.wants(message.event):
+                continue
+            try:
+                subscription.callback(message.event)
+                self.delivered += 1
+            except Exception as error:  # a subscriber's bug must not reach the engine
+                self.log.warning(
+                    "subscriber.failed",
+                    subscription_id=subscription.subscription_id,
+                    event=type(message.event).__name__,
+                    error=repr(error),
+                )
+
+    @handles(AddSubscription)
+    def _add(self, message: AddSubscription) -> None:
+        self.subscriptions[message.subscription.subscription_id] = message.subscription
+        message.reply.set(message.subscription.subscription_id)
+
+    @handles(RemoveSubscription)
+    def _remove(self, message: RemoveSubscription) -> None:
+        message.reply.set(self.subscriptions.pop(message.subscription_id, None) is not None)
+
+    @handles(Flush)
+    def _flush(self, message: Flush) -> None:
+        message.reply.set(self.delivered)

@@ -1,0 +1,113 @@
+"""The symbol actor: owns one stock's order book, price, statistics, tape and history.
+
+It matches the orders its accounts send, tells every account its fills, and moves the price on
+the feed's request, filling the resting orders that the move triggers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+import pykka
+
+from actors.bus import Publish
+from actors.runtime import AfterAll, BrokerActor, Clock, handles, new_future
+from engine.commands import (
+    GetPriceHistory,
+    GetQuote,
+    RemovedFromBook,
+    RemoveFromBook,
+    SetPrice,
+    SettleFill,
+    SettleMatch,
+    SubmitOrder,
+)
+from engine.events import PriceChanged
+from engine.ids import Symbol
+from engine.matching import Fill, Market, TradeIdSequence
+from engine.money import cents_to_decimal
+from engine.orders import ns_to_datetime
+
+
+class SymbolActor(BrokerActor):
+    """One symbol, one message at a time.
+
+    Args:
+        prices: The last-price board. This actor is the only writer of its own symbol's entry;
+            the gateway reads it to set market-buy collars and callers to value portfolios.
+    """
+
+    def __init__(
+        self,
+        market: Market,
+        prices: MutableMapping[Symbol, int],
+        bus: pykka.ActorRef[Any],
+        clock: Clock,
+        log: Any,
+    ) -> None:
+        super().__init__(log.bind(symbol=market.symbol))
+        self.market = market
+        self.prices = prices
+        self.bus = bus
+        self.clock = clock
+        self.trade_ids = TradeIdSequence(market.symbol)
+        prices[market.symbol] = market.price
+
+    def _tell_makers(self, fills: list[Fill] | tuple[Fill, ...]) -> tuple[Any, ...]:
+        waits = []
+        for fill in fills:
+            if fill.maker_owner is None:
+                continue
+            maker_side = fill.taker_side.opposite
+            order_id = fill.order_id_for(maker_side)
+            assert order_id is not None
+            done = new_future()
+            fill.maker_owner.tell(SettleFill(order_id, fill, done))
+            waits.append(done)
+        return tuple(waits)
+
+    def _price_moved(self, old: int, now: int) -> None:
+        new = self.market.price
+        self.prices[self.market.symbol] = new
+        if new != old:
+            self.bus.tell(Publish(PriceChanged(
+                self.market.symbol, cents_to_decimal(old), cents_to_decimal(new),
+                ns_to_datetime(now),
+            )))
+
+    @handles(SubmitOrder)
+    def _submit(self, message: SubmitOrder) -> None:
+        ticket = message.ticket
+        now = self.clock()
+        old = self.market.price
+        result = self.market.submit(ticket, now, self.trade_ids)
+        waits = self._tell_makers(result.fills)
+        self._price_moved(old, now)
+        if result.rested:
+            self.log.debug("book.rested", order_id=ticket.order_id, side=ticket.side.value)
+        ticket.owner.tell(SettleMatch(ticket.order_id, result, message.reply, waits))
+
+    @handles(RemoveFromBook)
+    def _remove(self, message: RemoveFromBook) -> None:
+        removed = self.market.cancel(message.order_id) > 0
+        message.account_ref.tell(RemovedFromBook(message.order_id, removed, message.reply))
+
+    @handles(SetPrice)
+    def _set_price(self, message: SetPrice) -> None:
+        now = self.clock()
+        old = self.market.price
+        fills = self.market.update_price(message.price, now, self.trade_ids)
+        waits = self._tell_makers(fills)
+        self._price_moved(old, now)
+        if fills:
+            self.log.info("price.triggered", price=message.price, fills=len(fills))
+        message.reply.set(AfterAll(self.market.quote(), waits))
+
+    @handles(GetQuote)
+    def _quote(self, message: GetQuote) -> None:
+        message.reply.set(self.market.quote())
+
+    @handles(GetPriceHistory)
+    def _history(self, message: GetPriceHistory) -> None:
+        message.reply.set(self.market.history())

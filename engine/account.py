@@ -1,0 +1,379 @@
+"""An account's cash, holdings, reservations, orders and transactions, and its valuation.
+
+Reservations are made when an order is accepted, so settling a fill can never fail: a buy
+holds `remaining * reserve_price` cents, a sell holds its remaining shares. Cost basis is kept
+exactly as a `Fraction` of cents (total cost of the shares held), so average cost never drifts;
+it is rounded only for display.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+
+from engine.errors import InsufficientAvailableCashError, UnknownOrderError
+from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId
+from engine.money import (
+    cents_to_decimal,
+    fraction_to_decimal,
+    notional,
+    percent,
+)
+from engine.orders import CancelReason, Order, OrderStatus, RejectReason, Side, ns_to_datetime
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A customer; one user may hold several accounts."""
+
+    user_id: UserId
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+class TransactionKind(enum.StrEnum):
+    """What a transaction recorded."""
+
+    BUY = "buy"
+    SELL = "sell"
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+    GRANT = "grant"
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """An immutable record of one movement of cash or shares in an account.
+
+    A fill is a BUY or SELL with its trade, order, symbol, side, quantity and price; `amount`
+    is always the positive cash value moved (for a GRANT, the stated cost of the shares).
+    """
+
+    transaction_id: str
+    account_id: AccountId
+    kind: TransactionKind
+    amount: Decimal
+    at: datetime
+    trade_id: TradeId | None = None
+    order_id: OrderId | None = None
+    symbol: Symbol | None = None
+    side: Side | None = None
+    quantity: int | None = None
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """Cash of an account: `available = cash - reserved` is what orders and withdrawals may use."""
+
+    account_id: AccountId
+    cash: Decimal
+    reserved: Decimal
+    available: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Shares of one symbol held, as the account knows them (no prices).
+
+    Attributes:
+        cost: The exact total cost in cents of the shares held.
+    """
+
+    symbol: Symbol
+    quantity: int
+    reserved: int
+    cost: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """One line of a portfolio, valued at the current price. Amounts are `Decimal`."""
+
+    symbol: Symbol
+    quantity: int
+    reserved: int
+    average_cost: Decimal
+    cost_basis: Decimal
+    market_price: Decimal
+    market_value: Decimal
+    unrealized_pl: Decimal
+    unrealized_pl_percent: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    """An account's holdings valued at current prices, with profit and loss."""
+
+    account_id: AccountId
+    holdings: tuple[Holding, ...]
+    cash: Decimal
+    market_value: Decimal
+    cost_basis: Decimal
+    unrealized_pl: Decimal
+    unrealized_pl_percent: Decimal | None
+    realized_pl: Decimal
+    net_worth: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """Everything an account holds, without prices: the input to valuation."""
+
+    account_id: AccountId
+    cash: int
+    reserved_cash: int
+    realized: Fraction
+    positions: tuple[Position, ...]
+
+
+@dataclass(slots=True)
+class _Position:
+    quantity: int = 0
+    reserved: int = 0
+    cost: Fraction = Fraction(0)
+
+
+class Account:
+    """One account's state. Only its account actor touches it, one message at a time."""
+
+    def __init__(self, account_id: AccountId, user_id: UserId, opened_ns: int) -> None:
+        self.account_id = account_id
+        self.user_id = user_id
+        self.opened_ns = opened_ns
+        self.cash = 0
+        self.reserved_cash = 0
+        self.deposited = 0
+        self.withdrawn = 0
+        self.realized = Fraction(0)
+        self.positions: dict[Symbol, _Position] = {}
+        self.orders: dict[OrderId, Order] = {}
+        self.transactions: list[Transaction] = []
+
+    @property
+    def available_cash(self) -> int:
+        """Cash not held back by pending buy orders, in cents."""
+        return self.cash - self.reserved_cash
+
+    def _record(self, kind: TransactionKind, amount: int, at_ns: int, **fill: object) -> Transaction:
+        record = Transaction(
+            transaction_id=f"{self.account_id}-{len(self.transactions) + 1}",
+            account_id=self.account_id,
+            kind=kind,
+            amount=cents_to_decimal(amount),
+            at=ns_to_datetime(at_ns),
+            **fill,  # type: ignore[arg-type]
+        )
+        self.transactions.append(record)
+        return record
+
+    # -- cash ----------------------------------------------------------------------------------
+
+    def deposit(self, cents: int, at_ns: int) -> Transaction:
+        """Add cash (a positive amount in cents)."""
+        self.cash += cents
+        self.deposited += cents
+        return self._record(TransactionKind.DEPOSIT, cents, at_ns)
+
+    def withdraw(self, cents: int, at_ns: int) -> Transaction:
+        """Take out cash, at most the available cash.
+
+        Raises:
+            InsufficientAvailableCashError: if `cents` exceeds the available cash; nothing moves.
+        """
+        if cents > self.available_cash:
+            raise InsufficientAvailableCashError(
+                cents_to_decimal(cents), cents_to_decimal(self.available_cash)
+            )
+        self.cash -= cents
+        self.withdrawn += cents
+        return self._record(TransactionKind.WITHDRAWAL, cents, at_ns)
+
+    def grant(self, symbol: Symbol, quantity: int, price_cents: int, at_ns: int) -> Transaction:
+        """Credit `quantity` shares at a stated cost (an allocation or a transfer in)."""
+        position = self.positions.setdefault(symbol, _Position())
+        position.quantity += quantity
+        position.cost += notional(price_cents, quantity)
+        return self._record(
+            TransactionKind.GRANT, notional(price_cents, quantity), at_ns, symbol=symbol,
+            quantity=quantity, price=cents_to_decimal(price_cents),
+        )
+
+    # -- orders --------------------------------------------------------------------------------
+
+    def accept(self, order: Order, at_ns: int) -> RejectReason | None:
+        """Make the pre-trade check for a new order and reserve what it needs.
+
+        Returns the reason it is refused (the order is then REJECTED and nothing else changes),
+        or None when it is accepted and its cash or shares are reserved.
+        """
+        self.orders[order.order_id] = order
+        if order.side is Side.BUY:
+            if order.reserved_cents > self.available_cash:
+                order.reject(RejectReason.INSUFFICIENT_FUNDS, at_ns)
+                return RejectReason.INSUFFICIENT_FUNDS
+            self.reserved_cash += order.reserved_cents
+            return None
+        position = self.positions.get(order.symbol)
+        if position is None or position.quantity - position.reserved < order.quantity:
+            order.reject(RejectReason.INSUFFICIENT_SHARES, at_ns)
+            return RejectReason.INSUFFICIENT_SHARES
+        position.reserved += order.quantity
+        return None
+
+    def order(self, order_id: OrderId) -> Order:
+        """Return this account's order `order_id`.
+
+        Raises:
+            UnknownOrderError: if the account has no such order.
+        """
+        try:
+            return self.orders[order_id]
+        except KeyError:
+            raise UnknownOrderError(order_id) from None
+
+    def settle_fill(
+        self, order_id: OrderId, trade_id: TradeId, quantity: int, price_cents: int, at_ns: int
+    ) -> Transaction:
+        """Settle one fill of an accepted order: use its reservation, move cash and shares.
+
+        A buy pays `quantity * price` out of the `quantity * reserve_price` it had reserved and
+        releases the difference; a sell delivers reserved shares, realizes P/L against the
+        average cost and leaves that average unchanged.
+        """
+        order = self.order(order_id)
+        amount = notional(price_cents, quantity)
+        position = self.positions.setdefault(order.symbol, _Position())
+        if order.side is Side.BUY:
+            assert order.reserve_price is not None and price_cents <= order.reserve_price, (
+                f"fill price {price_cents} above reserve {order.reserve_price} of {order_id}"
+            )
+            order.fill(quantity, price_cents, at_ns)
+            self.reserved_cash -= notional(order.reserve_price, quantity)
+            self.cash -= amount
+            position.quantity += quantity
+            position.cost += amount
+            kind = TransactionKind.BUY
+        else:
+            order.fill(quantity, price_cents, at_ns)
+            removed = position.cost * quantity / position.quantity
+            position.reserved -= quantity
+            position.quantity -= quantity
+            position.cost -= removed
+            self.realized += amount - removed
+            self.cash += amount
+            kind = TransactionKind.SELL
+        if not position.quantity and not position.reserved:
+            del self.positions[order.symbol]
+        return self._record(
+            kind, amount, at_ns, trade_id=trade_id, order_id=order_id, symbol=order.symbol,
+            side=order.side, quantity=quantity, price=cents_to_decimal(price_cents),
+        )
+
+    def cancel_rest(self, order_id: OrderId, reason: CancelReason, at_ns: int) -> Order:
+        """Cancel what remains of an accepted order and release its reservation."""
+        order = self.order(order_id)
+        cash, shares = order.reserved_cents, order.reserved_shares
+        order.cancel(reason, at_ns)
+        self.reserved_cash -= cash
+        if shares:
+            position = self.positions[order.symbol]
+            position.reserved -= shares
+            if not position.quantity and not position.reserved:
+                del self.positions[order.symbol]
+        return order
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def balance(self) -> Balance:
+        """Cash, reserved and available, in `Decimal`."""
+        return Balance(
+            self.account_id,
+            cents_to_decimal(self.cash),
+            cents_to_decimal(self.reserved_cash),
+            cents_to_decimal(self.available_cash),
+        )
+
+    def state(self) -> AccountState:
+        """Cash and positions, ready to be valued at prices."""
+        positions = tuple(
+            Position(symbol, p.quantity, p.reserved, p.cost)
+            for symbol, p in sorted(self.positions.items())
+        )
+        return AccountState(self.account_id, self.cash, self.reserved_cash, self.realized, positions)
+
+    def order_history(
+        self, status: Iterable[OrderStatus] | None = None, symbol: Symbol | None = None
+    ) -> list[Order]:
+        """Orders oldest first, optionally only those with one of `status` or of `symbol`."""
+        wanted = None if status is None else frozenset(status)
+        return [
+            o for o in self.orders.values()
+            if (wanted is None or o.status in wanted) and (symbol is None or o.symbol == symbol)
+        ]
+
+    def check(self) -> None:
+        """Assert the account's invariants: no negative cash or position, reservations equal to
+        what open orders hold, nothing reserved beyond what is there."""
+        assert self.cash >= 0, f"{self.account_id} cash negative: {self.cash}"
+        open_orders = [o for o in self.orders.values() if not o.status.is_final]
+        held = sum(o.reserved_cents for o in open_orders)
+        assert self.reserved_cash == held, f"{self.account_id} reserved {self.reserved_cash} != {held}"
+        assert self.reserved_cash <= self.cash, f"{self.account_id} reserved more than its cash"
+        for symbol, position in self.positions.items():
+            shares = sum(o.reserved_shares for o in open_orders if o.symbol == symbol)
+            assert position.reserved == shares, f"{self.account_id} {symbol} reserved mismatch"
+            assert 0 <= position.reserved <= position.quantity, f"{self.account_id} {symbol} oversold"
+            assert position.cost >= 0, f"{self.account_id} {symbol} negative cost"
+        for o in open_orders:
+            if o.side is Side.SELL:
+                assert o.symbol in self.positions, f"{o.order_id} sells shares not held"
+
+
+def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfolio:
+    """Value an account's positions at `prices` (cents) and work out profit and loss.
+
+    Unrealized P/L is market value minus the exact cost of the shares held; the percentage is
+    of that cost. O(h) for h holdings.
+    """
+    holdings = []
+    total_value = 0
+    total_cost = Fraction(0)
+    for position in state.positions:
+        if not position.quantity:
+            continue
+        price = prices[position.symbol]
+        value = notional(price, position.quantity)
+        pl = value - position.cost
+        holdings.append(
+            Holding(
+                symbol=position.symbol,
+                quantity=position.quantity,
+                reserved=position.reserved,
+                average_cost=fraction_to_decimal(position.cost / position.quantity),
+                cost_basis=fraction_to_decimal(position.cost),
+                market_price=cents_to_decimal(price),
+                market_value=cents_to_decimal(value),
+                unrealized_pl=fraction_to_decimal(pl),
+                unrealized_pl_percent=percent(pl, position.cost),
+            )
+        )
+        total_value += value
+        total_cost += position.cost
+    unrealized = total_value - total_cost
+    return Portfolio(
+        account_id=state.account_id,
+        holdings=tuple(holdings),
+        cash=cents_to_decimal(state.cash),
+        market_value=cents_to_decimal(total_value),
+        cost_basis=fraction_to_decimal(total_cost),
+        unrealized_pl=fraction_to_decimal(unrealized),
+        unrealized_pl_percent=percent(unrealized, total_cost),
+        realized_pl=fraction_to_decimal(state.realized),
+        net_worth=cents_to_decimal(state.cash + total_value),
+    )

@@ -1,0 +1,316 @@
+"""Imperative requests: the messages actors send each other. All are frozen and never mutated.
+
+Requests the gateway receives carry the caller's raw values (it validates them); the messages it
+routes on carry parsed values (integer cents, whole shares, enums). A `reply` is a one-shot
+channel (a future) that the actor finishing the request fills with a result or an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine.ids import AccountId, OrderId, Symbol
+from engine.matching import Fill, MatchResult, OrderTicket
+from engine.orders import Order, OrderStatus
+
+
+class Reply(Protocol):
+    """Where the result of a request goes: pykka's futures fit."""
+
+    def set(self, value: Any = None) -> None:
+        """Deliver the result."""
+
+    def set_exception(self, exc_info: Any = None) -> None:
+        """Deliver an error as `(type, value, traceback)`."""
+
+
+# -- requests to the gateway (raw caller values) ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAccount:
+    """Open an account for a user, registering the user on first sight."""
+
+    user_id: Any
+    name: Any
+    email: Any
+    phone: Any
+    initial_deposit: Any
+    account_id: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class ListStock:
+    """List a new stock at an initial price in a liquidity mode."""
+
+    symbol: Any
+    name: Any
+    price: Any
+    mode: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """Add cash to an account."""
+
+    account_id: Any
+    amount: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Take cash out of an account, at most its available cash."""
+
+    account_id: Any
+    amount: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GrantShares:
+    """Credit shares to an account at a stated cost."""
+
+    account_id: Any
+    symbol: Any
+    quantity: Any
+    price: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """Place a market or limit order."""
+
+    account_id: Any
+    symbol: Any
+    side: Any
+    quantity: Any
+    order_type: Any
+    limit_price: Any
+    time_in_force: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel what remains of a pending or partially filled order."""
+
+    order_id: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetOrder:
+    """Read one order."""
+
+    order_id: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetOrders:
+    """Read an account's orders, optionally filtered by status and symbol."""
+
+    account_id: Any
+    status: Any
+    symbol: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetBalance:
+    """Read an account's cash, reserved and available."""
+
+    account_id: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetAccountState:
+    """Read an account's cash and positions, for valuation."""
+
+    account_id: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetTransactions:
+    """Read an account's transaction history."""
+
+    account_id: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetAccounts:
+    """Read the accounts of a user (or of every user)."""
+
+    user_id: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuote:
+    """Read a symbol's quote."""
+
+    symbol: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetPriceHistory:
+    """Read a symbol's price history."""
+
+    symbol: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetStocks:
+    """Read every listed stock's quote."""
+
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePrice:
+    """Move a symbol's price (the price feed's entry point)."""
+
+    symbol: Any
+    price: Any
+    reply: Reply
+
+
+# -- messages the gateway and the actors route on (parsed values) --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MoveCash:
+    """Deposit (`cents > 0`) or withdraw (`cents < 0`) cash in an account."""
+
+    cents: int
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class CreditShares:
+    """Credit `quantity` shares of `symbol` at `price` cents each."""
+
+    symbol: Symbol
+    quantity: int
+    price: int
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptOrder:
+    """Make the pre-trade check for a new order and send it on to its symbol's actor.
+
+    The `order` belongs to the receiving account actor from here on; no one else touches it.
+    """
+
+    order: Order
+    symbol_ref: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOrders:
+    """Read an account's orders with parsed filters."""
+
+    status: frozenset[OrderStatus] | None
+    symbol: Symbol | None
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOrder:
+    """Match an accepted order in its symbol's book (its account has reserved for it)."""
+
+    ticket: OrderTicket
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class SettleMatch:
+    """Tell the order's own account what its submission did at once, to settle and reply.
+
+    `waits` are the `done` replies of the fills sent to resting orders' accounts: the caller's
+    answer holds once they are settled too.
+    """
+
+    order_id: OrderId
+    result: MatchResult
+    reply: Reply
+    waits: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SettleFill:
+    """Tell a resting order's account that it traded; `done` (if any) is set once settled."""
+
+    order_id: OrderId
+    fill: Fill
+    done: Reply | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveFromBook:
+    """Take a resting order out of its symbol's book, on its account's request."""
+
+    order_id: OrderId
+    account_ref: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedFromBook:
+    """The symbol's answer to `RemoveFromBook`: whether the order was still resting."""
+
+    order_id: OrderId
+    removed: bool
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class SetPrice:
+    """Move the symbol's price to `price` cents."""
+
+    price: int
+    reply: Reply
+
+
+__all__ = [
+    "AcceptOrder",
+    "CancelOrder",
+    "CreditShares",
+    "Deposit",
+    "GetAccountState",
+    "GetAccounts",
+    "GetBalance",
+    "GetOrder",
+    "GetOrders",
+    "GetPriceHistory",
+    "GetQuote",
+    "GetStocks",
+    "GetTransactions",
+    "GrantShares",
+    "ListStock",
+    "MoveCash",
+    "OpenAccount",
+    "PlaceOrder",
+    "QueryOrders",
+    "RemoveFromBook",
+    "RemovedFromBook",
+    "Reply",
+    "SetPrice",
+    "SettleFill",
+    "SettleMatch",
+    "SubmitOrder",
+    "UpdatePrice",
+    "Withdraw",
+]

@@ -1,0 +1,105 @@
+"""The one hierarchy of exceptions the brokerage raises for misuse and broken invariants.
+
+Business refusals (insufficient funds or shares) are not exceptions: they come back as an
+order in status REJECTED with a `RejectReason`. Every message here ends with the value given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BrokerageError(Exception):
+    """Base class of every error the brokerage raises on purpose."""
+
+
+class ValidationError(BrokerageError, ValueError):
+    """A request field had a value the brokerage cannot accept.
+
+    Attributes:
+        field: The name of the offending field, as the caller spelled it.
+        value: The value given.
+    """
+
+    def __init__(self, field: str, problem: str, value: Any) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(f"{field} {problem}, was {value!r}")
+
+
+class NotFoundError(BrokerageError, LookupError):
+    """Something named by id does not exist."""
+
+    kind = "object"
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        super().__init__(f"unknown {self.kind}, was {value!r}")
+
+
+class UnknownAccountError(NotFoundError):
+    """No account has the given id."""
+
+    kind = "account"
+
+
+class UnknownSymbolError(NotFoundError):
+    """No stock is listed under the given symbol."""
+
+    kind = "symbol"
+
+
+class UnknownOrderError(NotFoundError):
+    """No order has the given id."""
+
+    kind = "order"
+
+
+class UnknownUserError(NotFoundError):
+    """No user has the given id."""
+
+    kind = "user"
+
+
+class DuplicateError(BrokerageError):
+    """Something that must be unique (a symbol, an account id) exists already."""
+
+    def __init__(self, what: str, value: Any) -> None:
+        self.value = value
+        super().__init__(f"{what} already exists, was {value!r}")
+
+
+class OrderNotCancellableError(BrokerageError):
+    """A cancel named an order that is already finished."""
+
+    def __init__(self, order_id: str, status: str) -> None:
+        self.order_id = order_id
+        self.status = status
+        super().__init__(f"order {order_id} cannot be cancelled: it is {status}, was {order_id!r}")
+
+
+class InvalidTransitionError(BrokerageError):
+    """The order state machine was asked for a transition it does not allow."""
+
+    def __init__(self, order_id: str, current: str, requested: str) -> None:
+        super().__init__(
+            f"order {order_id} cannot move from {current} to {requested}, was {requested!r}"
+        )
+
+
+class InsufficientAvailableCashError(BrokerageError):
+    """A withdrawal asked for more than the cash not reserved by pending buy orders."""
+
+    def __init__(self, requested: Any, available: Any) -> None:
+        self.requested = requested
+        self.available = available
+        super().__init__(
+            f"withdrawal exceeds available cash of {available}, was {requested}"
+        )
+
+
+class BrokerStoppedError(BrokerageError):
+    """The brokerage was used after it was stopped (or before it was started)."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(f"the brokerage is not running, was asked for {operation!r}")

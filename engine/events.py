@@ -1,0 +1,73 @@
+"""Past-tense facts the brokerage publishes. Subscribers receive these; nothing mutates them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from engine.account import Transaction
+from engine.ids import AccountId, Symbol
+from engine.orders import CancelReason, OrderSnapshot, RejectReason
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """Something happened to an order; `order` is its snapshot just after."""
+
+    order: OrderSnapshot
+
+    @property
+    def account_id(self) -> AccountId:
+        """The account the event concerns."""
+        return self.order.account_id
+
+    @property
+    def symbol(self) -> Symbol:
+        """The symbol the event concerns."""
+        return self.order.symbol
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted(OrderEvent):
+    """An order passed its pre-trade check; its cash or shares are reserved."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected(OrderEvent):
+    """An order was refused before reaching the book; nothing moved."""
+
+    reason: RejectReason
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled(OrderEvent):
+    """An order traded (in part or in full) and the fill is settled in its account."""
+
+    transaction: Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled(OrderEvent):
+    """What remained of an order was cancelled and its reservation released."""
+
+    reason: CancelReason
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChanged:
+    """A symbol's price moved (a feed update or, in book mode, a trade)."""
+
+    symbol: Symbol
+    old_price: Decimal
+    new_price: Decimal
+    at: datetime
+
+    @property
+    def account_id(self) -> AccountId | None:
+        """Price changes concern no single account."""
+        return None
+
+
+Event = OrderEvent | PriceChanged
+"""Any event the brokerage publishes."""

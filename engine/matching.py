@@ -1,0 +1,368 @@
+"""One symbol's market: its book, its price, and how orders execute against it.
+
+Two liquidity modes (see `LiquidityMode`) and one execution strategy per order type (market,
+limit) that says how far an order may go and whether its rest may wait in the book. Everything
+here is pure: times and trade ids come in as arguments, results go out as values.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from engine.book import OrderBook
+from engine.ids import AccountId, OrderId, Symbol, TradeId
+from engine.money import cents_to_decimal
+from engine.orders import (
+    CancelReason,
+    LiquidityMode,
+    OrderType,
+    Side,
+    TimeInForce,
+    ns_to_datetime,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTicket:
+    """An accepted order's terms as the matching sees them (its reservation is already made).
+
+    Attributes:
+        bound: For a buy, the highest price it may fill at (its limit, or the collar price of a
+            market buy); for a sell, its limit, or None for a market sell.
+        owner: Routing data for the order's account, carried into the book for later fills.
+    """
+
+    order_id: OrderId
+    account_id: AccountId
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    quantity: int
+    limit_price: int | None
+    bound: int | None
+    owner: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One trade: `quantity` shares of `symbol` at `price` (cents) between two orders.
+
+    In `market` mode the broker's market is the other side: its order and account ids are None.
+    """
+
+    trade_id: TradeId
+    symbol: Symbol
+    price: int
+    quantity: int
+    buy_order_id: OrderId | None
+    buy_account_id: AccountId | None
+    sell_order_id: OrderId | None
+    sell_account_id: AccountId | None
+    taker_side: Side
+    at_ns: int
+    maker_owner: Any = None
+
+    def order_id_for(self, side: Side) -> OrderId | None:
+        """The order on `side` of this trade."""
+        return self.buy_order_id if side is Side.BUY else self.sell_order_id
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """What happened to a submitted order at once.
+
+    Attributes:
+        fills: The trades, in the order they happened.
+        rested: True if its unfilled rest now waits in the book.
+        cancel_reason: Why its unfilled rest was cancelled, if it was.
+    """
+
+    fills: tuple[Fill, ...]
+    rested: bool
+    cancel_reason: CancelReason | None
+
+
+class ExecutionStrategy(Protocol):
+    """How one order type executes."""
+
+    def may_rest(self, ticket: OrderTicket) -> bool:
+        """Whether the unfilled rest of `ticket` waits in the book."""
+
+    def unfilled_reason(self, ticket: OrderTicket, blocked_by_bound: bool) -> CancelReason:
+        """Why the unfilled rest of a ticket that may not rest is cancelled."""
+
+
+class MarketOrderStrategy:
+    """A market order fills now at the market, never above its collar; its rest is cancelled."""
+
+    def may_rest(self, ticket: OrderTicket) -> bool:
+        """A market order never rests."""
+        return False
+
+    def unfilled_reason(self, ticket: OrderTicket, blocked_by_bound: bool) -> CancelReason:
+        """The collar stopped it, or there was nothing to trade with."""
+        if ticket.time_in_force is TimeInForce.FOK:
+            return CancelReason.FILL_OR_KILL
+        return CancelReason.PRICE_COLLAR if blocked_by_bound else CancelReason.NO_LIQUIDITY
+
+
+class LimitOrderStrategy:
+    """A limit order fills at its limit or better; a GTC rest waits in the book."""
+
+    def may_rest(self, ticket: OrderTicket) -> bool:
+        """Only good-till-cancelled limit orders rest."""
+        return ticket.time_in_force is TimeInForce.GTC
+
+    def unfilled_reason(self, ticket: OrderTicket, blocked_by_bound: bool) -> CancelReason:
+        """IOC cancels its rest, FOK kills the whole order."""
+        if ticket.time_in_force is TimeInForce.FOK:
+            return CancelReason.FILL_OR_KILL
+        return CancelReason.IMMEDIATE_OR_CANCEL
+
+
+STRATEGIES: dict[OrderType, ExecutionStrategy] = {
+    OrderType.MARKET: MarketOrderStrategy(),
+    OrderType.LIMIT: LimitOrderStrategy(),
+}
+
+
+def _within(side: Side, price: int, bound: int | None) -> bool:
+    if bound is None:
+        return True
+    return price <= bound if side is Side.BUY else price >= bound
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteSnapshot:
+    """A symbol's market data at one moment. Prices are `Decimal`; sizes are shares."""
+
+    symbol: Symbol
+    name: str
+    mode: LiquidityMode
+    last_price: Decimal
+    bid: Decimal | None
+    bid_size: int
+    ask: Decimal | None
+    ask_size: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    volume: int
+    trades: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PricePoint:
+    """The price of a symbol from `at` on."""
+
+    at: datetime
+    price: Decimal
+
+
+class Market:
+    """One symbol's book, price, day statistics, trade tape and price history.
+
+    Args:
+        history_limit: How many price points `history()` keeps, newest last.
+        tape_limit: How many trades the tape keeps.
+    """
+
+    def __init__(
+        self,
+        symbol: Symbol,
+        name: str,
+        price: int,
+        mode: LiquidityMode,
+        at_ns: int,
+        *,
+        history_limit: int = 100_000,
+        tape_limit: int = 1_000,
+    ) -> None:
+        self.symbol = symbol
+        self.name = name
+        self.mode = mode
+        self.book = OrderBook()
+        self.price = price
+        self.open = self.high = self.low = price
+        self.volume = 0
+        self.trade_count = 0
+        self.updated_ns = at_ns
+        self._history: deque[tuple[int, int]] = deque([(at_ns, price)], maxlen=history_limit)
+        self.tape: deque[Fill] = deque(maxlen=tape_limit)
+
+    # -- prices ------------------------------------------------------------------------------
+
+    def _set_price(self, price: int, at_ns: int) -> bool:
+        changed = price != self.price
+        self.price = price
+        self.high = max(self.high, price)
+        self.low = min(self.low, price)
+        self.updated_ns = at_ns
+        if changed:
+            self._history.append((at_ns, price))
+        return changed
+
+    def update_price(self, price: int, at_ns: int, next_trade_id: _TradeIds) -> list[Fill]:
+        """Move the price (the feed's entry point) and return the fills it triggers.
+
+        In `market` mode every resting buy limited at or above the new price and every resting
+        sell limited at or below it fills in full at the new price, in price-time priority.
+        In `book` mode the price is a reference only (for collars and valuation); nothing
+        trades. O(log L + k) for k triggered orders.
+        """
+        self._set_price(price, at_ns)
+        if self.mode is LiquidityMode.BOOK:
+            return []
+        fills: list[Fill] = []
+        for side in (Side.BUY, Side.SELL):
+            while True:
+                level = self.book.best(side)
+                if level is None or not _within(side, price, level.price):
+                    break
+                entry = level.first()
+                self.book.remove(entry.order_id)
+                fills.append(
+                    self._fill(next_trade_id(), price, entry.remaining, side, entry.order_id,
+                               entry.account_id, None, None, at_ns, entry.owner)
+                )
+        return fills
+
+    # -- orders ------------------------------------------------------------------------------
+
+    def submit(self, ticket: OrderTicket, at_ns: int, next_trade_id: _TradeIds) -> MatchResult:
+        """Execute an accepted order now and rest or cancel what is left.
+
+        `market` mode: if the current price is within the order's bound it fills in full at that
+        price, else a GTC limit rests. `book` mode: it takes resting orders of the other side in
+        price-time priority at their prices while they are within its bound (a FOK first checks
+        that enough is there). O(log L + k) for k resting orders touched.
+        """
+        strategy = STRATEGIES[ticket.order_type]
+        if self.mode is LiquidityMode.MARKET:
+            if _within(ticket.side, self.price, ticket.bound):
+                fill = self._fill(next_trade_id(), self.price, ticket.quantity,
+                                  ticket.side.opposite, None, None, ticket.order_id,
+                                  ticket.account_id, at_ns, None)
+                return MatchResult((fill,), rested=False, cancel_reason=None)
+            return self._rest_or_cancel(ticket, ticket.quantity, strategy, (), True)
+        return self._match_book(ticket, at_ns, next_trade_id, strategy)
+
+    def _match_book(
+        self, ticket: OrderTicket, at_ns: int, next_trade_id: _TradeIds,
+        strategy: ExecutionStrategy,
+    ) -> MatchResult:
+        opposite = ticket.side.opposite
+        remaining = ticket.quantity
+        if ticket.time_in_force is TimeInForce.FOK:
+            available = self.book.volume_within(opposite, ticket.bound, remaining)
+            if available < remaining:
+                return MatchResult((), rested=False, cancel_reason=CancelReason.FILL_OR_KILL)
+        fills: list[Fill] = []
+        blocked_by_bound = False
+        while remaining:
+            level = self.book.best(opposite)
+            if level is None:
+                break
+            if not _within(ticket.side, level.price, ticket.bound):
+                blocked_by_bound = True
+                break
+            maker = level.first()
+            quantity = min(remaining, maker.remaining)
+            self.book.reduce(maker.order_id, quantity)
+            remaining -= quantity
+            fills.append(
+                self._fill(next_trade_id(), level.price, quantity, opposite, maker.order_id,
+                           maker.account_id, ticket.order_id, ticket.account_id, at_ns,
+                           maker.owner)
+            )
+        if fills:
+            self._set_price(fills[-1].price, at_ns)
+        if not remaining:
+            return MatchResult(tuple(fills), rested=False, cancel_reason=None)
+        return self._rest_or_cancel(ticket, remaining, strategy, fills, blocked_by_bound)
+
+    def _rest_or_cancel(
+        self, ticket: OrderTicket, remaining: int, strategy: ExecutionStrategy,
+        fills: tuple[Fill, ...] | list[Fill], blocked_by_bound: bool,
+    ) -> MatchResult:
+        if strategy.may_rest(ticket):
+            assert ticket.limit_price is not None
+            self.book.add(ticket.order_id, ticket.account_id, ticket.side, ticket.limit_price,
+                          remaining, ticket.owner)
+            return MatchResult(tuple(fills), rested=True, cancel_reason=None)
+        reason = strategy.unfilled_reason(ticket, blocked_by_bound)
+        return MatchResult(tuple(fills), rested=False, cancel_reason=reason)
+
+    def cancel(self, order_id: OrderId) -> int:
+        """Take a resting order out of the book; return the shares it still had (0 if it was
+        not resting: already filled or never rested). O(1), plus O(log L) if its level empties.
+        """
+        entry = self.book.remove(order_id)
+        return 0 if entry is None else entry.remaining
+
+    def _fill(
+        self, trade_id: TradeId, price: int, quantity: int, maker_side: Side,
+        maker_order: OrderId | None, maker_account: AccountId | None,
+        taker_order: OrderId | None, taker_account: AccountId | None, at_ns: int,
+        maker_owner: Any,
+    ) -> Fill:
+        if maker_side is Side.BUY:
+            buy = (maker_order, maker_account)
+            sell = (taker_order, taker_account)
+        else:
+            buy = (taker_order, taker_account)
+            sell = (maker_order, maker_account)
+        fill = Fill(trade_id, self.symbol, price, quantity, buy[0], buy[1], sell[0], sell[1],
+                    maker_side.opposite, at_ns, maker_owner)
+        self.volume += quantity
+        self.trade_count += 1
+        self.tape.append(fill)
+        return fill
+
+    # -- market data -------------------------------------------------------------------------
+
+    def quote(self) -> QuoteSnapshot:
+        """The current quote: last price, best bid and ask with sizes, day statistics. O(1)."""
+        bid = self.book.best(Side.BUY)
+        ask = self.book.best(Side.SELL)
+        return QuoteSnapshot(
+            symbol=self.symbol,
+            name=self.name,
+            mode=self.mode,
+            last_price=cents_to_decimal(self.price),
+            bid=None if bid is None else cents_to_decimal(bid.price),
+            bid_size=0 if bid is None else bid.volume,
+            ask=None if ask is None else cents_to_decimal(ask.price),
+            ask_size=0 if ask is None else ask.volume,
+            open=cents_to_decimal(self.open),
+            high=cents_to_decimal(self.high),
+            low=cents_to_decimal(self.low),
+            volume=self.volume,
+            trades=self.trade_count,
+            updated_at=ns_to_datetime(self.updated_ns),
+        )
+
+    def history(self) -> list[PricePoint]:
+        """Every kept price point, oldest first. O(n)."""
+        return [PricePoint(ns_to_datetime(at), cents_to_decimal(p)) for at, p in self._history]
+
+
+class _TradeIds(Protocol):
+    def __call__(self) -> TradeId: ...
+
+
+class TradeIdSequence:
+    """Trade ids of one symbol: `T-AAPL-1`, `T-AAPL-2`, ..."""
+
+    def __init__(self, symbol: Symbol) -> None:
+        self._prefix = f"T-{symbol}-"
+        self._next = 0
+
+    def __call__(self) -> TradeId:
+        self._next += 1
+        return TradeId(f"{self._prefix}{self._next}")

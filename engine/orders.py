@@ -1,0 +1,261 @@
+"""Orders, their enumerations and the order status state machine."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from engine.errors import InvalidTransitionError, ValidationError
+from engine.ids import AccountId, OrderId, Symbol
+from engine.money import average_price, cents_to_decimal, notional
+
+
+class _Choice(enum.StrEnum):
+    """A string enum that parses caller input case-insensitively with a clear error."""
+
+    @classmethod
+    def parse(cls, value: Any, field_name: str) -> Any:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls(value.strip().lower())
+            except ValueError:
+                pass
+        choices = ", ".join(repr(member.value) for member in cls)
+        raise ValidationError(field_name, f"must be one of {choices}", value)
+
+
+class Side(_Choice):
+    """Which way an order trades."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        """The side this one trades against."""
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(_Choice):
+    """How an order is priced: at the market, or no worse than a limit."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class TimeInForce(_Choice):
+    """How long an order may wait.
+
+    GTC rests until filled or cancelled; IOC fills what it can at once and cancels the rest;
+    FOK fills completely at once or not at all.
+    """
+
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class LiquidityMode(_Choice):
+    """Where a symbol's liquidity comes from.
+
+    MARKET: the broker fills at the price set by a price feed (the brief's semantics).
+    BOOK: orders match each other's resting orders at the resting price (an exchange).
+    """
+
+    MARKET = "market"
+    BOOK = "book"
+
+
+class OrderStatus(enum.StrEnum):
+    """Where an order is in its life; EXECUTED, CANCELLED and REJECTED are final."""
+
+    PENDING = "pending"
+    PARTIALLY_FILLED = "partially_filled"
+    EXECUTED = "executed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+    @property
+    def is_final(self) -> bool:
+        """True once the order can change no more."""
+        return self in _FINAL
+
+
+_FINAL = frozenset({OrderStatus.EXECUTED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
+
+_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset(
+        {
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.EXECUTED,
+            OrderStatus.CANCELLED,
+            OrderStatus.REJECTED,
+        }
+    ),
+    OrderStatus.PARTIALLY_FILLED: frozenset(
+        {OrderStatus.PARTIALLY_FILLED, OrderStatus.EXECUTED, OrderStatus.CANCELLED}
+    ),
+    OrderStatus.EXECUTED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+    OrderStatus.REJECTED: frozenset(),
+}
+
+
+class RejectReason(enum.StrEnum):
+    """Why an order was refused before it reached the book; nothing moved."""
+
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    INSUFFICIENT_SHARES = "insufficient_shares"
+
+
+class CancelReason(enum.StrEnum):
+    """Why an accepted order (or its unfilled rest) was cancelled."""
+
+    REQUESTED = "requested"
+    IMMEDIATE_OR_CANCEL = "immediate_or_cancel"
+    FILL_OR_KILL = "fill_or_kill"
+    NO_LIQUIDITY = "no_liquidity"
+    PRICE_COLLAR = "price_collar"
+
+
+def ns_to_datetime(ns: int) -> datetime:
+    """Convert integer nanoseconds since the epoch to an aware UTC datetime (no float)."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest // 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSnapshot:
+    """An order as it stood when the snapshot was taken. Prices and amounts are `Decimal`."""
+
+    order_id: OrderId
+    account_id: AccountId
+    symbol: Symbol
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    quantity: int
+    limit_price: Decimal | None
+    status: OrderStatus
+    filled_quantity: int
+    remaining_quantity: int
+    average_fill_price: Decimal | None
+    filled_amount: Decimal
+    reject_reason: RejectReason | None
+    cancel_reason: CancelReason | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class Order:
+    """One order as its account sees it: terms, status, fills so far and reservation.
+
+    Only the owning account actor touches an `Order`; other actors see snapshots.
+
+    Attributes:
+        reserve_price: For a buy, the highest price it may fill at, in cents: its limit, or the
+            collar price for a market buy. Cash reserved for it is always
+            `remaining * reserve_price`. None for a sell, which reserves shares.
+    """
+
+    order_id: OrderId
+    account_id: AccountId
+    symbol: Symbol
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    quantity: int
+    limit_price: int | None
+    reserve_price: int | None
+    created_ns: int
+    status: OrderStatus = OrderStatus.PENDING
+    filled_quantity: int = 0
+    filled_cents: int = 0
+    reject_reason: RejectReason | None = None
+    cancel_reason: CancelReason | None = None
+    updated_ns: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        if not self.updated_ns:
+            self.updated_ns = self.created_ns
+
+    @property
+    def remaining(self) -> int:
+        """Shares still to fill; zero once the order is final."""
+        if self.status.is_final:
+            return 0
+        return self.quantity - self.filled_quantity
+
+    @property
+    def reserved_cents(self) -> int:
+        """Cash this order holds back from its account now (zero for a sell)."""
+        if self.side is Side.SELL or self.reserve_price is None:
+            return 0
+        return notional(self.reserve_price, self.remaining)
+
+    @property
+    def reserved_shares(self) -> int:
+        """Shares this order holds back from its account now (zero for a buy)."""
+        return self.remaining if self.side is Side.SELL else 0
+
+    def _move(self, new: OrderStatus, at_ns: int) -> None:
+        if new not in _TRANSITIONS[self.status]:
+            raise InvalidTransitionError(self.order_id, self.status.value, new.value)
+        self.status = new
+        self.updated_ns = at_ns
+
+    def reject(self, reason: RejectReason, at_ns: int) -> None:
+        """Refuse the order before it reached the book."""
+        self._move(OrderStatus.REJECTED, at_ns)
+        self.reject_reason = reason
+
+    def fill(self, quantity: int, price_cents: int, at_ns: int) -> None:
+        """Record a fill of `quantity` shares at `price_cents`.
+
+        Raises:
+            InvalidTransitionError: if the order is final or the fill exceeds what remains.
+        """
+        if quantity <= 0 or quantity > self.remaining:
+            raise InvalidTransitionError(
+                self.order_id, self.status.value, f"a fill of {quantity} shares"
+            )
+        done = self.filled_quantity + quantity == self.quantity
+        self._move(OrderStatus.EXECUTED if done else OrderStatus.PARTIALLY_FILLED, at_ns)
+        self.filled_quantity += quantity
+        self.filled_cents += notional(price_cents, quantity)
+
+    def cancel(self, reason: CancelReason, at_ns: int) -> None:
+        """Cancel what remains of the order."""
+        self._move(OrderStatus.CANCELLED, at_ns)
+        self.cancel_reason = reason
+
+    def snapshot(self) -> OrderSnapshot:
+        """Return an immutable public view of the order."""
+        average = None
+        if self.filled_quantity:
+            average = average_price(self.filled_cents, self.filled_quantity)
+        return OrderSnapshot(
+            order_id=self.order_id,
+            account_id=self.account_id,
+            symbol=self.symbol,
+            side=self.side,
+            order_type=self.order_type,
+            time_in_force=self.time_in_force,
+            quantity=self.quantity,
+            limit_price=None if self.limit_price is None else cents_to_decimal(self.limit_price),
+            status=self.status,
+            filled_quantity=self.filled_quantity,
+            remaining_quantity=self.remaining,
+            average_fill_price=average,
+            filled_amount=cents_to_decimal(self.filled_cents),
+            reject_reason=self.reject_reason,
+            cancel_reason=self.cancel_reason,
+            created_at=ns_to_datetime(self.created_ns),
+            updated_at=ns_to_datetime(self.updated_ns),
+        )

@@ -1,0 +1,8 @@
+"""The gateway actor and `Brokerage`, the public embedded API."""
+
+from __future__ import annotations
+
+from gateway.actor import AccountInfo, GatewayActor
+from gateway.brokerage import Brokerage, SubscriptionHandle
+
+__all__ = ["AccountInfo", "Brokerage", "GatewayActor", "SubscriptionHandle"]

@@ -1,0 +1,300 @@
+"""The gateway actor: validates requests, assigns ids, and routes them to the owning actor.
+
+It holds no account or book state, only the directory of actors (account id, symbol, order id
+to the actor that owns it) and the users who hold the accounts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from actors.account import AccountActor
+from actors.runtime import BrokerActor, Clock, Gathered, handles, new_future, stop_all
+from actors.symbol import SymbolActor
+from engine.account import Account, Balance, User
+from engine.commands import (
+    AcceptOrder,
+    CancelOrder,
+    CreditShares,
+    Deposit,
+    GetAccounts,
+    GetAccountState,
+    GetBalance,
+    GetOrder,
+    GetOrders,
+    GetPriceHistory,
+    GetQuote,
+    GetStocks,
+    GetTransactions,
+    GrantShares,
+    ListStock,
+    MoveCash,
+    OpenAccount,
+    PlaceOrder,
+    QueryOrders,
+    SetPrice,
+    UpdatePrice,
+    Withdraw,
+)
+from engine.errors import (
+    DuplicateError,
+    UnknownAccountError,
+    UnknownOrderError,
+    UnknownSymbolError,
+    UnknownUserError,
+    ValidationError,
+)
+from engine.factory import OrderFactory
+from engine.ids import AccountId, OrderId, Symbol, UserId
+from engine.matching import Market
+from engine.money import parse_amount, parse_price, parse_quantity
+from engine.orders import LiquidityMode, OrderStatus
+
+_SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}")
+
+
+def parse_symbol(value: Any, field: str = "symbol") -> Symbol:
+    """Return a symbol in upper case: 1-10 letters, digits, dots or dashes, starting with a
+    letter."""
+    if not isinstance(value, str) or not _SYMBOL.fullmatch(value.strip().upper()):
+        raise ValidationError(
+            field, "must be 1-10 letters, digits, '.' or '-', starting with a letter", value
+        )
+    return Symbol(value.strip().upper())
+
+
+def parse_identifier(value: Any, field: str) -> str:
+    """Return an id: 1-64 letters, digits, '_', '.', '@' or '-', starting with a letter or
+    digit."""
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise ValidationError(
+            field, "must be 1-64 letters, digits, '_', '.', '@' or '-'", value
+        )
+    return value
+
+
+def _parse_text(value: Any, field: str, *, required: bool) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise ValidationError(field, "must be a non-empty string of at most 200 characters", value)
+    return value.strip()
+
+
+def parse_statuses(value: Any) -> frozenset[OrderStatus] | None:
+    """Return the set of statuses an order filter asks for (None: every status)."""
+    if value is None:
+        return None
+    items: Iterable[Any] = [value] if isinstance(value, str | OrderStatus) else value
+    try:
+        return frozenset(OrderStatus(str(item).strip().lower()) for item in items)
+    except (TypeError, ValueError):
+        choices = ", ".join(repr(s.value) for s in OrderStatus)
+        raise ValidationError("status", f"must be one or more of {choices}", value) from None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """An account just opened: its id, its user, and its balance."""
+
+    account_id: AccountId
+    user: User
+    balance: Balance
+
+
+class GatewayActor(BrokerActor):
+    """Validates, assigns ids, routes. The only actor that creates other actors."""
+
+    def __init__(
+        self,
+        bus: pykka.ActorRef[Any],
+        prices: MutableMapping[Symbol, int],
+        factory: OrderFactory,
+        clock: Clock,
+        log: Any,
+        history_limit: int,
+    ) -> None:
+        super().__init__(log.bind(actor="gateway"))
+        self.root_log = log
+        self.bus = bus
+        self.prices = prices
+        self.factory = factory
+        self.clock = clock
+        self.history_limit = history_limit
+        self.users: dict[UserId, User] = {}
+        self.owners: dict[AccountId, UserId] = {}
+        self.accounts: dict[AccountId, pykka.ActorRef[Any]] = {}
+        self.symbols: dict[Symbol, pykka.ActorRef[Any]] = {}
+        self.routes: dict[OrderId, AccountId] = {}
+        self.next_account = 0
+        self.next_order = 0
+
+    def on_stop(self) -> None:
+        """Stop every account and symbol actor this gateway started."""
+        stop_all([*self.accounts.values(), *self.symbols.values()], timeout=30)
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def _account(self, value: Any) -> tuple[AccountId, pykka.ActorRef[Any]]:
+        ref = self.accounts.get(value) if isinstance(value, str) else None
+        if ref is None:
+            raise UnknownAccountError(value)
+        return AccountId(value), ref
+
+    def _symbol(self, value: Any) -> tuple[Symbol, pykka.ActorRef[Any]]:
+        symbol = value.strip().upper() if isinstance(value, str) else value
+        ref = self.symbols.get(symbol)
+        if ref is None:
+            raise UnknownSymbolError(value)
+        return Symbol(symbol), ref
+
+    def _order_account(self, order_id: Any) -> pykka.ActorRef[Any]:
+        account_id = self.routes.get(order_id) if isinstance(order_id, str) else None
+        if account_id is None:
+            raise UnknownOrderError(order_id)
+        return self.accounts[account_id]
+
+    # -- listing and opening -------------------------------------------------------------------
+
+    @handles(ListStock)
+    def _list_stock(self, message: ListStock) -> None:
+        symbol = parse_symbol(message.symbol)
+        name = _parse_text(message.name, "name", required=True)
+        assert name is not None
+        price = parse_price(message.price)
+        mode: LiquidityMode = LiquidityMode.parse(message.mode, "mode")
+        if symbol in self.symbols:
+            raise DuplicateError("symbol", symbol)
+        market = Market(symbol, name, price, mode, self.clock(), history_limit=self.history_limit)
+        self.symbols[symbol] = SymbolActor.start(
+            market, self.prices, self.bus, self.clock, self.root_log
+        )
+        self.log.info("stock.listed", symbol=symbol, price=price, mode=mode.value)
+        message.reply.set(market.quote())
+
+    @handles(OpenAccount)
+    def _open_account(self, message: OpenAccount) -> None:
+        user_id = UserId(parse_identifier(message.user_id, "user_id"))
+        user = self.users.get(user_id)
+        name = _parse_text(message.name, "name", required=user is None)
+        email = _parse_text(message.email, "email", required=False)
+        if email is not None and "@" not in email:
+            raise ValidationError("email", "must be an email address", message.email)
+        phone = _parse_text(message.phone, "phone", required=False)
+        if user is None:
+            assert name is not None
+            user = User(user_id, name, email, phone)
+        else:
+            for field, given in (("name", name), ("email", email), ("phone", phone)):
+                if given is not None and given != getattr(user, field):
+                    raise ValidationError(
+                        field, f"differs from user {user_id}'s {getattr(user, field)!r}", given
+                    )
+        deposit = None
+        if message.initial_deposit is not None and message.initial_deposit != 0:
+            deposit = parse_amount(message.initial_deposit, "initial_deposit")
+        if message.account_id is None:
+            self.next_account += 1
+            account_id = AccountId(f"A-{self.next_account:06d}")
+            while account_id in self.accounts:
+                self.next_account += 1
+                account_id = AccountId(f"A-{self.next_account:06d}")
+        else:
+            account_id = AccountId(parse_identifier(message.account_id, "account_id"))
+            if account_id in self.accounts:
+                raise DuplicateError("account", account_id)
+        now = self.clock()
+        account = Account(account_id, user_id, now)
+        if deposit is not None:
+            account.deposit(deposit, now)
+        balance = account.balance()
+        self.users[user_id] = user
+        self.owners[account_id] = user_id
+        self.accounts[account_id] = AccountActor.start(account, self.bus, self.clock, self.root_log)
+        self.log.info("account.opened", account_id=account_id, user_id=user_id)
+        message.reply.set(AccountInfo(account_id, user, balance))
+
+    @handles(GetAccounts)
+    def _accounts(self, message: GetAccounts) -> None:
+        if message.user_id is None:
+            message.reply.set(list(self.accounts))
+            return
+        if message.user_id not in self.users:
+            raise UnknownUserError(message.user_id)
+        message.reply.set([a for a, u in self.owners.items() if u == message.user_id])
+
+    @handles(GetStocks)
+    def _stocks(self, message: GetStocks) -> None:
+        futures = []
+        for ref in self.symbols.values():
+            future = new_future()
+            ref.tell(GetQuote(None, future))
+            futures.append(future)
+        message.reply.set(Gathered(tuple(futures)))
+
+    # -- cash and shares -----------------------------------------------------------------------
+
+    @handles(Deposit)
+    def _deposit(self, message: Deposit) -> None:
+        _, ref = self._account(message.account_id)
+        ref.tell(MoveCash(parse_amount(message.amount), message.reply))
+
+    @handles(Withdraw)
+    def _withdraw(self, message: Withdraw) -> None:
+        _, ref = self._account(message.account_id)
+        ref.tell(MoveCash(-parse_amount(message.amount), message.reply))
+
+    @handles(GrantShares)
+    def _grant(self, message: GrantShares) -> None:
+        _, ref = self._account(message.account_id)
+        symbol, _ = self._symbol(message.symbol)
+        quantity = parse_quantity(message.quantity)
+        price = parse_price(message.price)
+        ref.tell(CreditShares(symbol, quantity, price, message.reply))
+
+    # -- orders --------------------------------------------------------------------------------
+
+    @handles(PlaceOrder)
+    def _place(self, message: PlaceOrder) -> None:
+        account_id, account_ref = self._account(message.account_id)
+        symbol, symbol_ref = self._symbol(message.symbol)
+        order_id = OrderId(f"O-{self.next_order + 1:06d}")
+        order = self.factory.create(
+            order_id, account_id, symbol, message.side, message.quantity, message.order_type,
+            message.limit_price, message.time_in_force, self.clock(), self.prices[symbol],
+        )
+        self.next_order += 1
+        self.routes[order_id] = account_id
+        self.log.info("order.received", order_id=order_id, account_id=account_id, symbol=symbol)
+        account_ref.tell(AcceptOrder(order, symbol_ref, message.reply))
+
+    @handles(CancelOrder, GetOrder)
+    def _to_order_account(self, message: CancelOrder | GetOrder) -> None:
+        self._order_account(message.order_id).tell(message)
+
+    @handles(GetOrders)
+    def _orders(self, message: GetOrders) -> None:
+        _, ref = self._account(message.account_id)
+        symbol = None if message.symbol is None else parse_symbol(message.symbol)
+        ref.tell(QueryOrders(parse_statuses(message.status), symbol, message.reply))
+
+    # -- reads routed as they are --------------------------------------------------------------
+
+    @handles(GetBalance, GetAccountState, GetTransactions)
+    def _to_account(self, message: GetBalance | GetAccountState | GetTransactions) -> None:
+        self._account(message.account_id)[1].tell(message)
+
+    @handles(GetQuote, GetPriceHistory)
+    def _to_symbol(self, message: GetQuote | GetPriceHistory) -> None:
+        self._symbol(message.symbol)[1].tell(message)
+
+    @handles(UpdatePrice)
+    def _update_price(self, message: UpdatePrice) -> None:
+        _, ref = self._symbol(message.symbol)
+        ref.tell(SetPrice(parse_price(message.price), message.reply))
