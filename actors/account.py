@@ -15,6 +15,7 @@ from actors.runtime import AfterAll, BrokerActor, Clock, handles
 from engine.account import Account
 from engine.commands import (
     AcceptOrder,
+    Audit,
     CancelOrder,
     CreditShares,
     GetAccountState,
@@ -39,9 +40,7 @@ from engine.orders import CancelReason, Order, Side
 class AccountActor(BrokerActor):
     """One account, one message at a time."""
 
-    def __init__(
-        self, account: Account, bus: pykka.ActorRef[Any], clock: Clock, log: Any
-    ) -> None:
+    def __init__(self, account: Account, bus: pykka.ActorRef[Any], clock: Clock, log: Any) -> None:
         super().__init__(log.bind(account_id=account.account_id))
         self.account = account
         self.bus = bus
@@ -87,14 +86,25 @@ class AccountActor(BrokerActor):
             self._publish(OrderRejected(snapshot, reason))
             message.reply.set(snapshot)
             return
-        log.info("order.accepted", side=order.side.value, quantity=order.quantity,
-                 order_type=order.order_type.value)
+        log.info(
+            "order.accepted",
+            side=order.side.value,
+            quantity=order.quantity,
+            order_type=order.order_type.value,
+        )
         self._publish(OrderAccepted(order.snapshot()))
         self.books[order.order_id] = message.symbol_ref
         bound = order.reserve_price if order.side is Side.BUY else order.limit_price
         ticket = OrderTicket(
-            order.order_id, order.account_id, order.side, order.order_type,
-            order.time_in_force, order.quantity, order.limit_price, bound, self.actor_ref,
+            order.order_id,
+            order.account_id,
+            order.side,
+            order.order_type,
+            order.time_in_force,
+            order.quantity,
+            order.limit_price,
+            bound,
+            self.actor_ref,
         )
         message.symbol_ref.tell(SubmitOrder(ticket, message.reply))
 
@@ -103,17 +113,28 @@ class AccountActor(BrokerActor):
             order_id, fill.trade_id, fill.quantity, fill.price, self.clock()
         )
         order = self.account.orders[order_id]
-        self.log.info("order.filled", order_id=order_id, symbol=order.symbol,
-                      trade_id=fill.trade_id, quantity=fill.quantity, price=str(record.price),
-                      status=order.status.value)
+        self.log.info(
+            "order.filled",
+            order_id=order_id,
+            symbol=order.symbol,
+            trade_id=fill.trade_id,
+            quantity=fill.quantity,
+            price=str(record.price),
+            status=order.status.value,
+        )
         self._publish(OrderFilled(order.snapshot(), record))
         self._finished(order)
         return order
 
     def _cancel(self, order_id: OrderId, reason: CancelReason) -> Order:
         order = self.account.cancel_rest(order_id, reason, self.clock())
-        self.log.info("order.cancelled", order_id=order_id, symbol=order.symbol,
-                      reason=reason.value, filled=order.filled_quantity)
+        self.log.info(
+            "order.cancelled",
+            order_id=order_id,
+            symbol=order.symbol,
+            reason=reason.value,
+            filled=order.filled_quantity,
+        )
         self._publish(OrderCancelled(order.snapshot(), reason))
         self._finished(order)
         return order
@@ -127,8 +148,12 @@ class AccountActor(BrokerActor):
         if result.cancel_reason is not None:
             self._cancel(message.order_id, result.cancel_reason)
         elif result.rested:
-            self.log.info("order.resting", order_id=order.order_id, symbol=order.symbol,
-                          remaining=order.remaining)
+            self.log.info(
+                "order.resting",
+                order_id=order.order_id,
+                symbol=order.symbol,
+                remaining=order.remaining,
+            )
         message.reply.set(AfterAll(order.snapshot(), message.waits))
 
     @handles(SettleFill)
@@ -156,6 +181,10 @@ class AccountActor(BrokerActor):
         message.reply.set(self._cancel(message.order_id, CancelReason.REQUESTED).snapshot())
 
     # -- reads ---------------------------------------------------------------------------------
+
+    @handles(Audit)
+    def _audit(self, message: Audit) -> None:
+        message.reply.set(self.account.audit())
 
     @handles(GetOrder)
     def _get_order(self, message: GetOrder) -> None:

@@ -106,8 +106,9 @@ class BrokerActor(pykka.ThreadingActor):
         except Exception as error:  # an actor must never die from a bad message
             reply = getattr(message, "reply", None)
             if reply is None:
-                self.log.error("actor.message_failed", message=type(message).__name__,
-                               error=repr(error))
+                self.log.error(
+                    "actor.message_failed", message=type(message).__name__, error=repr(error)
+                )
             else:
                 fail(reply, error)
         return None

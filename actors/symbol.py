@@ -14,6 +14,7 @@ import pykka
 from actors.bus import Publish
 from actors.runtime import AfterAll, BrokerActor, Clock, handles, new_future
 from engine.commands import (
+    Audit,
     GetPriceHistory,
     GetQuote,
     RemovedFromBook,
@@ -71,10 +72,16 @@ class SymbolActor(BrokerActor):
         new = self.market.price
         self.prices[self.market.symbol] = new
         if new != old:
-            self.bus.tell(Publish(PriceChanged(
-                self.market.symbol, cents_to_decimal(old), cents_to_decimal(new),
-                ns_to_datetime(now),
-            )))
+            self.bus.tell(
+                Publish(
+                    PriceChanged(
+                        self.market.symbol,
+                        cents_to_decimal(old),
+                        cents_to_decimal(new),
+                        ns_to_datetime(now),
+                    )
+                )
+            )
 
     @handles(SubmitOrder)
     def _submit(self, message: SubmitOrder) -> None:
@@ -103,6 +110,10 @@ class SymbolActor(BrokerActor):
         if fills:
             self.log.info("price.triggered", price=message.price, fills=len(fills))
         message.reply.set(AfterAll(self.market.quote(), waits))
+
+    @handles(Audit)
+    def _audit(self, message: Audit) -> None:
+        message.reply.set(self.market.audit())
 
     @handles(GetQuote)
     def _quote(self, message: GetQuote) -> None:

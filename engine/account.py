@@ -160,7 +160,9 @@ class Account:
         """Cash not held back by pending buy orders, in cents."""
         return self.cash - self.reserved_cash
 
-    def _record(self, kind: TransactionKind, amount: int, at_ns: int, **fill: object) -> Transaction:
+    def _record(
+        self, kind: TransactionKind, amount: int, at_ns: int, **fill: object
+    ) -> Transaction:
         record = Transaction(
             transaction_id=f"{self.account_id}-{len(self.transactions) + 1}",
             account_id=self.account_id,
@@ -200,8 +202,12 @@ class Account:
         position.quantity += quantity
         position.cost += notional(price_cents, quantity)
         return self._record(
-            TransactionKind.GRANT, notional(price_cents, quantity), at_ns, symbol=symbol,
-            quantity=quantity, price=cents_to_decimal(price_cents),
+            TransactionKind.GRANT,
+            notional(price_cents, quantity),
+            at_ns,
+            symbol=symbol,
+            quantity=quantity,
+            price=cents_to_decimal(price_cents),
         )
 
     # -- orders --------------------------------------------------------------------------------
@@ -250,7 +256,8 @@ class Account:
         amount = notional(price_cents, quantity)
         position = self.positions.setdefault(order.symbol, _Position())
         if order.side is Side.BUY:
-            assert order.reserve_price is not None and price_cents <= order.reserve_price, (
+            assert order.reserve_price is not None, f"buy {order_id} has no reserve price"
+            assert price_cents <= order.reserve_price, (
                 f"fill price {price_cents} above reserve {order.reserve_price} of {order_id}"
             )
             order.fill(quantity, price_cents, at_ns)
@@ -271,8 +278,15 @@ class Account:
         if not position.quantity and not position.reserved:
             del self.positions[order.symbol]
         return self._record(
-            kind, amount, at_ns, trade_id=trade_id, order_id=order_id, symbol=order.symbol,
-            side=order.side, quantity=quantity, price=cents_to_decimal(price_cents),
+            kind,
+            amount,
+            at_ns,
+            trade_id=trade_id,
+            order_id=order_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=quantity,
+            price=cents_to_decimal(price_cents),
         )
 
     def cancel_rest(self, order_id: OrderId, reason: CancelReason, at_ns: int) -> Order:
@@ -305,7 +319,9 @@ class Account:
             Position(symbol, p.quantity, p.reserved, p.cost)
             for symbol, p in sorted(self.positions.items())
         )
-        return AccountState(self.account_id, self.cash, self.reserved_cash, self.realized, positions)
+        return AccountState(
+            self.account_id, self.cash, self.reserved_cash, self.realized, positions
+        )
 
     def order_history(
         self, status: Iterable[OrderStatus] | None = None, symbol: Symbol | None = None
@@ -313,7 +329,8 @@ class Account:
         """Orders oldest first, optionally only those with one of `status` or of `symbol`."""
         wanted = None if status is None else frozenset(status)
         return [
-            o for o in self.orders.values()
+            o
+            for o in self.orders.values()
             if (wanted is None or o.status in wanted) and (symbol is None or o.symbol == symbol)
         ]
 
@@ -323,16 +340,106 @@ class Account:
         assert self.cash >= 0, f"{self.account_id} cash negative: {self.cash}"
         open_orders = [o for o in self.orders.values() if not o.status.is_final]
         held = sum(o.reserved_cents for o in open_orders)
-        assert self.reserved_cash == held, f"{self.account_id} reserved {self.reserved_cash} != {held}"
+        assert self.reserved_cash == held, (
+            f"{self.account_id} reserved {self.reserved_cash} != {held}"
+        )
         assert self.reserved_cash <= self.cash, f"{self.account_id} reserved more than its cash"
         for symbol, position in self.positions.items():
             shares = sum(o.reserved_shares for o in open_orders if o.symbol == symbol)
             assert position.reserved == shares, f"{self.account_id} {symbol} reserved mismatch"
-            assert 0 <= position.reserved <= position.quantity, f"{self.account_id} {symbol} oversold"
+            assert 0 <= position.reserved <= position.quantity, (
+                f"{self.account_id} {symbol} oversold"
+            )
             assert position.cost >= 0, f"{self.account_id} {symbol} negative cost"
         for o in open_orders:
             if o.side is Side.SELL:
                 assert o.symbol in self.positions, f"{o.order_id} sells shares not held"
+
+    def audit(self) -> AccountAudit:
+        """Check the invariants, reconcile cash and shares with the transaction log, and return
+        the totals. O(t) for t transactions.
+
+        Cash must equal deposits - withdrawals - buys + sells, and each holding grants + buys -
+        sells, to the cent and to the share.
+        """
+        self.check()
+        granted: dict[Symbol, int] = {}
+        bought: dict[Symbol, int] = {}
+        sold: dict[Symbol, int] = {}
+        paid: dict[Symbol, int] = {}
+        received: dict[Symbol, int] = {}
+        cash = 0
+        for record in self.transactions:
+            cents = int(record.amount.scaleb(2))
+            if record.kind is TransactionKind.DEPOSIT:
+                cash += cents
+            elif record.kind is TransactionKind.WITHDRAWAL:
+                cash -= cents
+            elif record.kind is TransactionKind.GRANT:
+                _add(granted, record.symbol, record.quantity or 0)
+            elif record.kind is TransactionKind.BUY:
+                cash -= cents
+                _add(bought, record.symbol, record.quantity or 0)
+                _add(paid, record.symbol, cents)
+            else:
+                cash += cents
+                _add(sold, record.symbol, record.quantity or 0)
+                _add(received, record.symbol, cents)
+        assert cash == self.cash, f"{self.account_id} cash {self.cash} != ledger {cash}"
+        assert cash == self.deposited - self.withdrawn - sum(paid.values()) + sum(
+            received.values()
+        ), f"{self.account_id} cash does not reconcile with deposits, buys and sells"
+        held = {s: p.quantity for s, p in self.positions.items() if p.quantity}
+        for symbol in set(held) | set(granted) | set(bought) | set(sold):
+            expected = granted.get(symbol, 0) + bought.get(symbol, 0) - sold.get(symbol, 0)
+            assert held.get(symbol, 0) == expected, (
+                f"{self.account_id} holds {held.get(symbol, 0)} {symbol}, ledger says {expected}"
+            )
+        return AccountAudit(
+            account_id=self.account_id,
+            cash=self.cash,
+            reserved_cash=self.reserved_cash,
+            deposited=self.deposited,
+            withdrawn=self.withdrawn,
+            held=held,
+            reserved_shares={s: p.reserved for s, p in self.positions.items() if p.reserved},
+            granted=granted,
+            bought=bought,
+            sold=sold,
+            paid=paid,
+            received=received,
+            open_orders=sum(1 for o in self.orders.values() if not o.status.is_final),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountAudit:
+    """An account's books, reconciled against its own transaction log (cents and shares).
+
+    Attributes:
+        held: Shares held per symbol; `reserved_shares` the part open sells hold back.
+        granted, bought, sold: Shares per symbol from GRANT, BUY and SELL transactions.
+        paid, received: Cash per symbol paid for buys and received for sells.
+    """
+
+    account_id: AccountId
+    cash: int
+    reserved_cash: int
+    deposited: int
+    withdrawn: int
+    held: dict[Symbol, int]
+    reserved_shares: dict[Symbol, int]
+    granted: dict[Symbol, int]
+    bought: dict[Symbol, int]
+    sold: dict[Symbol, int]
+    paid: dict[Symbol, int]
+    received: dict[Symbol, int]
+    open_orders: int
+
+
+def _add(totals: dict[Symbol, int], symbol: Symbol | None, amount: int) -> None:
+    assert symbol is not None
+    totals[symbol] = totals.get(symbol, 0) + amount
 
 
 def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfolio:

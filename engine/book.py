@@ -74,7 +74,12 @@ class OrderBook:
         return self._index.get(order_id)
 
     def add(
-        self, order_id: OrderId, account_id: AccountId, side: Side, price: int, quantity: int,
+        self,
+        order_id: OrderId,
+        account_id: AccountId,
+        side: Side,
+        price: int,
+        quantity: int,
         owner: Any = None,
     ) -> RestingOrder:
         """Rest an order at the back of its price level.
@@ -84,7 +89,9 @@ class OrderBook:
         if order_id in self._index:
             raise ValueError(f"order already rests in the book, was {order_id!r}")
         if quantity <= 0 or price <= 0:
-            raise ValueError(f"a resting order needs a positive price and quantity, was {order_id!r}")
+            raise ValueError(
+                f"a resting order needs a positive price and quantity, was {order_id!r}"
+            )
         self._sequence += 1
         entry = RestingOrder(order_id, account_id, side, price, quantity, self._sequence, owner)
         levels = self._side(side)
@@ -165,7 +172,7 @@ class OrderBook:
 
     def depth(self, side: Side, count: int) -> list[tuple[int, int, int]]:
         """The best `count` levels of `side` as (price, volume, orders). O(count)."""
-        result = []
+        result: list[tuple[int, int, int]] = []
         for level in self.levels(side):
             if len(result) == count:
                 break
@@ -193,11 +200,11 @@ class OrderBook:
                     assert entry.side is side, f"{order_id} rests on the wrong side"
                     assert entry.price == price, f"{order_id} rests at the wrong price"
                     assert entry.remaining > 0, f"{order_id} rests with nothing remaining"
-                    assert self._index.get(order_id) is entry, f"{order_id} missing from index"
                     assert entry.sequence > last_sequence, f"time priority broken at {order_id}"
                     last_sequence = entry.sequence
                     total += entry.remaining
                     seen += 1
+                    assert self._index.get(order_id) is entry, f"{order_id} missing from index"
                 assert total == level.volume, f"level {price} volume {level.volume} != {total}"
         assert seen == len(self._index), f"index holds {len(self._index)} orders, levels {seen}"
         if not allow_crossed and self._bids and self._asks:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from engine.ids import AccountId, OrderId, Symbol
+from engine.ids import OrderId, Symbol
 from engine.matching import Fill, MatchResult, OrderTicket
 from engine.orders import Order, OrderStatus
 
@@ -185,6 +185,14 @@ class UpdatePrice:
     reply: Reply
 
 
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """Check every actor's invariants and report its totals (an account's `AccountAudit`, a
+    symbol's `MarketAudit`); at the gateway, of every actor."""
+
+    reply: Reply
+
+
 # -- messages the gateway and the actors route on (parsed values) --------------------------------
 
 
@@ -286,6 +294,7 @@ class SetPrice:
 
 __all__ = [
     "AcceptOrder",
+    "Audit",
     "CancelOrder",
     "CreditShares",
     "Deposit",

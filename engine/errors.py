@@ -93,9 +93,7 @@ class InsufficientAvailableCashError(BrokerageError):
     def __init__(self, requested: Any, available: Any) -> None:
         self.requested = requested
         self.available = available
-        super().__init__(
-            f"withdrawal exceeds available cash of {available}, was {requested}"
-        )
+        super().__init__(f"withdrawal exceeds available cash of {available}, was {requested}")
 
 
 class BrokerStoppedError(BrokerageError):

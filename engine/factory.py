@@ -62,7 +62,9 @@ class OrderFactory:
             raise ValidationError("limit_price", "must be None for a market order", limit_price)
         reserve: int | None = None
         if parsed_side is Side.BUY:
-            reserve = limit if limit is not None else collar_price(market_price, self.collar_percent)
+            reserve = (
+                limit if limit is not None else collar_price(market_price, self.collar_percent)
+            )
         return Order(
             order_id=order_id,
             account_id=account_id,

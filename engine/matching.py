@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from engine.audit import MarketAudit
 from engine.book import OrderBook
 from engine.ids import AccountId, OrderId, Symbol, TradeId
 from engine.money import cents_to_decimal
@@ -227,8 +228,18 @@ class Market:
                 entry = level.first()
                 self.book.remove(entry.order_id)
                 fills.append(
-                    self._fill(next_trade_id(), price, entry.remaining, side, entry.order_id,
-                               entry.account_id, None, None, at_ns, entry.owner)
+                    self._fill(
+                        next_trade_id(),
+                        price,
+                        entry.remaining,
+                        side,
+                        entry.order_id,
+                        entry.account_id,
+                        None,
+                        None,
+                        at_ns,
+                        entry.owner,
+                    )
                 )
         return fills
 
@@ -245,15 +256,27 @@ class Market:
         strategy = STRATEGIES[ticket.order_type]
         if self.mode is LiquidityMode.MARKET:
             if _within(ticket.side, self.price, ticket.bound):
-                fill = self._fill(next_trade_id(), self.price, ticket.quantity,
-                                  ticket.side.opposite, None, None, ticket.order_id,
-                                  ticket.account_id, at_ns, None)
+                fill = self._fill(
+                    next_trade_id(),
+                    self.price,
+                    ticket.quantity,
+                    ticket.side.opposite,
+                    None,
+                    None,
+                    ticket.order_id,
+                    ticket.account_id,
+                    at_ns,
+                    None,
+                )
                 return MatchResult((fill,), rested=False, cancel_reason=None)
             return self._rest_or_cancel(ticket, ticket.quantity, strategy, (), True)
         return self._match_book(ticket, at_ns, next_trade_id, strategy)
 
     def _match_book(
-        self, ticket: OrderTicket, at_ns: int, next_trade_id: _TradeIds,
+        self,
+        ticket: OrderTicket,
+        at_ns: int,
+        next_trade_id: _TradeIds,
         strategy: ExecutionStrategy,
     ) -> MatchResult:
         opposite = ticket.side.opposite
@@ -276,9 +299,18 @@ class Market:
             self.book.reduce(maker.order_id, quantity)
             remaining -= quantity
             fills.append(
-                self._fill(next_trade_id(), level.price, quantity, opposite, maker.order_id,
-                           maker.account_id, ticket.order_id, ticket.account_id, at_ns,
-                           maker.owner)
+                self._fill(
+                    next_trade_id(),
+                    level.price,
+                    quantity,
+                    opposite,
+                    maker.order_id,
+                    maker.account_id,
+                    ticket.order_id,
+                    ticket.account_id,
+                    at_ns,
+                    maker.owner,
+                )
             )
         if fills:
             self._set_price(fills[-1].price, at_ns)
@@ -287,13 +319,23 @@ class Market:
         return self._rest_or_cancel(ticket, remaining, strategy, fills, blocked_by_bound)
 
     def _rest_or_cancel(
-        self, ticket: OrderTicket, remaining: int, strategy: ExecutionStrategy,
-        fills: tuple[Fill, ...] | list[Fill], blocked_by_bound: bool,
+        self,
+        ticket: OrderTicket,
+        remaining: int,
+        strategy: ExecutionStrategy,
+        fills: tuple[Fill, ...] | list[Fill],
+        blocked_by_bound: bool,
     ) -> MatchResult:
         if strategy.may_rest(ticket):
             assert ticket.limit_price is not None
-            self.book.add(ticket.order_id, ticket.account_id, ticket.side, ticket.limit_price,
-                          remaining, ticket.owner)
+            self.book.add(
+                ticket.order_id,
+                ticket.account_id,
+                ticket.side,
+                ticket.limit_price,
+                remaining,
+                ticket.owner,
+            )
             return MatchResult(tuple(fills), rested=True, cancel_reason=None)
         reason = strategy.unfilled_reason(ticket, blocked_by_bound)
         return MatchResult(tuple(fills), rested=False, cancel_reason=reason)
@@ -306,9 +348,16 @@ class Market:
         return 0 if entry is None else entry.remaining
 
     def _fill(
-        self, trade_id: TradeId, price: int, quantity: int, maker_side: Side,
-        maker_order: OrderId | None, maker_account: AccountId | None,
-        taker_order: OrderId | None, taker_account: AccountId | None, at_ns: int,
+        self,
+        trade_id: TradeId,
+        price: int,
+        quantity: int,
+        maker_side: Side,
+        maker_order: OrderId | None,
+        maker_account: AccountId | None,
+        taker_order: OrderId | None,
+        taker_account: AccountId | None,
+        at_ns: int,
         maker_owner: Any,
     ) -> Fill:
         if maker_side is Side.BUY:
@@ -317,8 +366,19 @@ class Market:
         else:
             buy = (taker_order, taker_account)
             sell = (maker_order, maker_account)
-        fill = Fill(trade_id, self.symbol, price, quantity, buy[0], buy[1], sell[0], sell[1],
-                    maker_side.opposite, at_ns, maker_owner)
+        fill = Fill(
+            trade_id,
+            self.symbol,
+            price,
+            quantity,
+            buy[0],
+            buy[1],
+            sell[0],
+            sell[1],
+            maker_side.opposite,
+            at_ns,
+            maker_owner,
+        )
         self.volume += quantity
         self.trade_count += 1
         self.tape.append(fill)
@@ -346,6 +406,11 @@ class Market:
             trades=self.trade_count,
             updated_at=ns_to_datetime(self.updated_ns),
         )
+
+    def audit(self) -> MarketAudit:
+        """Check the book's invariants and return what rests in it. O(n)."""
+        self.book.check()
+        return MarketAudit(self.symbol, self.mode, len(self.book), self.volume)
 
     def history(self) -> list[PricePoint]:
         """Every kept price point, oldest first. O(n)."""

@@ -19,6 +19,7 @@ from actors.symbol import SymbolActor
 from engine.account import Account, Balance, User
 from engine.commands import (
     AcceptOrder,
+    Audit,
     CancelOrder,
     CreditShares,
     Deposit,
@@ -73,9 +74,7 @@ def parse_identifier(value: Any, field: str) -> str:
     """Return an id: 1-64 letters, digits, '_', '.', '@' or '-', starting with a letter or
     digit."""
     if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
-        raise ValidationError(
-            field, "must be 1-64 letters, digits, '_', '.', '@' or '-'", value
-        )
+        raise ValidationError(field, "must be 1-64 letters, digits, '_', '.', '@' or '-'", value)
     return value
 
 
@@ -142,20 +141,20 @@ class GatewayActor(BrokerActor):
     # -- lookups -------------------------------------------------------------------------------
 
     def _account(self, value: Any) -> tuple[AccountId, pykka.ActorRef[Any]]:
-        ref = self.accounts.get(value) if isinstance(value, str) else None
+        ref = self.accounts.get(AccountId(value)) if isinstance(value, str) else None
         if ref is None:
             raise UnknownAccountError(value)
         return AccountId(value), ref
 
     def _symbol(self, value: Any) -> tuple[Symbol, pykka.ActorRef[Any]]:
         symbol = value.strip().upper() if isinstance(value, str) else value
-        ref = self.symbols.get(symbol)
+        ref = self.symbols.get(Symbol(symbol)) if isinstance(symbol, str) else None
         if ref is None:
             raise UnknownSymbolError(value)
         return Symbol(symbol), ref
 
     def _order_account(self, order_id: Any) -> pykka.ActorRef[Any]:
-        account_id = self.routes.get(order_id) if isinstance(order_id, str) else None
+        account_id = self.routes.get(OrderId(order_id)) if isinstance(order_id, str) else None
         if account_id is None:
             raise UnknownOrderError(order_id)
         return self.accounts[account_id]
@@ -229,14 +228,23 @@ class GatewayActor(BrokerActor):
             raise UnknownUserError(message.user_id)
         message.reply.set([a for a, u in self.owners.items() if u == message.user_id])
 
+    @staticmethod
+    def _gather(refs: Iterable[pykka.ActorRef[Any]], make: Any) -> Gathered:
+        futures = []
+        for ref in refs:
+            future = new_future()
+            ref.tell(make(future))
+            futures.append(future)
+        return Gathered(tuple(futures))
+
     @handles(GetStocks)
     def _stocks(self, message: GetStocks) -> None:
-        futures = []
-        for ref in self.symbols.values():
-            future = new_future()
-            ref.tell(GetQuote(None, future))
-            futures.append(future)
-        message.reply.set(Gathered(tuple(futures)))
+        message.reply.set(self._gather(self.symbols.values(), lambda f: GetQuote(None, f)))
+
+    @handles(Audit)
+    def _audit(self, message: Audit) -> None:
+        refs = [*self.accounts.values(), *self.symbols.values()]
+        message.reply.set(self._gather(refs, Audit))
 
     # -- cash and shares -----------------------------------------------------------------------
 
@@ -266,8 +274,16 @@ class GatewayActor(BrokerActor):
         symbol, symbol_ref = self._symbol(message.symbol)
         order_id = OrderId(f"O-{self.next_order + 1:06d}")
         order = self.factory.create(
-            order_id, account_id, symbol, message.side, message.quantity, message.order_type,
-            message.limit_price, message.time_in_force, self.clock(), self.prices[symbol],
+            order_id,
+            account_id,
+            symbol,
+            message.side,
+            message.quantity,
+            message.order_type,
+            message.limit_price,
+            message.time_in_force,
+            self.clock(),
+            self.prices[symbol],
         )
         self.next_order += 1
         self.routes[order_id] = account_id

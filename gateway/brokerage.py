@@ -23,8 +23,10 @@ import pykka
 from actors.bus import AddSubscription, EventBusActor, Flush, RemoveSubscription, Subscription
 from actors.log import make_logger
 from actors.runtime import Clock, default_clock, new_future, resolve
-from engine.account import Balance, Portfolio, Transaction, value_portfolio
+from engine.account import AccountAudit, Balance, Portfolio, Transaction, value_portfolio
+from engine.audit import AuditReport, MarketAudit, reconcile
 from engine.commands import (
+    Audit,
     CancelOrder,
     Deposit,
     GetAccounts,
@@ -105,7 +107,11 @@ class Brokerage:
         if self._gateway is None:
             self._bus = EventBusActor.start(self._log)
             self._gateway = GatewayActor.start(
-                self._bus, self._prices, self._factory, self._clock, self._log,
+                self._bus,
+                self._prices,
+                self._factory,
+                self._clock,
+                self._log,
                 self._history_limit,
             )
         return self
@@ -147,12 +153,12 @@ class Brokerage:
 
     # -- stocks --------------------------------------------------------------------------------
 
-    def list_stock(
-        self, symbol: str, name: str, price: Any, mode: str = "market"
-    ) -> QuoteSnapshot:
+    def list_stock(self, symbol: str, name: str, price: Any, mode: str = "market") -> QuoteSnapshot:
         """List a stock at an initial price; `mode` is "market" (fills at the feed's price) or
         "book" (orders match each other). Raises `DuplicateError` if already listed."""
-        return self._wait(self._send("list_stock", lambda r: ListStock(symbol, name, price, mode, r)))
+        return self._wait(
+            self._send("list_stock", lambda r: ListStock(symbol, name, price, mode, r))
+        )
 
     def stocks(self) -> list[QuoteSnapshot]:
         """Quotes of every listed stock, in listing order."""
@@ -194,8 +200,12 @@ class Brokerage:
 
         `account_id` is generated ("A-000001", ...) unless given.
         """
-        return self._wait(self._send("open_account", lambda r: OpenAccount(
-            user_id, name, email, phone, initial_deposit, account_id, r)))
+        return self._wait(
+            self._send(
+                "open_account",
+                lambda r: OpenAccount(user_id, name, email, phone, initial_deposit, account_id, r),
+            )
+        )
 
     def accounts(self, user_id: str | None = None) -> list[AccountId]:
         """Ids of the accounts of `user_id` (of every user if None), oldest first."""
@@ -226,8 +236,11 @@ class Brokerage:
 
     def grant_shares(self, account_id: str, symbol: str, quantity: Any, price: Any) -> Transaction:
         """Credit shares at a stated cost per share (an allocation or a transfer in)."""
-        return self._wait(self._send("grant_shares", lambda r: GrantShares(
-            account_id, symbol, quantity, price, r)))
+        return self._wait(
+            self._send(
+                "grant_shares", lambda r: GrantShares(account_id, symbol, quantity, price, r)
+            )
+        )
 
     def portfolio(self, account_id: str) -> Portfolio:
         """Holdings valued at current prices, with unrealized and realized profit and loss."""
@@ -255,8 +268,12 @@ class Brokerage:
         time_in_force: str = "gtc",
     ) -> pykka.Future[OrderSnapshot]:
         """`place_order`, returning a future of the same snapshot."""
-        return self._send("place_order", lambda r: PlaceOrder(
-            account_id, symbol, side, quantity, order_type, limit_price, time_in_force, r))
+        return self._send(
+            "place_order",
+            lambda r: PlaceOrder(
+                account_id, symbol, side, quantity, order_type, limit_price, time_in_force, r
+            ),
+        )
 
     def place_order(
         self,
@@ -276,8 +293,11 @@ class Brokerage:
         `reject_reason`; a market or IOC/FOK order that could not fill comes back CANCELLED
         with its `cancel_reason`.
         """
-        return self._wait(self.place_order_async(
-            account_id, symbol, side, quantity, order_type, limit_price, time_in_force))
+        return self._wait(
+            self.place_order_async(
+                account_id, symbol, side, quantity, order_type, limit_price, time_in_force
+            )
+        )
 
     def cancel_order_async(self, order_id: str) -> pykka.Future[OrderSnapshot]:
         """`cancel_order`, returning a future."""
@@ -301,6 +321,22 @@ class Brokerage:
         """An account's orders, oldest first, optionally only of `status` (one or several)
         and of `symbol`."""
         return self._wait(self._send("orders", lambda r: GetOrders(account_id, status, symbol, r)))
+
+    # -- invariants ----------------------------------------------------------------------------
+
+    def audit(self) -> AuditReport:
+        """Check every invariant of every account and book and return the totals.
+
+        Each account reconciles its cash and holdings with its own transaction log, and each
+        book runs its `check()`. Across accounts it checks that shares and cash traded in
+        `book` symbols are conserved and that every open order rests in a book; those
+        cross-account rules hold once no request is in flight, so call it when the threads
+        that trade are done. Raises AssertionError naming the first broken rule.
+        """
+        results = self._wait(self._send("audit", Audit))
+        accounts = [r for r in results if isinstance(r, AccountAudit)]
+        markets = [r for r in results if isinstance(r, MarketAudit)]
+        return reconcile(accounts, markets)
 
     # -- events --------------------------------------------------------------------------------
 
