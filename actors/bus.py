@@ -84,7 +84,7 @@ class EventBusActor(BrokerActor):
                 self.log.warning(
                     "subscriber.failed",
                     subscription_id=subscription.subscription_id,
-                    event=type(message.event).__name__,
+                    event_type=type(message.event).__name__,
                     error=repr(error),
                 )
 

@@ -42,13 +42,15 @@ def _to_decimal(field: str, value: Any) -> Decimal:
     return result
 
 
-def _to_cents(field: str, value: Any, maximum: int) -> int:
+def _to_cents(field: str, value: Any, maximum: int, *, allow_zero: bool = False) -> int:
     amount = _to_decimal(field, value)
     cents = amount * CENTS_PER_UNIT
     if cents != cents.to_integral_value():
         raise ValidationError(field, "must be a whole number of cents (0.01)", value)
-    if cents <= 0:
-        raise ValidationError(field, "must be positive", value)
+    if cents < 0 or (cents == 0 and not allow_zero):
+        raise ValidationError(
+            field, "must not be negative" if allow_zero else "must be positive", value
+        )
     if cents > maximum:
         raise ValidationError(field, f"must be at most {cents_to_decimal(maximum)}", value)
     return int(cents)
@@ -64,9 +66,10 @@ def parse_price(value: Any, field: str = "price") -> int:
     return _to_cents(field, value, MAX_PRICE_CENTS)
 
 
-def parse_amount(value: Any, field: str = "amount") -> int:
-    """Return a positive cash amount in integer cents (rules as `parse_price`)."""
-    return _to_cents(field, value, MAX_AMOUNT_CENTS)
+def parse_amount(value: Any, field: str = "amount", *, allow_zero: bool = False) -> int:
+    """Return a positive (or, with `allow_zero`, zero) cash amount in integer cents; the other
+    rules are those of `parse_price`."""
+    return _to_cents(field, value, MAX_AMOUNT_CENTS, allow_zero=allow_zero)
 
 
 def parse_quantity(value: Any, field: str = "quantity") -> int:

@@ -195,9 +195,9 @@ class GatewayActor(BrokerActor):
                     raise ValidationError(
                         field, f"differs from user {user_id}'s {getattr(user, field)!r}", given
                     )
-        deposit = None
-        if message.initial_deposit is not None and message.initial_deposit != 0:
-            deposit = parse_amount(message.initial_deposit, "initial_deposit")
+        deposit = 0
+        if message.initial_deposit is not None:
+            deposit = parse_amount(message.initial_deposit, "initial_deposit", allow_zero=True)
         if message.account_id is None:
             self.next_account += 1
             account_id = AccountId(f"A-{self.next_account:06d}")
@@ -210,7 +210,7 @@ class GatewayActor(BrokerActor):
                 raise DuplicateError("account", account_id)
         now = self.clock()
         account = Account(account_id, user_id, now)
-        if deposit is not None:
+        if deposit:
             account.deposit(deposit, now)
         balance = account.balance()
         self.users[user_id] = user
