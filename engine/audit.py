@@ -36,8 +36,8 @@ class AuditReport:
     withdrawn: Decimal
     open_orders: int
     resting_orders: int
-    shares: dict[Symbol, int]
-    reserved_shares: dict[Symbol, int]
+    shares: dict[str, int]
+    reserved_shares: dict[str, int]
 
 
 def _total(audits: list[AccountAudit], attribute: str, symbol: Symbol) -> int:

@@ -155,6 +155,28 @@ def test_buy_without_enough_cash_is_rejected_and_nothing_moves(broker: Brokerage
     assert broker.transactions(account)[-1].kind.value == "deposit"
 
 
+def test_a_buy_that_fits_in_cash_but_not_in_available_cash_is_rejected(
+    broker: Brokerage,
+) -> None:
+    account = funded(broker, "2000")
+    broker.place_order(account, "AAPL", "buy", 10, "limit", "140")  # reserves 1,400
+
+    order = broker.place_order(account, "AAPL", "buy", 5, "limit", "140")  # needs 700 of 600
+
+    assert order.reject_reason is RejectReason.INSUFFICIENT_FUNDS
+    assert broker.balance(account).reserved == Decimal("1400.00")
+
+
+def test_a_sell_of_shares_already_reserved_is_rejected(broker: Brokerage) -> None:
+    account = funded(broker)
+    broker.grant_shares(account, "AAPL", 10, "100")
+    broker.place_order(account, "AAPL", "sell", 8, "limit", "200")
+
+    order = broker.place_order(account, "AAPL", "sell", 3)
+
+    assert order.reject_reason is RejectReason.INSUFFICIENT_SHARES
+
+
 def test_sell_without_shares_is_rejected(broker: Brokerage) -> None:
     account = funded(broker)
 
