@@ -108,7 +108,9 @@ class SymbolActor(BrokerActor):
         waits = self._tell_makers(fills)
         self._price_moved(old, now)
         if fills:
-            self.log.info("price.triggered", price=message.price, fills=len(fills))
+            self.log.info(
+                "price.triggered", price=str(cents_to_decimal(message.price)), fills=len(fills)
+            )
         message.reply.set(AfterAll(self.market.quote(), waits))
 
     @handles(Audit)

@@ -53,7 +53,7 @@ from engine.errors import (
 from engine.factory import OrderFactory
 from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.matching import Market
-from engine.money import parse_amount, parse_price, parse_quantity
+from engine.money import cents_to_decimal, parse_amount, parse_price, parse_quantity
 from engine.orders import LiquidityMode, OrderStatus
 
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
@@ -174,7 +174,9 @@ class GatewayActor(BrokerActor):
         self.symbols[symbol] = SymbolActor.start(
             market, self.prices, self.bus, self.clock, self.root_log
         )
-        self.log.info("stock.listed", symbol=symbol, price=price, mode=mode.value)
+        self.log.info(
+            "stock.listed", symbol=symbol, price=str(cents_to_decimal(price)), mode=mode.value
+        )
         message.reply.set(market.quote())
 
     @handles(OpenAccount)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BROKERAGE = str(Path(sys.executable).parent / "brokerage")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BROKERAGE, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_demo_json_reports_the_final_state_of_the_five_scenarios() -> None:
+    result = run("demo", "--json")
+
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout)
+    assert (state["cash"], state["net_worth"], state["realized_pl"]) == (
+        "9525.00",
+        "10350.00",
+        "275.00",
+    )
+    assert state["holdings"] == {"AAPL": {"quantity": 5, "average_cost": "150.00"}}
+    assert [
+        (o["symbol"], o["side"], o["order_type"], o["status"], o["fill_price"])
+        for o in state["orders"]
+    ] == [
+        ("AAPL", "buy", "market", "executed", "150.00"),
+        ("AAPL", "sell", "limit", "executed", "165.00"),
+        ("GOOGL", "buy", "market", "executed", "2800.00"),
+        ("GOOGL", "sell", "market", "executed", "3000.00"),
+    ]
+
+
+def test_demo_narrates_each_scenario_in_order() -> None:
+    result = run("demo")
+
+    assert result.returncode == 0, result.stderr
+    headings = [f"Demo {n}" for n in range(1, 6)]
+    positions = [result.stdout.index(h) for h in headings]
+    assert positions == sorted(positions)
+    assert "Final balance $9,525.00, net worth $10,350.00" in result.stdout
+
+
+def test_lifecycle_logs_are_json_lines_keyed_by_order_account_and_symbol() -> None:
+    result = run("demo", "--json", "--log-level", "info")
+
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    filled = [e for e in events if e["event"] == "order.filled"]
+    assert len(filled) == 4
+    assert all({"order_id", "account_id", "symbol", "trade_id"} <= e.keys() for e in filled)
+    assert {e["event"] for e in events} >= {
+        "order.received",
+        "order.accepted",
+        "order.filled",
+        "account.opened",
+        "stock.listed",
+    }
+
+
+def test_unknown_command_exits_with_usage() -> None:
+    result = run("trade")
+
+    assert result.returncode == 2
+    assert "usage" in result.stderr
