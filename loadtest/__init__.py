@@ -1,0 +1,1 @@
+"""Load generators that drive the brokerage through its public API."""
