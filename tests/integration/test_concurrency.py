@@ -76,7 +76,7 @@ def assert_balances_sound(broker: Brokerage, accounts: Sequence[str]) -> None:
 
 def test_many_threads_on_one_account_in_market_mode(broker: Brokerage) -> None:
     account = broker.open_account("U1", "One", initial_deposit="8000").account_id
-    moved = {"deposits": Decimal(0), "withdrawals": Decimal(0)}
+    moved = {"deposits": Decimal(0), "withdrawals": Decimal(0), "granted": Decimal(0)}
     lock = threading.Lock()  # guards the test's own tally, not the engine
 
     def trade(n: int) -> None:
@@ -113,10 +113,14 @@ def test_many_threads_on_one_account_in_market_mode(broker: Brokerage) -> None:
                         moved["withdrawals"] += Decimal(150)
                 except InsufficientAvailableCashError:
                     pass
-            else:
+            elif action < 0.95:
                 broker.deposit(account, "100")
                 with lock:
                     moved["deposits"] += Decimal(100)
+            else:
+                broker.grant_shares(account, "AAPL", 3, "120")
+                with lock:
+                    moved["granted"] += 3
 
     run_together(trade)
     cancel_everything_open(broker, [account])
@@ -132,7 +136,7 @@ def test_many_threads_on_one_account_in_market_mode(broker: Brokerage) -> None:
     )
     bought = sum(o.filled_quantity for o in orders if o.side == "buy")
     sold = sum(o.filled_quantity for o in orders if o.side == "sell")
-    assert report.shares["AAPL"] == bought - sold >= 0
+    assert report.shares["AAPL"] == moved["granted"] + bought - sold >= 0
     assert all(o.status.is_final for o in orders)
 
 
