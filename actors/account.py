@@ -10,8 +10,8 @@ from typing import Any
 
 import pykka
 
-from actors.bus import Publish
-from actors.runtime import AfterAll, BrokerActor, Clock, handles
+from actors.runtime import AfterAll, BrokerActor, handles
+from actors.services import Services
 from engine.account import Account
 from engine.commands import (
     AcceptOrder,
@@ -31,24 +31,23 @@ from engine.commands import (
     SubmitOrder,
 )
 from engine.errors import OrderNotCancellableError
-from engine.events import Event, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from engine.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from engine.ids import OrderId
 from engine.matching import OrderTicket
-from engine.orders import CancelReason, Order, Side
+from engine.orders import CancelReason, Order, OrderStatus, Side
 
 
 class AccountActor(BrokerActor):
     """One account, one message at a time."""
 
-    def __init__(self, account: Account, bus: pykka.ActorRef[Any], clock: Clock, log: Any) -> None:
-        super().__init__(log.bind(account_id=account.account_id))
+    def __init__(self, account: Account, services: Services) -> None:
+        super().__init__(services.log.bind(account_id=account.account_id))
         self.account = account
-        self.bus = bus
-        self.clock = clock
+        self.services = services
+        self.clock = services.clock
+        self.metrics = services.metrics
+        self.verbose = services.verbose
         self.books: dict[OrderId, pykka.ActorRef[Any]] = {}  # open order -> its symbol's actor
-
-    def _publish(self, event: Event) -> None:
-        self.bus.tell(Publish(event))
 
     def _finished(self, order: Order) -> None:
         if order.status.is_final:
@@ -61,15 +60,19 @@ class AccountActor(BrokerActor):
         now = self.clock()
         if message.cents > 0:
             record = self.account.deposit(message.cents, now)
+            self.metrics.count("deposits")
         else:
             record = self.account.withdraw(-message.cents, now)
-        self.log.info("cash." + record.kind.value, amount=str(record.amount))
+            self.metrics.count("withdrawals")
+        if self.verbose:
+            self.log.info("cash." + record.kind.value, amount=str(record.amount))
         message.reply.set(self.account.balance())
 
     @handles(CreditShares)
     def _credit_shares(self, message: CreditShares) -> None:
         record = self.account.grant(message.symbol, message.quantity, message.price, self.clock())
-        self.log.info("shares.granted", symbol=message.symbol, quantity=message.quantity)
+        if self.verbose:
+            self.log.info("shares.granted", symbol=message.symbol, quantity=message.quantity)
         message.reply.set(record)
 
     # -- orders --------------------------------------------------------------------------------
@@ -77,22 +80,39 @@ class AccountActor(BrokerActor):
     @handles(AcceptOrder)
     def _accept(self, message: AcceptOrder) -> None:
         order = message.order
-        now = self.clock()
-        reason = self.account.accept(order, now)
-        log = self.log.bind(order_id=order.order_id, symbol=order.symbol)
+        reason = order.reject_reason  # set already when the gateway refused it as BUSY
+        if reason is None:
+            reason = self.account.accept(order, self.clock())
+        else:
+            self.account.orders[order.order_id] = order
         if reason is not None:
-            log.info("order.rejected", reason=reason.value)
-            snapshot = order.snapshot()
-            self._publish(OrderRejected(snapshot, reason))
-            message.reply.set(snapshot)
+            self.metrics.count("orders_rejected")
+            self.metrics.count("rejected:" + reason.value)
+            if self.verbose:
+                self.log.info(
+                    "order.rejected",
+                    order_id=order.order_id,
+                    symbol=order.symbol,
+                    reason=reason.value,
+                )
+            self.services.publish(OrderRejected, lambda: OrderRejected(order.snapshot(), reason))
+            if message.reply is not None:
+                message.reply.set(order.snapshot())
             return
-        log.info(
-            "order.accepted",
-            side=order.side.value,
-            quantity=order.quantity,
-            order_type=order.order_type.value,
+        self.metrics.count("orders_accepted")
+        self.metrics.latency(
+            "place_to_accepted", self.services.monotonic() - order.placed_monotonic_ns
         )
-        self._publish(OrderAccepted(order.snapshot()))
+        if self.verbose:
+            self.log.info(
+                "order.accepted",
+                order_id=order.order_id,
+                symbol=order.symbol,
+                side=order.side.value,
+                quantity=order.quantity,
+                order_type=order.order_type.value,
+            )
+        self.services.publish(OrderAccepted, lambda: OrderAccepted(order.snapshot()))
         self.books[order.order_id] = message.symbol_ref
         bound = order.reserve_price if order.side is Side.BUY else order.limit_price
         ticket = OrderTicket(
@@ -113,29 +133,37 @@ class AccountActor(BrokerActor):
             order_id, fill.trade_id, fill.quantity, fill.price, self.clock()
         )
         order = self.account.orders[order_id]
-        self.log.info(
-            "order.filled",
-            order_id=order_id,
-            symbol=order.symbol,
-            trade_id=fill.trade_id,
-            quantity=fill.quantity,
-            price=str(record.price),
-            status=order.status.value,
-        )
-        self._publish(OrderFilled(order.snapshot(), record))
+        if order.status is OrderStatus.EXECUTED:
+            self.metrics.count("orders_filled")
+            self.metrics.latency(
+                "place_to_filled", self.services.monotonic() - order.placed_monotonic_ns
+            )
+        if self.verbose:
+            self.log.info(
+                "order.filled",
+                order_id=order_id,
+                symbol=order.symbol,
+                trade_id=fill.trade_id,
+                quantity=fill.quantity,
+                price=str(record.price),
+                status=order.status.value,
+            )
+        self.services.publish(OrderFilled, lambda: OrderFilled(order.snapshot(), record))
         self._finished(order)
         return order
 
     def _cancel(self, order_id: OrderId, reason: CancelReason) -> Order:
         order = self.account.cancel_rest(order_id, reason, self.clock())
-        self.log.info(
-            "order.cancelled",
-            order_id=order_id,
-            symbol=order.symbol,
-            reason=reason.value,
-            filled=order.filled_quantity,
-        )
-        self._publish(OrderCancelled(order.snapshot(), reason))
+        self.metrics.count("orders_cancelled")
+        if self.verbose:
+            self.log.info(
+                "order.cancelled",
+                order_id=order_id,
+                symbol=order.symbol,
+                reason=reason.value,
+                filled=order.filled_quantity,
+            )
+        self.services.publish(OrderCancelled, lambda: OrderCancelled(order.snapshot(), reason))
         self._finished(order)
         return order
 
@@ -147,14 +175,15 @@ class AccountActor(BrokerActor):
             self._settle(message.order_id, fill)
         if result.cancel_reason is not None:
             self._cancel(message.order_id, result.cancel_reason)
-        elif result.rested:
+        elif result.rested and self.verbose:
             self.log.info(
                 "order.resting",
                 order_id=order.order_id,
                 symbol=order.symbol,
                 remaining=order.remaining,
             )
-        message.reply.set(AfterAll(order.snapshot(), message.waits))
+        if message.reply is not None:
+            message.reply.set(AfterAll(order.snapshot(), message.waits))
 
     @handles(SettleFill)
     def _settle_fill(self, message: SettleFill) -> None:

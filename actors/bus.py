@@ -6,13 +6,20 @@ its own thread. A callback that raises is logged and breaks nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from actors.runtime import BrokerActor, handles
 from engine.commands import Reply
-from engine.events import Event
+from engine.events import (
+    Event,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    PriceChanged,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +71,33 @@ class Flush:
     reply: Reply
 
 
+_EVENT_CLASSES = (OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, PriceChanged)
+
+
+class Interest:
+    """Which event classes have a subscriber now. Written only by the bus; read by the actors
+    that publish, so that an event nobody wants is never built or sent."""
+
+    def __init__(self) -> None:
+        self.wanted: frozenset[type] = frozenset()
+
+    def update(self, subscriptions: Iterable[Subscription]) -> None:
+        """Recompute from the live subscriptions (one atomic assignment)."""
+        wanted: set[type] = set()
+        for subscription in subscriptions:
+            kinds = subscription.kinds or (object,)
+            wanted.update(c for c in _EVENT_CLASSES if issubclass(c, kinds))
+        self.wanted = frozenset(wanted)
+
+
 class EventBusActor(BrokerActor):
     """Holds the subscriptions and calls their callbacks, one event at a time, in order."""
 
-    def __init__(self, log: Any) -> None:
+    side_work = True  # callbacks may block: keep them off the trading workers
+
+    def __init__(self, log: Any, interest: Interest) -> None:
         super().__init__(log.bind(actor="bus"))
+        self.interest = interest
         self.subscriptions: dict[int, Subscription] = {}
         self.delivered = 0
 
@@ -91,11 +120,14 @@ class EventBusActor(BrokerActor):
     @handles(AddSubscription)
     def _add(self, message: AddSubscription) -> None:
         self.subscriptions[message.subscription.subscription_id] = message.subscription
+        self.interest.update(self.subscriptions.values())
         message.reply.set(message.subscription.subscription_id)
 
     @handles(RemoveSubscription)
     def _remove(self, message: RemoveSubscription) -> None:
-        message.reply.set(self.subscriptions.pop(message.subscription_id, None) is not None)
+        removed = self.subscriptions.pop(message.subscription_id, None) is not None
+        self.interest.update(self.subscriptions.values())
+        message.reply.set(removed)
 
     @handles(Flush)
     def _flush(self, message: Flush) -> None:

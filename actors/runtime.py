@@ -1,17 +1,36 @@
-"""The project's actor base class and the few runtime helpers the actors share.
+"""The project's actor base class and the runtimes under it.
 
-Every actor derives from `BrokerActor`, so the runtime under them can be swapped in one place.
-Today it is pykka's `ThreadingActor` (one OS thread per actor).
+Every actor derives from `BrokerActor`, a pykka actor, and runs on one of two runtimes:
+
+- `MNRuntime` (the default): actors' inboxes are drained by a small shared pool of worker
+  threads (an M:N dispatcher, as in Akka and Erlang). An actor with mail is put on the run
+  queue once; a worker takes it, handles at most `throughput` messages, and puts it back at
+  the end of the queue if it still has mail, so a flooded actor cannot starve the others.
+  An actor is on the run queue, or being run by one worker, or idle, never two at once, so it
+  handles one message at a time, and messages from one sender keep their order.
+- `ThreadRuntime`: pykka's own `ThreadingActor` behaviour, one OS thread per actor.
+
+Both keep pykka's API: `start()` returns an `ActorRef`; `tell`, `ask`, `proxy()`; futures;
+`ActorRegistry`; `on_start`, `on_stop`, `on_failure`. Asks still queued when an actor stops
+fail with `pykka.ActorDeadError`.
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
+import logging
+import queue
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import pykka
+from pykka import ActorDeadError, ActorRegistry, messages
+from pykka._envelope import Envelope
 
 from engine.commands import Reply
 
@@ -22,6 +41,10 @@ default_clock: Clock = time.time_ns
 
 _Handler = Callable[[Any, Any], None]
 _F = TypeVar("_F", bound=_Handler)
+_logger = logging.getLogger(__name__)
+
+DEFAULT_THROUGHPUT = 64
+"""Messages an actor may handle in one turn on a worker before it yields."""
 
 
 def handles(*message_types: type) -> Callable[[_F], _F]:
@@ -34,9 +57,62 @@ def handles(*message_types: type) -> Callable[[_F], _F]:
     return mark
 
 
+class LightFuture(pykka.Future[Any]):
+    """pykka's future on a plain lock: a one-shot reply channel that is cheaper to make and to
+    wake than `pykka.ThreadingFuture` (whose condition variable costs a lock and a waiter list).
+
+    The lock is held from birth and released once, by `set` or `set_exception`; `get` waits
+    for it. It supports everything a pykka future does (`get(timeout)`, `map`, `join`,
+    `filter`, `reduce`, `await`, `pykka.get_all`). Each future has one setter.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._done = threading.Lock()
+        self._done.acquire()
+        self._result: tuple[Any, Any] | None = None
+
+    def get(self, *, timeout: float | None = None) -> Any:
+        """Wait for the value (or error) and return (or raise) it."""
+        if self._get_hook is not None:
+            return super().get(timeout=timeout)
+        if self._result is None:
+            if not self._done.acquire(True, -1 if timeout is None else timeout):
+                raise pykka.Timeout(f"{timeout} seconds")
+            self._done.release()
+        assert self._result is not None
+        value, exc_info = self._result
+        if exc_info is not None:
+            exc_type, exc_value, traceback = exc_info
+            if exc_value is None:
+                exc_value = exc_type()
+            raise exc_value.with_traceback(traceback)
+        return value
+
+    def set(self, value: Any = None) -> None:
+        """Deliver the value; raises queue.Full if already set."""
+        if self._result is not None or self._get_hook is not None:
+            raise queue.Full
+        self._result = (value, None)
+        self._done.release()
+
+    def set_exception(self, exc_info: Any = None) -> None:
+        """Deliver an error as `(type, value, traceback)` (default: the one being handled)."""
+        if self._result is not None or self._get_hook is not None:
+            raise queue.Full
+        self._result = (None, exc_info if exc_info is not None else sys.exc_info())
+        self._done.release()
+
+    def set_get_hook(self, func: Any) -> None:
+        """Compute the value on `get` instead (as `map` does)."""
+        if self._result is not None:
+            raise queue.Full
+        super().set_get_hook(func)
+
+
 def new_future() -> pykka.Future[Any]:
-    """A one-shot reply channel of the current runtime."""
-    return pykka.ThreadingFuture()
+    """A one-shot reply channel."""
+    return LightFuture()
 
 
 def fail(reply: Reply | None, error: BaseException) -> None:
@@ -74,14 +150,195 @@ def resolve(result: Any, timeout: float | None) -> Any:
     return result
 
 
+# -- the M:N dispatcher ---------------------------------------------------------------------------
+
+
+class Dispatcher:
+    """A pool of worker threads that run actors' turns from one run queue.
+
+    Args:
+        workers: How many worker threads.
+        throughput: At most this many messages per actor per turn.
+    """
+
+    def __init__(self, workers: int, throughput: int = DEFAULT_THROUGHPUT, name: str = "mn"):
+        if workers < 1 or throughput < 1:
+            raise ValueError(
+                f"workers and throughput must be at least 1, was {workers}, {throughput}"
+            )
+        self.throughput = throughput
+        self.ready: queue.SimpleQueue[BrokerActor | None] = queue.SimpleQueue()
+        self.threads = [
+            threading.Thread(target=self._work, name=f"{name}-worker-{n}", daemon=True)
+            for n in range(workers)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _work(self) -> None:
+        ready, throughput = self.ready, self.throughput
+        while True:
+            actor = ready.get()
+            if actor is None:
+                return
+            try:
+                actor._run_turn(throughput)
+            except BaseException:  # a worker must outlive any actor's bug
+                _logger.exception("actor turn failed: %s", actor)
+
+    def shutdown(self) -> None:
+        """Stop the workers once the run queue is drained."""
+        for _ in self.threads:
+            self.ready.put(None)
+        for thread in self.threads:
+            if thread is not threading.current_thread():
+                thread.join()
+
+
+class Mailbox:
+    """An actor's inbox on the M:N runtime: a deque plus a "scheduled" flag.
+
+    `put` appends and, if the actor is neither queued nor running, queues it on the dispatcher.
+    The flag changes only under the mailbox's own lock, which no other mailbox shares.
+    """
+
+    __slots__ = ("actor", "dispatcher", "lock", "messages", "scheduled")
+
+    def __init__(self, actor: BrokerActor, dispatcher: Dispatcher) -> None:
+        self.messages: collections.deque[Envelope[Any]] = collections.deque()
+        self.lock = threading.Lock()
+        self.scheduled = True  # until the first turn has run on_start
+        self.actor = actor
+        self.dispatcher = dispatcher
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        """Deliver an envelope, scheduling the actor if it was idle."""
+        self.messages.append(envelope)
+        actor = self.actor
+        if actor.actor_stopped.is_set():
+            actor._fail_queued()
+            return
+        with self.lock:
+            if self.scheduled:
+                return
+            self.scheduled = True
+        self.dispatcher.ready.put(actor)
+
+    def get(self) -> Envelope[Any]:
+        """Take the oldest envelope (raises IndexError when empty)."""
+        return self.messages.popleft()
+
+    def empty(self) -> bool:
+        """True when no envelope waits."""
+        return not self.messages
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+
+# -- runtimes -------------------------------------------------------------------------------------
+
+
+class Runtime:
+    """Where actors run. Keeps its own set of live actors (pykka's registry is a list)."""
+
+    name = "base"
+
+    def __init__(self) -> None:
+        self._live: dict[str, BrokerActor] = {}
+
+    def _adopt(self, actor: BrokerActor) -> None:
+        self._live[actor.actor_urn] = actor
+
+    def _forget(self, actor: BrokerActor) -> None:
+        self._live.pop(actor.actor_urn, None)
+
+    @property
+    def live_actors(self) -> int:
+        """How many actors are started and not yet stopped."""
+        return len(self._live)
+
+    def deepest_inbox(self) -> int:
+        """The longest inbox of any live actor (a scan: O(actors))."""
+        return max((len(a._pending()) for a in list(self._live.values())), default=0)
+
+    def spawn(self, actor_class: type[A], *args: Any, **kwargs: Any) -> pykka.ActorRef[A]:
+        """Start an actor of `actor_class` on this runtime."""
+        return actor_class._start_on(self, *args, **kwargs)
+
+    def stop_all(self, refs: Iterable[pykka.ActorRef[Any]], timeout: float | None) -> None:
+        """Stop every actor in `refs`, wait until each has, and unregister them together.
+
+        pykka's `ActorRegistry.unregister` is O(n) per actor; doing it once for the whole
+        batch keeps stopping n actors O(n).
+        """
+        refs = list(refs)
+        for ref in refs:
+            actor = self._live.get(ref.actor_urn)
+            if actor is not None:
+                actor._bulk_stop = True
+        futures = [ref.stop(block=False) for ref in refs if ref.is_alive()]
+        for future in futures:
+            future.get(timeout=timeout)
+        dead = {ref.actor_urn for ref in refs}
+        with ActorRegistry._actor_refs_lock:
+            ActorRegistry._actor_refs[:] = [
+                r for r in ActorRegistry._actor_refs if r.actor_urn not in dead
+            ]
+
+    def shutdown(self) -> None:
+        """Release the runtime's threads (after its actors are stopped)."""
+
+
+class ThreadRuntime(Runtime):
+    """pykka's `ThreadingActor` behaviour: one OS thread per actor."""
+
+    name = "threads"
+
+
+class MNRuntime(Runtime):
+    """Actors multiplexed on a shared pool of worker threads.
+
+    Args:
+        workers: Worker threads for the trading actors (default: measured best here).
+        throughput: Messages an actor may handle per turn before yielding.
+    """
+
+    name = "mn"
+    DEFAULT_WORKERS = 1
+
+    def __init__(self, workers: int = DEFAULT_WORKERS, throughput: int = DEFAULT_THROUGHPUT):
+        super().__init__()
+        self.dispatcher = Dispatcher(workers, throughput)
+        # Callbacks of subscribers may block; they get a worker of their own.
+        self.side_dispatcher = Dispatcher(1, throughput, name="mn-side")
+
+    def shutdown(self) -> None:
+        """Stop the worker threads."""
+        self.dispatcher.shutdown()
+        self.side_dispatcher.shutdown()
+
+
+A = TypeVar("A", bound="BrokerActor")
+
+_counter = itertools.count()
+
+
 class BrokerActor(pykka.ThreadingActor):
     """Base of every actor here: one handler per command type, and no death by bad message.
 
     A handler that raises sends the error to the message's `reply` (or logs it when there is
-    none) and the actor goes on with its next message.
+    none) and the actor goes on with its next message. Start one with `runtime.spawn(cls,
+    ...)`; plain `cls.start(...)` runs it on its own thread, as pykka does.
     """
 
     _handlers: ClassVar[dict[type, _Handler]] = {}
+    side_work: ClassVar[bool] = False
+    """True for actors whose handlers may block (subscriber callbacks): on the M:N runtime
+    they run on the side dispatcher, away from trading."""
+
+    _runtime: Runtime | None = None
+    _bulk_stop = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -92,9 +349,107 @@ class BrokerActor(pykka.ThreadingActor):
                     table[message_type] = attribute
         cls._handlers = table
 
+    @classmethod
+    def _start_on(cls, runtime: Runtime, *args: Any, **kwargs: Any) -> pykka.ActorRef[Self]:
+        obj = cls.__new__(cls)
+        obj._runtime = runtime
+        obj.__init__(*args, **kwargs)  # type: ignore[misc]
+        ActorRegistry.register(obj.actor_ref)
+        runtime._adopt(obj)
+        obj._start_actor_loop()
+        return obj.actor_ref
+
     def __init__(self, log: Any) -> None:
         super().__init__()
         self.log = log
+        if isinstance(self._runtime, MNRuntime):
+            runtime = self._runtime
+            dispatcher = runtime.side_dispatcher if self.side_work else runtime.dispatcher
+            self.actor_inbox = Mailbox(self, dispatcher)
+            self._actor_ref = pykka.ActorRef(self)
+
+    # -- the M:N turn ------------------------------------------------------------------------------
+
+    def _start_actor_loop(self) -> None:
+        inbox = self.actor_inbox
+        if isinstance(inbox, Mailbox):
+            inbox.dispatcher.ready.put(self)  # the first turn runs on_start
+        else:
+            super()._start_actor_loop()
+
+    def _pending(self) -> Any:
+        inbox = self.actor_inbox
+        return inbox if isinstance(inbox, Mailbox) else range(inbox.qsize())  # type: ignore[attr-defined]
+
+    def _run_turn(self, budget: int) -> None:
+        mailbox: Mailbox = self.actor_inbox  # type: ignore[assignment]
+        stopped = self.actor_stopped
+        if not getattr(self, "_started", False):
+            self._started = True
+            self._actor_loop_setup()
+        messages_ = mailbox.messages
+        handled = 0
+        while handled < budget and not stopped.is_set():
+            try:
+                envelope = messages_.popleft()
+            except IndexError:
+                break
+            handled += 1
+            self._handle_envelope(envelope)
+        if stopped.is_set():
+            self._fail_queued()
+            return
+        with mailbox.lock:
+            again = bool(messages_)
+            mailbox.scheduled = again
+        if again:
+            mailbox.dispatcher.ready.put(self)
+
+    def _handle_envelope(self, envelope: Envelope[Any]) -> None:
+        # pykka's own loop body (`Actor._actor_loop_running`), for one envelope
+        try:
+            response = self._handle_receive(envelope.message)
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(response)
+        except Exception:
+            if envelope.reply_to is not None:
+                envelope.reply_to.set_exception()
+            else:
+                self._handle_failure(*sys.exc_info())
+                try:
+                    self.on_failure(*sys.exc_info())
+                except Exception:
+                    self._handle_failure(*sys.exc_info())
+
+    def _fail_queued(self) -> None:
+        """Answer every envelope still queued: stops succeed, asks fail with ActorDeadError."""
+        mailbox: Mailbox = self.actor_inbox  # type: ignore[assignment]
+        while True:
+            try:
+                envelope = mailbox.messages.popleft()
+            except IndexError:
+                return
+            if envelope.reply_to is None:
+                continue
+            if isinstance(envelope.message, messages._ActorStop):
+                envelope.reply_to.set(None)
+            else:
+                error = ActorDeadError(f"{self.actor_ref} stopped before handling the message")
+                envelope.reply_to.set_exception((ActorDeadError, error, None))
+
+    def _stop(self) -> None:
+        # pykka's `Actor._stop`, but a bulk stop unregisters all its actors at once afterwards
+        if not self._bulk_stop:
+            ActorRegistry.unregister(self.actor_ref)
+        self.actor_stopped.set()
+        if self._runtime is not None:
+            self._runtime._forget(self)
+        try:
+            self.on_stop()
+        except Exception:
+            self._handle_failure(*sys.exc_info())
+
+    # -- messages ----------------------------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch `message` to its handler; route any error to its reply."""
@@ -114,8 +469,10 @@ class BrokerActor(pykka.ThreadingActor):
         return None
 
 
-def stop_all(refs: Iterable[pykka.ActorRef[Any]], timeout: float | None) -> None:
-    """Stop every actor in `refs` and wait until each has stopped."""
-    futures = [ref.stop(block=False) for ref in refs]
-    for future in futures:
-        future.get(timeout=timeout)
+def make_runtime(name: str, workers: int | None = None) -> Runtime:
+    """Return a new runtime by name: "mn" (the default) or "threads"."""
+    if name == "mn":
+        return MNRuntime(workers or MNRuntime.DEFAULT_WORKERS)
+    if name == "threads":
+        return ThreadRuntime()
+    raise ValueError(f"runtime must be 'mn' or 'threads', was {name!r}")

@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-import pykka
-
-from actors.bus import Publish
-from actors.runtime import AfterAll, BrokerActor, Clock, handles, new_future
+from actors.runtime import AfterAll, BrokerActor, handles, new_future
+from actors.services import Services
 from engine.commands import (
     Audit,
     GetPriceHistory,
@@ -43,15 +41,13 @@ class SymbolActor(BrokerActor):
         self,
         market: Market,
         prices: MutableMapping[Symbol, int],
-        bus: pykka.ActorRef[Any],
-        clock: Clock,
-        log: Any,
+        services: Services,
     ) -> None:
-        super().__init__(log.bind(symbol=market.symbol))
+        super().__init__(services.log.bind(symbol=market.symbol))
         self.market = market
         self.prices = prices
-        self.bus = bus
-        self.clock = clock
+        self.services = services
+        self.clock = services.clock
         self.trade_ids = TradeIdSequence(market.symbol)
         prices[market.symbol] = market.price
 
@@ -72,15 +68,14 @@ class SymbolActor(BrokerActor):
         new = self.market.price
         self.prices[self.market.symbol] = new
         if new != old:
-            self.bus.tell(
-                Publish(
-                    PriceChanged(
-                        self.market.symbol,
-                        cents_to_decimal(old),
-                        cents_to_decimal(new),
-                        ns_to_datetime(now),
-                    )
-                )
+            self.services.publish(
+                PriceChanged,
+                lambda: PriceChanged(
+                    self.market.symbol,
+                    cents_to_decimal(old),
+                    cents_to_decimal(new),
+                    ns_to_datetime(now),
+                ),
             )
 
     @handles(SubmitOrder)
@@ -89,9 +84,10 @@ class SymbolActor(BrokerActor):
         now = self.clock()
         old = self.market.price
         result = self.market.submit(ticket, now, self.trade_ids)
+        self.services.metrics.count("fills", len(result.fills))
         waits = self._tell_makers(result.fills)
         self._price_moved(old, now)
-        if result.rested:
+        if result.rested and self.services.verbose:
             self.log.debug("book.rested", order_id=ticket.order_id, side=ticket.side.value)
         ticket.owner.tell(SettleMatch(ticket.order_id, result, message.reply, waits))
 
@@ -105,9 +101,10 @@ class SymbolActor(BrokerActor):
         now = self.clock()
         old = self.market.price
         fills = self.market.update_price(message.price, now, self.trade_ids)
+        self.services.metrics.count("fills", len(fills))
         waits = self._tell_makers(fills)
         self._price_moved(old, now)
-        if fills:
+        if fills and self.services.verbose:
             self.log.info(
                 "price.triggered", price=str(cents_to_decimal(message.price)), fills=len(fills)
             )

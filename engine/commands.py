@@ -83,7 +83,11 @@ class GrantShares:
 
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
-    """Place a market or limit order."""
+    """Place a market or limit order.
+
+    `admitted` is False when the caller found too many orders in flight: the gateway still
+    validates it and gives it an id, then rejects it with reason BUSY.
+    """
 
     account_id: Any
     symbol: Any
@@ -93,6 +97,8 @@ class PlaceOrder:
     limit_price: Any
     time_in_force: Any
     reply: Reply
+    placed_monotonic_ns: int = 0
+    admitted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +199,13 @@ class Audit:
     reply: Reply
 
 
+@dataclass(frozen=True, slots=True)
+class GetChildren:
+    """Read the refs of every account and symbol actor the gateway started (to stop them)."""
+
+    reply: Reply
+
+
 # -- messages the gateway and the actors route on (parsed values) --------------------------------
 
 
@@ -218,12 +231,13 @@ class CreditShares:
 class AcceptOrder:
     """Make the pre-trade check for a new order and send it on to its symbol's actor.
 
+    An order the gateway already rejected (BUSY) is only recorded; its reply was sent.
     The `order` belongs to the receiving account actor from here on; no one else touches it.
     """
 
     order: Order
     symbol_ref: Any
-    reply: Reply
+    reply: Reply | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +254,7 @@ class SubmitOrder:
     """Match an accepted order in its symbol's book (its account has reserved for it)."""
 
     ticket: OrderTicket
-    reply: Reply
+    reply: Reply | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +267,7 @@ class SettleMatch:
 
     order_id: OrderId
     result: MatchResult
-    reply: Reply
+    reply: Reply | None
     waits: tuple[Any, ...] = ()
 
 
@@ -301,6 +315,7 @@ __all__ = [
     "GetAccountState",
     "GetAccounts",
     "GetBalance",
+    "GetChildren",
     "GetOrder",
     "GetOrders",
     "GetPriceHistory",

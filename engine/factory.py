@@ -43,6 +43,7 @@ class OrderFactory:
         time_in_force: Any,
         created_ns: int,
         market_price: int,
+        placed_monotonic_ns: int = 0,
     ) -> Order:
         """Return a new PENDING order, or raise `ValidationError` naming the bad field.
 
@@ -76,4 +77,5 @@ class OrderFactory:
             limit_price=limit,
             reserve_price=reserve,
             created_ns=created_ns,
+            placed_monotonic_ns=placed_monotonic_ns,
         )

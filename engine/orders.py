@@ -111,6 +111,7 @@ class RejectReason(enum.StrEnum):
 
     INSUFFICIENT_FUNDS = "insufficient_funds"
     INSUFFICIENT_SHARES = "insufficient_shares"
+    BUSY = "busy"
 
 
 class CancelReason(enum.StrEnum):
@@ -159,6 +160,7 @@ class Order:
     Only the owning account actor touches an `Order`; other actors see snapshots.
 
     Attributes:
+        placed_monotonic_ns: When the caller placed it, on a monotonic clock (for latency).
         reserve_price: For a buy, the highest price it may fill at, in cents: its limit, or the
             collar price for a market buy. Cash reserved for it is always
             `remaining * reserve_price`. None for a sell, which reserves shares.
@@ -174,6 +176,7 @@ class Order:
     limit_price: int | None
     reserve_price: int | None
     created_ns: int
+    placed_monotonic_ns: int = 0
     status: OrderStatus = OrderStatus.PENDING
     filled_quantity: int = 0
     filled_cents: int = 0

@@ -14,7 +14,8 @@ from typing import Any
 import pykka
 
 from actors.account import AccountActor
-from actors.runtime import BrokerActor, Clock, Gathered, handles, new_future, stop_all
+from actors.runtime import BrokerActor, Gathered, Runtime, handles, new_future
+from actors.services import Services
 from actors.symbol import SymbolActor
 from engine.account import Account, Balance, User
 from engine.commands import (
@@ -26,6 +27,7 @@ from engine.commands import (
     GetAccounts,
     GetAccountState,
     GetBalance,
+    GetChildren,
     GetOrder,
     GetOrders,
     GetPriceHistory,
@@ -54,7 +56,7 @@ from engine.factory import OrderFactory
 from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.matching import Market
 from engine.money import cents_to_decimal, parse_amount, parse_price, parse_quantity
-from engine.orders import LiquidityMode, OrderStatus
+from engine.orders import LiquidityMode, OrderStatus, RejectReason
 
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}")
@@ -112,19 +114,19 @@ class GatewayActor(BrokerActor):
 
     def __init__(
         self,
-        bus: pykka.ActorRef[Any],
+        runtime: Runtime,
+        services: Services,
         prices: MutableMapping[Symbol, int],
         factory: OrderFactory,
-        clock: Clock,
-        log: Any,
         history_limit: int,
     ) -> None:
-        super().__init__(log.bind(actor="gateway"))
-        self.root_log = log
-        self.bus = bus
+        super().__init__(services.log.bind(actor="gateway"))
+        self.runtime = runtime
+        self.services = services
+        self.verbose = services.verbose
         self.prices = prices
         self.factory = factory
-        self.clock = clock
+        self.clock = services.clock
         self.history_limit = history_limit
         self.users: dict[UserId, User] = {}
         self.owners: dict[AccountId, UserId] = {}
@@ -134,9 +136,9 @@ class GatewayActor(BrokerActor):
         self.next_account = 0
         self.next_order = 0
 
-    def on_stop(self) -> None:
-        """Stop every account and symbol actor this gateway started."""
-        stop_all([*self.accounts.values(), *self.symbols.values()], timeout=30)
+    @handles(GetChildren)
+    def _children(self, message: GetChildren) -> None:
+        message.reply.set([*self.accounts.values(), *self.symbols.values()])
 
     # -- lookups -------------------------------------------------------------------------------
 
@@ -171,9 +173,7 @@ class GatewayActor(BrokerActor):
         if symbol in self.symbols:
             raise DuplicateError("symbol", symbol)
         market = Market(symbol, name, price, mode, self.clock(), history_limit=self.history_limit)
-        self.symbols[symbol] = SymbolActor.start(
-            market, self.prices, self.bus, self.clock, self.root_log
-        )
+        self.symbols[symbol] = self.runtime.spawn(SymbolActor, market, self.prices, self.services)
         self.log.info(
             "stock.listed", symbol=symbol, price=str(cents_to_decimal(price)), mode=mode.value
         )
@@ -217,7 +217,7 @@ class GatewayActor(BrokerActor):
         balance = account.balance()
         self.users[user_id] = user
         self.owners[account_id] = user_id
-        self.accounts[account_id] = AccountActor.start(account, self.bus, self.clock, self.root_log)
+        self.accounts[account_id] = self.runtime.spawn(AccountActor, account, self.services)
         self.log.info("account.opened", account_id=account_id, user_id=user_id)
         message.reply.set(AccountInfo(account_id, user, balance))
 
@@ -275,6 +275,7 @@ class GatewayActor(BrokerActor):
         account_id, account_ref = self._account(message.account_id)
         symbol, symbol_ref = self._symbol(message.symbol)
         order_id = OrderId(f"O-{self.next_order + 1:06d}")
+        now = self.clock()
         order = self.factory.create(
             order_id,
             account_id,
@@ -284,13 +285,20 @@ class GatewayActor(BrokerActor):
             message.order_type,
             message.limit_price,
             message.time_in_force,
-            self.clock(),
+            now,
             self.prices[symbol],
+            message.placed_monotonic_ns,
         )
         self.next_order += 1
         self.routes[order_id] = account_id
-        self.log.info("order.received", order_id=order_id, account_id=account_id, symbol=symbol)
-        account_ref.tell(AcceptOrder(order, symbol_ref, message.reply))
+        if self.verbose:
+            self.log.info("order.received", order_id=order_id, account_id=account_id, symbol=symbol)
+        if message.admitted:
+            account_ref.tell(AcceptOrder(order, symbol_ref, message.reply))
+            return
+        order.reject(RejectReason.BUSY, now)
+        message.reply.set(order.snapshot())
+        account_ref.tell(AcceptOrder(order, symbol_ref, None))  # recorded in its history
 
     @handles(CancelOrder, GetOrder)
     def _to_order_account(self, message: CancelOrder | GetOrder) -> None:

@@ -12,7 +12,10 @@ twin returns the future instead, so a caller can keep many requests in flight. M
 
 from __future__ import annotations
 
+import collections
 import itertools
+import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,9 +23,26 @@ from typing import Any, TypeVar
 
 import pykka
 
-from actors.bus import AddSubscription, EventBusActor, Flush, RemoveSubscription, Subscription
+from actors.bus import (
+    AddSubscription,
+    EventBusActor,
+    Flush,
+    Interest,
+    RemoveSubscription,
+    Subscription,
+)
 from actors.log import make_logger
-from actors.runtime import Clock, default_clock, new_future, resolve
+from actors.metrics import Metrics, MetricsSnapshot
+from actors.runtime import (
+    Clock,
+    LightFuture,
+    Runtime,
+    default_clock,
+    make_runtime,
+    new_future,
+    resolve,
+)
+from actors.services import Services
 from engine.account import AccountAudit, Balance, Portfolio, Transaction, value_portfolio
 from engine.audit import AuditReport, MarketAudit, reconcile
 from engine.commands import (
@@ -32,6 +52,7 @@ from engine.commands import (
     GetAccounts,
     GetAccountState,
     GetBalance,
+    GetChildren,
     GetOrder,
     GetOrders,
     GetPriceHistory,
@@ -68,6 +89,26 @@ class SubscriptionHandle:
         return self._broker._unsubscribe(self.subscription_id)
 
 
+class _AdmittedFuture(LightFuture):
+    """The reply of an admitted order: answering it gives the order's token back."""
+
+    def __init__(self, tokens: collections.deque[None] | None = None) -> None:
+        super().__init__()  # `map` makes one with no tokens: it then frees nothing
+        self._tokens = tokens
+
+    def set(self, value: Any = None) -> None:
+        """Deliver the value and free the in-flight slot."""
+        super().set(value)
+        if self._tokens is not None:
+            self._tokens.append(None)
+
+    def set_exception(self, exc_info: Any = None) -> None:
+        """Deliver the error and free the in-flight slot."""
+        super().set_exception(exc_info if exc_info is not None else sys.exc_info())
+        if self._tokens is not None:
+            self._tokens.append(None)
+
+
 class Brokerage:
     """An embedded brokerage: a gateway actor, an event bus, and an actor per account and
     per symbol, all started by `start()` (or `with`) and stopped by `close()`.
@@ -79,6 +120,11 @@ class Brokerage:
         clock: Returns integer nanoseconds since the epoch; injectable for simulations.
         log_level: Level of the structured lifecycle logs on stderr ("warning": quiet).
         history_limit: Price points kept per symbol.
+        runtime: "mn" (actors multiplexed on a few worker threads, the default) or "threads"
+            (pykka's `ThreadingActor`, one OS thread per actor).
+        workers: Worker threads of the "mn" runtime.
+        max_in_flight: Orders that may be placed and not yet answered; beyond it a new order
+            comes back REJECTED with reason BUSY at once (an accepted order is never dropped).
     """
 
     def __init__(
@@ -89,13 +135,29 @@ class Brokerage:
         clock: Clock = default_clock,
         log_level: str = "warning",
         history_limit: int = 100_000,
+        runtime: str = "mn",
+        workers: int | None = None,
+        max_in_flight: int = 10_000,
     ) -> None:
+        if runtime not in ("mn", "threads"):
+            raise ValidationError("runtime", "must be 'mn' or 'threads'", runtime)
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise ValidationError("workers", "must be a positive int", workers)
+        self.runtime_name = runtime
+        self._workers = workers
+        self._runtime: Runtime | None = None
         self._factory = OrderFactory(collar_percent)
         self.timeout = timeout
         self._clock = clock
         self._log = make_logger(log_level)
         self._history_limit = history_limit
         self._prices: dict[Symbol, int] = {}
+        if not isinstance(max_in_flight, int) or max_in_flight < 1:
+            raise ValidationError("max_in_flight", "must be a positive int", max_in_flight)
+        self.max_in_flight = max_in_flight
+        # One token per order that may be in flight; deque pop and append are atomic.
+        self._admission: collections.deque[None] = collections.deque([None] * max_in_flight)
+        self._metrics = Metrics()
         self._subscription_ids = itertools.count(1)
         self._gateway: pykka.ActorRef[Any] | None = None
         self._bus: pykka.ActorRef[Any] | None = None
@@ -105,25 +167,31 @@ class Brokerage:
     def start(self) -> Brokerage:
         """Start the bus and the gateway actor; return self."""
         if self._gateway is None:
-            self._bus = EventBusActor.start(self._log)
-            self._gateway = GatewayActor.start(
-                self._bus,
+            self._runtime = runtime = make_runtime(self.runtime_name, self._workers)
+            interest = Interest()
+            self._bus = bus = runtime.spawn(EventBusActor, self._log, interest)
+            services = Services(bus, interest, self._clock, self._log, self._metrics)
+            self._gateway = runtime.spawn(
+                GatewayActor,
+                runtime,
+                services,
                 self._prices,
                 self._factory,
-                self._clock,
-                self._log,
                 self._history_limit,
             )
         return self
 
     def close(self) -> None:
         """Stop every actor of this brokerage (accounts and symbols first, then the bus)."""
-        gateway, bus = self._gateway, self._bus
-        self._gateway = self._bus = None
-        if gateway is not None:
-            gateway.stop(timeout=self.timeout)
-        if bus is not None:
-            bus.stop(timeout=self.timeout)
+        gateway, bus, runtime = self._gateway, self._bus, self._runtime
+        if gateway is None or bus is None or runtime is None:
+            return
+        children = self._wait(self._send("close", GetChildren))
+        self._gateway = self._bus = self._runtime = None
+        runtime.stop_all(children, timeout=self.timeout)
+        runtime.stop_all([gateway], timeout=self.timeout)
+        runtime.stop_all([bus], timeout=self.timeout)
+        runtime.shutdown()
 
     def __enter__(self) -> Brokerage:
         return self.start()
@@ -136,20 +204,29 @@ class Brokerage:
         """True between `start()` and `close()`."""
         return self._gateway is not None
 
-    def _send(self, operation: str, make: Callable[[Any], Any]) -> pykka.Future[Any]:
+    def _send(
+        self, operation: str, make: Callable[[Any], Any], reply: pykka.Future[Any] | None = None
+    ) -> pykka.Future[Any]:
+        """Send the command `make(reply)` to the gateway; return the raw reply future."""
         gateway = self._gateway
         if gateway is None:
             raise BrokerStoppedError(operation)
-        reply = new_future()
+        if reply is None:
+            reply = new_future()
         try:
             gateway.tell(make(reply))
         except pykka.ActorDeadError:
             raise BrokerStoppedError(operation) from None
+        return reply
+
+    def _async(self, reply: pykka.Future[Any]) -> pykka.Future[Any]:
+        """A future of the caller's value: the reply, once what it depends on is done."""
         timeout = self.timeout
         return reply.map(lambda result: resolve(result, timeout))
 
-    def _wait(self, future: pykka.Future[T]) -> T:
-        return future.get(timeout=self.timeout)
+    def _wait(self, reply: pykka.Future[Any]) -> Any:
+        """Block until the reply, and what it depends on, is done; return the value."""
+        return resolve(reply.get(timeout=self.timeout), self.timeout)
 
     # -- stocks --------------------------------------------------------------------------------
 
@@ -174,7 +251,7 @@ class Brokerage:
 
     def update_price_async(self, symbol: str, price: Any) -> pykka.Future[QuoteSnapshot]:
         """`update_price`, returning a future."""
-        return self._send("update_price", lambda r: UpdatePrice(symbol, price, r))
+        return self._async(self._send("update_price", lambda r: UpdatePrice(symbol, price, r)))
 
     def update_price(self, symbol: str, price: Any) -> QuoteSnapshot:
         """Move a stock's price (the price feed's entry point) and return its new quote.
@@ -213,7 +290,7 @@ class Brokerage:
 
     def deposit_async(self, account_id: str, amount: Any) -> pykka.Future[Balance]:
         """`deposit`, returning a future."""
-        return self._send("deposit", lambda r: Deposit(account_id, amount, r))
+        return self._async(self._send("deposit", lambda r: Deposit(account_id, amount, r)))
 
     def deposit(self, account_id: str, amount: Any) -> Balance:
         """Add cash; return the new balance."""
@@ -221,7 +298,7 @@ class Brokerage:
 
     def withdraw_async(self, account_id: str, amount: Any) -> pykka.Future[Balance]:
         """`withdraw`, returning a future."""
-        return self._send("withdraw", lambda r: Withdraw(account_id, amount, r))
+        return self._async(self._send("withdraw", lambda r: Withdraw(account_id, amount, r)))
 
     def withdraw(self, account_id: str, amount: Any) -> Balance:
         """Take out cash, at most the available cash (cash minus what pending buys reserve).
@@ -268,12 +345,58 @@ class Brokerage:
         time_in_force: str = "gtc",
     ) -> pykka.Future[OrderSnapshot]:
         """`place_order`, returning a future of the same snapshot."""
-        return self._send(
-            "place_order",
-            lambda r: PlaceOrder(
-                account_id, symbol, side, quantity, order_type, limit_price, time_in_force, r
-            ),
+        return self._async(
+            self._place(account_id, symbol, side, quantity, order_type, limit_price, time_in_force)
         )
+
+    def _place(
+        self,
+        account_id: str,
+        symbol: str,
+        side: str,
+        quantity: Any,
+        order_type: str,
+        limit_price: Any,
+        time_in_force: str,
+    ) -> pykka.Future[Any]:
+        placed = time.perf_counter_ns()
+        try:
+            self._admission.pop()
+        except IndexError:  # too many in flight: the gateway rejects it as BUSY at once
+            return self._send(
+                "place_order",
+                lambda r: PlaceOrder(
+                    account_id,
+                    symbol,
+                    side,
+                    quantity,
+                    order_type,
+                    limit_price,
+                    time_in_force,
+                    r,
+                    placed,
+                    admitted=False,
+                ),
+            )
+        try:
+            return self._send(
+                "place_order",
+                lambda r: PlaceOrder(
+                    account_id,
+                    symbol,
+                    side,
+                    quantity,
+                    order_type,
+                    limit_price,
+                    time_in_force,
+                    r,
+                    placed,
+                ),
+                _AdmittedFuture(self._admission),
+            )
+        except BaseException:
+            self._admission.append(None)
+            raise
 
     def place_order(
         self,
@@ -294,14 +417,12 @@ class Brokerage:
         with its `cancel_reason`.
         """
         return self._wait(
-            self.place_order_async(
-                account_id, symbol, side, quantity, order_type, limit_price, time_in_force
-            )
+            self._place(account_id, symbol, side, quantity, order_type, limit_price, time_in_force)
         )
 
     def cancel_order_async(self, order_id: str) -> pykka.Future[OrderSnapshot]:
         """`cancel_order`, returning a future."""
-        return self._send("cancel_order", lambda r: CancelOrder(order_id, r))
+        return self._async(self._send("cancel_order", lambda r: CancelOrder(order_id, r)))
 
     def cancel_order(self, order_id: str) -> OrderSnapshot:
         """Cancel what remains of a pending or partially filled order and release its
@@ -321,6 +442,36 @@ class Brokerage:
         """An account's orders, oldest first, optionally only of `status` (one or several)
         and of `symbol`."""
         return self._wait(self._send("orders", lambda r: GetOrders(account_id, status, symbol, r)))
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    def metrics(self) -> MetricsSnapshot:
+        """Counters, latency percentiles, orders in flight, the deepest inbox and live actors.
+
+        Finding the deepest inbox reads every actor's inbox length: O(actors).
+        """
+        runtime = self._runtime
+        if runtime is None:
+            raise BrokerStoppedError("metrics")
+        counters, latencies = self._metrics.read()
+        rejected = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("rejected:")}
+        names = (
+            "orders_accepted",
+            "orders_rejected",
+            "orders_filled",
+            "orders_cancelled",
+            "fills",
+            "deposits",
+            "withdrawals",
+        )
+        return MetricsSnapshot(
+            counters={name: counters.get(name, 0) for name in names},
+            rejected_by_reason=rejected,
+            latency_us=latencies,
+            orders_in_flight=self.max_in_flight - len(self._admission),
+            deepest_inbox=runtime.deepest_inbox(),
+            live_actors=runtime.live_actors,
+        )
 
     # -- invariants ----------------------------------------------------------------------------
 

@@ -1,0 +1,50 @@
+"""What every actor of one brokerage shares: where events go, the clock, logs and metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from actors.bus import Interest, Publish
+from actors.metrics import Metrics
+from actors.runtime import Clock
+from engine.events import Event
+
+
+@dataclass(frozen=True)
+class Services:
+    """The wiring of one brokerage, handed to each actor it starts.
+
+    Attributes:
+        bus: The event bus actor.
+        interest: Which events have subscribers (written by the bus only).
+        clock: Business time, integer nanoseconds since the epoch (injectable).
+        log: The brokerage's structlog logger.
+        metrics: Counters and latency histograms.
+        monotonic: A monotonic clock in nanoseconds, for latencies.
+    """
+
+    bus: pykka.ActorRef[Any]
+    interest: Interest
+    clock: Clock
+    log: Any
+    metrics: Metrics
+    monotonic: Callable[[], int] = field(default=time.perf_counter_ns)
+
+    @property
+    def verbose(self) -> bool:
+        """True when lifecycle events at info level are logged."""
+        return bool(self.log.is_enabled_for(logging.INFO))
+
+    def publish(self, kind: type, make: Callable[[], Event]) -> None:
+        """Send the event `make()` builds to the bus, if anyone subscribed to `kind`.
+
+        An event nobody wants is never built: snapshots cost time on the matching path.
+        """
+        if kind in self.interest.wanted:
+            self.bus.tell(Publish(make()))
