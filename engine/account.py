@@ -2,7 +2,8 @@
 
 Reservations are made when an order is accepted, so settling a fill can never fail: a buy
 holds `remaining * reserve_price` cents, a sell holds its remaining shares. Cost basis is kept
-exactly as a `Fraction` of cents (total cost of the shares held), so average cost never drifts;
+exactly (total cost of the shares held, in cents: an int while whole, a `Fraction` once a
+sale leaves a rest), so average cost never drifts;
 it is rounded only for display.
 """
 
@@ -13,12 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 
 from engine.errors import InsufficientAvailableCashError, UnknownOrderError
 from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId
 from engine.money import (
+    Exact,
     cents_to_decimal,
+    exact_share,
     fraction_to_decimal,
     notional,
     percent,
@@ -88,7 +90,7 @@ class Position:
     symbol: Symbol
     quantity: int
     reserved: int
-    cost: Fraction
+    cost: Exact
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,7 @@ class AccountState:
     account_id: AccountId
     cash: int
     reserved_cash: int
-    realized: Fraction
+    realized: Exact
     positions: tuple[Position, ...]
 
 
@@ -136,7 +138,7 @@ class AccountState:
 class _Position:
     quantity: int = 0
     reserved: int = 0
-    cost: Fraction = Fraction(0)
+    cost: Exact = 0
 
 
 class Account:
@@ -150,7 +152,7 @@ class Account:
         self.reserved_cash = 0
         self.deposited = 0
         self.withdrawn = 0
-        self.realized = Fraction(0)
+        self.realized: Exact = 0
         self.positions: dict[Symbol, _Position] = {}
         self.orders: dict[OrderId, Order] = {}
         self.transactions: list[Transaction] = []
@@ -268,7 +270,7 @@ class Account:
             kind = TransactionKind.BUY
         else:
             order.fill(quantity, price_cents, at_ns)
-            removed = position.cost * quantity / position.quantity
+            removed = exact_share(position.cost, quantity, position.quantity)
             position.reserved -= quantity
             position.quantity -= quantity
             position.cost -= removed
@@ -450,7 +452,7 @@ def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfo
     """
     holdings = []
     total_value = 0
-    total_cost = Fraction(0)
+    total_cost: Exact = 0
     for position in state.positions:
         if not position.quantity:
             continue
@@ -462,7 +464,7 @@ def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfo
                 symbol=position.symbol,
                 quantity=position.quantity,
                 reserved=position.reserved,
-                average_cost=fraction_to_decimal(position.cost / position.quantity),
+                average_cost=fraction_to_decimal(exact_share(position.cost, 1, position.quantity)),
                 cost_basis=fraction_to_decimal(position.cost),
                 market_price=cents_to_decimal(price),
                 market_value=cents_to_decimal(value),

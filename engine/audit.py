@@ -40,8 +40,12 @@ class AuditReport:
     reserved_shares: dict[str, int]
 
 
-def _total(audits: list[AccountAudit], attribute: str, symbol: Symbol) -> int:
-    return sum(getattr(a, attribute).get(symbol, 0) for a in audits)
+def _totals(accounts: list[AccountAudit], attribute: str) -> dict[Symbol, int]:
+    totals: dict[Symbol, int] = {}
+    for audit in accounts:
+        for symbol, amount in getattr(audit, attribute).items():
+            totals[symbol] = totals.get(symbol, 0) + amount
+    return totals
 
 
 def reconcile(accounts: list[AccountAudit], markets: list[MarketAudit]) -> AuditReport:
@@ -50,18 +54,29 @@ def reconcile(accounts: list[AccountAudit], markets: list[MarketAudit]) -> Audit
     Each account has already reconciled itself with its ledger. Across accounts: in a `book`
     symbol every share bought was sold by another account for the same cash, so shares held
     equal shares granted and cash paid equals cash received; every open order rests in its
-    book. Raises AssertionError naming the first broken rule. O(accounts x symbols).
+    book. Raises AssertionError naming the first broken rule. O(entries in the audits).
     """
+    total = {
+        name: _totals(accounts, name)
+        for name in ("bought", "sold", "paid", "received", "held", "granted", "reserved_shares")
+    }
     for market in markets:
         if market.mode is not LiquidityMode.BOOK:
             continue
         symbol = market.symbol
-        bought, sold = _total(accounts, "bought", symbol), _total(accounts, "sold", symbol)
-        assert bought == sold, f"{symbol}: {bought} shares bought but {sold} sold"
-        paid, received = _total(accounts, "paid", symbol), _total(accounts, "received", symbol)
-        assert paid == received, f"{symbol}: {paid} cents paid but {received} received"
-        held, granted = _total(accounts, "held", symbol), _total(accounts, "granted", symbol)
-        assert held == granted, f"{symbol}: {held} shares held but {granted} granted"
+
+        def of(name: str, symbol: Symbol = symbol) -> int:
+            return total[name].get(symbol, 0)
+
+        assert of("bought") == of("sold"), (
+            f"{symbol}: {of('bought')} shares bought but {of('sold')} sold"
+        )
+        assert of("paid") == of("received"), (
+            f"{symbol}: {of('paid')} cents paid but {of('received')} received"
+        )
+        assert of("held") == of("granted"), (
+            f"{symbol}: {of('held')} shares held but {of('granted')} granted"
+        )
     open_orders = sum(a.open_orders for a in accounts)
     resting = sum(m.resting_orders for m in markets)
     assert open_orders == resting, f"{open_orders} open orders but {resting} resting in books"
@@ -74,6 +89,6 @@ def reconcile(accounts: list[AccountAudit], markets: list[MarketAudit]) -> Audit
         withdrawn=cents_to_decimal(sum(a.withdrawn for a in accounts)),
         open_orders=open_orders,
         resting_orders=resting,
-        shares={s: _total(accounts, "held", s) for s in sorted(symbols)},
-        reserved_shares={s: _total(accounts, "reserved_shares", s) for s in sorted(symbols)},
+        shares={s: total["held"].get(s, 0) for s in sorted(symbols)},
+        reserved_shares={s: total["reserved_shares"].get(s, 0) for s in sorted(symbols)},
     )

@@ -3,12 +3,17 @@
 Requests the gateway receives carry the caller's raw values (it validates them); the messages it
 routes on carry parsed values (integer cents, whole shares, enums). A `reply` is a one-shot
 channel (a future) that the actor finishing the request fills with a result or an error.
+
+The five messages every order passes through (`PlaceOrder`, `AcceptOrder`, `SubmitOrder`,
+`SettleMatch`, `SettleFill`) are `NamedTuple`s rather than frozen dataclasses: just as
+immutable, and about four times cheaper to build (a frozen dataclass sets each field through
+`object.__setattr__`), which counts on the matching path.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from engine.ids import OrderId, Symbol
 from engine.matching import Fill, MatchResult, OrderTicket
@@ -81,8 +86,7 @@ class GrantShares:
     reply: Reply
 
 
-@dataclass(frozen=True, slots=True)
-class PlaceOrder:
+class PlaceOrder(NamedTuple):
     """Place a market or limit order.
 
     `admitted` is False when the caller found too many orders in flight: the gateway still
@@ -227,8 +231,7 @@ class CreditShares:
     reply: Reply
 
 
-@dataclass(frozen=True, slots=True)
-class AcceptOrder:
+class AcceptOrder(NamedTuple):
     """Make the pre-trade check for a new order and send it on to its symbol's actor.
 
     An order the gateway already rejected (BUSY) is only recorded; its reply was sent.
@@ -249,16 +252,14 @@ class QueryOrders:
     reply: Reply
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitOrder:
+class SubmitOrder(NamedTuple):
     """Match an accepted order in its symbol's book (its account has reserved for it)."""
 
     ticket: OrderTicket
     reply: Reply | None
 
 
-@dataclass(frozen=True, slots=True)
-class SettleMatch:
+class SettleMatch(NamedTuple):
     """Tell the order's own account what its submission did at once, to settle and reply.
 
     `waits` are the `done` replies of the fills sent to resting orders' accounts: the caller's
@@ -271,8 +272,7 @@ class SettleMatch:
     waits: tuple[Any, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class SettleFill:
+class SettleFill(NamedTuple):
     """Tell a resting order's account that it traded; `done` (if any) is set once settled."""
 
     order_id: OrderId

@@ -16,8 +16,8 @@ DEFAULT_COLLAR_PERCENT = 5
 def collar_price(price_cents: int, collar_percent: Fraction) -> int:
     """The highest price a market buy may fill at: `price` plus `collar_percent`, rounded up
     to the cent so that the collar is never below the price it was set from."""
-    raised = price_cents * (100 + collar_percent) / 100
-    return -(-raised.numerator // raised.denominator)
+    factor = 1 + collar_percent / 100
+    return -(-price_cents * factor.numerator // factor.denominator)
 
 
 class OrderFactory:
@@ -30,6 +30,8 @@ class OrderFactory:
 
     def __init__(self, collar_percent: Any = DEFAULT_COLLAR_PERCENT) -> None:
         self.collar_percent: Fraction = parse_percent(collar_percent, "collar_percent")
+        factor = 1 + self.collar_percent / 100
+        self._up, self._down = factor.numerator, factor.denominator
 
     def create(
         self,
@@ -63,9 +65,8 @@ class OrderFactory:
             raise ValidationError("limit_price", "must be None for a market order", limit_price)
         reserve: int | None = None
         if parsed_side is Side.BUY:
-            reserve = (
-                limit if limit is not None else collar_price(market_price, self.collar_percent)
-            )
+            # collar_price in integers: ceil(price * up / down)
+            reserve = limit if limit is not None else -(-market_price * self._up // self._down)
         return Order(
             order_id=order_id,
             account_id=account_id,

@@ -111,17 +111,31 @@ def cents_to_decimal(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
-def fraction_to_decimal(cents: Fraction) -> Decimal:
+def fraction_to_decimal(cents: Fraction | int) -> Decimal:
     """Round an exact amount in cents to whole cents, half to even, for display."""
+    if isinstance(cents, int):
+        return cents_to_decimal(cents)
     value = Decimal(cents.numerator) / Decimal(cents.denominator)
     return value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN).scaleb(-2)
 
 
-def percent(part: Fraction, whole: Fraction) -> Decimal | None:
+Exact = int | Fraction
+"""An exact amount of cents: an int while it is whole, a Fraction once a division left a rest."""
+
+
+def exact_share(total: Exact, part: int, whole: int) -> Exact:
+    """Return `total * part / whole` exactly, as an int whenever it divides evenly."""
+    scaled = total * part
+    if isinstance(scaled, int) and scaled % whole == 0:
+        return scaled // whole
+    return Fraction(scaled) / whole
+
+
+def percent(part: Exact, whole: Exact) -> Decimal | None:
     """Return `part / whole` as a percentage rounded to 0.01, or None when `whole` is zero."""
     if whole == 0:
         return None
-    ratio = part * 100 / whole
+    ratio = Fraction(part) * 100 / whole
     value = Decimal(ratio.numerator) / Decimal(ratio.denominator)
     return value.quantize(_CENT, rounding=ROUND_HALF_EVEN)
 
@@ -129,6 +143,7 @@ def percent(part: Fraction, whole: Fraction) -> Decimal | None:
 def average_price(total_cents: int, quantity: int) -> Decimal:
     """Return the average price of `quantity` shares that cost `total_cents` in all: to the
     cent when it is exact, else to 0.0001."""
+    if total_cents % quantity == 0:
+        return cents_to_decimal(total_cents // quantity)
     value = cents_to_decimal(total_cents) / quantity
-    exact = value.quantize(_CENT)
-    return exact if exact == value else value.quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
+    return value.quantize(Decimal("0.0001"), ROUND_HALF_EVEN)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,9 +18,11 @@ class _Choice(enum.StrEnum):
 
     @classmethod
     def parse(cls, value: Any, field_name: str) -> Any:
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
+        """Return the member named by `value` (a member, or its value in any case)."""
+        if isinstance(value, str):  # members are strs too: one dict look-up serves both
+            member = cls._value2member_map_.get(value)
+            if member is not None:
+                return member
             try:
                 return cls(value.strip().lower())
             except ValueError:
@@ -124,10 +126,13 @@ class CancelReason(enum.StrEnum):
     PRICE_COLLAR = "price_collar"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ns_to_datetime(ns: int) -> datetime:
-    """Convert integer nanoseconds since the epoch to an aware UTC datetime (no float)."""
-    seconds, rest = divmod(ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest // 1000)
+    """Convert integer nanoseconds since the epoch to an aware UTC datetime, to the
+    microsecond (integer arithmetic only)."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
 @dataclass(frozen=True, slots=True)
