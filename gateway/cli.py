@@ -12,6 +12,9 @@ from rich.console import Console
 from actors.log import LEVELS
 from gateway.demo import run_demo
 
+RUNTIMES = ("mn", "threads", "lock")
+SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -26,12 +29,64 @@ def _parser() -> argparse.ArgumentParser:
         default="warning",
         help="structured lifecycle logs on stderr at this level (default: warning)",
     )
+    bench = commands.add_parser("bench", help="benchmark the engine on three runtimes")
+    bench.add_argument(
+        "--scenario",
+        action="append",
+        choices=SCENARIOS,
+        help="run only this scenario (repeatable; default: all)",
+    )
+    bench.add_argument(
+        "--runtime",
+        action="append",
+        choices=RUNTIMES,
+        help="run only on this runtime (repeatable; default: all)",
+    )
+    bench.add_argument(
+        "--seconds", type=float, default=5.0, help="seconds of load per run (default: 5)"
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="a seconds-long smoke run at tiny sizes (figures mean nothing)",
+    )
+    bench.add_argument("--json", action="store_true", help="print the results as JSON only")
+    bench.add_argument("--plot", metavar="FILE.png", help="write throughput and latency charts")
     return parser
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from loadtest.bench import (  # noqa: PLC0415  (the benchmark loads only when asked for)
+        Sizes,
+        as_json,
+        plot,
+        ratios,
+        run_bench,
+        table,
+    )
+
+    sizes = Sizes.quick() if args.quick else Sizes.full(args.seconds)
+    scenarios = tuple(args.scenario or SCENARIOS)
+    runtimes = tuple(args.runtime or RUNTIMES)
+    console = Console(stderr=args.json)
+    runs = run_bench(scenarios, runtimes, sizes, console)
+    if args.plot:
+        plot(runs, args.plot)
+    if args.json:
+        print(as_json(runs))
+        return 0
+    console.print(table(runs))
+    for key, entry in ratios(runs).items():
+        console.print(f"{key}: " + ", ".join(f"{k} = {v}x" for k, v in entry.items()))
+    console.print("every run's audit passed: cash and shares conserved, nothing reserved")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "bench":
+        return _bench(args)
     if args.command == "demo":
         if args.json:
             result = run_demo(Console(quiet=True), args.log_level)

@@ -1,0 +1,487 @@
+"""`brokerage bench`: throughput, latency and memory of the engine on three runtimes.
+
+Every scenario runs on the M:N runtime ("mn"), on pykka's `ThreadingActor` ("threads") and on
+the brief's own design, one exchange behind one lock ("lock"), and ends by auditing every
+account: cash and shares conserved to the cent and no reservation left.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from engine.errors import OrderNotCancellableError
+from gateway import Brokerage
+from loadtest.baseline import LockedExchange
+
+RUNTIMES = ("mn", "threads", "lock")
+SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency")
+THREAD_LIMIT = 20_000  # thread-per-actor fails near 21,800 threads on this machine
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big and how long each scenario runs."""
+
+    seconds: float
+    accounts: int
+    symbols: int
+    scale: tuple[int, ...]
+    hot_accounts: int
+    rates: tuple[int, ...]
+    window: int = 32
+
+    @classmethod
+    def full(cls, seconds: float = 5.0) -> Sizes:
+        """The sizes the targets are stated for."""
+        return cls(seconds, 10_000, 100, (1_000, 10_000, 100_000), 1_000, (5_000, 10_000))
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        """A seconds-long smoke run (its figures mean nothing)."""
+        return cls(0.3, 200, 10, (100, 300), 50, (300,), window=8)
+
+
+@dataclass
+class Run:
+    """One scenario on one runtime."""
+
+    scenario: str
+    runtime: str
+    accounts: int
+    orders: int = 0
+    seconds: float = 0.0
+    orders_per_second: float = 0.0
+    latency_us: dict[str, int] = field(default_factory=dict)
+    rss_per_account_bytes: int | None = None
+    offered_per_second: int | None = None
+    skipped: str | None = None
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _summary(latencies_ns: list[int]) -> dict[str, int]:
+    histogram = HdrHistogram(1, 60_000_000, 3)
+    for value in latencies_ns:
+        histogram.record_value(max(1, min(value // 1000, 60_000_000)))
+    if not latencies_ns:
+        return {}
+    return {
+        "p50": histogram.get_value_at_percentile(50),
+        "p90": histogram.get_value_at_percentile(90),
+        "p99": histogram.get_value_at_percentile(99),
+        "p99.9": histogram.get_value_at_percentile(99.9),
+        "max": histogram.get_max_value(),
+    }
+
+
+@contextmanager
+def _engine(runtime: str) -> Iterator[Any]:
+    target: Any = (
+        LockedExchange()
+        if runtime == "lock"
+        else Brokerage(runtime=runtime, timeout=120, max_in_flight=1_000_000)
+    )
+    with target as engine:
+        yield engine
+
+
+def _audit(engine: Any, run: Run) -> None:
+    """Fail loudly unless cash and shares reconcile and nothing stays reserved."""
+    report = engine.audit()
+    if report.reserved_cash != 0 or any(report.reserved_shares.values()):
+        raise AssertionError(f"{run.scenario}/{run.runtime}: reservation left: {report}")
+    if report.open_orders or report.resting_orders:
+        raise AssertionError(f"{run.scenario}/{run.runtime}: orders left open: {report}")
+    if report.cash != report.deposited - report.withdrawn and run.scenario == "hot-symbol":
+        raise AssertionError(f"{run.scenario}/{run.runtime}: cash not conserved: {report}")
+    run.audit = {
+        "cash": str(report.cash),
+        "deposited": str(report.deposited),
+        "shares": report.shares,
+        "accounts": report.accounts,
+    }
+
+
+def _setup(
+    engine: Any, accounts: int, symbols: int, mode: str = "market", grant: int = 0
+) -> tuple[list[str], list[str]]:
+    names = [f"S{n:04d}" for n in range(symbols)]
+    for name in names:
+        engine.list_stock(name, f"Stock {name}", "100.00", mode)
+    ids = []
+    for n in range(accounts):
+        account = engine.open_account(f"U{n}", f"user {n}", initial_deposit="1000000")
+        ids.append(account.account_id)
+        if grant:
+            for name in names:
+                engine.grant_shares(account.account_id, name, grant, "100.00")
+    return ids, names
+
+
+def _closed_loop(
+    engine: Any,
+    threads: int,
+    seconds: float,
+    window: int,
+    make: Callable[[random.Random], tuple[Any, ...]],
+) -> tuple[int, float, list[int]]:
+    """Clients that each keep `window` orders in flight; return (orders, seconds, latencies)."""
+    stop = threading.Event()
+    start = threading.Barrier(threads + 1)
+    results: list[list[int]] = [[] for _ in range(threads)]
+
+    def client(n: int) -> None:
+        rng = random.Random(n)
+        pending: collections.deque[tuple[int, Any]] = collections.deque()
+        mine = results[n]
+        start.wait()
+        while True:
+            if not stop.is_set():
+                pending.append((time.perf_counter_ns(), engine.place_order_async(*make(rng))))
+            elif not pending:
+                return
+            if len(pending) >= window or stop.is_set():
+                began, future = pending.popleft()
+                future.get(timeout=120)
+                mine.append(time.perf_counter_ns() - began)
+
+    workers = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    began = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - began
+    merged = [x for chunk in results for x in chunk]
+    return len(merged), elapsed, merged
+
+
+def _market_orders(ids: list[str], names: list[str]) -> Callable[[random.Random], tuple[Any, ...]]:
+    def make(rng: random.Random) -> tuple[Any, ...]:
+        return (rng.choice(ids), rng.choice(names), rng.choice(("buy", "sell")), 1)
+
+    return make
+
+
+def _measure(run: Run, counted: tuple[int, float, list[int]]) -> None:
+    run.orders, run.seconds, latencies = counted
+    run.orders_per_second = run.orders / run.seconds if run.seconds else 0.0
+    run.latency_us = _summary(latencies)
+
+
+def accounts_scenario(runtime: str, sizes: Sizes, accounts: int | None = None) -> Run:
+    """Market orders from 8 client threads over many accounts and symbols, market mode."""
+    accounts = accounts or sizes.accounts
+    run = Run("accounts", runtime, accounts)
+    if runtime == "threads" and accounts > THREAD_LIMIT:
+        run.skipped = f"{accounts} threads exceed this machine's thread limit"
+        return run
+    gc.collect()
+    before = _rss_bytes()
+    with _engine(runtime) as engine:
+        ids, names = _setup(engine, accounts, sizes.symbols)
+        gc.collect()
+        run.rss_per_account_bytes = (_rss_bytes() - before) // accounts
+        # every account holds shares, so that a sell is never refused
+        for future in [engine.place_order_async(a, names[0], "buy", 5) for a in ids]:
+            future.get(timeout=120)
+        make = _market_orders(ids, names)
+        _measure(run, _closed_loop(engine, 8, sizes.seconds, sizes.window, make))
+        _audit(engine, run)
+    return run
+
+
+def scale_scenario(runtime: str, sizes: Sizes) -> list[Run]:
+    """`accounts` at each size in `sizes.scale`, with resident memory per idle account."""
+    runs = []
+    for accounts in sizes.scale:
+        run = accounts_scenario(runtime, sizes, accounts)
+        run.scenario = "scale"
+        runs.append(run)
+    return runs
+
+
+def hot_symbol_scenario(runtime: str, sizes: Sizes) -> Run:
+    """One book-mode symbol: 50 % limit orders near the price, 10 % market, 40 % cancels."""
+    run = Run("hot-symbol", runtime, sizes.hot_accounts)
+    with _engine(runtime) as engine:
+        ids, names = _setup(engine, sizes.hot_accounts, 1, "book", grant=1_000)
+        symbol = names[0]
+        resting: list[list[str]] = [[] for _ in range(8)]
+
+        def make_for(n: int) -> Callable[[random.Random], tuple[Any, ...]]:
+            def make(rng: random.Random) -> tuple[Any, ...]:
+                side = rng.choice(("buy", "sell"))
+                roll = rng.random()
+                if roll < 0.1:
+                    return (rng.choice(ids), symbol, side, rng.randint(1, 5))
+                price = f"{100 + rng.randint(-50, 50) / 100:.2f}"
+                return (rng.choice(ids), symbol, side, rng.randint(1, 10), "limit", price)
+
+            return make
+
+        stop = threading.Event()
+        start = threading.Barrier(9)
+        latencies: list[list[int]] = [[] for _ in range(8)]
+        done = [0] * 8
+
+        def client(n: int) -> None:
+            rng = random.Random(n)
+            make = make_for(n)
+            start.wait()
+            while not stop.is_set():
+                began = time.perf_counter_ns()
+                if rng.random() < 0.4 and resting[n]:
+                    with suppress(OrderNotCancellableError):
+                        engine.cancel_order(resting[n].pop(rng.randrange(len(resting[n]))))
+                else:
+                    order = engine.place_order(*make(rng))
+                    if order.status in ("pending", "partially_filled"):
+                        resting[n].append(order.order_id)
+                latencies[n].append(time.perf_counter_ns() - began)
+                done[n] += 1
+
+        workers = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(8)]
+        for worker in workers:
+            worker.start()
+        start.wait()
+        began = time.perf_counter()
+        time.sleep(sizes.seconds)
+        stop.set()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - began
+        _measure(run, (sum(done), elapsed, [x for c in latencies for x in c]))
+        for ids_left in resting:
+            for order_id in ids_left:
+                with suppress(OrderNotCancellableError):
+                    engine.cancel_order(order_id)
+        _audit(engine, run)
+    return run
+
+
+def hot_account_scenario(runtime: str, sizes: Sizes) -> Run:
+    """16 client threads trading through one account."""
+    run = Run("hot-account", runtime, 1)
+    with _engine(runtime) as engine:
+        ids, names = _setup(engine, 1, sizes.symbols)
+        for name in names:
+            engine.place_order(ids[0], name, "buy", 1_000)
+        _measure(run, _closed_loop(engine, 16, sizes.seconds, 1, _market_orders(ids, names)))
+        _audit(engine, run)
+    return run
+
+
+def latency_scenario(runtime: str, sizes: Sizes, rate: int) -> Run:
+    """Open-loop arrivals at `rate` orders/s; latency counts from each order's scheduled send
+    time, so a stall in sending is not hidden (no coordinated omission)."""
+    run = Run("latency", runtime, sizes.accounts, offered_per_second=rate)
+    if runtime == "threads" and sizes.accounts > THREAD_LIMIT:
+        run.skipped = "thread limit"
+        return run
+    with _engine(runtime) as engine:
+        ids, names = _setup(engine, min(sizes.accounts, 1_000), sizes.symbols)
+        for future in [engine.place_order_async(a, names[0], "buy", 5) for a in ids]:
+            future.get(timeout=120)
+        make = _market_orders(ids, names)
+        rng = random.Random(7)
+        sent: collections.deque[tuple[int, Any] | None] = collections.deque()
+        latencies: list[int] = []
+
+        def collect() -> None:
+            while True:
+                while not sent:
+                    time.sleep(0.0002)
+                item = sent.popleft()
+                if item is None:
+                    return
+                scheduled, future = item
+                future.get(timeout=120)
+                latencies.append(time.perf_counter_ns() - scheduled)
+
+        collector = threading.Thread(target=collect, daemon=True)
+        collector.start()
+        interval = 1_000_000_000 // rate
+        began = time.perf_counter_ns()
+        total = int(rate * sizes.seconds)
+        for n in range(total):
+            scheduled = began + n * interval
+            while time.perf_counter_ns() < scheduled:
+                time.sleep(0.0001)
+            sent.append((scheduled, engine.place_order_async(*make(rng))))
+        sent.append(None)
+        collector.join()
+        elapsed = (time.perf_counter_ns() - began) / 1e9
+        _measure(run, (len(latencies), elapsed, latencies))
+        _audit(engine, run)
+    return run
+
+
+def run_bench(
+    scenarios: tuple[str, ...],
+    runtimes: tuple[str, ...],
+    sizes: Sizes,
+    console: Console | None = None,
+) -> list[Run]:
+    """Run each scenario on each runtime with a progress bar; return every run."""
+    jobs: list[tuple[str, str, Callable[[], Run | list[Run]]]] = []
+    simple: dict[str, Callable[[str, Sizes], Run | list[Run]]] = {
+        "accounts": accounts_scenario,
+        "scale": scale_scenario,
+        "hot-symbol": hot_symbol_scenario,
+        "hot-account": hot_account_scenario,
+    }
+    for scenario in scenarios:
+        for runtime in runtimes:
+            if scenario in simple:
+                jobs.append((scenario, runtime, partial(simple[scenario], runtime, sizes)))
+            else:
+                for rate in sizes.rates:
+                    jobs.append(
+                        (
+                            f"latency@{rate}",
+                            runtime,
+                            partial(latency_scenario, runtime, sizes, rate),
+                        )
+                    )
+    runs: list[Run] = []
+    with Progress(console=console or Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("bench", total=len(jobs))
+        for scenario, runtime, job in jobs:
+            progress.update(task, description=f"{scenario} on {runtime}")
+            result = job()
+            runs.extend(result if isinstance(result, list) else [result])
+            progress.advance(task)
+    return runs
+
+
+def ratios(runs: list[Run]) -> dict[str, dict[str, float]]:
+    """Per scenario (and size or rate), mn/threads and mn/lock throughput ratios."""
+    by_key: dict[str, dict[str, Run]] = collections.defaultdict(dict)
+    for run in runs:
+        key = f"{run.scenario}@{run.offered_per_second or run.accounts}"
+        by_key[key][run.runtime] = run
+    result: dict[str, dict[str, float]] = {}
+    for key, per_runtime in by_key.items():
+        mn = per_runtime.get("mn")
+        if mn is None or not mn.orders_per_second:
+            continue
+        entry = {}
+        for other in ("threads", "lock"):
+            baseline = per_runtime.get(other)
+            if baseline is not None and baseline.orders_per_second:
+                entry[f"mn/{other}"] = round(mn.orders_per_second / baseline.orders_per_second, 2)
+        result[key] = entry
+    return result
+
+
+def table(runs: list[Run]) -> Table:
+    """The runs as a rich table."""
+    grid = Table(title="brokerage bench")
+    for column in (
+        "scenario",
+        "runtime",
+        "accounts",
+        "orders/s",
+        "p50 us",
+        "p99 us",
+        "p99.9 us",
+        "max us",
+        "RSS/account",
+    ):
+        grid.add_column(column, justify="right")
+    for run in runs:
+        scenario = run.scenario + (f"@{run.offered_per_second}/s" if run.offered_per_second else "")
+        if run.skipped:
+            grid.add_row(
+                scenario,
+                run.runtime,
+                f"{run.accounts:,}",
+                "skipped: " + run.skipped,
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+            continue
+        lat = run.latency_us
+        grid.add_row(
+            scenario,
+            run.runtime,
+            f"{run.accounts:,}",
+            f"{run.orders_per_second:,.0f}",
+            *(f"{lat.get(k, 0):,}" for k in ("p50", "p99", "p99.9", "max")),
+            "" if run.rss_per_account_bytes is None else f"{run.rss_per_account_bytes:,} B",
+        )
+    return grid
+
+
+def plot(runs: list[Run], path: str) -> None:
+    """Throughput and p99 latency charts, one bar per scenario and runtime."""
+    import matplotlib  # noqa: PLC0415  (imported here: slow to import, needed only here)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    done = [r for r in runs if not r.skipped]
+    labels = sorted({f"{r.scenario}@{r.offered_per_second or r.accounts}" for r in done})
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, len(labels) * 1.4), 8))
+    width = 0.8 / len(RUNTIMES)
+    for offset, runtime in enumerate(RUNTIMES):
+        values = {
+            f"{r.scenario}@{r.offered_per_second or r.accounts}": r
+            for r in done
+            if r.runtime == runtime
+        }
+        xs = [i + offset * width for i in range(len(labels))]
+        top.bar(
+            xs,
+            [values[k].orders_per_second if k in values else 0 for k in labels],
+            width,
+            label=runtime,
+        )
+        bottom.bar(
+            xs,
+            [values[k].latency_us.get("p99", 0) / 1000 if k in values else 0 for k in labels],
+            width,
+            label=runtime,
+        )
+    for axis, title in ((top, "orders/s"), (bottom, "p99 latency (ms)")):
+        axis.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))])
+        axis.set_xticklabels(labels, rotation=20, fontsize=8)
+        axis.set_title(title)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def as_json(runs: list[Run]) -> str:
+    """Every run and the ratios, as JSON."""
+    return json.dumps({"runs": [asdict(r) for r in runs], "ratios": ratios(runs)}, indent=2)
