@@ -10,7 +10,7 @@ from typing import Any
 
 import pykka
 
-from actors.runtime import AfterAll, BrokerActor, handles
+from actors.runtime import AfterAll, BrokerActor, handles, send
 from actors.services import Services
 from engine.account import Account
 from engine.commands import (
@@ -126,7 +126,7 @@ class AccountActor(BrokerActor):
             bound,
             self.actor_ref,
         )
-        message.symbol_ref.tell(SubmitOrder(ticket, message.reply))
+        send(message.symbol_ref, SubmitOrder(ticket, message.reply))
 
     def _settle(self, order_id: OrderId, fill: Any) -> Order:
         record = self.account.settle_fill(

@@ -406,7 +406,16 @@ class BrokerActor(pykka.ThreadingActor):
             mailbox.dispatcher.ready.put(self)
 
     def _handle_envelope(self, envelope: Envelope[Any]) -> None:
-        # pykka's own loop body (`Actor._actor_loop_running`), for one envelope
+        message = envelope.message
+        if envelope.reply_to is None:
+            handler = self._handlers.get(type(message))
+            if handler is not None:  # a told command: straight to its handler
+                try:
+                    handler(self, message)
+                except Exception as error:
+                    self._handler_failed(message, error)
+                return
+        # anything else takes pykka's own loop body (`Actor._actor_loop_running`)
         try:
             response = self._handle_receive(envelope.message)
             if envelope.reply_to is not None:
@@ -422,20 +431,25 @@ class BrokerActor(pykka.ThreadingActor):
                     self._handle_failure(*sys.exc_info())
 
     def _fail_queued(self) -> None:
-        """Answer every envelope still queued: stops succeed, asks fail with ActorDeadError."""
+        """Answer every envelope still queued: stops succeed; asks, and commands that carry a
+        reply, fail with ActorDeadError."""
         mailbox: Mailbox = self.actor_inbox  # type: ignore[assignment]
         while True:
             try:
                 envelope = mailbox.messages.popleft()
             except IndexError:
                 return
-            if envelope.reply_to is None:
+            error = ActorDeadError(f"{self.actor_ref} stopped before handling the message")
+            reply = envelope.reply_to or getattr(envelope.message, "reply", None)
+            if reply is None:
                 continue
-            if isinstance(envelope.message, messages._ActorStop):
-                envelope.reply_to.set(None)
-            else:
-                error = ActorDeadError(f"{self.actor_ref} stopped before handling the message")
-                envelope.reply_to.set_exception((ActorDeadError, error, None))
+            try:
+                if isinstance(envelope.message, messages._ActorStop):
+                    reply.set(None)
+                else:
+                    reply.set_exception((ActorDeadError, error, None))
+            except queue.Full:  # answered already
+                pass
 
     def _stop(self) -> None:
         # pykka's `Actor._stop`, but a bulk stop unregisters all its actors at once afterwards
@@ -458,15 +472,29 @@ class BrokerActor(pykka.ThreadingActor):
             if handler is None:
                 raise TypeError(f"{type(self).__name__} has no handler, was {message!r}")
             handler(self, message)
-        except Exception as error:  # an actor must never die from a bad message
-            reply = getattr(message, "reply", None)
-            if reply is None:
-                self.log.error(
-                    "actor.message_failed", message=type(message).__name__, error=repr(error)
-                )
-            else:
-                fail(reply, error)
+        except Exception as error:
+            self._handler_failed(message, error)
         return None
+
+    def _handler_failed(self, message: Any, error: Exception) -> None:
+        # an actor must never die from a bad message: the error goes to the reply, or the log
+        reply = getattr(message, "reply", None)
+        if reply is None:
+            self.log.error(
+                "actor.message_failed", message=type(message).__name__, error=repr(error)
+            )
+        else:
+            fail(reply, error)
+
+
+def send(ref: pykka.ActorRef[Any], message: Any) -> None:
+    """`ref.tell(message)`, minus pykka's liveness check when the actor is on the M:N runtime
+    (its mailbox answers for a stopped actor itself): the hot path between actors."""
+    inbox = ref.actor_inbox
+    if type(inbox) is Mailbox:
+        inbox.put(Envelope(message))
+    else:
+        ref.tell(message)
 
 
 def make_runtime(name: str, workers: int | None = None) -> Runtime:

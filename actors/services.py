@@ -12,7 +12,7 @@ import pykka
 
 from actors.bus import Interest, Publish
 from actors.metrics import Metrics
-from actors.runtime import Clock
+from actors.runtime import Clock, send
 from engine.events import Event
 
 
@@ -47,4 +47,4 @@ class Services:
         An event nobody wants is never built: snapshots cost time on the matching path.
         """
         if kind in self.interest.wanted:
-            self.bus.tell(Publish(make()))
+            send(self.bus, Publish(make()))

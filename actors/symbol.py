@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from actors.runtime import AfterAll, BrokerActor, handles, new_future
+from actors.runtime import AfterAll, BrokerActor, handles, new_future, send
 from actors.services import Services
 from engine.commands import (
     Audit,
@@ -60,7 +60,7 @@ class SymbolActor(BrokerActor):
             order_id = fill.order_id_for(maker_side)
             assert order_id is not None
             done = new_future()
-            fill.maker_owner.tell(SettleFill(order_id, fill, done))
+            send(fill.maker_owner, SettleFill(order_id, fill, done))
             waits.append(done)
         return tuple(waits)
 
@@ -89,7 +89,7 @@ class SymbolActor(BrokerActor):
         self._price_moved(old, now)
         if result.rested and self.services.verbose:
             self.log.debug("book.rested", order_id=ticket.order_id, side=ticket.side.value)
-        ticket.owner.tell(SettleMatch(ticket.order_id, result, message.reply, waits))
+        send(ticket.owner, SettleMatch(ticket.order_id, result, message.reply, waits))
 
     @handles(RemoveFromBook)
     def _remove(self, message: RemoveFromBook) -> None:

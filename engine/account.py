@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 from engine.errors import InsufficientAvailableCashError, UnknownOrderError
 from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId
@@ -48,12 +49,12 @@ class TransactionKind(enum.StrEnum):
     GRANT = "grant"
 
 
-@dataclass(frozen=True, slots=True)
-class Transaction:
+class Transaction(NamedTuple):
     """An immutable record of one movement of cash or shares in an account.
 
     A fill is a BUY or SELL with its trade, order, symbol, side, quantity and price; `amount`
     is always the positive cash value moved (for a GRANT, the stated cost of the shares).
+    A `NamedTuple`, like `OrderSnapshot`: one is made for every fill.
     """
 
     transaction_id: str
@@ -162,16 +163,14 @@ class Account:
         """Cash not held back by pending buy orders, in cents."""
         return self.cash - self.reserved_cash
 
-    def _record(
-        self, kind: TransactionKind, amount: int, at_ns: int, **fill: object
-    ) -> Transaction:
+    def _record(self, kind: TransactionKind, amount: int, at_ns: int, **fill: Any) -> Transaction:
         record = Transaction(
-            transaction_id=f"{self.account_id}-{len(self.transactions) + 1}",
-            account_id=self.account_id,
-            kind=kind,
-            amount=cents_to_decimal(amount),
-            at=ns_to_datetime(at_ns),
-            **fill,  # type: ignore[arg-type]
+            f"{self.account_id}-{len(self.transactions) + 1}",
+            self.account_id,
+            kind,
+            cents_to_decimal(amount),
+            ns_to_datetime(at_ns),
+            **fill,
         )
         self.transactions.append(record)
         return record

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.errors import InvalidTransitionError, ValidationError
 from engine.ids import AccountId, OrderId, Symbol
@@ -135,9 +135,12 @@ def ns_to_datetime(ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
-@dataclass(frozen=True, slots=True)
-class OrderSnapshot:
-    """An order as it stood when the snapshot was taken. Prices and amounts are `Decimal`."""
+class OrderSnapshot(NamedTuple):
+    """An order as it stood when the snapshot was taken. Prices and amounts are `Decimal`.
+
+    A `NamedTuple` (immutable, like every snapshot here) because one is built for every order
+    answered, and it is about four times cheaper to build than a frozen dataclass.
+    """
 
     order_id: OrderId
     account_id: AccountId

@@ -14,7 +14,7 @@ from typing import Any
 import pykka
 
 from actors.account import AccountActor
-from actors.runtime import BrokerActor, Gathered, Runtime, handles, new_future
+from actors.runtime import BrokerActor, Gathered, Runtime, handles, new_future, send
 from actors.services import Services
 from actors.symbol import SymbolActor
 from engine.account import Account, Balance, User
@@ -294,11 +294,11 @@ class GatewayActor(BrokerActor):
         if self.verbose:
             self.log.info("order.received", order_id=order_id, account_id=account_id, symbol=symbol)
         if message.admitted:
-            account_ref.tell(AcceptOrder(order, symbol_ref, message.reply))
+            send(account_ref, AcceptOrder(order, symbol_ref, message.reply))
             return
         order.reject(RejectReason.BUSY, now)
         message.reply.set(order.snapshot())
-        account_ref.tell(AcceptOrder(order, symbol_ref, None))  # recorded in its history
+        send(account_ref, AcceptOrder(order, symbol_ref, None))  # recorded in its history
 
     @handles(CancelOrder, GetOrder)
     def _to_order_account(self, message: CancelOrder | GetOrder) -> None:
