@@ -68,7 +68,7 @@ def _bench(args: argparse.Namespace) -> int:
     sizes = Sizes.quick() if args.quick else Sizes.full(args.seconds)
     scenarios = tuple(args.scenario or SCENARIOS)
     runtimes = tuple(args.runtime or RUNTIMES)
-    console = Console(stderr=args.json)
+    console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)
     runs = run_bench(scenarios, runtimes, sizes, console)
     if args.plot:
         plot(runs, args.plot)
