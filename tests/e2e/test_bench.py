@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BROKERAGE = str(Path(sys.executable).parent / "brokerage")
+
+
+def test_quick_bench_runs_every_scenario_on_every_runtime_and_audits_each(
+    tmp_path: Path,
+) -> None:
+    chart = tmp_path / "bench.png"
+
+    result = subprocess.run(
+        [BROKERAGE, "bench", "--quick", "--json", "--plot", str(chart)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    runs = report["runs"]
+    assert {(r["scenario"], r["runtime"]) for r in runs} == {
+        (s, r)
+        for s in ("accounts", "scale", "hot-symbol", "hot-account", "latency")
+        for r in ("mn", "threads", "lock")
+    }
+    for run in runs:
+        assert run["orders"] > 0, run
+        assert run["orders_per_second"] > 0, run
+        assert set(run["latency_us"]) == {"p50", "p90", "p99", "p99.9", "max"}, run
+        assert run["audit"]["accounts"] == run["accounts"], run
+    assert {r["accounts"] for r in runs if r["scenario"] == "scale"} == {100, 300}
+    assert all(r["rss_per_account_bytes"] is not None for r in runs if r["scenario"] == "scale")
+    assert "mn/threads" in report["ratios"]["accounts@200"]
+    assert "mn/lock" in report["ratios"]["accounts@200"]
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_table_and_ratios_print_without_json() -> None:
+    result = subprocess.run(
+        [
+            BROKERAGE,
+            "bench",
+            "--quick",
+            "--scenario",
+            "hot-account",
+            "--runtime",
+            "mn",
+            "--runtime",
+            "lock",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "hot-account" in result.stdout
+    assert "mn/lock" in result.stdout
+    assert "audit passed" in result.stdout

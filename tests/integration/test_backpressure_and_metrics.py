@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pykka
+
+from actors.runtime import BrokerActor, handles
+from engine import OrderStatus, RejectReason
+from gateway import Brokerage
+
+
+@dataclass(frozen=True)
+class Hold:
+    release: threading.Event
+
+
+class Blocker(BrokerActor):
+    """Occupies a worker of the M:N runtime until released."""
+
+    @handles(Hold)
+    def _hold(self, message: Hold) -> None:
+        message.release.wait(10)
+
+
+def test_orders_beyond_the_in_flight_bound_are_rejected_busy_and_change_nothing() -> None:
+    with Brokerage(workers=1, max_in_flight=3) as broker:
+        broker.list_stock("AAPL", "Apple", "100")
+        account = broker.open_account("U1", "One", initial_deposit="10000").account_id
+        assert broker._runtime is not None
+        blocker = broker._runtime.spawn(Blocker, broker._log)
+        release = threading.Event()
+        blocker.tell(Hold(release))  # the only worker is busy: nothing is answered yet
+
+        futures = [broker.place_order_async(account, "AAPL", "buy", 1) for _ in range(5)]
+        in_flight = broker.metrics().orders_in_flight
+        release.set()
+        orders = list(pykka.get_all(futures, timeout=10))
+
+        assert in_flight == 3
+        assert [o.status for o in orders] == [OrderStatus.EXECUTED] * 3 + [OrderStatus.REJECTED] * 2
+        assert {o.reject_reason for o in orders[3:]} == {RejectReason.BUSY}
+        assert broker.balance(account).cash == Decimal("9700.00")
+        assert [o.status for o in broker.orders(account, status="rejected")] == [
+            OrderStatus.REJECTED
+        ] * 2
+        assert broker.metrics().orders_in_flight == 0
+        assert broker.metrics().rejected_by_reason == {"busy": 2}
+        broker.audit()
+
+
+def test_busy_rejections_under_many_threads_never_drop_an_accepted_order() -> None:
+    with Brokerage(max_in_flight=4) as broker:
+        broker.list_stock("AAPL", "Apple", "100")
+        account = broker.open_account("U1", "One", initial_deposit="1000000").account_id
+
+        def flood(_: int) -> list[Any]:
+            futures = [broker.place_order_async(account, "AAPL", "buy", 1) for _ in range(200)]
+            return list(pykka.get_all(futures, timeout=30))
+
+        with ThreadPoolExecutor(8) as pool:
+            orders = [o for batch in pool.map(flood, range(8)) for o in batch]
+
+        executed = [o for o in orders if o.status is OrderStatus.EXECUTED]
+        busy = [o for o in orders if o.reject_reason is RejectReason.BUSY]
+        assert len(executed) + len(busy) == 1600
+        assert busy  # 1,600 orders from 8 threads against a bound of 4
+        report = broker.audit()
+        assert report.shares["AAPL"] == len(executed)
+        assert broker.balance(account).cash == Decimal(1_000_000) - 100 * len(executed)
+        assert broker.metrics().orders_in_flight == 0
+
+
+def test_metrics_count_every_lifecycle_step_and_time_them() -> None:
+    with Brokerage() as broker:
+        broker.list_stock("AAPL", "Apple", "100")
+        broker.list_stock("BK", "Book", "100", mode="book")
+        a = broker.open_account("U1", "One", initial_deposit="1000").account_id
+        b = broker.open_account("U2", "Two").account_id
+        broker.grant_shares(b, "BK", 10, "100")
+        broker.place_order(a, "AAPL", "buy", 2)  # accepted, filled
+        broker.place_order(a, "AAPL", "buy", 100)  # insufficient funds
+        resting = broker.place_order(b, "BK", "sell", 5, "limit", "101")
+        broker.place_order(a, "BK", "buy", 2, "limit", "101")  # one trade with b
+        broker.cancel_order(resting.order_id)
+        broker.deposit(a, "5")
+        broker.withdraw(a, "5")
+
+        metrics = broker.metrics()
+
+        assert metrics.counters == {
+            "orders_accepted": 3,
+            "orders_rejected": 1,
+            "orders_filled": 2,
+            "orders_cancelled": 1,
+            "fills": 2,
+            "deposits": 1,
+            "withdrawals": 1,
+        }
+        assert metrics.rejected_by_reason == {"insufficient_funds": 1}
+        accepted = metrics.latency_us["place_to_accepted"]
+        filled = metrics.latency_us["place_to_filled"]
+        assert (accepted.count, filled.count) == (3, 2)
+        assert 0 < filled.p50 <= filled.p99 <= filled.p999 <= filled.max
+        assert metrics.live_actors == 2 + 2 + 2  # accounts, symbols, gateway and bus
+        assert metrics.orders_in_flight == 0
+        assert metrics.deepest_inbox >= 0
+
+
+def test_metrics_work_on_the_thread_per_actor_runtime_too() -> None:
+    with Brokerage(runtime="threads") as broker:
+        broker.list_stock("AAPL", "Apple", "100")
+        a = broker.open_account("U1", "One", initial_deposit="1000").account_id
+        broker.place_order(a, "AAPL", "buy", 1)
+
+        metrics = broker.metrics()
+
+        assert metrics.counters["orders_filled"] == 1
+        assert metrics.live_actors == 4
