@@ -339,6 +339,7 @@ class BrokerActor(pykka.ThreadingActor):
 
     _runtime: Runtime | None = None
     _bulk_stop = False
+    _started = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -384,23 +385,25 @@ class BrokerActor(pykka.ThreadingActor):
     def _run_turn(self, budget: int) -> None:
         mailbox: Mailbox = self.actor_inbox  # type: ignore[assignment]
         stopped = self.actor_stopped
-        if not getattr(self, "_started", False):
+        if not self._started:
             self._started = True
             self._actor_loop_setup()
-        messages_ = mailbox.messages
-        handled = 0
-        while handled < budget and not stopped.is_set():
-            try:
-                envelope = messages_.popleft()
-            except IndexError:
-                break
-            handled += 1
-            self._handle_envelope(envelope)
+        popleft = mailbox.messages.popleft
+        handle = self._handle_envelope
+        if not stopped.is_set():
+            for _ in range(budget):
+                try:
+                    envelope = popleft()
+                except IndexError:
+                    break
+                handle(envelope)
+                if stopped.is_set():
+                    break
         if stopped.is_set():
             self._fail_queued()
             return
         with mailbox.lock:
-            again = bool(messages_)
+            again = bool(mailbox.messages)
             mailbox.scheduled = again
         if again:
             mailbox.dispatcher.ready.put(self)

@@ -41,6 +41,7 @@ from actors.runtime import (
     make_runtime,
     new_future,
     resolve,
+    send,
 )
 from actors.services import Services
 from engine.account import AccountAudit, Balance, Portfolio, Transaction, value_portfolio
@@ -89,12 +90,24 @@ class SubscriptionHandle:
         return self._broker._unsubscribe(self.subscription_id)
 
 
-class _AdmittedFuture(LightFuture):
-    """The reply of an admitted order: answering it gives the order's token back."""
+class _OrderFuture(LightFuture):
+    """The reply of a placed order, as the caller sees it.
 
-    def __init__(self, tokens: collections.deque[None] | None = None) -> None:
+    `get` returns the order's snapshot once the fills it made in other accounts are settled
+    too; answering an admitted order gives its in-flight token back.
+    """
+
+    def __init__(
+        self, tokens: collections.deque[None] | None = None, timeout: float | None = None
+    ) -> None:
         super().__init__()  # `map` makes one with no tokens: it then frees nothing
         self._tokens = tokens
+        self._timeout = timeout
+
+    def get(self, *, timeout: float | None = None) -> Any:
+        """Wait for the order's snapshot (see `Brokerage.place_order`)."""
+        result = super().get(timeout=timeout)
+        return resolve(result, self._timeout if timeout is None else timeout)
 
     def set(self, value: Any = None) -> None:
         """Deliver the value and free the in-flight slot."""
@@ -214,7 +227,7 @@ class Brokerage:
         if reply is None:
             reply = new_future()
         try:
-            gateway.tell(make(reply))
+            send(gateway, make(reply))
         except pykka.ActorDeadError:
             raise BrokerStoppedError(operation) from None
         return reply
@@ -345,8 +358,8 @@ class Brokerage:
         time_in_force: str = "gtc",
     ) -> pykka.Future[OrderSnapshot]:
         """`place_order`, returning a future of the same snapshot."""
-        return self._async(
-            self._place(account_id, symbol, side, quantity, order_type, limit_price, time_in_force)
+        return self._place(
+            account_id, symbol, side, quantity, order_type, limit_price, time_in_force
         )
 
     def _place(
@@ -362,22 +375,11 @@ class Brokerage:
         placed = time.perf_counter_ns()
         try:
             self._admission.pop()
+            reply = _OrderFuture(self._admission, self.timeout)
+            admitted = True
         except IndexError:  # too many in flight: the gateway rejects it as BUSY at once
-            return self._send(
-                "place_order",
-                lambda r: PlaceOrder(
-                    account_id,
-                    symbol,
-                    side,
-                    quantity,
-                    order_type,
-                    limit_price,
-                    time_in_force,
-                    r,
-                    placed,
-                    admitted=False,
-                ),
-            )
+            reply = _OrderFuture(None, self.timeout)
+            admitted = False
         try:
             return self._send(
                 "place_order",
@@ -391,11 +393,13 @@ class Brokerage:
                     time_in_force,
                     r,
                     placed,
+                    admitted,
                 ),
-                _AdmittedFuture(self._admission),
+                reply,
             )
         except BaseException:
-            self._admission.append(None)
+            if admitted:
+                self._admission.append(None)
             raise
 
     def place_order(
