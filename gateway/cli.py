@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a seconds-long smoke run at tiny sizes (figures mean nothing)",
     )
+    bench.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each N times and report the median run (default: 1)",
+    )
     bench.add_argument("--json", action="store_true", help="print the results as JSON only")
     bench.add_argument("--plot", metavar="FILE.png", help="write throughput and latency charts")
     return parser
@@ -69,7 +76,7 @@ def _bench(args: argparse.Namespace) -> int:
     scenarios = tuple(args.scenario or SCENARIOS)
     runtimes = tuple(args.runtime or RUNTIMES)
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)
-    runs = run_bench(scenarios, runtimes, sizes, console)
+    runs = run_bench(scenarios, runtimes, sizes, console, max(1, args.repeat))
     if args.plot:
         plot(runs, args.plot)
     if args.json:

@@ -71,6 +71,7 @@ class Run:
     offered_per_second: int | None = None
     skipped: str | None = None
     audit: dict[str, Any] = field(default_factory=dict)
+    tries: list[int] = field(default_factory=list)
 
 
 def _rss_bytes() -> int:
@@ -358,13 +359,23 @@ def latency_scenario(runtime: str, sizes: Sizes, rate: int) -> Run:
     return run
 
 
+def _median_run(tries: list[Run]) -> Run:
+    """The try with the median throughput (the lower middle one of an even count)."""
+    ranked = sorted(tries, key=lambda r: r.orders_per_second)
+    chosen = ranked[(len(ranked) - 1) // 2]
+    chosen.tries = [round(r.orders_per_second) for r in tries]
+    return chosen
+
+
 def run_bench(
     scenarios: tuple[str, ...],
     runtimes: tuple[str, ...],
     sizes: Sizes,
     console: Console | None = None,
+    repeat: int = 1,
 ) -> list[Run]:
-    """Run each scenario on each runtime with a progress bar; return every run."""
+    """Run each scenario on each runtime `repeat` times with a progress bar; return, for each
+    scenario, size and runtime, the run with the median throughput."""
     jobs: list[tuple[str, str, Callable[[], Run | list[Run]]]] = []
     simple: dict[str, Callable[[str, Sizes], Run | list[Run]]] = {
         "accounts": accounts_scenario,
@@ -387,12 +398,15 @@ def run_bench(
                     )
     runs: list[Run] = []
     with Progress(console=console or Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("bench", total=len(jobs))
+        task = progress.add_task("bench", total=len(jobs) * repeat)
         for scenario, runtime, job in jobs:
-            progress.update(task, description=f"{scenario} on {runtime}")
-            result = job()
-            runs.extend(result if isinstance(result, list) else [result])
-            progress.advance(task)
+            tries: list[list[Run]] = []
+            for attempt in range(repeat):
+                progress.update(task, description=f"{scenario} on {runtime} ({attempt + 1})")
+                result = job()
+                tries.append(result if isinstance(result, list) else [result])
+                progress.advance(task)
+            runs.extend(_median_run(list(same)) for same in zip(*tries, strict=True))
     return runs
 
 
