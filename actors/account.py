@@ -34,14 +34,14 @@ from engine.errors import OrderNotCancellableError
 from engine.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from engine.ids import OrderId
 from engine.matching import OrderTicket
-from engine.orders import CancelReason, Order, OrderStatus, Side
+from engine.orders import CancelReason, Order, OrderStatus
 
 
 class AccountActor(BrokerActor):
     """One account, one message at a time."""
 
     def __init__(self, account: Account, services: Services) -> None:
-        super().__init__(services.log.bind(account_id=account.account_id))
+        super().__init__(services.log, account_id=account.account_id)
         self.account = account
         self.services = services
         self.clock = services.clock
@@ -114,18 +114,7 @@ class AccountActor(BrokerActor):
             )
         self.services.publish(OrderAccepted, lambda: OrderAccepted(order.snapshot()))
         self.books[order.order_id] = message.symbol_ref
-        bound = order.reserve_price if order.side is Side.BUY else order.limit_price
-        ticket = OrderTicket(
-            order.order_id,
-            order.account_id,
-            order.side,
-            order.order_type,
-            order.time_in_force,
-            order.quantity,
-            order.limit_price,
-            bound,
-            self.actor_ref,
-        )
+        ticket = OrderTicket.of(order, self.actor_ref)
         send(message.symbol_ref, SubmitOrder(ticket, message.reply))
 
     def _settle(self, order_id: OrderId, fill: Any) -> Order:

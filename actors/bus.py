@@ -96,7 +96,7 @@ class EventBusActor(BrokerActor):
     side_work = True  # callbacks may block: keep them off the trading workers
 
     def __init__(self, log: Any, interest: Interest) -> None:
-        super().__init__(log.bind(actor="bus"))
+        super().__init__(log, actor="bus")
         self.interest = interest
         self.subscriptions: dict[int, Subscription] = {}
         self.delivered = 0

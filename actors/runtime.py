@@ -199,13 +199,15 @@ class Mailbox:
     """An actor's inbox on the M:N runtime: a deque plus a "scheduled" flag.
 
     `put` appends and, if the actor is neither queued nor running, queues it on the dispatcher.
-    The flag changes only under the mailbox's own lock, which no other mailbox shares.
+    Both happen under the mailbox's own lock, which no other mailbox shares. The deque exists
+    only while mail waits: an empty deque costs 760 bytes, more than the rest of an idle
+    actor's inbox, and most of 100,000 accounts are idle at any moment.
     """
 
     __slots__ = ("actor", "dispatcher", "lock", "messages", "scheduled")
 
     def __init__(self, actor: BrokerActor, dispatcher: Dispatcher) -> None:
-        self.messages: collections.deque[Envelope[Any]] = collections.deque()
+        self.messages: collections.deque[Envelope[Any]] | None = None
         self.lock = threading.Lock()
         self.scheduled = True  # until the first turn has run on_start
         self.actor = actor
@@ -213,27 +215,73 @@ class Mailbox:
 
     def put(self, envelope: Envelope[Any], /) -> None:
         """Deliver an envelope, scheduling the actor if it was idle."""
-        self.messages.append(envelope)
         actor = self.actor
+        with self.lock:
+            messages = self.messages
+            if messages is None:
+                messages = self.messages = collections.deque()
+            messages.append(envelope)
+            idle = not self.scheduled
+            self.scheduled = True
         if actor.actor_stopped.is_set():
             actor._fail_queued()
-            return
+        elif idle:
+            self.dispatcher.ready.put(actor)
+
+    def finish_turn(self) -> bool:
+        """End the running turn: True (and still scheduled) if mail waits, else go idle."""
         with self.lock:
-            if self.scheduled:
-                return
-            self.scheduled = True
-        self.dispatcher.ready.put(actor)
+            again = bool(self.messages)
+            if not again:
+                self.messages = None
+            self.scheduled = again
+        return again
 
     def get(self) -> Envelope[Any]:
         """Take the oldest envelope (raises IndexError when empty)."""
-        return self.messages.popleft()
+        messages = self.messages
+        if messages is None:
+            raise IndexError("empty mailbox")
+        return messages.popleft()
 
     def empty(self) -> bool:
         """True when no envelope waits."""
         return not self.messages
 
     def __len__(self) -> int:
-        return len(self.messages)
+        return len(self.messages or ())
+
+
+class StopFlag:
+    """`actor_stopped` for actors on the M:N runtime: the `threading.Event` interface pykka
+    uses (`set`, `is_set`, `wait`) at a fraction of its size (an Event carries a condition
+    variable and its own deque, over a kilobyte); the event behind `wait` is made on demand."""
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: threading.Event | None = None
+
+    def is_set(self) -> bool:
+        """True once the actor has stopped."""
+        return self._set
+
+    def set(self) -> None:
+        """Mark the actor stopped and wake any waiter."""
+        self._set = True
+        if self._event is not None:
+            self._event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the actor has stopped (or `timeout` seconds pass); return is_set()."""
+        if self._set:
+            return True
+        if self._event is None:
+            self._event = threading.Event()
+            if self._set:  # set() ran before the event existed
+                self._event.set()
+        return self._event.wait(timeout)
 
 
 # -- runtimes -------------------------------------------------------------------------------------
@@ -360,14 +408,24 @@ class BrokerActor(pykka.ThreadingActor):
         obj._start_actor_loop()
         return obj.actor_ref
 
-    def __init__(self, log: Any) -> None:
+    def __init__(self, log: Any, **context: Any) -> None:
         super().__init__()
-        self.log = log
+        self._root_log = log
+        self._log_context = tuple(context.items())
+        self._bound_log: Any = None
         if isinstance(self._runtime, MNRuntime):
             runtime = self._runtime
             dispatcher = runtime.side_dispatcher if self.side_work else runtime.dispatcher
             self.actor_inbox = Mailbox(self, dispatcher)
+            self.actor_stopped = StopFlag()  # type: ignore[assignment]
             self._actor_ref = pykka.ActorRef(self)
+
+    @property
+    def log(self) -> Any:
+        """This actor's logger, bound to its ids (bound on first use: most never log)."""
+        if self._bound_log is None:
+            self._bound_log = self._root_log.bind(**dict(self._log_context))
+        return self._bound_log
 
     # -- the M:N turn ------------------------------------------------------------------------------
 
@@ -388,9 +446,10 @@ class BrokerActor(pykka.ThreadingActor):
         if not self._started:
             self._started = True
             self._actor_loop_setup()
-        popleft = mailbox.messages.popleft
-        handle = self._handle_envelope
-        if not stopped.is_set():
+        messages = mailbox.messages  # only this turn may drop it, at its end
+        if messages is not None and not stopped.is_set():
+            popleft = messages.popleft
+            handle = self._handle_envelope
             for _ in range(budget):
                 try:
                     envelope = popleft()
@@ -402,10 +461,7 @@ class BrokerActor(pykka.ThreadingActor):
         if stopped.is_set():
             self._fail_queued()
             return
-        with mailbox.lock:
-            again = bool(mailbox.messages)
-            mailbox.scheduled = again
-        if again:
+        if mailbox.finish_turn():
             mailbox.dispatcher.ready.put(self)
 
     def _handle_envelope(self, envelope: Envelope[Any]) -> None:
@@ -439,7 +495,7 @@ class BrokerActor(pykka.ThreadingActor):
         mailbox: Mailbox = self.actor_inbox  # type: ignore[assignment]
         while True:
             try:
-                envelope = mailbox.messages.popleft()
+                envelope = mailbox.get()
             except IndexError:
                 return
             error = ActorDeadError(f"{self.actor_ref} stopped before handling the message")

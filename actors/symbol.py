@@ -43,7 +43,7 @@ class SymbolActor(BrokerActor):
         prices: MutableMapping[Symbol, int],
         services: Services,
     ) -> None:
-        super().__init__(services.log.bind(symbol=market.symbol))
+        super().__init__(services.log, symbol=market.symbol)
         self.market = market
         self.prices = prices
         self.services = services

@@ -23,6 +23,7 @@ from engine.money import cents_to_decimal
 from engine.orders import (
     CancelReason,
     LiquidityMode,
+    Order,
     OrderType,
     Side,
     TimeInForce,
@@ -48,6 +49,23 @@ class OrderTicket(NamedTuple):
     limit_price: int | None
     bound: int | None
     owner: Any = None
+
+    @classmethod
+    def of(cls, order: Order, owner: Any = None) -> OrderTicket:
+        """The ticket of an accepted order: a buy is bound by its reserve price (limit or
+        collar), a sell by its limit (none for a market sell)."""
+        bound = order.reserve_price if order.side is Side.BUY else order.limit_price
+        return cls(
+            order.order_id,
+            order.account_id,
+            order.side,
+            order.order_type,
+            order.time_in_force,
+            order.quantity,
+            order.limit_price,
+            bound,
+            owner,
+        )
 
 
 class Fill(NamedTuple):

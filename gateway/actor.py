@@ -120,7 +120,7 @@ class GatewayActor(BrokerActor):
         factory: OrderFactory,
         history_limit: int,
     ) -> None:
-        super().__init__(services.log.bind(actor="gateway"))
+        super().__init__(services.log, actor="gateway")
         self.runtime = runtime
         self.services = services
         self.verbose = services.verbose

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -51,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a seconds-long smoke run at tiny sizes (figures mean nothing)",
     )
     bench.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker threads of the mn runtime (default: its default, 1)",
+    )
+    bench.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -73,6 +80,8 @@ def _bench(args: argparse.Namespace) -> int:
     )
 
     sizes = Sizes.quick() if args.quick else Sizes.full(args.seconds)
+    if args.workers is not None:
+        sizes = dataclasses.replace(sizes, workers=args.workers)
     scenarios = tuple(args.scenario or SCENARIOS)
     runtimes = tuple(args.runtime or RUNTIMES)
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)

@@ -121,21 +121,7 @@ class LockedExchange:
             self._routes[order.order_id] = account.account_id
             if account.accept(order, now) is not None:
                 return order.snapshot()
-            bound = order.reserve_price if order.side is Side.BUY else order.limit_price
-            result = market.submit(
-                OrderTicket(
-                    order.order_id,
-                    order.account_id,
-                    order.side,
-                    order.order_type,
-                    order.time_in_force,
-                    order.quantity,
-                    order.limit_price,
-                    bound,
-                ),
-                now,
-                self._trade_ids[market.symbol],
-            )
+            result = market.submit(OrderTicket.of(order), now, self._trade_ids[market.symbol])
             for fill in result.fills:
                 self._settle(fill, Side.BUY, now)
                 self._settle(fill, Side.SELL, now)

@@ -11,6 +11,8 @@ import collections
 import gc
 import json
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +46,7 @@ class Sizes:
     hot_accounts: int
     rates: tuple[int, ...]
     window: int = 32
+    workers: int | None = None  # the M:N runtime's worker threads (None: its default)
 
     @classmethod
     def full(cls, seconds: float = 5.0) -> Sizes:
@@ -98,11 +101,16 @@ def _summary(latencies_ns: list[int]) -> dict[str, int]:
 
 
 @contextmanager
-def _engine(runtime: str) -> Iterator[Any]:
+def _engine(runtime: str, sizes: Sizes) -> Iterator[Any]:
     target: Any = (
         LockedExchange()
         if runtime == "lock"
-        else Brokerage(runtime=runtime, timeout=120, max_in_flight=1_000_000)
+        else Brokerage(
+            runtime=runtime,
+            timeout=120,
+            max_in_flight=1_000_000,
+            workers=sizes.workers if runtime == "mn" else None,
+        )
     )
     try:
         with target as engine:
@@ -214,12 +222,8 @@ def accounts_scenario(runtime: str, sizes: Sizes, accounts: int | None = None) -
     if runtime == "threads" and accounts > THREAD_LIMIT:
         run.skipped = f"{accounts} threads exceed this machine's thread limit"
         return run
-    gc.collect()
-    before = _rss_bytes()
-    with _engine(runtime) as engine:
+    with _engine(runtime, sizes) as engine:
         ids, names = _setup(engine, accounts, sizes.symbols)
-        gc.collect()
-        run.rss_per_account_bytes = (_rss_bytes() - before) // accounts
         # every account holds shares, so that a sell is never refused
         for future in [engine.place_order_async(a, names[0], "buy", 5) for a in ids]:
             future.get(timeout=120)
@@ -230,12 +234,36 @@ def accounts_scenario(runtime: str, sizes: Sizes, accounts: int | None = None) -
     return run
 
 
+def idle_memory_per_account(runtime: str, accounts: int) -> int:
+    """Resident memory per idle account, in bytes: measured in a fresh interpreter, which
+    opens `accounts` accounts (and one stock) and compares its resident set before and after.
+    A fresh process, because memory a previous run freed stays mapped in this one."""
+    code = (
+        f"from loadtest.bench import _probe_memory; print(_probe_memory({runtime!r}, {accounts}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600
+    )
+    return int(result.stdout.strip())
+
+
+def _probe_memory(runtime: str, accounts: int) -> int:
+    gc.collect()
+    before = _rss_bytes()
+    with _engine(runtime, Sizes.quick()) as engine:
+        _setup(engine, accounts, 1)
+        gc.collect()
+        return (_rss_bytes() - before) // accounts
+
+
 def scale_scenario(runtime: str, sizes: Sizes) -> list[Run]:
     """`accounts` at each size in `sizes.scale`, with resident memory per idle account."""
     runs = []
     for accounts in sizes.scale:
         run = accounts_scenario(runtime, sizes, accounts)
         run.scenario = "scale"
+        if not run.skipped:
+            run.rss_per_account_bytes = idle_memory_per_account(runtime, accounts)
         runs.append(run)
     return runs
 
@@ -243,7 +271,7 @@ def scale_scenario(runtime: str, sizes: Sizes) -> list[Run]:
 def hot_symbol_scenario(runtime: str, sizes: Sizes) -> Run:
     """One book-mode symbol: 50 % limit orders near the price, 10 % market, 40 % cancels."""
     run = Run("hot-symbol", runtime, sizes.hot_accounts)
-    with _engine(runtime) as engine:
+    with _engine(runtime, sizes) as engine:
         ids, names = _setup(engine, sizes.hot_accounts, 1, "book", grant=1_000)
         _settled()
         symbol = names[0]
@@ -303,7 +331,7 @@ def hot_symbol_scenario(runtime: str, sizes: Sizes) -> Run:
 def hot_account_scenario(runtime: str, sizes: Sizes) -> Run:
     """16 client threads trading through one account."""
     run = Run("hot-account", runtime, 1)
-    with _engine(runtime) as engine:
+    with _engine(runtime, sizes) as engine:
         ids, names = _setup(engine, 1, sizes.symbols)
         for name in names:
             engine.place_order(ids[0], name, "buy", 1_000)
@@ -320,7 +348,7 @@ def latency_scenario(runtime: str, sizes: Sizes, rate: int) -> Run:
     if runtime == "threads" and sizes.accounts > THREAD_LIMIT:
         run.skipped = "thread limit"
         return run
-    with _engine(runtime) as engine:
+    with _engine(runtime, sizes) as engine:
         ids, names = _setup(engine, min(sizes.accounts, 1_000), sizes.symbols)
         for future in [engine.place_order_async(a, names[0], "buy", 5) for a in ids]:
             future.get(timeout=120)
