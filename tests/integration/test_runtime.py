@@ -65,6 +65,10 @@ class Recorder(BrokerActor):
         time.sleep(0.05)
         message.reply.set("done")
 
+    def on_failure(self, *exc_info: Any) -> None:
+        if self.journal is not None:
+            self.journal.append(Note(-1, -1))
+
     def report(self) -> tuple[list[Note], int]:
         return list(self.seen), self.overlaps
 
@@ -114,6 +118,19 @@ def test_an_exception_in_ask_reaches_the_caller_and_the_actor_lives_on(runtime: 
     assert ref.is_alive()
     assert ref.proxy().report().get(timeout=5)[0] == [Note(1, 1)]
     runtime.stop_all([ref], timeout=5)
+
+
+def test_an_unhandled_failure_calls_on_failure_and_stops_the_actor_as_pykka_does(
+    runtime: Runtime,
+) -> None:
+    journal: list[Note] = []
+    ref = runtime.spawn(Recorder, journal)
+
+    ref.proxy().explode.defer()  # told, not asked: nobody to hand the error to
+    ref.actor_stopped.wait(5)
+
+    assert journal == [Note(-1, -1)]
+    assert not ref.is_alive()
 
 
 def test_on_start_runs_before_the_first_message_in_the_actor_context(runtime: Runtime) -> None:
