@@ -84,7 +84,7 @@ class AccountActor(BrokerActor):
         if reason is None:
             reason = self.account.accept(order, self.clock())
         else:
-            self.account.orders[order.order_id] = order
+            self.account.record_refused(order)
         if reason is not None:
             self.metrics.count("orders_rejected")
             self.metrics.count("rejected:" + reason.value)

@@ -48,6 +48,7 @@ class SymbolActor(BrokerActor):
         self.prices = prices
         self.services = services
         self.clock = services.clock
+        self.verbose = services.verbose
         self.trade_ids = TradeIdSequence(market.symbol)
         prices[market.symbol] = market.price
 
@@ -87,7 +88,7 @@ class SymbolActor(BrokerActor):
         self.services.metrics.count("fills", len(result.fills))
         waits = self._tell_makers(result.fills)
         self._price_moved(old, now)
-        if result.rested and self.services.verbose:
+        if result.rested and self.verbose:
             self.log.debug("book.rested", order_id=ticket.order_id, side=ticket.side.value)
         send(ticket.owner, SettleMatch(ticket.order_id, result, message.reply, waits))
 
@@ -104,7 +105,7 @@ class SymbolActor(BrokerActor):
         self.services.metrics.count("fills", len(fills))
         waits = self._tell_makers(fills)
         self._price_moved(old, now)
-        if fills and self.services.verbose:
+        if fills and self.verbose:
             self.log.info(
                 "price.triggered", price=str(cents_to_decimal(message.price)), fills=len(fills)
             )

@@ -233,6 +233,11 @@ class Account:
         position.reserved += order.quantity
         return None
 
+    def record_refused(self, order: Order) -> None:
+        """Keep in the history an order refused before its pre-trade check (BUSY)."""
+        assert order.status is OrderStatus.REJECTED, f"{order.order_id} was not refused"
+        self.orders[order.order_id] = order
+
     def order(self, order_id: OrderId) -> Order:
         """Return this account's order `order_id`.
 
