@@ -71,7 +71,12 @@ def test_busy_rejections_under_many_threads_never_drop_an_accepted_order() -> No
         report = broker.audit()
         assert report.shares["AAPL"] == len(executed)
         assert broker.balance(account).cash == Decimal(1_000_000) - 100 * len(executed)
-        assert broker.metrics().orders_in_flight == 0
+        metrics = broker.metrics()  # written by several threads at once, added up right
+        assert metrics.orders_in_flight == 0
+        assert metrics.counters["orders_accepted"] == len(executed)
+        assert metrics.counters["orders_filled"] == len(executed)
+        assert metrics.rejected_by_reason == {"busy": len(busy)}
+        assert metrics.latency_us["place_to_filled"].count == len(executed)
 
 
 def test_metrics_count_every_lifecycle_step_and_time_them() -> None:
