@@ -201,3 +201,23 @@ def test_one_hundred_thousand_actors_start_and_stop_with_one_registry_sweep(
     assert runtime.live_actors == 0
     assert not any(isinstance(r, Recorder) for r in pykka.ActorRegistry.get_all())
     runtime.shutdown()
+
+
+def test_light_futures_support_pykkas_future_api() -> None:
+    import asyncio
+
+    first, second = new_future(), new_future()
+    doubled = first.map(lambda value: value * 2)
+    both = first.join(second)
+    first.set(21)
+    second.set(1)
+
+    async def wait() -> Any:
+        return await second
+
+    assert doubled.get(timeout=1) == 42
+    assert both.get(timeout=1) == [21, 1]
+    assert asyncio.run(wait()) == 1
+    assert pykka.get_all([first, second], timeout=1) == [21, 1]
+    with pytest.raises(pykka.Timeout):
+        new_future().get(timeout=0.01)
