@@ -13,8 +13,11 @@ from actors.runtime import AfterAll, BrokerActor, handles, new_future, send
 from actors.services import Services
 from engine.commands import (
     Audit,
+    GetBars,
+    GetDepth,
     GetPriceHistory,
     GetQuote,
+    GetTrades,
     RemovedFromBook,
     RemoveFromBook,
     SetPrice,
@@ -118,6 +121,18 @@ class SymbolActor(BrokerActor):
     @handles(GetQuote)
     def _quote(self, message: GetQuote) -> None:
         message.reply.set(self.market.quote())
+
+    @handles(GetDepth)
+    def _depth(self, message: GetDepth) -> None:
+        message.reply.set(self.market.depth(message.levels))
+
+    @handles(GetTrades)
+    def _trades(self, message: GetTrades) -> None:
+        message.reply.set(self.market.trades(message.limit))
+
+    @handles(GetBars)
+    def _bars(self, message: GetBars) -> None:
+        message.reply.set(self.market.bars[message.interval].bars(message.limit))
 
     @handles(GetPriceHistory)
     def _history(self, message: GetPriceHistory) -> None:

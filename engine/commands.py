@@ -180,6 +180,43 @@ class GetPriceHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class GetDepth:
+    """Read the best `levels` price levels of each side of a symbol's book."""
+
+    symbol: Any
+    levels: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetTrades:
+    """Read a symbol's last `limit` trades."""
+
+    symbol: Any
+    limit: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetBars:
+    """Read a symbol's last `limit` OHLCV bars of one interval ("1m", "5m" or "1d")."""
+
+    symbol: Any
+    interval: Any
+    limit: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """Find listed stocks by symbol or company name."""
+
+    query: Any
+    limit: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
 class GetStocks:
     """Read every listed stock's quote."""
 
@@ -315,12 +352,15 @@ __all__ = [
     "GetAccountState",
     "GetAccounts",
     "GetBalance",
+    "GetBars",
     "GetChildren",
+    "GetDepth",
     "GetOrder",
     "GetOrders",
     "GetPriceHistory",
     "GetQuote",
     "GetStocks",
+    "GetTrades",
     "GetTransactions",
     "GrantShares",
     "ListStock",
@@ -331,6 +371,7 @@ __all__ = [
     "RemoveFromBook",
     "RemovedFromBook",
     "Reply",
+    "Search",
     "SetPrice",
     "SettleFill",
     "SettleMatch",

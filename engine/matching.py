@@ -10,16 +10,19 @@ here is pure: times and trade ids come in as arguments, results go out as values
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, NamedTuple, Protocol
 
 from engine.audit import MarketAudit
+from engine.bars import INTERVALS, BarSeries
 from engine.book import OrderBook
 from engine.ids import AccountId, OrderId, Symbol, TradeId
-from engine.money import cents_to_decimal
+from engine.money import cents_to_decimal, percent
 from engine.orders import (
     CancelReason,
     LiquidityMode,
@@ -173,6 +176,38 @@ class QuoteSnapshot:
     volume: int
     trades: int
     updated_at: datetime
+    change: Decimal
+    change_percent: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class DepthLevel:
+    """One price level of a book side: total shares and how many orders."""
+
+    price: Decimal
+    quantity: int
+    orders: int
+
+
+@dataclass(frozen=True, slots=True)
+class Depth:
+    """The best levels of each side of a symbol's book, best first."""
+
+    symbol: Symbol
+    bids: tuple[DepthLevel, ...]
+    asks: tuple[DepthLevel, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One trade on a symbol's tape (`taker_side` is the side that crossed)."""
+
+    trade_id: TradeId
+    symbol: Symbol
+    price: Decimal
+    quantity: int
+    taker_side: Side
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +219,12 @@ class PricePoint:
 
 
 class Market:
-    """One symbol's book, price, day statistics, trade tape and price history.
+    """One symbol's book, price, bars, trade tape and price history.
 
     Args:
         history_limit: How many price points `history()` keeps, newest last.
         tape_limit: How many trades the tape keeps.
+        bar_limit: How many bars each interval keeps.
     """
 
     def __init__(
@@ -201,13 +237,17 @@ class Market:
         *,
         history_limit: int = 100_000,
         tape_limit: int = 1_000,
+        bar_limit: int = 1_440,
     ) -> None:
         self.symbol = symbol
         self.name = name
         self.mode = mode
         self.book = OrderBook()
         self.price = price
-        self.open = self.high = self.low = price
+        self.bars = {interval: BarSeries(interval, bar_limit) for interval in INTERVALS}
+        self._series = tuple(self.bars.values())
+        for series in self._series:
+            series.price(price, at_ns)
         self.volume = 0
         self.trade_count = 0
         self.updated_ns = at_ns
@@ -219,8 +259,8 @@ class Market:
     def _set_price(self, price: int, at_ns: int) -> bool:
         changed = price != self.price
         self.price = price
-        self.high = max(self.high, price)
-        self.low = min(self.low, price)
+        for series in self._series:
+            series.price(price, at_ns)
         self.updated_ns = at_ns
         if changed:
             self._history.append((at_ns, price))
@@ -399,15 +439,25 @@ class Market:
         )
         self.volume += quantity
         self.trade_count += 1
+        for series in self._series:
+            series.trade(price, quantity, at_ns)
         self.tape.append(fill)
         return fill
 
     # -- market data -------------------------------------------------------------------------
 
     def quote(self) -> QuoteSnapshot:
-        """The current quote: last price, best bid and ask with sizes, day statistics. O(1)."""
+        """The current quote: last price, best bid and ask with sizes, and the day's open, high,
+        low, volume and change (from the previous day's close, or else from today's open).
+        O(1)."""
         bid = self.book.best(Side.BUY)
         ask = self.book.best(Side.SELL)
+        days = self.bars["1d"]
+        today = days.last
+        assert today is not None  # listing records the first price
+        before = days.previous
+        reference = before.close if before is not None else today.open
+        change = self.price - reference
         return QuoteSnapshot(
             symbol=self.symbol,
             name=self.name,
@@ -417,13 +467,40 @@ class Market:
             bid_size=0 if bid is None else bid.volume,
             ask=None if ask is None else cents_to_decimal(ask.price),
             ask_size=0 if ask is None else ask.volume,
-            open=cents_to_decimal(self.open),
-            high=cents_to_decimal(self.high),
-            low=cents_to_decimal(self.low),
-            volume=self.volume,
+            open=cents_to_decimal(today.open),
+            high=cents_to_decimal(today.high),
+            low=cents_to_decimal(today.low),
+            volume=today.volume,
             trades=self.trade_count,
             updated_at=ns_to_datetime(self.updated_ns),
+            change=cents_to_decimal(change),
+            change_percent=percent(Fraction(change), Fraction(reference)),
         )
+
+    def depth(self, levels: int) -> Depth:
+        """The best `levels` price levels of each side. O(levels)."""
+
+        def side(which: Side) -> tuple[DepthLevel, ...]:
+            return tuple(
+                DepthLevel(cents_to_decimal(p), q, n) for p, q, n in self.book.depth(which, levels)
+            )
+
+        return Depth(self.symbol, side(Side.BUY), side(Side.SELL))
+
+    def trades(self, limit: int) -> list[Trade]:
+        """The last `limit` trades, newest first. O(limit)."""
+        newest = list(itertools.islice(reversed(self.tape), limit))
+        return [
+            Trade(
+                f.trade_id,
+                f.symbol,
+                cents_to_decimal(f.price),
+                f.quantity,
+                f.taker_side,
+                ns_to_datetime(f.at_ns),
+            )
+            for f in newest
+        ]
 
     def audit(self) -> MarketAudit:
         """Check the book's invariants and return what rests in it. O(n)."""

@@ -18,6 +18,7 @@ from actors.runtime import BrokerActor, Gathered, Runtime, handles, new_future, 
 from actors.services import Services
 from actors.symbol import SymbolActor
 from engine.account import Account, Balance, User
+from engine.bars import INTERVALS
 from engine.commands import (
     AcceptOrder,
     Audit,
@@ -27,12 +28,15 @@ from engine.commands import (
     GetAccounts,
     GetAccountState,
     GetBalance,
+    GetBars,
     GetChildren,
+    GetDepth,
     GetOrder,
     GetOrders,
     GetPriceHistory,
     GetQuote,
     GetStocks,
+    GetTrades,
     GetTransactions,
     GrantShares,
     ListStock,
@@ -40,6 +44,7 @@ from engine.commands import (
     OpenAccount,
     PlaceOrder,
     QueryOrders,
+    Search,
     SetPrice,
     UpdatePrice,
     Withdraw,
@@ -57,6 +62,7 @@ from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.matching import Market
 from engine.money import cents_to_decimal, parse_amount, parse_price, parse_quantity
 from engine.orders import LiquidityMode, OrderStatus, RejectReason
+from engine.search import SearchIndex
 
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}")
@@ -86,6 +92,13 @@ def _parse_text(value: Any, field: str, *, required: bool) -> str | None:
     if not isinstance(value, str) or not value.strip() or len(value) > 200:
         raise ValidationError(field, "must be a non-empty string of at most 200 characters", value)
     return value.strip()
+
+
+def parse_count(value: Any, field: str, maximum: int = 1_000) -> int:
+    """Return a whole number from 1 to `maximum` (how many levels, trades, bars, results)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ValidationError(field, f"must be a whole number from 1 to {maximum}", value)
+    return value
 
 
 def parse_statuses(value: Any) -> frozenset[OrderStatus] | None:
@@ -133,6 +146,7 @@ class GatewayActor(BrokerActor):
         self.accounts: dict[AccountId, pykka.ActorRef[Any]] = {}
         self.symbols: dict[Symbol, pykka.ActorRef[Any]] = {}
         self.routes: dict[OrderId, AccountId] = {}
+        self.index = SearchIndex()
         self.next_account = 0
         self.next_order = 0
 
@@ -173,6 +187,7 @@ class GatewayActor(BrokerActor):
         if symbol in self.symbols:
             raise DuplicateError("symbol", symbol)
         market = Market(symbol, name, price, mode, self.clock(), history_limit=self.history_limit)
+        self.index.add(symbol, name)
         self.symbols[symbol] = self.runtime.spawn(SymbolActor, market, self.prices, self.services)
         self.log.info(
             "stock.listed", symbol=symbol, price=str(cents_to_decimal(price)), mode=mode.value
@@ -319,6 +334,33 @@ class GatewayActor(BrokerActor):
     @handles(GetQuote, GetPriceHistory)
     def _to_symbol(self, message: GetQuote | GetPriceHistory) -> None:
         self._symbol(message.symbol)[1].tell(message)
+
+    @handles(GetDepth)
+    def _depth(self, message: GetDepth) -> None:
+        symbol, ref = self._symbol(message.symbol)
+        send(ref, GetDepth(symbol, parse_count(message.levels, "levels"), message.reply))
+
+    @handles(GetTrades)
+    def _trades(self, message: GetTrades) -> None:
+        symbol, ref = self._symbol(message.symbol)
+        send(ref, GetTrades(symbol, parse_count(message.limit, "limit"), message.reply))
+
+    @handles(GetBars)
+    def _bars(self, message: GetBars) -> None:
+        symbol, ref = self._symbol(message.symbol)
+        if message.interval not in INTERVALS:
+            raise ValidationError(
+                "interval", f"must be one of {', '.join(INTERVALS)}", message.interval
+            )
+        limit = parse_count(message.limit, "limit", maximum=100_000)
+        send(ref, GetBars(symbol, message.interval, limit, message.reply))
+
+    @handles(Search)
+    def _search(self, message: Search) -> None:
+        if not isinstance(message.query, str):
+            raise ValidationError("query", "must be a string", message.query)
+        limit = parse_count(message.limit, "limit")
+        message.reply.set(self.index.search(message.query, limit))
 
     @handles(UpdatePrice)
     def _update_price(self, message: UpdatePrice) -> None:

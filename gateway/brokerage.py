@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 import pykka
@@ -46,6 +47,7 @@ from actors.runtime import (
 from actors.services import Services
 from engine.account import AccountAudit, Balance, Portfolio, Transaction, value_portfolio
 from engine.audit import AuditReport, MarketAudit, reconcile
+from engine.bars import Bar
 from engine.commands import (
     Audit,
     CancelOrder,
@@ -53,17 +55,21 @@ from engine.commands import (
     GetAccounts,
     GetAccountState,
     GetBalance,
+    GetBars,
     GetChildren,
+    GetDepth,
     GetOrder,
     GetOrders,
     GetPriceHistory,
     GetQuote,
     GetStocks,
+    GetTrades,
     GetTransactions,
     GrantShares,
     ListStock,
     OpenAccount,
     PlaceOrder,
+    Search,
     UpdatePrice,
     Withdraw,
 )
@@ -71,8 +77,10 @@ from engine.errors import BrokerStoppedError, ValidationError
 from engine.events import Event
 from engine.factory import DEFAULT_COLLAR_PERCENT, OrderFactory
 from engine.ids import AccountId, Symbol
-from engine.matching import PricePoint, QuoteSnapshot
+from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot
+from engine.search import SearchResult
+from engine.universe import DEFAULT_UNIVERSE
 from gateway.actor import AccountInfo, GatewayActor
 
 T = TypeVar("T")
@@ -257,6 +265,34 @@ class Brokerage:
     def quote(self, symbol: str) -> QuoteSnapshot:
         """Last price, best bid and ask with sizes, day open/high/low, volume."""
         return self._wait(self._send("quote", lambda r: GetQuote(symbol, r)))
+
+    def depth(self, symbol: str, levels: int = 10) -> Depth:
+        """The best `levels` price levels of each side of the book: price, shares, orders."""
+        return self._wait(self._send("depth", lambda r: GetDepth(symbol, levels, r)))
+
+    def trades(self, symbol: str, limit: int = 50) -> list[Trade]:
+        """The last `limit` trades of a symbol (the tape), newest first."""
+        return self._wait(self._send("trades", lambda r: GetTrades(symbol, limit, r)))
+
+    def bars(self, symbol: str, interval: str = "1m", limit: int = 100) -> list[Bar]:
+        """The last `limit` OHLCV bars of `interval` ("1m", "5m" or "1d"), oldest first,
+        built from price updates and trades."""
+        return self._wait(self._send("bars", lambda r: GetBars(symbol, interval, limit, r)))
+
+    def search(self, query: str, limit: int = 10) -> list[SearchResult]:
+        """Listed stocks matching `query`, best first: exact symbol, symbol prefix, a word of
+        the company name starting with it, then the query anywhere (case-insensitive)."""
+        return self._wait(self._send("search", lambda r: Search(query, limit, r)))
+
+    def list_universe(self, mode: str = "market") -> list[QuoteSnapshot]:
+        """List every stock of the default universe (50 well-known US stocks) not listed yet."""
+        listed = {q.symbol for q in self.stocks()}
+        futures = [
+            self._send("list_stock", partial(ListStock, symbol, name, price, mode))
+            for symbol, name, price in DEFAULT_UNIVERSE
+            if symbol not in listed
+        ]
+        return [self._wait(f) for f in futures]
 
     def price_history(self, symbol: str) -> list[PricePoint]:
         """Every price the symbol has had (up to `history_limit`), oldest first."""

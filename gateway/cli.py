@@ -14,7 +14,7 @@ from actors.log import LEVELS
 from gateway.demo import run_demo
 
 RUNTIMES = ("mn", "threads", "lock")
-SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency")
+SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search")
 
 
 def _parser() -> argparse.ArgumentParser:

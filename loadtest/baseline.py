@@ -23,6 +23,7 @@ from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.matching import Fill, Market, OrderTicket, TradeIdSequence
 from engine.money import parse_amount, parse_price, parse_quantity
 from engine.orders import CancelReason, LiquidityMode, OrderSnapshot, Side
+from engine.search import SearchIndex, SearchResult
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class LockedExchange:
         self._trade_ids: dict[Symbol, TradeIdSequence] = {}
         self._routes: dict[OrderId, AccountId] = {}
         self._next_order = 0
+        self._index = SearchIndex()
 
     def __enter__(self) -> LockedExchange:
         return self
@@ -63,6 +65,7 @@ class LockedExchange:
                 key, name, parse_price(price), LiquidityMode(mode), time.time_ns()
             )
             self._trade_ids[key] = TradeIdSequence(key)
+            self._index.add(key, name)
 
     def open_account(self, user_id: str, name: str, *, initial_deposit: Any = None) -> Opened:
         """Open an account with an optional deposit."""
@@ -158,6 +161,11 @@ class LockedExchange:
             ):
                 self._settle(fill, Side.BUY, now)
                 self._settle(fill, Side.SELL, now)
+
+    def search(self, query: str, limit: int = 10) -> list[SearchResult]:
+        """The same search as `Brokerage.search`."""
+        with self._lock:
+            return self._index.search(query, limit)
 
     def audit(self) -> AuditReport:
         """The same checks as `Brokerage.audit()`."""

@@ -31,7 +31,7 @@ from gateway import Brokerage
 from loadtest.baseline import LockedExchange
 
 RUNTIMES = ("mn", "threads", "lock")
-SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency")
+SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search")
 THREAD_LIMIT = 20_000  # thread-per-actor fails near 21,800 threads on this machine
 
 
@@ -45,6 +45,7 @@ class Sizes:
     scale: tuple[int, ...]
     hot_accounts: int
     rates: tuple[int, ...]
+    stocks: int = 10_000
     window: int = 32
     workers: int | None = None  # the M:N runtime's worker threads (None: its default)
 
@@ -56,7 +57,7 @@ class Sizes:
     @classmethod
     def quick(cls) -> Sizes:
         """A seconds-long smoke run (its figures mean nothing)."""
-        return cls(0.3, 200, 10, (100, 300), 50, (300,), window=8)
+        return cls(0.3, 200, 10, (100, 300), 50, (300,), stocks=300, window=8)
 
 
 @dataclass
@@ -395,6 +396,89 @@ def _median_run(tries: list[Run]) -> Run:
     return chosen
 
 
+_ADJECTIVES = (
+    "Global",
+    "United",
+    "First",
+    "American",
+    "Pacific",
+    "Advanced",
+    "General",
+    "National",
+    "Digital",
+    "Royal",
+    "Northern",
+    "Summit",
+    "Liberty",
+    "Silver",
+)
+_NOUNS = (
+    "Energy",
+    "Systems",
+    "Holdings",
+    "Foods",
+    "Networks",
+    "Motors",
+    "Pharma",
+    "Capital",
+    "Logistics",
+    "Semiconductor",
+    "Media",
+    "Retail",
+    "Biotech",
+    "Airlines",
+    "Realty",
+)
+_SUFFIXES = ("Inc.", "Corp.", "Group", "Ltd.", "Co.", "plc")
+
+
+def _stock(n: int) -> tuple[str, str]:
+    letters = ""
+    rest = n
+    for _ in range(4):
+        rest, digit = divmod(rest, 26)
+        letters = chr(ord("A") + digit) + letters
+    rng = random.Random(n)
+    name = f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)} {rng.choice(_SUFFIXES)}"
+    return f"Z{letters}", name
+
+
+def search_scenario(runtime: str, sizes: Sizes) -> Run:
+    """`search` from one client over `sizes.stocks` listed stocks: exact symbols, symbol
+    prefixes, name-word prefixes and substrings, a quarter each; latency per call."""
+    run = Run("search", runtime, 0)
+    with _engine(runtime, sizes) as engine:
+        stocks = [_stock(n) for n in range(sizes.stocks)]
+        for symbol, name in stocks:
+            engine.list_stock(symbol, name, "10.00")
+        _settled()
+        rng = random.Random(3)
+
+        def query() -> str:
+            symbol, name = rng.choice(stocks)
+            kind = rng.randrange(4)
+            if kind == 0:
+                return symbol
+            if kind == 1:
+                return symbol[: rng.randint(1, 3)]
+            word = rng.choice(name.split())
+            if kind == 2:
+                return word[: rng.randint(2, len(word))]
+            start = rng.randrange(max(1, len(word) - 3))
+            return word[start : start + 3]
+
+        latencies: list[int] = []
+        began = time.perf_counter()
+        while time.perf_counter() - began < sizes.seconds:
+            text = query()
+            sent = time.perf_counter_ns()
+            engine.search(text)
+            latencies.append(time.perf_counter_ns() - sent)
+        _measure(run, (len(latencies), time.perf_counter() - began, latencies))
+        _audit(engine, run)
+    return run
+
+
 def run_bench(
     scenarios: tuple[str, ...],
     runtimes: tuple[str, ...],
@@ -410,6 +494,7 @@ def run_bench(
         "scale": scale_scenario,
         "hot-symbol": hot_symbol_scenario,
         "hot-account": hot_account_scenario,
+        "search": search_scenario,
     }
     for scenario in scenarios:
         for runtime in runtimes:

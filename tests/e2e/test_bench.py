@@ -26,7 +26,7 @@ def test_quick_bench_runs_every_scenario_on_every_runtime_and_audits_each(
     runs = report["runs"]
     assert {(r["scenario"], r["runtime"]) for r in runs} == {
         (s, r)
-        for s in ("accounts", "scale", "hot-symbol", "hot-account", "latency")
+        for s in ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search")
         for r in ("mn", "threads", "lock")
     }
     for run in runs:

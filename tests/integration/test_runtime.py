@@ -35,6 +35,12 @@ class Slow:
     reply: Any
 
 
+@dataclass(frozen=True)
+class Hold:
+    entered: threading.Event
+    release: threading.Event
+
+
 class Recorder(BrokerActor):
     """Records what it receives and whether two threads were ever inside it at once."""
 
@@ -59,6 +65,11 @@ class Recorder(BrokerActor):
         if self.journal is not None:
             self.journal.append(message)
         self.inside -= 1
+
+    @handles(Hold)
+    def _hold(self, message: Hold) -> None:
+        message.entered.set()
+        message.release.wait(10)
 
     @handles(Slow)
     def _slow(self, message: Slow) -> None:
@@ -164,12 +175,15 @@ def test_a_flooded_actor_yields_after_its_turn_so_a_quiet_one_is_served() -> Non
     journal: list[Note] = []
     blocker = runtime.spawn(Recorder)
     flooded, quiet = runtime.spawn(Recorder, journal), runtime.spawn(Recorder, journal)
-    gate = new_future()
-    blocker.tell(Slow(gate))  # holds the only worker while both inboxes fill
+    for ref in (blocker, flooded, quiet):
+        ref.proxy().report().get(timeout=10)  # every actor has started and is idle
+    entered, release = threading.Event(), threading.Event()
+    blocker.tell(Hold(entered, release))
+    entered.wait(10)  # the only worker is now held inside the blocker
     for sequence in range(100):
         flooded.tell(Note(0, sequence))
     quiet.tell(Note(1, 0))
-    gate.get(timeout=10)
+    release.set()
     flooded.proxy().report().get(timeout=10)
     quiet.proxy().report().get(timeout=10)
 
