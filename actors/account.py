@@ -18,10 +18,12 @@ from engine.commands import (
     Audit,
     CancelOrder,
     CreditShares,
+    EditWatchlist,
     GetAccountState,
     GetBalance,
     GetOrder,
     GetTransactions,
+    GetWatchlists,
     MoveCash,
     QueryOrders,
     RemovedFromBook,
@@ -197,6 +199,29 @@ class AccountActor(BrokerActor):
             assert order.status.is_final, f"{order.order_id} neither resting nor final"
             raise OrderNotCancellableError(order.order_id, order.status.value)
         message.reply.set(self._cancel(message.order_id, CancelReason.REQUESTED).snapshot())
+
+    # -- watchlists ----------------------------------------------------------------------------
+
+    @handles(EditWatchlist)
+    def _edit_watchlist(self, message: EditWatchlist) -> None:
+        lists = self.account.watchlists
+        name = message.name
+        if message.action == "create":
+            message.reply.set(lists.create(name, message.value))
+        elif message.action == "rename":
+            message.reply.set(lists.rename(name, message.value))
+        elif message.action == "delete":
+            lists.delete(name)
+            message.reply.set(None)
+        elif message.action == "add":
+            message.reply.set(lists.add(name, message.value))
+        else:
+            message.reply.set(lists.remove(name, message.value))
+
+    @handles(GetWatchlists)
+    def _watchlists(self, message: GetWatchlists) -> None:
+        lists = self.account.watchlists
+        message.reply.set(lists.all() if message.name is None else lists.get(message.name))
 
     # -- reads ---------------------------------------------------------------------------------
 

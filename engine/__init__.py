@@ -18,6 +18,7 @@ from engine.account import (
     User,
     value_portfolio,
 )
+from engine.bars import Bar
 from engine.book import Level, OrderBook, RestingOrder
 from engine.errors import (
     BrokerageError,
@@ -44,7 +45,17 @@ from engine.events import (
 )
 from engine.factory import OrderFactory, collar_price
 from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId
-from engine.matching import Fill, Market, MatchResult, OrderTicket, PricePoint, QuoteSnapshot
+from engine.matching import (
+    Depth,
+    DepthLevel,
+    Fill,
+    Market,
+    MatchResult,
+    OrderTicket,
+    PricePoint,
+    QuoteSnapshot,
+    Trade,
+)
 from engine.money import notional, parse_amount, parse_price, parse_quantity
 from engine.orders import (
     CancelReason,
@@ -57,15 +68,22 @@ from engine.orders import (
     Side,
     TimeInForce,
 )
+from engine.search import SearchIndex, SearchResult
+from engine.universe import DEFAULT_UNIVERSE
+from engine.watchlists import UnknownWatchlistError, Watchlist, Watchlists
 
 __all__ = [
+    "DEFAULT_UNIVERSE",
     "Account",
     "AccountId",
     "AccountState",
     "Balance",
+    "Bar",
     "BrokerStoppedError",
     "BrokerageError",
     "CancelReason",
+    "Depth",
+    "DepthLevel",
     "DuplicateError",
     "Event",
     "Fill",
@@ -98,9 +116,12 @@ __all__ = [
     "QuoteSnapshot",
     "RejectReason",
     "RestingOrder",
+    "SearchIndex",
+    "SearchResult",
     "Side",
     "Symbol",
     "TimeInForce",
+    "Trade",
     "TradeId",
     "Transaction",
     "TransactionKind",
@@ -108,9 +129,12 @@ __all__ = [
     "UnknownOrderError",
     "UnknownSymbolError",
     "UnknownUserError",
+    "UnknownWatchlistError",
     "User",
     "UserId",
     "ValidationError",
+    "Watchlist",
+    "Watchlists",
     "collar_price",
     "notional",
     "parse_amount",

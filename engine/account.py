@@ -27,6 +27,7 @@ from engine.money import (
     percent,
 )
 from engine.orders import CancelReason, Order, OrderStatus, RejectReason, Side, ns_to_datetime
+from engine.watchlists import Watchlists
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,14 @@ class Account:
         self.positions: dict[Symbol, _Position] = {}
         self.orders: dict[OrderId, Order] = {}
         self.transactions: list[Transaction] = []
+        self._watchlists: Watchlists | None = None
+
+    @property
+    def watchlists(self) -> Watchlists:
+        """The account's watchlists (made on first use: most accounts have none)."""
+        if self._watchlists is None:
+            self._watchlists = Watchlists()
+        return self._watchlists
 
     @property
     def available_cash(self) -> int:

@@ -247,6 +247,27 @@ class GetChildren:
     reply: Reply
 
 
+@dataclass(frozen=True, slots=True)
+class EditWatchlist:
+    """Change an account's watchlists: `action` is "create" (`value`: symbols), "rename"
+    (`value`: the new name), "delete", "add" or "remove" (`value`: a symbol)."""
+
+    account_id: Any
+    action: str
+    name: Any
+    value: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetWatchlists:
+    """Read an account's watchlists (all of them, or the one named)."""
+
+    account_id: Any
+    name: Any
+    reply: Reply
+
+
 # -- messages the gateway and the actors route on (parsed values) --------------------------------
 
 
@@ -349,6 +370,7 @@ __all__ = [
     "CancelOrder",
     "CreditShares",
     "Deposit",
+    "EditWatchlist",
     "GetAccountState",
     "GetAccounts",
     "GetBalance",
@@ -362,6 +384,7 @@ __all__ = [
     "GetStocks",
     "GetTrades",
     "GetTransactions",
+    "GetWatchlists",
     "GrantShares",
     "ListStock",
     "MoveCash",

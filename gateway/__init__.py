@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from gateway.actor import AccountInfo, GatewayActor
-from gateway.brokerage import Brokerage, SubscriptionHandle
+from gateway.brokerage import Brokerage, SubscriptionHandle, WatchlistQuotes
 
-__all__ = ["AccountInfo", "Brokerage", "GatewayActor", "SubscriptionHandle"]
+__all__ = [
+    "AccountInfo",
+    "Brokerage",
+    "GatewayActor",
+    "SubscriptionHandle",
+    "WatchlistQuotes",
+]

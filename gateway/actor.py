@@ -25,6 +25,7 @@ from engine.commands import (
     CancelOrder,
     CreditShares,
     Deposit,
+    EditWatchlist,
     GetAccounts,
     GetAccountState,
     GetBalance,
@@ -38,6 +39,7 @@ from engine.commands import (
     GetStocks,
     GetTrades,
     GetTransactions,
+    GetWatchlists,
     GrantShares,
     ListStock,
     MoveCash,
@@ -63,6 +65,7 @@ from engine.matching import Market
 from engine.money import cents_to_decimal, parse_amount, parse_price, parse_quantity
 from engine.orders import LiquidityMode, OrderStatus, RejectReason
 from engine.search import SearchIndex
+from engine.watchlists import parse_watchlist_name
 
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}")
@@ -361,6 +364,34 @@ class GatewayActor(BrokerActor):
             raise ValidationError("query", "must be a string", message.query)
         limit = parse_count(message.limit, "limit")
         message.reply.set(self.index.search(message.query, limit))
+
+    # -- watchlists ----------------------------------------------------------------------------
+
+    @handles(EditWatchlist)
+    def _edit_watchlist(self, message: EditWatchlist) -> None:
+        account_id, ref = self._account(message.account_id)
+        name = parse_watchlist_name(message.name)
+        value: Any = None
+        if message.action == "create":
+            given = message.value
+            if isinstance(given, str) or not isinstance(given, Iterable):
+                raise ValidationError("symbols", "must be a list of symbols", given)
+            value = tuple(self._symbol(symbol)[0] for symbol in given)
+        elif message.action == "rename":
+            value = parse_watchlist_name(message.value, "new_name")
+        elif message.action in ("add", "remove"):
+            value = self._symbol(message.value)[0]
+        elif message.action != "delete":
+            raise ValidationError(
+                "action", "must be create, rename, delete, add or remove", message.action
+            )
+        send(ref, EditWatchlist(account_id, message.action, name, value, message.reply))
+
+    @handles(GetWatchlists)
+    def _watchlists(self, message: GetWatchlists) -> None:
+        account_id, ref = self._account(message.account_id)
+        name = None if message.name is None else parse_watchlist_name(message.name)
+        send(ref, GetWatchlists(account_id, name, message.reply))
 
     @handles(UpdatePrice)
     def _update_price(self, message: UpdatePrice) -> None:

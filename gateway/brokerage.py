@@ -52,6 +52,7 @@ from engine.commands import (
     Audit,
     CancelOrder,
     Deposit,
+    EditWatchlist,
     GetAccounts,
     GetAccountState,
     GetBalance,
@@ -65,6 +66,7 @@ from engine.commands import (
     GetStocks,
     GetTrades,
     GetTransactions,
+    GetWatchlists,
     GrantShares,
     ListStock,
     OpenAccount,
@@ -81,9 +83,18 @@ from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot
 from engine.search import SearchResult
 from engine.universe import DEFAULT_UNIVERSE
+from engine.watchlists import Watchlist
 from gateway.actor import AccountInfo, GatewayActor
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WatchlistQuotes:
+    """A watchlist with the quote of each of its symbols, in the list's order."""
+
+    name: str
+    quotes: tuple[QuoteSnapshot, ...]
 
 
 @dataclass(frozen=True)
@@ -380,6 +391,47 @@ class Brokerage:
     def transactions(self, account_id: str) -> list[Transaction]:
         """Every movement of cash or shares in the account, oldest first."""
         return self._wait(self._send("transactions", lambda r: GetTransactions(account_id, r)))
+
+    # -- watchlists ----------------------------------------------------------------------------
+
+    def _edit(self, account_id: str, action: str, name: str, value: Any = None) -> Any:
+        return self._wait(
+            self._send("watchlist", lambda r: EditWatchlist(account_id, action, name, value, r))
+        )
+
+    def create_watchlist(
+        self, account_id: str, name: str, symbols: Iterable[str] = ()
+    ) -> Watchlist:
+        """Create a named watchlist of listed symbols (each kept once, in order)."""
+        return self._edit(account_id, "create", name, list(symbols))
+
+    def rename_watchlist(self, account_id: str, name: str, new_name: str) -> Watchlist:
+        """Rename a watchlist."""
+        return self._edit(account_id, "rename", name, new_name)
+
+    def delete_watchlist(self, account_id: str, name: str) -> None:
+        """Delete a watchlist."""
+        self._edit(account_id, "delete", name)
+
+    def add_to_watchlist(self, account_id: str, name: str, symbol: str) -> Watchlist:
+        """Add a listed symbol to a watchlist (no change if it is there)."""
+        return self._edit(account_id, "add", name, symbol)
+
+    def remove_from_watchlist(self, account_id: str, name: str, symbol: str) -> Watchlist:
+        """Remove a symbol from a watchlist."""
+        return self._edit(account_id, "remove", name, symbol)
+
+    def watchlists(self, account_id: str) -> list[Watchlist]:
+        """An account's watchlists with their symbols."""
+        return self._wait(self._send("watchlists", lambda r: GetWatchlists(account_id, None, r)))
+
+    def watchlist(self, account_id: str, name: str) -> WatchlistQuotes:
+        """One watchlist with a live quote for each of its symbols."""
+        found: Watchlist = self._wait(
+            self._send("watchlist", lambda r: GetWatchlists(account_id, name, r))
+        )
+        futures = [self._send("watchlist", partial(GetQuote, s)) for s in found.symbols]
+        return WatchlistQuotes(found.name, tuple(self._wait(f) for f in futures))
 
     # -- orders --------------------------------------------------------------------------------
 
