@@ -13,6 +13,7 @@ from typing import Any
 from actors.runtime import BrokerActor, handles
 from engine.commands import Reply
 from engine.events import (
+    AlertTriggered,
     Event,
     OrderAccepted,
     OrderCancelled,
@@ -71,7 +72,14 @@ class Flush:
     reply: Reply
 
 
-_EVENT_CLASSES = (OrderAccepted, OrderRejected, OrderFilled, OrderCancelled, PriceChanged)
+_EVENT_CLASSES = (
+    OrderAccepted,
+    OrderRejected,
+    OrderFilled,
+    OrderCancelled,
+    PriceChanged,
+    AlertTriggered,
+)
 
 
 class Interest:

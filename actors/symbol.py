@@ -7,12 +7,17 @@ the feed's request, filling the resting orders that the move triggers.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from functools import partial
 from typing import Any
 
 from actors.runtime import AfterAll, BrokerActor, handles, new_future, send
 from actors.services import Services
+from engine.alerts import Alert, AlertBook
 from engine.commands import (
+    AddAlert,
     Audit,
+    CancelAlert,
+    GetAlerts,
     GetBars,
     GetDepth,
     GetPriceHistory,
@@ -25,7 +30,7 @@ from engine.commands import (
     SettleMatch,
     SubmitOrder,
 )
-from engine.events import PriceChanged
+from engine.events import AlertTriggered, PriceChanged
 from engine.ids import Symbol
 from engine.matching import Fill, Market, TradeIdSequence
 from engine.money import cents_to_decimal
@@ -53,6 +58,7 @@ class SymbolActor(BrokerActor):
         self.clock = services.clock
         self.verbose = services.verbose
         self.trade_ids = TradeIdSequence(market.symbol)
+        self.alerts = AlertBook()
         prices[market.symbol] = market.price
 
     def _tell_makers(self, fills: list[Fill] | tuple[Fill, ...]) -> tuple[Any, ...]:
@@ -71,6 +77,19 @@ class SymbolActor(BrokerActor):
     def _price_moved(self, old: int, now: int) -> None:
         new = self.market.price
         self.prices[self.market.symbol] = new
+        if new != old and self.alerts:
+            for alert in self.alerts.move(old, new):
+                self.services.metrics.count("alerts_triggered")
+                if self.verbose:
+                    self.log.info(
+                        "alert.triggered",
+                        alert_id=alert.alert_id,
+                        account_id=alert.account_id,
+                        price=str(cents_to_decimal(new)),
+                    )
+                self.services.publish(
+                    AlertTriggered, partial(lambda a: AlertTriggered(a.snapshot(new, now)), alert)
+                )
         if new != old:
             self.services.publish(
                 PriceChanged,
@@ -117,6 +136,28 @@ class SymbolActor(BrokerActor):
     @handles(Audit)
     def _audit(self, message: Audit) -> None:
         message.reply.set(self.market.audit())
+
+    @handles(AddAlert)
+    def _add_alert(self, message: AddAlert) -> None:
+        alert = Alert(
+            message.alert_id,
+            message.account_id,
+            self.market.symbol,
+            message.condition,
+            message.threshold,
+            message.one_shot,
+            message.created_ns,
+        )
+        self.alerts.add(alert)
+        message.reply.set(alert.snapshot())
+
+    @handles(CancelAlert)
+    def _cancel_alert(self, message: CancelAlert) -> None:
+        message.reply.set(self.alerts.remove(message.alert_id).snapshot())
+
+    @handles(GetAlerts)
+    def _alerts(self, message: GetAlerts) -> None:
+        message.reply.set([a.snapshot() for a in self.alerts.of(message.account_id)])
 
     @handles(GetQuote)
     def _quote(self, message: GetQuote) -> None:

@@ -268,6 +268,37 @@ class GetWatchlists:
     reply: Reply
 
 
+@dataclass(frozen=True, slots=True)
+class AddAlert:
+    """Set a price alert on a symbol for an account (the gateway fills in `alert_id` and the
+    parsed threshold in cents before routing it to the symbol's actor)."""
+
+    account_id: Any
+    symbol: Any
+    condition: Any
+    threshold: Any
+    one_shot: Any
+    reply: Reply
+    alert_id: str = ""
+    created_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAlert:
+    """Remove an active alert."""
+
+    alert_id: Any
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class GetAlerts:
+    """Read an account's active alerts."""
+
+    account_id: Any
+    reply: Reply
+
+
 # -- messages the gateway and the actors route on (parsed values) --------------------------------
 
 
@@ -366,13 +397,16 @@ class SetPrice:
 
 __all__ = [
     "AcceptOrder",
+    "AddAlert",
     "Audit",
+    "CancelAlert",
     "CancelOrder",
     "CreditShares",
     "Deposit",
     "EditWatchlist",
     "GetAccountState",
     "GetAccounts",
+    "GetAlerts",
     "GetBalance",
     "GetBars",
     "GetChildren",

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from engine.account import Transaction
+from engine.alerts import AlertSnapshot
 from engine.ids import AccountId, Symbol
 from engine.orders import CancelReason, OrderSnapshot, RejectReason
 
@@ -69,5 +70,22 @@ class PriceChanged:
         return None
 
 
-Event = OrderEvent | PriceChanged
+@dataclass(frozen=True, slots=True)
+class AlertTriggered:
+    """A price alert fired: `alert.price` is the price that fired it."""
+
+    alert: AlertSnapshot
+
+    @property
+    def account_id(self) -> AccountId:
+        """The account that set the alert."""
+        return self.alert.account_id
+
+    @property
+    def symbol(self) -> Symbol:
+        """The symbol whose price fired it."""
+        return self.alert.symbol
+
+
+Event = OrderEvent | PriceChanged | AlertTriggered
 """Any event the brokerage publishes."""

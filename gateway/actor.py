@@ -18,16 +18,20 @@ from actors.runtime import BrokerActor, Gathered, Runtime, handles, new_future, 
 from actors.services import Services
 from actors.symbol import SymbolActor
 from engine.account import Account, Balance, User
+from engine.alerts import AlertCondition, UnknownAlertError
 from engine.bars import INTERVALS
 from engine.commands import (
     AcceptOrder,
+    AddAlert,
     Audit,
+    CancelAlert,
     CancelOrder,
     CreditShares,
     Deposit,
     EditWatchlist,
     GetAccounts,
     GetAccountState,
+    GetAlerts,
     GetBalance,
     GetBars,
     GetChildren,
@@ -150,6 +154,9 @@ class GatewayActor(BrokerActor):
         self.symbols: dict[Symbol, pykka.ActorRef[Any]] = {}
         self.routes: dict[OrderId, AccountId] = {}
         self.index = SearchIndex()
+        self.alert_routes: dict[str, Symbol] = {}
+        self.alert_symbols: dict[AccountId, set[Symbol]] = {}
+        self.next_alert = 0
         self.next_account = 0
         self.next_order = 0
 
@@ -364,6 +371,49 @@ class GatewayActor(BrokerActor):
             raise ValidationError("query", "must be a string", message.query)
         limit = parse_count(message.limit, "limit")
         message.reply.set(self.index.search(message.query, limit))
+
+    # -- alerts --------------------------------------------------------------------------------
+
+    @handles(AddAlert)
+    def _add_alert(self, message: AddAlert) -> None:
+        account_id, _ = self._account(message.account_id)
+        symbol, ref = self._symbol(message.symbol)
+        condition: AlertCondition = AlertCondition.parse(message.condition, "condition")
+        threshold = parse_price(message.threshold, "threshold")
+        if not isinstance(message.one_shot, bool):
+            raise ValidationError("one_shot", "must be True or False", message.one_shot)
+        self.next_alert += 1
+        alert_id = f"AL-{self.next_alert:06d}"
+        self.alert_routes[alert_id] = symbol
+        self.alert_symbols.setdefault(account_id, set()).add(symbol)
+        send(
+            ref,
+            AddAlert(
+                account_id,
+                symbol,
+                condition,
+                threshold,
+                message.one_shot,
+                message.reply,
+                alert_id,
+                self.clock(),
+            ),
+        )
+
+    @handles(CancelAlert)
+    def _cancel_alert(self, message: CancelAlert) -> None:
+        symbol = (
+            self.alert_routes.get(message.alert_id) if isinstance(message.alert_id, str) else None
+        )
+        if symbol is None:
+            raise UnknownAlertError(message.alert_id)
+        send(self.symbols[symbol], message)
+
+    @handles(GetAlerts)
+    def _alerts(self, message: GetAlerts) -> None:
+        account_id, _ = self._account(message.account_id)
+        refs = [self.symbols[s] for s in sorted(self.alert_symbols.get(account_id, ()))]
+        message.reply.set(self._gather(refs, lambda f: GetAlerts(account_id, f)))
 
     # -- watchlists ----------------------------------------------------------------------------
 

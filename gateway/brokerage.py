@@ -46,15 +46,19 @@ from actors.runtime import (
 )
 from actors.services import Services
 from engine.account import AccountAudit, Balance, Portfolio, Transaction, value_portfolio
+from engine.alerts import AlertSnapshot
 from engine.audit import AuditReport, MarketAudit, reconcile
 from engine.bars import Bar
 from engine.commands import (
+    AddAlert,
     Audit,
+    CancelAlert,
     CancelOrder,
     Deposit,
     EditWatchlist,
     GetAccounts,
     GetAccountState,
+    GetAlerts,
     GetBalance,
     GetBars,
     GetChildren,
@@ -391,6 +395,36 @@ class Brokerage:
     def transactions(self, account_id: str) -> list[Transaction]:
         """Every movement of cash or shares in the account, oldest first."""
         return self._wait(self._send("transactions", lambda r: GetTransactions(account_id, r)))
+
+    # -- alerts --------------------------------------------------------------------------------
+
+    def add_alert(
+        self,
+        account_id: str,
+        symbol: str,
+        condition: str,
+        threshold: Any,
+        *,
+        one_shot: bool = True,
+    ) -> AlertSnapshot:
+        """Alert the account when `symbol`'s price goes at or "above", or at or "below",
+        `threshold`: an `AlertTriggered` event. One-shot by default (it fires once and is
+        gone); a standing alert (`one_shot=False`) fires each time the price crosses in."""
+        return self._wait(
+            self._send(
+                "add_alert",
+                lambda r: AddAlert(account_id, symbol, condition, threshold, one_shot, r),
+            )
+        )
+
+    def cancel_alert(self, alert_id: str) -> AlertSnapshot:
+        """Remove an active alert. Raises `UnknownAlertError` if it fired or never was."""
+        return self._wait(self._send("cancel_alert", lambda r: CancelAlert(alert_id, r)))
+
+    def alerts(self, account_id: str) -> list[AlertSnapshot]:
+        """An account's active alerts, by symbol then age."""
+        per_symbol = self._wait(self._send("alerts", lambda r: GetAlerts(account_id, r)))
+        return [alert for alerts in per_symbol for alert in alerts]
 
     # -- watchlists ----------------------------------------------------------------------------
 

@@ -8,7 +8,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from engine.events import Event, OrderCancelled, OrderFilled, OrderRejected, PriceChanged
+from engine.events import (
+    AlertTriggered,
+    Event,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    PriceChanged,
+)
 from engine.orders import OrderSnapshot
 from gateway.brokerage import Brokerage
 
@@ -20,6 +27,9 @@ def _money(value: Decimal | None) -> str:
 def _describe(event: Event) -> str:
     if isinstance(event, PriceChanged):
         return f"price {event.symbol}: {_money(event.old_price)} -> {_money(event.new_price)}"
+    if isinstance(event, AlertTriggered):
+        alert = event.alert
+        return f"alert {alert.alert_id}: {alert.symbol} {alert.condition} {_money(alert.threshold)}"
     order = event.order
     if isinstance(event, OrderFilled):
         fill = event.transaction
