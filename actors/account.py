@@ -25,6 +25,7 @@ from engine.commands import (
     GetTransactions,
     GetWatchlists,
     MoveCash,
+    OrderExpired,
     QueryOrders,
     RemovedFromBook,
     RemoveFromBook,
@@ -181,6 +182,11 @@ class AccountActor(BrokerActor):
         self._settle(message.order_id, message.fill)
         if message.done is not None:
             message.done.set(None)
+
+    @handles(OrderExpired)
+    def _expired(self, message: OrderExpired) -> None:
+        self._cancel(message.order_id, CancelReason.EXPIRED)
+        message.done.set(None)
 
     @handles(CancelOrder)
     def _cancel_order(self, message: CancelOrder) -> None:

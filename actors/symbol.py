@@ -17,12 +17,14 @@ from engine.commands import (
     AddAlert,
     Audit,
     CancelAlert,
+    ExpireDayOrders,
     GetAlerts,
     GetBars,
     GetDepth,
     GetPriceHistory,
     GetQuote,
     GetTrades,
+    OrderExpired,
     RemovedFromBook,
     RemoveFromBook,
     SetPrice,
@@ -136,6 +138,15 @@ class SymbolActor(BrokerActor):
     @handles(Audit)
     def _audit(self, message: Audit) -> None:
         message.reply.set(self.market.audit())
+
+    @handles(ExpireDayOrders)
+    def _expire(self, message: ExpireDayOrders) -> None:
+        waits = []
+        for entry in self.market.expire_day_orders():
+            done = new_future()
+            send(entry.owner, OrderExpired(entry.order_id, done))
+            waits.append(done)
+        message.reply.set(AfterAll(len(waits), tuple(waits)))
 
     @handles(AddAlert)
     def _add_alert(self, message: AddAlert) -> None:

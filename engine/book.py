@@ -36,6 +36,7 @@ class RestingOrder:
     remaining: int
     sequence: int
     owner: Any = field(default=None, compare=False)
+    day: bool = False
 
 
 @dataclass(slots=True)
@@ -81,6 +82,7 @@ class OrderBook:
         price: int,
         quantity: int,
         owner: Any = None,
+        day: bool = False,
     ) -> RestingOrder:
         """Rest an order at the back of its price level.
 
@@ -93,7 +95,9 @@ class OrderBook:
                 f"a resting order needs a positive price and quantity, was {order_id!r}"
             )
         self._sequence += 1
-        entry = RestingOrder(order_id, account_id, side, price, quantity, self._sequence, owner)
+        entry = RestingOrder(
+            order_id, account_id, side, price, quantity, self._sequence, owner, day
+        )
         levels = self._side(side)
         level = levels.get(price)
         if level is None:
@@ -135,6 +139,13 @@ class OrderBook:
         entry.remaining -= quantity
         self._side(entry.side)[entry.price].volume -= quantity
         return entry
+
+    def remove_day_orders(self) -> list[RestingOrder]:
+        """Take every DAY order out of the book (the session closed). O(n)."""
+        day = [entry for entry in self._index.values() if entry.day]
+        for entry in day:
+            self.remove(entry.order_id)
+        return day
 
     def best(self, side: Side) -> Level | None:
         """The best level of `side` (highest bid, lowest ask), or None. O(1)."""

@@ -299,6 +299,13 @@ class GetAlerts:
     reply: Reply
 
 
+@dataclass(frozen=True, slots=True)
+class ExpireDayOrders:
+    """The session closed: cancel every DAY order still resting (reason EXPIRED)."""
+
+    reply: Reply
+
+
 # -- messages the gateway and the actors route on (parsed values) --------------------------------
 
 
@@ -388,6 +395,14 @@ class RemovedFromBook:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderExpired:
+    """A DAY order was taken out of its book at the close; `done` is set once settled."""
+
+    order_id: OrderId
+    done: Reply
+
+
+@dataclass(frozen=True, slots=True)
 class SetPrice:
     """Move the symbol's price to `price` cents."""
 
@@ -404,6 +419,7 @@ __all__ = [
     "CreditShares",
     "Deposit",
     "EditWatchlist",
+    "ExpireDayOrders",
     "GetAccountState",
     "GetAccounts",
     "GetAlerts",
@@ -423,6 +439,7 @@ __all__ = [
     "ListStock",
     "MoveCash",
     "OpenAccount",
+    "OrderExpired",
     "PlaceOrder",
     "QueryOrders",
     "RemoveFromBook",

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, Protocol
 
 from engine.audit import MarketAudit
 from engine.bars import INTERVALS, BarSeries
-from engine.book import OrderBook
+from engine.book import OrderBook, RestingOrder
 from engine.ids import AccountId, OrderId, Symbol, TradeId
 from engine.money import cents_to_decimal, percent
 from engine.orders import (
@@ -136,8 +136,8 @@ class LimitOrderStrategy:
     """A limit order fills at its limit or better; a GTC rest waits in the book."""
 
     def may_rest(self, ticket: OrderTicket) -> bool:
-        """Only good-till-cancelled limit orders rest."""
-        return ticket.time_in_force is TimeInForce.GTC
+        """Good-till-cancelled and DAY limit orders rest."""
+        return ticket.time_in_force in (TimeInForce.GTC, TimeInForce.DAY)
 
     def unfilled_reason(self, ticket: OrderTicket, blocked_by_bound: bool) -> CancelReason:
         """IOC cancels its rest, FOK kills the whole order."""
@@ -393,10 +393,15 @@ class Market:
                 ticket.limit_price,
                 remaining,
                 ticket.owner,
+                day=ticket.time_in_force is TimeInForce.DAY,
             )
             return MatchResult(tuple(fills), rested=True, cancel_reason=None)
         reason = strategy.unfilled_reason(ticket, blocked_by_bound)
         return MatchResult(tuple(fills), rested=False, cancel_reason=reason)
+
+    def expire_day_orders(self) -> list[RestingOrder]:
+        """Take the DAY orders out of the book at the session's close. O(n)."""
+        return self.book.remove_day_orders()
 
     def cancel(self, order_id: OrderId) -> int:
         """Take a resting order out of the book; return the shares it still had (0 if it was

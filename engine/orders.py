@@ -53,13 +53,15 @@ class OrderType(_Choice):
 class TimeInForce(_Choice):
     """How long an order may wait.
 
-    GTC rests until filled or cancelled; IOC fills what it can at once and cancels the rest;
-    FOK fills completely at once or not at all.
+    GTC rests until filled or cancelled; DAY rests until filled, cancelled or the session's
+    close; IOC fills what it can at once and cancels the rest; FOK fills completely at once or
+    not at all.
     """
 
     GTC = "gtc"
     IOC = "ioc"
     FOK = "fok"
+    DAY = "day"
 
 
 class LiquidityMode(_Choice):
@@ -114,6 +116,7 @@ class RejectReason(enum.StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     INSUFFICIENT_SHARES = "insufficient_shares"
     BUSY = "busy"
+    MARKET_CLOSED = "market_closed"
 
 
 class CancelReason(enum.StrEnum):
@@ -124,6 +127,7 @@ class CancelReason(enum.StrEnum):
     FILL_OR_KILL = "fill_or_kill"
     NO_LIQUIDITY = "no_liquidity"
     PRICE_COLLAR = "price_collar"
+    EXPIRED = "expired"
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -29,6 +29,7 @@ from engine.commands import (
     CreditShares,
     Deposit,
     EditWatchlist,
+    ExpireDayOrders,
     GetAccounts,
     GetAccountState,
     GetAlerts,
@@ -69,6 +70,7 @@ from engine.matching import Market
 from engine.money import cents_to_decimal, parse_amount, parse_price, parse_quantity
 from engine.orders import LiquidityMode, OrderStatus, RejectReason
 from engine.search import SearchIndex
+from engine.session import Session
 from engine.watchlists import parse_watchlist_name
 
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
@@ -139,6 +141,7 @@ class GatewayActor(BrokerActor):
         prices: MutableMapping[Symbol, int],
         factory: OrderFactory,
         history_limit: int,
+        session: Session,
     ) -> None:
         super().__init__(services.log, actor="gateway")
         self.runtime = runtime
@@ -146,6 +149,7 @@ class GatewayActor(BrokerActor):
         self.verbose = services.verbose
         self.prices = prices
         self.factory = factory
+        self.session = session
         self.clock = services.clock
         self.history_limit = history_limit
         self.users: dict[UserId, User] = {}
@@ -268,6 +272,10 @@ class GatewayActor(BrokerActor):
     def _stocks(self, message: GetStocks) -> None:
         message.reply.set(self._gather(self.symbols.values(), lambda f: GetQuote(None, f)))
 
+    @handles(ExpireDayOrders)
+    def _expire(self, message: ExpireDayOrders) -> None:
+        message.reply.set(self._gather(self.symbols.values(), ExpireDayOrders))
+
     @handles(Audit)
     def _audit(self, message: Audit) -> None:
         refs = [*self.accounts.values(), *self.symbols.values()]
@@ -318,10 +326,15 @@ class GatewayActor(BrokerActor):
         self.routes[order_id] = account_id
         if self.verbose:
             self.log.info("order.received", order_id=order_id, account_id=account_id, symbol=symbol)
-        if message.admitted:
+        refusal = None
+        if not message.admitted:
+            refusal = RejectReason.BUSY
+        elif not self.session.is_open(now):
+            refusal = RejectReason.MARKET_CLOSED
+        if refusal is None:
             send(account_ref, AcceptOrder(order, symbol_ref, message.reply))
             return
-        order.reject(RejectReason.BUSY, now)
+        order.reject(refusal, now)
         message.reply.set(order.snapshot())
         send(account_ref, AcceptOrder(order, symbol_ref, None))  # recorded in its history
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import itertools
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ from engine.commands import (
     CancelOrder,
     Deposit,
     EditWatchlist,
+    ExpireDayOrders,
     GetAccounts,
     GetAccountState,
     GetAlerts,
@@ -86,6 +88,7 @@ from engine.ids import AccountId, Symbol
 from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot
 from engine.search import SearchResult
+from engine.session import make_session
 from engine.universe import DEFAULT_UNIVERSE
 from engine.watchlists import Watchlist
 from gateway.actor import AccountInfo, GatewayActor
@@ -161,6 +164,11 @@ class Brokerage:
         workers: Worker threads of the "mn" runtime.
         max_in_flight: Orders that may be placed and not yet answered; beyond it a new order
             comes back REJECTED with reason BUSY at once (an accepted order is never dropped).
+        session: "always" (the default) or "nyse" (9:30-16:00 America/New_York, Monday to
+            Friday); outside it a new order is REJECTED with reason MARKET_CLOSED.
+        session_poll: Seconds between looks at the clock for the session's close, when DAY
+            orders still resting are cancelled (EXPIRED); None to leave that to
+            `expire_day_orders()`.
     """
 
     def __init__(
@@ -174,7 +182,13 @@ class Brokerage:
         runtime: str = "mn",
         workers: int | None = None,
         max_in_flight: int = 10_000,
+        session: str = "always",
+        session_poll: float | None = 1.0,
     ) -> None:
+        self._session = make_session(session)
+        self._session_poll = session_poll
+        self._watcher: threading.Thread | None = None
+        self._closing = threading.Event()
         if runtime not in ("mn", "threads"):
             raise ValidationError("runtime", "must be 'mn' or 'threads'", runtime)
         if workers is not None and (not isinstance(workers, int) or workers < 1):
@@ -214,11 +228,34 @@ class Brokerage:
                 self._prices,
                 self._factory,
                 self._history_limit,
+                self._session,
             )
+            if self._session.name != "always" and self._session_poll:
+                self._closing.clear()
+                self._watcher = threading.Thread(
+                    target=self._watch_session, name="session-watch", daemon=True
+                )
+                self._watcher.start()
         return self
+
+    def _watch_session(self) -> None:
+        """Cancel the resting DAY orders each time the session goes from open to closed."""
+        was_open = self._session.is_open(self._clock())
+        while not self._closing.wait(self._session_poll):
+            is_open = self._session.is_open(self._clock())
+            if was_open and not is_open:
+                try:
+                    self.expire_day_orders()
+                except BrokerStoppedError:
+                    return
+            was_open = is_open
 
     def close(self) -> None:
         """Stop every actor of this brokerage (accounts and symbols first, then the bus)."""
+        self._closing.set()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join()
+        self._watcher = None
         gateway, bus, runtime = self._gateway, self._bus, self._runtime
         if gateway is None or bus is None or runtime is None:
             return
@@ -568,6 +605,18 @@ class Brokerage:
         """An account's orders, oldest first, optionally only of `status` (one or several)
         and of `symbol`."""
         return self._wait(self._send("orders", lambda r: GetOrders(account_id, status, symbol, r)))
+
+    # -- the session ---------------------------------------------------------------------------
+
+    def market_open(self) -> bool:
+        """Whether the session takes orders now (by the brokerage's clock)."""
+        return self._session.is_open(self._clock())
+
+    def expire_day_orders(self) -> int:
+        """Cancel every DAY order still resting (reason EXPIRED); return how many. The
+        session watcher calls this at each close; a simulation on its own clock may too."""
+        counts = self._wait(self._send("expire_day_orders", ExpireDayOrders))
+        return sum(counts)
 
     # -- metrics -------------------------------------------------------------------------------
 

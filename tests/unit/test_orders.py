@@ -107,7 +107,7 @@ def test_factory_builds_a_market_buy_reserving_at_the_collar() -> None:
     [
         ({"side": "hold"}, "side"),
         ({"order_type": "stop"}, "order_type"),
-        ({"time_in_force": "day"}, "time_in_force"),
+        ({"time_in_force": "gtd"}, "time_in_force"),
         ({"quantity": 0}, "quantity"),
         ({"quantity": 1.5}, "quantity"),
         ({"order_type": "limit", "limit_price": None}, "limit_price"),
