@@ -35,6 +35,17 @@ from actors.bus import (
 )
 from actors.log import make_logger
 from actors.metrics import Metrics, MetricsSnapshot
+from actors.notify import (
+    KINDS,
+    GetUndelivered,
+    KnowAccount,
+    NotificationActor,
+    NotificationSettings,
+    Notify,
+    Preferences,
+    SetPreferences,
+    Undelivered,
+)
 from actors.runtime import (
     Clock,
     LightFuture,
@@ -169,6 +180,9 @@ class Brokerage:
         session_poll: Seconds between looks at the clock for the session's close, when DAY
             orders still resting are cancelled (EXPIRED); None to leave that to
             `expire_day_orders()`.
+        notifications: Where email, push and SMS notifications go (SMTP server, SMS gateway,
+            retries and backoff); users choose their channels with
+            `set_notification_preferences`.
     """
 
     def __init__(
@@ -184,7 +198,11 @@ class Brokerage:
         max_in_flight: int = 10_000,
         session: str = "always",
         session_poll: float | None = 1.0,
+        notifications: NotificationSettings | None = None,
     ) -> None:
+        self._notification_settings = notifications or NotificationSettings()
+        self._notifier: pykka.ActorRef[Any] | None = None
+        self._notifying = False
         self._session = make_session(session)
         self._session_poll = session_poll
         self._watcher: threading.Thread | None = None
@@ -230,6 +248,10 @@ class Brokerage:
                 self._history_limit,
                 self._session,
             )
+            self._notifier = runtime.spawn(
+                NotificationActor, self._log, self._notification_settings
+            )
+            self._notifying = False
             if self._session.name != "always" and self._session_poll:
                 self._closing.clear()
                 self._watcher = threading.Thread(
@@ -263,7 +285,8 @@ class Brokerage:
         self._gateway = self._bus = self._runtime = None
         runtime.stop_all(children, timeout=self.timeout)
         runtime.stop_all([gateway], timeout=self.timeout)
-        runtime.stop_all([bus], timeout=self.timeout)
+        notifier, self._notifier = self._notifier, None
+        runtime.stop_all([bus, *([notifier] if notifier is not None else [])], timeout=self.timeout)
         runtime.shutdown()
 
     def __enter__(self) -> Brokerage:
@@ -378,12 +401,18 @@ class Brokerage:
 
         `account_id` is generated ("A-000001", ...) unless given.
         """
-        return self._wait(
+        opened: AccountInfo = self._wait(
             self._send(
                 "open_account",
                 lambda r: OpenAccount(user_id, name, email, phone, initial_deposit, account_id, r),
             )
         )
+        self._know(opened.account_id, opened.user.user_id)
+        return opened
+
+    def _know(self, account_id: str, user_id: str) -> None:
+        if self._notifier is not None:
+            send(self._notifier, KnowAccount(account_id, user_id))
 
     def accounts(self, user_id: str | None = None) -> list[AccountId]:
         """Ids of the accounts of `user_id` (of every user if None), oldest first."""
@@ -605,6 +634,58 @@ class Brokerage:
         """An account's orders, oldest first, optionally only of `status` (one or several)
         and of `symbol`."""
         return self._wait(self._send("orders", lambda r: GetOrders(account_id, status, symbol, r)))
+
+    # -- notifications -------------------------------------------------------------------------
+
+    def set_notification_preferences(
+        self,
+        user_id: str,
+        *,
+        console: bool = False,
+        email: str | None = None,
+        push: str | None = None,
+        sms: str | None = None,
+        events: Iterable[str] = ("fill", "cancel", "reject", "alert"),
+    ) -> Preferences:
+        """Choose where a user's notifications go and which: console (a log event), email
+        (an address), push (a webhook URL, sent a JSON POST) and SMS (a phone number, through
+        the configured SMS gateway); `events` from "fill", "cancel", "reject", "alert"."""
+        kinds = frozenset(events)
+        if not kinds <= set(KINDS):
+            raise ValidationError("events", f"must be some of {', '.join(KINDS)}", events)
+        if email is not None and (not isinstance(email, str) or "@" not in email):
+            raise ValidationError("email", "must be an email address", email)
+        if push is not None and (
+            not isinstance(push, str) or not push.startswith(("http://", "https://"))
+        ):
+            raise ValidationError("push", "must be an http(s) URL", push)
+        if sms is not None and self._notification_settings.sms_gateway_url is None:
+            raise ValidationError("sms", "needs an sms_gateway_url in the settings", sms)
+        channels: dict[str, str | None] = {}
+        if console:
+            channels["console"] = None
+        for name, address in (("email", email), ("push", push), ("sms", sms)):
+            if address is not None:
+                channels[name] = address
+        for account_id in self.accounts(user_id):  # raises UnknownUserError
+            self._know(account_id, user_id)
+        notifier = self._notifier
+        if notifier is None:
+            raise BrokerStoppedError("set_notification_preferences")
+        if not self._notifying:  # the first user to ask makes the bus send these events on
+            self._notifying = True
+            self.subscribe(lambda event: send(notifier, Notify(event)), list(KINDS.values()))
+        reply = new_future()
+        send(notifier, SetPreferences(user_id, Preferences(channels, kinds), reply))
+        return self._wait(reply)
+
+    def undelivered(self) -> list[Undelivered]:
+        """Notifications that failed every attempt, oldest first."""
+        if self._notifier is None:
+            raise BrokerStoppedError("undelivered")
+        reply = new_future()
+        send(self._notifier, GetUndelivered(reply))
+        return self._wait(reply)
 
     # -- the session ---------------------------------------------------------------------------
 

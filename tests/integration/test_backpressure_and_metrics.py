@@ -110,7 +110,7 @@ def test_metrics_count_every_lifecycle_step_and_time_them() -> None:
         filled = metrics.latency_us["place_to_filled"]
         assert (accepted.count, filled.count) == (3, 2)
         assert 0 < filled.p50 <= filled.p99 <= filled.p999 <= filled.max
-        assert metrics.live_actors == 2 + 2 + 2  # accounts, symbols, gateway and bus
+        assert metrics.live_actors == 2 + 2 + 3  # accounts, symbols; gateway, bus, notifier
         assert metrics.orders_in_flight == 0
         assert metrics.deepest_inbox >= 0
 
@@ -124,4 +124,4 @@ def test_metrics_work_on_the_thread_per_actor_runtime_too() -> None:
         metrics = broker.metrics()
 
         assert metrics.counters["orders_filled"] == 1
-        assert metrics.live_actors == 4
+        assert metrics.live_actors == 5
