@@ -96,6 +96,11 @@ def run_demo(console: Console, log_level: str = "warning") -> dict[str, Any]:
         console.rule("Demo 1: setup and deposit")
         broker.list_stock("AAPL", "Apple Inc.", "150.00")
         broker.list_stock("GOOGL", "Alphabet Inc.", "2800.00")
+        others = broker.list_universe()  # the rest of the default universe, for searching
+        console.print(
+            f"Listed AAPL, GOOGL and {len(others)} more stocks; search 'alpha': "
+            + ", ".join(r.symbol for r in broker.search("alpha"))
+        )
         alice = broker.open_account(
             "U001", "Alice", "alice@email.com", "555-0001", initial_deposit="10000.00"
         )
