@@ -12,6 +12,7 @@ from rich.console import Console
 
 from actors.log import LEVELS
 from gateway.demo import run_demo
+from gateway.simulate import AGENT_KINDS, SimulationConfig, simulate
 
 RUNTIMES = ("mn", "threads", "lock")
 SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search")
@@ -66,7 +67,78 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--json", action="store_true", help="print the results as JSON only")
     bench.add_argument("--plot", metavar="FILE.png", help="write throughput and latency charts")
+    sim = commands.add_parser("simulate", help="run an agent-based market simulation")
+    sim.add_argument("--accounts", type=int, default=10_000, help="trader agents (default 10,000)")
+    sim.add_argument(
+        "--symbols",
+        type=int,
+        default=52,
+        help="stocks of the default universe to trade (default: all 52)",
+    )
+    sim.add_argument("--seconds", type=float, default=30.0, help="how long (default 30)")
+    sim.add_argument(
+        "--mode",
+        choices=("market", "book"),
+        default="market",
+        help="market: a price feed moves prices; book: the agents make them",
+    )
+    sim.add_argument(
+        "--feed",
+        choices=("walk", "csv"),
+        default="walk",
+        help="market mode's feed: a random walk or a CSV replay",
+    )
+    sim.add_argument("--csv", metavar="FILE", help="time,symbol,price rows (default: the sample)")
+    sim.add_argument(
+        "--mix",
+        default="noise=0.6,maker=0.1,momentum=0.15,value=0.15",
+        help="agent kinds and weights (maker quotes only in book mode)",
+    )
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="agents act one at a time in order on a simulated clock (see --steps)",
+    )
+    sim.add_argument("--steps", type=int, default=20, help="rounds in deterministic mode")
+    sim.add_argument("--threads", type=int, default=4, help="client threads driving the agents")
+    sim.add_argument("--report", metavar="DIR", help="write report.json and PNG charts here")
+    sim.add_argument("--json", action="store_true", help="print the report as JSON at the end")
+    sim.add_argument("--no-live", action="store_true", help="no live view while it runs")
     return parser
+
+
+def _parse_mix(text: str) -> dict[str, float]:
+    mix = {}
+    for part in text.split(","):
+        kind, _, weight = part.partition("=")
+        if kind.strip() not in AGENT_KINDS:
+            raise SystemExit(f"--mix: unknown agent kind {kind.strip()!r}")
+        mix[kind.strip()] = float(weight)
+    return mix
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    config = SimulationConfig(
+        accounts=args.accounts,
+        symbols=args.symbols,
+        seconds=args.seconds,
+        mode=args.mode,
+        feed=args.feed,
+        csv_path=args.csv,
+        mix=_parse_mix(args.mix),
+        seed=args.seed,
+        deterministic=args.deterministic,
+        steps=args.steps,
+        threads=args.threads,
+    )
+    console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)
+    report = simulate(
+        config, console, live=not args.no_live and not args.json, report_dir=args.report
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0 if report["conservation"]["ok"] else 1
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -101,6 +173,8 @@ def _bench(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "simulate":
+        return _simulate(args)
     if args.command == "bench":
         return _bench(args)
     if args.command == "demo":

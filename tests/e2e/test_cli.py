@@ -67,3 +67,24 @@ def test_unknown_command_exits_with_usage() -> None:
 
     assert result.returncode == 2
     assert "usage" in result.stderr
+
+
+def test_simulate_prints_a_json_report_whose_conservation_check_passes() -> None:
+    result = run(
+        "simulate",
+        "--accounts",
+        "60",
+        "--symbols",
+        "4",
+        "--mode",
+        "book",
+        "--deterministic",
+        "--steps",
+        "3",
+        "--json",
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["conservation"]["ok"] is True
+    assert report["accounts"] == 60

@@ -1,0 +1,565 @@
+"""`brokerage simulate`: trader agents, each with its own account, trading through the public
+API while prices move.
+
+Agents: noise traders (random market and limit orders, cancels, deposits, withdrawals and price
+alerts), market makers (two-sided quotes around the price, re-quoted as it moves; `book` mode),
+momentum traders (follow the last move) and value traders (buy below, sell above a private fair
+value). In `market` mode a price feed moves prices; in `book` mode the agents make them.
+
+With `deterministic=True` the agents act one at a time in a fixed order on a simulated clock,
+one round per simulated second, so the same seed gives the same trades and balances.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import threading
+import time
+from collections import Counter
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from engine.errors import InsufficientAvailableCashError, OrderNotCancellableError
+from engine.feeds import RandomWalk, Tick
+from engine.ids import Symbol
+from engine.money import cents_to_decimal, parse_price
+from engine.session import SimulatedClock
+from engine.universe import DEFAULT_UNIVERSE
+from gateway.brokerage import Brokerage
+from gateway.feeds import FeedRunner, csv_ticks, sample_prices
+
+AGENT_KINDS = ("noise", "maker", "momentum", "value")
+DEFAULT_MIX = {"noise": 0.6, "maker": 0.1, "momentum": 0.15, "value": 0.15}
+START_CASH = Decimal("100000")
+GRANTED_SHARES = 200  # per account, of each of two symbols, in book mode (someone must sell)
+
+
+@dataclass
+class SimulationConfig:
+    """What to simulate (see `brokerage simulate --help`)."""
+
+    accounts: int = 10_000
+    symbols: int = len(DEFAULT_UNIVERSE)
+    seconds: float = 30.0
+    mode: str = "market"
+    feed: str = "walk"
+    csv_path: str | None = None
+    mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    seed: int = 0
+    deterministic: bool = False
+    steps: int = 20
+    threads: int = 4
+
+
+def _price(cents: int) -> str:
+    return str(cents_to_decimal(max(1, cents)))
+
+
+class Agent:
+    """One trader with one account; `act` does one thing through the public API."""
+
+    kind = "agent"
+
+    def __init__(self, account_id: str, symbols: list[Symbol], rng: random.Random) -> None:
+        self.account_id = account_id
+        self.symbols = symbols
+        self.rng = rng
+        self.resting: list[str] = []
+        self.counts: Counter[str] = Counter()
+
+    def price(self, sim: Simulation, symbol: Symbol) -> int:
+        """The symbol's last price, in cents."""
+        return parse_price(sim.broker.quote(symbol).last_price)
+
+    def order(self, sim: Simulation, *args: Any, **kwargs: Any) -> Any:
+        """Place an order and remember it if it rests."""
+        placed = sim.broker.place_order(self.account_id, *args, **kwargs)
+        kind = args[3] if len(args) > 3 else "market"
+        self.counts[f"{kind} {args[1]}"] += 1
+        if placed.status in ("pending", "partially_filled"):
+            self.resting.append(placed.order_id)
+        return placed
+
+    def cancel_one(self, sim: Simulation) -> None:
+        """Cancel one of its resting orders (it may have filled meanwhile)."""
+        if self.resting:
+            order_id = self.resting.pop(self.rng.randrange(len(self.resting)))
+            self.counts["cancel"] += 1
+            with suppress(OrderNotCancellableError):
+                sim.broker.cancel_order(order_id)
+
+    def holds(self, sim: Simulation, symbol: Symbol) -> int:
+        """Shares held and not reserved."""
+        for holding in sim.broker.portfolio(self.account_id).holdings:
+            if holding.symbol == symbol:
+                return holding.quantity - holding.reserved
+        return 0
+
+    def act(self, sim: Simulation) -> None:
+        """Do one thing."""
+        raise NotImplementedError
+
+
+class NoiseTrader(Agent):
+    """Random market and limit orders, cancels, cash moves and price alerts."""
+
+    kind = "noise"
+
+    def act(self, sim: Simulation) -> None:
+        roll = self.rng.random()
+        symbol = self.rng.choice(self.symbols)
+        side = self.rng.choice(("buy", "sell"))
+        if roll < 0.45:
+            near = self.price(sim, symbol) * self.rng.randint(9_900, 10_100) // 10_000
+            self.order(sim, symbol, side, self.rng.randint(1, 10), "limit", _price(near))
+        elif roll < 0.65:
+            self.order(sim, symbol, side, self.rng.randint(1, 5))
+        elif roll < 0.85:
+            self.cancel_one(sim)
+        elif roll < 0.92:
+            sim.broker.deposit(self.account_id, "100.00")
+            self.counts["deposit"] += 1
+        elif roll < 0.97:
+            with suppress(InsufficientAvailableCashError):
+                sim.broker.withdraw(self.account_id, "50.00")
+                self.counts["withdraw"] += 1
+        else:
+            level = self.price(sim, symbol) * (102 if side == "buy" else 98) // 100
+            condition = "above" if side == "buy" else "below"
+            sim.broker.add_alert(self.account_id, symbol, condition, _price(level))
+            self.counts["alert"] += 1
+
+
+class MarketMaker(Agent):
+    """Quotes both sides of one symbol around its price and re-quotes when it moves."""
+
+    kind = "maker"
+
+    def act(self, sim: Simulation) -> None:
+        symbol = self.symbols[0]
+        for order_id in self.resting:
+            with suppress(OrderNotCancellableError):
+                sim.broker.cancel_order(order_id)
+                self.counts["cancel"] += 1
+        self.resting.clear()
+        mid = self.price(sim, symbol)
+        spread = max(1, mid // 200)
+        self.order(sim, symbol, "buy", 10, "limit", _price(mid - spread))
+        if self.holds(sim, symbol) >= 10:
+            self.order(sim, symbol, "sell", 10, "limit", _price(mid + spread))
+
+
+class MomentumTrader(Agent):
+    """Buys after a rise and sells after a fall of the symbol it watches."""
+
+    kind = "momentum"
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.last: dict[Symbol, int] = {}
+
+    def act(self, sim: Simulation) -> None:
+        symbol = self.rng.choice(self.symbols)
+        now = self.price(sim, symbol)
+        before = self.last.get(symbol)
+        self.last[symbol] = now
+        if before is None or now == before:
+            return
+        if now > before:
+            self.order(sim, symbol, "buy", self.rng.randint(1, 5))
+        elif self.holds(sim, symbol):
+            self.order(sim, symbol, "sell", min(5, self.holds(sim, symbol)))
+
+
+class ValueTrader(Agent):
+    """Buys below and sells above a private fair value of each symbol."""
+
+    kind = "value"
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.fair: dict[Symbol, int] = {}
+
+    def act(self, sim: Simulation) -> None:
+        symbol = self.rng.choice(self.symbols)
+        now = self.price(sim, symbol)
+        fair = self.fair.setdefault(symbol, now * self.rng.randint(90, 110) // 100)
+        if now * 100 < fair * 98:
+            self.order(sim, symbol, "buy", 5, "limit", _price(now))
+        elif now * 100 > fair * 102 and self.holds(sim, symbol) >= 5:
+            self.order(sim, symbol, "sell", 5, "limit", _price(now))
+
+
+AGENTS: dict[str, type[Agent]] = {
+    "noise": NoiseTrader,
+    "maker": MarketMaker,
+    "momentum": MomentumTrader,
+    "value": ValueTrader,
+}
+
+
+class Simulation:
+    """Sets up a brokerage, its agents and its price feed, runs them, and reports."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        self.config = config
+        self.clock = SimulatedClock(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))
+        self.broker = (
+            Brokerage(clock=self.clock, max_in_flight=1_000_000)
+            if config.deterministic
+            else Brokerage(max_in_flight=1_000_000)
+        )
+        self.agents: list[Agent] = []
+        self.symbols: list[Symbol] = []
+        self.granted: Counter[Symbol] = Counter()
+        self.elapsed = 0.0
+        self._lock = threading.Lock()
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """List the stocks, open the accounts, make the agents."""
+        config = self.config
+        self.broker.start()
+        for symbol, name, price in DEFAULT_UNIVERSE[: config.symbols]:
+            self.broker.list_stock(symbol, name, price, config.mode)
+            self.symbols.append(Symbol(symbol))
+        rng = random.Random(config.seed)
+        kinds = [k for k in AGENT_KINDS if config.mix.get(k, 0) > 0]
+        weights = [config.mix[k] for k in kinds]
+        for n in range(config.accounts):
+            kind = rng.choices(kinds, weights)[0]
+            if kind == "maker" and config.mode != "book":
+                kind = "noise"  # in market mode the feed makes prices
+            account = self.broker.open_account(
+                f"trader-{n}", f"Trader {n}", initial_deposit=str(START_CASH)
+            ).account_id
+            own_rng = random.Random(rng.getrandbits(64))
+            symbols = list(self.symbols)
+            if kind == "maker":
+                symbols = [self.symbols[n % len(self.symbols)]]
+            if config.mode == "book":
+                for symbol in sorted({symbols[0], self.symbols[n % len(self.symbols)]}):
+                    cost = self.broker.quote(symbol).last_price
+                    self.broker.grant_shares(account, symbol, GRANTED_SHARES, cost)
+                    self.granted[symbol] += GRANTED_SHARES
+            self.agents.append(AGENTS[kind](account, symbols, own_rng))
+
+    def _walk(self) -> RandomWalk:
+        start = {s: parse_price(self.broker.quote(s).last_price) for s in self.symbols}
+        return RandomWalk(start, seed=self.config.seed, volatility="0.8")
+
+    def _replay(self) -> list[Tick]:
+        ticks = csv_ticks(self.config.csv_path) if self.config.csv_path else sample_prices()
+        return [t for t in ticks if t.symbol in self.symbols]
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self, on_tick: Any = None) -> None:
+        """Run the agents (and the feed, in market mode) until done."""
+        began = time.perf_counter()
+        if self.config.deterministic:
+            self._run_in_order()
+        else:
+            self._run_threads(on_tick)
+        self.elapsed = time.perf_counter() - began
+
+    def _run_in_order(self) -> None:
+        walk = self._walk() if self.config.mode == "market" else None
+        replay = iter(self._replay()) if self.config.feed == "csv" else None
+        for _ in range(self.config.steps):
+            for agent in self.agents:
+                agent.act(self)
+            self.clock.advance(1)
+            if walk is not None and replay is None:
+                for tick in walk.step():
+                    self.broker.update_price(tick.symbol, cents_to_decimal(tick.price))
+            elif replay is not None and self.config.mode == "market":
+                for tick in itertools.islice(replay, len(self.symbols)):
+                    self.broker.update_price(tick.symbol, cents_to_decimal(tick.price))
+
+    def _run_threads(self, on_tick: Any) -> None:
+        config = self.config
+        feed = None
+        if config.mode == "market":
+            batches = (
+                FeedRunner.replay(self.broker, self._replay(), interval=0.2)
+                if config.feed == "csv"
+                else FeedRunner(self.broker, iter(self._walk()), interval=0.05)
+            )
+            feed = batches.start()
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def trade(n: int) -> None:
+            mine = self.agents[n :: config.threads]
+            try:
+                for agent in itertools.cycle(mine):
+                    if stop.is_set():
+                        return
+                    agent.act(self)
+            except BaseException as error:
+                errors.append(error)
+                stop.set()
+
+        workers = [
+            threading.Thread(target=trade, args=(n,), daemon=True)
+            for n in range(min(config.threads, len(self.agents)))
+        ]
+        for worker in workers:
+            worker.start()
+        deadline = time.perf_counter() + config.seconds
+        while time.perf_counter() < deadline and not stop.is_set():
+            stop.wait(0.5)
+            if on_tick is not None:
+                on_tick(self)
+        stop.set()
+        for worker in workers:
+            worker.join()
+        if feed is not None:
+            feed.stop()
+        if errors:
+            raise errors[0]
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def finish(self) -> dict[str, Any]:
+        """Cancel every resting order, check conservation, and build the report."""
+        broker = self.broker
+        for agent in self.agents:
+            for order in broker.orders(agent.account_id, status=["pending", "partially_filled"]):
+                with suppress(OrderNotCancellableError):
+                    broker.cancel_order(order.order_id)
+        audit = broker.audit()
+        metrics = broker.metrics()
+        deposited = audit.deposited
+        conservation: dict[str, Any] = {
+            "reserved_cash": str(audit.reserved_cash),
+            "reserved_shares": sum(audit.reserved_shares.values()),
+            "open_orders": audit.open_orders,
+            "cash": str(audit.cash),
+            "deposits_minus_withdrawals": str(deposited - audit.withdrawn),
+        }
+        ok = audit.reserved_cash == 0 and not any(audit.reserved_shares.values())
+        ok = ok and audit.open_orders == 0
+        if self.config.mode == "book":
+            ok = ok and audit.cash == deposited - audit.withdrawn
+            ok = ok and all(audit.shares[s] == self.granted[s] for s in self.symbols)
+        conservation["ok"] = ok  # every account also reconciled itself with its ledger
+        results = []
+        for agent in self.agents:
+            portfolio = broker.portfolio(agent.account_id)
+            moved = [
+                t
+                for t in broker.transactions(agent.account_id)
+                if t.kind.value in ("deposit", "withdrawal")
+            ]
+            invested = sum(
+                (t.amount if t.kind.value == "deposit" else -t.amount for t in moved), Decimal(0)
+            )
+            granted = sum(self.granted_cost(agent.account_id), Decimal(0))
+            results.append((portfolio.net_worth - invested - granted, agent))
+        results.sort(key=lambda item: item[0])
+        counts: Counter[str] = Counter()
+        for agent in self.agents:
+            counts.update(agent.counts)
+        quotes = [broker.quote(s) for s in self.symbols]
+        return {
+            "mode": self.config.mode,
+            "accounts": len(self.agents),
+            "agents": dict(Counter(a.kind for a in self.agents)),
+            "seconds": round(self.elapsed, 3),
+            "orders_per_second": round(metrics.counters["orders_accepted"] / self.elapsed, 1)
+            if self.elapsed
+            else 0.0,
+            "latency_us": {k: vars_of(v) for k, v in metrics.latency_us.items()},
+            "orders": dict(counts),
+            "counters": metrics.counters,
+            "rejected_by_reason": metrics.rejected_by_reason,
+            "best": [self._line(pl, a) for pl, a in reversed(results[-5:])],
+            "worst": [self._line(pl, a) for pl, a in results[:5]],
+            "symbols": {
+                q.symbol: {
+                    "open": str(q.open),
+                    "high": str(q.high),
+                    "low": str(q.low),
+                    "close": str(q.last_price),
+                    "volume": q.volume,
+                }
+                for q in quotes
+            },
+            "conservation": conservation,
+            "profit_and_loss": [str(pl) for pl, _ in results],
+        }
+
+    def granted_cost(self, account_id: str) -> list[Decimal]:
+        """The stated cost of the shares granted to an account."""
+        return [t.amount for t in self.broker.transactions(account_id) if t.kind.value == "grant"]
+
+    @staticmethod
+    def _line(pl: Decimal, agent: Agent) -> dict[str, str]:
+        return {"account_id": agent.account_id, "agent": agent.kind, "pl": str(pl)}
+
+    def close(self) -> None:
+        """Stop the brokerage."""
+        self.broker.close()
+
+
+def vars_of(summary: Any) -> dict[str, int]:
+    """A latency summary as a plain dict."""
+    return {
+        "count": summary.count,
+        "p50": summary.p50,
+        "p90": summary.p90,
+        "p99": summary.p99,
+        "p99.9": summary.p999,
+        "max": summary.max,
+    }
+
+
+class LiveView:
+    """What `brokerage simulate` shows while it runs: rate, fills, rejections, busiest prices."""
+
+    def __init__(self) -> None:
+        self.began = time.perf_counter()
+        self.last = (self.began, 0)
+
+    def render(self, sim: Simulation) -> Table:
+        """A table of the simulation's state now."""
+        metrics = sim.broker.metrics()
+        now = time.perf_counter()
+        accepted = metrics.counters["orders_accepted"] + metrics.counters["orders_rejected"]
+        then, before = self.last
+        rate = (accepted - before) / (now - then) if now > then else 0.0
+        self.last = (now, accepted)
+        table = Table(title="brokerage simulate", show_header=False)
+        table.add_row("elapsed", f"{now - self.began:,.1f} s")
+        table.add_row("orders/s", f"{rate:,.0f}")
+        table.add_row("orders", f"{accepted:,}")
+        table.add_row("fills", f"{metrics.counters['fills']:,}")
+        rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(metrics.rejected_by_reason.items()))
+        table.add_row("rejected", rejected or "none")
+        quotes = sorted((sim.broker.quote(s) for s in sim.symbols), key=lambda q: -q.volume)[:5]
+        table.add_row("busiest", "  ".join(f"{q.symbol} {q.last_price}" for q in quotes))
+        return table
+
+
+def summary_table(report: dict[str, Any]) -> Table:
+    """The final report as a table."""
+    table = Table(title="simulation report", show_header=False)
+    latency = report["latency_us"]["place_to_filled"]
+    table.add_row("mode, accounts", f"{report['mode']}, {report['accounts']:,} {report['agents']}")
+    table.add_row(
+        "throughput", f"{report['orders_per_second']:,} orders/s over {report['seconds']} s"
+    )
+    table.add_row(
+        "place->filled us",
+        f"p50 {latency['p50']:,}  p99 {latency['p99']:,}  max {latency['max']:,}",
+    )
+    table.add_row("orders", ", ".join(f"{k} {v:,}" for k, v in sorted(report["orders"].items())))
+    table.add_row("fills", f"{report['counters']['fills']:,}")
+    table.add_row(
+        "rejected",
+        ", ".join(f"{k} {v:,}" for k, v in sorted(report["rejected_by_reason"].items())) or "none",
+    )
+    table.add_row(
+        "best P/L",
+        ", ".join(f"{b['account_id']} ({b['agent']}) {b['pl']}" for b in report["best"][:3]),
+    )
+    table.add_row(
+        "worst P/L",
+        ", ".join(f"{w['account_id']} ({w['agent']}) {w['pl']}" for w in report["worst"][:3]),
+    )
+    for symbol, day in list(report["symbols"].items())[:8]:
+        table.add_row(
+            symbol,
+            f"O {day['open']} H {day['high']} L {day['low']} C {day['close']} V {day['volume']:,}",
+        )
+    conservation = report["conservation"]
+    table.add_row(
+        "conservation",
+        "OK: cash and shares conserved to the cent, nothing reserved"
+        if conservation["ok"]
+        else f"FAILED: {conservation}",
+    )
+    return table
+
+
+def write_report(sim: Simulation, report: dict[str, Any], directory: str) -> list[Path]:
+    """Write report.json and PNG charts (price paths, P/L distribution, latency) to
+    `directory`; return the files written."""
+    import matplotlib  # noqa: PLC0415  (slow to import; only reports need it)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "report.json"]
+    written[0].write_text(json.dumps(report, indent=2))
+    figure, axis = plt.subplots(figsize=(9, 5))
+    for symbol in list(report["symbols"])[:8]:
+        history = sim.broker.price_history(symbol)
+        start = history[0].at
+        axis.plot(
+            [(p.at - start).total_seconds() for p in history],
+            [float(p.price) for p in history],
+            label=symbol,
+        )  # a chart's axis, not money
+    axis.set_title("price paths")
+    axis.set_xlabel("seconds")
+    axis.legend(fontsize=7)
+    written.append(out / "prices.png")
+    figure.savefig(written[-1])
+    plt.close(figure)
+    figure, axis = plt.subplots(figsize=(9, 5))
+    axis.hist([float(pl) for pl in report["profit_and_loss"]], bins=50)
+    axis.set_title("profit and loss per account")
+    written.append(out / "pl.png")
+    figure.savefig(written[-1])
+    plt.close(figure)
+    figure, axis = plt.subplots(figsize=(9, 5))
+    for name, summary in report["latency_us"].items():
+        points = ["p50", "p90", "p99", "p99.9", "max"]
+        axis.plot(points, [summary[p] for p in points], marker="o", label=name)
+    axis.set_yscale("log")
+    axis.set_title("latency (microseconds)")
+    axis.legend()
+    written.append(out / "latency.png")
+    figure.savefig(written[-1])
+    plt.close(figure)
+    return written
+
+
+def simulate(
+    config: SimulationConfig, console: Console, *, live: bool = True, report_dir: str | None = None
+) -> dict[str, Any]:
+    """Run a whole simulation with its live view and final report; return the report."""
+    sim = Simulation(config)
+    try:
+        with console.status("opening accounts and listing stocks"):
+            sim.setup()
+        if live and not config.deterministic:
+            view = LiveView()
+            with Live(view.render(sim), console=console, refresh_per_second=2) as screen:
+                sim.run(on_tick=lambda s: screen.update(view.render(s)))
+        else:
+            sim.run()
+        report = sim.finish()
+        console.print(summary_table(report))
+        if report_dir:
+            for path in write_report(sim, report, report_dir):
+                console.print(f"wrote {path}")
+        return report
+    finally:
+        sim.close()

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from gateway.simulate import Simulation, SimulationConfig, simulate
+
+
+@pytest.mark.parametrize("mode", ["market", "book"])
+def test_a_short_simulation_conserves_everything_and_finishes_every_order(mode: str) -> None:
+    config = SimulationConfig(accounts=120, symbols=6, seconds=1.0, mode=mode, seed=2)
+
+    report = simulate(config, Console(quiet=True), live=False)
+
+    assert report["conservation"]["ok"], report["conservation"]
+    assert report["conservation"]["open_orders"] == 0
+    assert report["counters"]["orders_accepted"] > 0
+    assert report["counters"]["fills"] > 0
+    assert len(report["symbols"]) == 6
+    assert len(report["profit_and_loss"]) == 120
+    assert set(report["agents"]) <= {"noise", "maker", "momentum", "value"}
+
+
+def fingerprint(mode: str, feed: str = "walk") -> tuple[Any, ...]:
+    sim = Simulation(
+        SimulationConfig(
+            accounts=40, symbols=4, mode=mode, feed=feed, seed=11, deterministic=True, steps=4
+        )
+    )
+    try:
+        sim.setup()
+        sim.run()
+        report = sim.finish()
+        balances = [
+            (
+                a.account_id,
+                sim.broker.balance(a.account_id).cash,
+                tuple((h.symbol, h.quantity) for h in sim.broker.portfolio(a.account_id).holdings),
+            )
+            for a in sim.agents
+        ]
+        trades = [
+            (t.trade_id, t.price, t.quantity)
+            for s in sim.symbols
+            for t in sim.broker.trades(s, limit=1000)
+        ]
+        return balances, trades, report["symbols"], report["conservation"]["ok"]
+    finally:
+        sim.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "feed"), [("book", "walk"), ("market", "walk"), ("market", "csv")]
+)
+def test_the_deterministic_mode_repeats_exactly(mode: str, feed: str) -> None:
+    first, second = fingerprint(mode, feed), fingerprint(mode, feed)
+
+    assert first == second
+    assert first[1]  # it traded
+    assert first[3] is True
+
+
+def test_the_report_directory_gets_json_and_charts(tmp_path: Any) -> None:
+    config = SimulationConfig(accounts=30, symbols=3, seed=1, deterministic=True, steps=3)
+
+    report = simulate(config, Console(quiet=True), report_dir=str(tmp_path))
+
+    assert (tmp_path / "report.json").read_text().startswith("{")
+    for chart in ("prices.png", "pl.png", "latency.png"):
+        assert (tmp_path / chart).read_bytes()[:4] == b"\x89PNG"
+    assert report["conservation"]["ok"]
