@@ -96,6 +96,17 @@ class Metrics:
             counts = buckets[name] = Counter()
         counts[bucket(max(1, min(nanoseconds // 1000, HIGHEST_US)))] += 1
 
+    def buckets(self, name: str) -> list[tuple[int, int]]:
+        """The latency histogram of `name`: (bucket's lowest microseconds, samples), by value."""
+        totals: Counter[int] = Counter()
+        with self._register:
+            shards = list(self._shards)
+        for shard in shards:
+            counts = shard.buckets.get(name)
+            if counts is not None:
+                totals.update(dict(counts))
+        return sorted(totals.items())
+
     def read(self) -> tuple[dict[str, int], dict[str, LatencySummary]]:
         """Add up every shard: the counters, and the latency percentiles."""
         totals: Counter[str] = Counter()

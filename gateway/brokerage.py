@@ -34,7 +34,7 @@ from actors.bus import (
     Subscription,
 )
 from actors.log import make_logger
-from actors.metrics import Metrics, MetricsSnapshot
+from actors.metrics import LATENCIES, Metrics, MetricsSnapshot
 from actors.notify import (
     KINDS,
     GetUndelivered,
@@ -728,6 +728,13 @@ class Brokerage:
             deepest_inbox=runtime.deepest_inbox(),
             live_actors=runtime.live_actors,
         )
+
+    def latency_histogram(self, name: str = "place_to_filled") -> list[tuple[int, int]]:
+        """A latency's histogram ("place_to_accepted" or "place_to_filled"): pairs of a
+        bucket's lowest value in microseconds (buckets are within 1 % wide) and its count."""
+        if name not in LATENCIES:
+            raise ValidationError("name", f"must be one of {', '.join(LATENCIES)}", name)
+        return self._metrics.buckets(name)
 
     # -- invariants ----------------------------------------------------------------------------
 

@@ -529,11 +529,15 @@ def write_report(sim: Simulation, report: dict[str, Any], directory: str) -> lis
     figure.savefig(written[-1])
     plt.close(figure)
     figure, axis = plt.subplots(figsize=(9, 5))
-    for name, summary in report["latency_us"].items():
-        points = ["p50", "p90", "p99", "p99.9", "max"]
-        axis.plot(points, [summary[p] for p in points], marker="o", label=name)
-    axis.set_yscale("log")
-    axis.set_title("latency (microseconds)")
+    for name in ("place_to_accepted", "place_to_filled"):
+        histogram = sim.broker.latency_histogram(name)
+        if histogram:
+            values, counts = zip(*histogram, strict=True)
+            axis.step(values, counts, where="post", label=name)
+    axis.set_xscale("log")
+    axis.set_xlabel("microseconds (log scale)")
+    axis.set_ylabel("orders")
+    axis.set_title("latency histogram")
     axis.legend()
     written.append(out / "latency.png")
     figure.savefig(written[-1])
