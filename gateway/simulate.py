@@ -510,13 +510,13 @@ def write_report(sim: Simulation, report: dict[str, Any], directory: str) -> lis
     figure, axis = plt.subplots(figsize=(9, 5))
     for symbol in list(report["symbols"])[:8]:
         history = sim.broker.price_history(symbol)
-        start = history[0].at
+        start, first = history[0].at, history[0].price
         axis.plot(
             [(p.at - start).total_seconds() for p in history],
-            [float(p.price) for p in history],
+            [float(p.price / first * 100) for p in history],  # a chart's axis, not money
             label=symbol,
-        )  # a chart's axis, not money
-    axis.set_title("price paths")
+        )
+    axis.set_title("price paths (% of each stock's first price)")
     axis.set_xlabel("seconds")
     axis.legend(fontsize=7)
     written.append(out / "prices.png")
