@@ -223,7 +223,6 @@ class Simulation:
         self.symbols: list[Symbol] = []
         self.granted: Counter[Symbol] = Counter()
         self.elapsed = 0.0
-        self._lock = threading.Lock()
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -292,12 +291,12 @@ class Simulation:
         config = self.config
         feed = None
         if config.mode == "market":
-            batches = (
+            runner = (
                 FeedRunner.replay(self.broker, self._replay(), interval=0.2)
                 if config.feed == "csv"
                 else FeedRunner(self.broker, iter(self._walk()), interval=0.05)
             )
-            feed = batches.start()
+            feed = runner.start()
         stop = threading.Event()
         errors: list[BaseException] = []
 
