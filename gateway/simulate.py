@@ -119,11 +119,17 @@ class NoiseTrader(Agent):
         roll = self.rng.random()
         symbol = self.rng.choice(self.symbols)
         side = self.rng.choice(("buy", "sell"))
-        if roll < 0.45:
-            near = self.price(sim, symbol) * self.rng.randint(9_900, 10_100) // 10_000
-            self.order(sim, symbol, side, self.rng.randint(1, 10), "limit", _price(near))
-        elif roll < 0.65:
-            self.order(sim, symbol, side, self.rng.randint(1, 5))
+        if roll < 0.65:
+            quantity = self.rng.randint(1, 10)
+            if side == "sell":  # like a user, sell only what is there (mostly: it may race)
+                quantity = min(quantity, self.holds(sim, symbol))
+                if not quantity:
+                    side, quantity = "buy", self.rng.randint(1, 10)
+            if roll < 0.45:
+                near = self.price(sim, symbol) * self.rng.randint(9_900, 10_100) // 10_000
+                self.order(sim, symbol, side, quantity, "limit", _price(near))
+            else:
+                self.order(sim, symbol, side, quantity)
         elif roll < 0.85:
             self.cancel_one(sim)
         elif roll < 0.92:
