@@ -51,26 +51,39 @@ class BarSeries:
         self.interval = interval
         self._length = INTERVALS[interval]
         self._bars: deque[_Bar] = deque(maxlen=limit)
+        self._open: _Bar | None = None  # the latest bar, while `at_ns` stays inside it
+        self._end_ns = 0
 
     def _current(self, price: int, at_ns: int) -> _Bar:
+        bar = self._open
+        if bar is not None and bar.start_ns <= at_ns < self._end_ns:
+            return bar  # the common case: O(1) with no arithmetic
         start = at_ns - at_ns % self._length
         if self._bars and self._bars[-1].start_ns >= start:
             return self._bars[-1]  # a clock that steps back still lands in the latest bar
         bar = _Bar(start, price, price, price, price)
         self._bars.append(bar)
+        self._open, self._end_ns = bar, start + self._length
         return bar
 
     def price(self, price: int, at_ns: int) -> None:
         """Record a price (cents) at `at_ns`. O(1)."""
         bar = self._current(price, at_ns)
-        bar.high = max(bar.high, price)
-        bar.low = min(bar.low, price)
+        if price > bar.high:
+            bar.high = price
+        elif price < bar.low:
+            bar.low = price
         bar.close = price
 
     def trade(self, price: int, quantity: int, at_ns: int) -> None:
         """Record a trade of `quantity` shares at `price`. O(1)."""
-        self.price(price, at_ns)
-        self._bars[-1].volume += quantity
+        bar = self._current(price, at_ns)
+        if price > bar.high:
+            bar.high = price
+        elif price < bar.low:
+            bar.low = price
+        bar.close = price
+        bar.volume += quantity
 
     @property
     def last(self) -> _Bar | None:
