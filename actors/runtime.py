@@ -307,7 +307,7 @@ class Runtime:
 
     def deepest_inbox(self) -> int:
         """The longest inbox of any live actor (a scan: O(actors))."""
-        return max((len(a._pending()) for a in list(self._live.values())), default=0)
+        return max((a._inbox_length() for a in list(self._live.values())), default=0)
 
     def spawn(self, actor_class: type[A], *args: Any, **kwargs: Any) -> pykka.ActorRef[A]:
         """Start an actor of `actor_class` on this runtime."""
@@ -435,9 +435,9 @@ class BrokerActor(pykka.ThreadingActor):
         else:
             super()._start_actor_loop()
 
-    def _pending(self) -> Any:
+    def _inbox_length(self) -> int:
         inbox = self.actor_inbox
-        return inbox if isinstance(inbox, Mailbox) else range(inbox.qsize())  # type: ignore[attr-defined]
+        return len(inbox) if isinstance(inbox, Mailbox) else inbox.qsize()  # type: ignore[attr-defined]
 
     def _run_turn(self, budget: int) -> None:
         mailbox: Mailbox = self.actor_inbox  # type: ignore[assignment]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import pykka
 
@@ -103,8 +103,6 @@ from engine.session import make_session
 from engine.universe import DEFAULT_UNIVERSE
 from engine.watchlists import Watchlist
 from gateway.actor import AccountInfo, GatewayActor
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)

@@ -364,16 +364,14 @@ class Simulation:
         results = []
         for agent in self.agents:
             portfolio = broker.portfolio(agent.account_id)
-            moved = [
-                t
-                for t in broker.transactions(agent.account_id)
-                if t.kind.value in ("deposit", "withdrawal")
-            ]
-            invested = sum(
-                (t.amount if t.kind.value == "deposit" else -t.amount for t in moved), Decimal(0)
-            )
-            granted = sum(self.granted_cost(agent.account_id), Decimal(0))
-            results.append((portfolio.net_worth - invested - granted, agent))
+            # cash put in (deposits less withdrawals) plus the stated cost of granted shares
+            invested = Decimal(0)
+            for t in broker.transactions(agent.account_id):
+                if t.kind.value in ("deposit", "grant"):
+                    invested += t.amount
+                elif t.kind.value == "withdrawal":
+                    invested -= t.amount
+            results.append((portfolio.net_worth - invested, agent))
         results.sort(key=lambda item: item[0])
         counts: Counter[str] = Counter()
         for agent in self.agents:
@@ -406,10 +404,6 @@ class Simulation:
             "conservation": conservation,
             "profit_and_loss": [str(pl) for pl, _ in results],
         }
-
-    def granted_cost(self, account_id: str) -> list[Decimal]:
-        """The stated cost of the shares granted to an account."""
-        return [t.amount for t in self.broker.transactions(account_id) if t.kind.value == "grant"]
 
     @staticmethod
     def _line(pl: Decimal, agent: Agent) -> dict[str, str]:
