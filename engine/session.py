@@ -94,3 +94,36 @@ class SimulatedClock:
 def _to_ns(moment: datetime) -> int:
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+_DAY = timedelta(days=1)
+
+
+def next_open(session: Session, after: datetime) -> datetime:
+    """The next moment, strictly after `after` unless the session is always open, at which
+    `session` opens (for an always-open session: `after` itself)."""
+    if not isinstance(session, NyseSession):
+        return after
+    local = after.astimezone(NEW_YORK)
+    day = local.date()
+    for _ in range(8):
+        opening = datetime.combine(day, NyseSession.OPEN, NEW_YORK)
+        if opening.weekday() < 5 and opening > local:
+            return opening.astimezone(UTC)
+        day += _DAY
+    raise AssertionError("a weekday comes within eight days")
+
+
+def next_close(session: Session, after: datetime) -> datetime:
+    """The next moment after `after` at which `session` closes (for an always-open session:
+    a day later, as it never closes)."""
+    if not isinstance(session, NyseSession):
+        return after + _DAY
+    local = after.astimezone(NEW_YORK)
+    day = local.date()
+    for _ in range(8):
+        closing = datetime.combine(day, NyseSession.CLOSE, NEW_YORK)
+        if closing.weekday() < 5 and closing > local:
+            return closing.astimezone(UTC)
+        day += _DAY
+    raise AssertionError("a weekday comes within eight days")

@@ -99,7 +99,7 @@ from engine.ids import AccountId, Symbol
 from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot
 from engine.search import SearchResult
-from engine.session import make_session
+from engine.session import Session, make_session
 from engine.universe import DEFAULT_UNIVERSE
 from engine.watchlists import Watchlist
 from gateway.actor import AccountInfo, GatewayActor
@@ -686,6 +686,11 @@ class Brokerage:
         return self._wait(reply)
 
     # -- the session ---------------------------------------------------------------------------
+
+    @property
+    def session(self) -> Session:
+        """The trading session orders are checked against."""
+        return self._session
 
     def market_open(self) -> bool:
         """Whether the session takes orders now (by the brokerage's clock)."""

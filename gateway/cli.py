@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -12,6 +13,7 @@ from rich.console import Console
 
 from actors.log import LEVELS
 from gateway.demo import run_demo
+from gateway.server.app import serve
 from gateway.simulate import AGENT_KINDS, SimulationConfig, simulate
 
 RUNTIMES = ("mn", "threads", "lock")
@@ -105,7 +107,51 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--report", metavar="DIR", help="write report.json and PNG charts here")
     sim.add_argument("--json", action="store_true", help="print the report as JSON at the end")
     sim.add_argument("--no-live", action="store_true", help="no live view while it runs")
+    srv = commands.add_parser("serve", help="serve the HTTP and WebSocket API")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    srv.add_argument(
+        "--mode", choices=("market", "book"), default="market", help="how the universe trades"
+    )
+    srv.add_argument(
+        "--feed-interval",
+        type=float,
+        default=1.0,
+        help="seconds between random-walk price moves (0: no feed)",
+    )
+    srv.add_argument(
+        "--admin-key-id", default=os.environ.get("BROKERAGE_ADMIN_KEY_ID"), help="admin key id"
+    )
+    srv.add_argument(
+        "--admin-secret",
+        default=os.environ.get("BROKERAGE_ADMIN_SECRET"),
+        help="admin secret (default: $BROKERAGE_ADMIN_SECRET, else generated and printed)",
+    )
+    srv.add_argument(
+        "--threads", type=int, default=64, help="threads that run requests on the engine (64)"
+    )
+    srv.add_argument(
+        "--max-in-flight", type=int, default=10_000, help="orders in flight before BUSY"
+    )
+    srv.add_argument("--session", choices=("always", "nyse"), default="always")
+    srv.add_argument("--log-level", default="warning", help="engine and server log level")
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    serve(
+        args.host,
+        args.port,
+        mode=args.mode,
+        feed_interval=args.feed_interval or None,
+        admin_key_id=args.admin_key_id,
+        admin_secret=args.admin_secret,
+        threads=args.threads,
+        log_level=args.log_level,
+        max_in_flight=args.max_in_flight,
+        session=args.session,
+    )
+    return 0
 
 
 def _parse_mix(text: str) -> dict[str, float]:
@@ -175,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "simulate":
         return _simulate(args)
+    if args.command == "serve":
+        return _serve(args)
     if args.command == "bench":
         return _bench(args)
     if args.command == "demo":

@@ -1,0 +1,675 @@
+"""An Alpaca-compatible trading surface under `/v2/`, so that the unmodified `alpaca-py`
+client trades against the engine.
+
+Field names, status and time-in-force values and error shapes follow Alpaca's published
+Trading API; money is strings and ids are UUIDs. What the engine does not model is refused
+with 422 rather than approximated: fractional and notional orders, stop and trailing orders,
+bracket orders, extended hours, short selling.
+
+JSON numbers in bodies are read as `Decimal` (alpaca-py sends `qty` and `limit_price` as
+numbers), so no price passes through a float.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from engine.account import Holding
+from engine.errors import UnknownOrderError
+from engine.orders import CancelReason, OrderSnapshot, OrderStatus, RejectReason
+from engine.session import next_close, next_open
+from engine.watchlists import Watchlist
+from gateway.server.context import (
+    Caller,
+    Gate,
+    Shared,
+    asset_uuid,
+    order_id_of,
+    order_uuid,
+    own_account,
+)
+from gateway.server.encode import iso, plain
+from gateway.server.errors import ApiError
+
+
+class DecimalRequest(Request):
+    """A request whose JSON numbers parse as `Decimal`."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), parse_float=Decimal)
+        return self._json
+
+
+class DecimalRoute(APIRoute):
+    """A route that reads its body with `DecimalRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def decimal_handler(request: Request) -> Response:
+            return await handler(DecimalRequest(request.scope, request.receive))
+
+        return decimal_handler
+
+
+router = APIRouter(prefix="/v2", tags=["alpaca"], route_class=DecimalRoute)
+
+_STATUS = {
+    OrderStatus.PENDING: "new",
+    OrderStatus.PARTIALLY_FILLED: "partially_filled",
+    OrderStatus.EXECUTED: "filled",
+    OrderStatus.CANCELLED: "canceled",
+    OrderStatus.REJECTED: "rejected",
+}
+_OPEN = ("pending", "partially_filled")
+_CLOSED = ("executed", "cancelled", "rejected")
+_REFUSALS = {
+    RejectReason.INSUFFICIENT_FUNDS: (403, "insufficient buying power"),
+    RejectReason.INSUFFICIENT_SHARES: (403, "insufficient qty available for order"),
+    RejectReason.BUSY: (429, "too many orders in flight, try again"),
+    RejectReason.MARKET_CLOSED: (403, "market is closed"),
+}
+
+Number = Decimal | StrictStr
+Symbol = Annotated[StrictStr, Field(min_length=1, max_length=16)]
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderBody(Strict):
+    symbol: Symbol
+    qty: Number | None = None
+    notional: Number | None = None
+    side: Literal["buy", "sell"]
+    type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"] = "market"
+    time_in_force: Literal["day", "gtc", "opg", "cls", "ioc", "fok"]
+    limit_price: Number | None = None
+    stop_price: Number | None = None
+    trail_price: Number | None = None
+    trail_percent: Number | None = None
+    extended_hours: StrictBool | None = None
+    client_order_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+    order_class: Literal["simple", "bracket", "oco", "oto", ""] | None = None
+    take_profit: dict[str, Any] | None = None
+    stop_loss: dict[str, Any] | None = None
+    position_intent: StrictStr | None = None
+
+
+class WatchlistBody(Strict):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    symbols: Annotated[list[Symbol], Field(max_length=200)] | None = None
+
+
+class UpdateWatchlistBody(Strict):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    symbols: Annotated[list[Symbol], Field(max_length=200)] | None = None
+
+
+class SymbolBody(Strict):
+    symbol: Symbol
+
+
+# -- JSON in Alpaca's shapes -----------------------------------------------------------------
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def order_json(shared: Gate, order: OrderSnapshot) -> dict[str, Any]:
+    """An order as Alpaca spells it."""
+    updated = iso(order.updated_at)
+    status = _STATUS[order.status]
+    expired = order.cancel_reason is CancelReason.EXPIRED
+    if expired:
+        status = "expired"
+    return {
+        "id": order_uuid(order.order_id),
+        "client_order_id": shared.client_ids.get(order.order_id, order.order_id),
+        "created_at": iso(order.created_at),
+        "updated_at": updated,
+        "submitted_at": iso(order.created_at),
+        "filled_at": updated if order.status is OrderStatus.EXECUTED else None,
+        "expired_at": updated if expired else None,
+        "expires_at": None,
+        "canceled_at": updated if status == "canceled" else None,
+        "failed_at": updated if order.status is OrderStatus.REJECTED else None,
+        "replaced_at": None,
+        "replaced_by": None,
+        "replaces": None,
+        "asset_id": asset_uuid(order.symbol),
+        "symbol": order.symbol,
+        "asset_class": "us_equity",
+        "notional": None,
+        "qty": str(order.quantity),
+        "filled_qty": str(order.filled_quantity),
+        "filled_avg_price": _money(order.average_fill_price),
+        "order_class": "simple",
+        "order_type": order.order_type.value,
+        "type": order.order_type.value,
+        "side": order.side.value,
+        "time_in_force": order.time_in_force.value,
+        "limit_price": _money(order.limit_price),
+        "stop_price": None,
+        "status": status,
+        "extended_hours": False,
+        "legs": None,
+        "trail_percent": None,
+        "trail_price": None,
+        "hwm": None,
+        "position_intent": ("buy_to_open" if order.side.value == "buy" else "sell_to_close"),
+    }
+
+
+def _ratio(percent: Decimal | None) -> str | None:
+    return None if percent is None else str(percent / 100)
+
+
+def position_json(holding: Holding) -> dict[str, Any]:
+    """A holding as Alpaca spells a position."""
+    return {
+        "asset_id": asset_uuid(holding.symbol),
+        "symbol": holding.symbol,
+        "exchange": "",
+        "asset_class": "us_equity",
+        "asset_marginable": False,
+        "avg_entry_price": str(holding.average_cost),
+        "qty": str(holding.quantity),
+        "qty_available": str(holding.quantity - holding.reserved),
+        "side": "long",
+        "market_value": str(holding.market_value),
+        "cost_basis": str(holding.cost_basis),
+        "unrealized_pl": str(holding.unrealized_pl),
+        "unrealized_plpc": _ratio(holding.unrealized_pl_percent),
+        "unrealized_intraday_pl": None,
+        "unrealized_intraday_plpc": None,
+        "current_price": str(holding.market_price),
+        "lastday_price": None,
+        "change_today": None,
+    }
+
+
+def asset_json(symbol: str, name: str) -> dict[str, Any]:
+    """A listed stock as Alpaca spells an asset."""
+    return {
+        "id": asset_uuid(symbol),
+        "class": "us_equity",
+        "exchange": "",
+        "symbol": symbol,
+        "name": name,
+        "status": "active",
+        "tradable": True,
+        "marginable": False,
+        "shortable": False,
+        "easy_to_borrow": False,
+        "fractionable": False,
+        "min_order_size": None,
+        "min_trade_increment": None,
+        "price_increment": "0.01",
+        "attributes": [],
+    }
+
+
+def _names(shared: Gate) -> dict[str, str]:
+    if not shared.asset_names:
+        shared.asset_names.update((q.symbol, q.name) for q in shared.broker.stocks())
+    return shared.asset_names
+
+
+def _watchlist_json(shared: Gate, record_uuid: uuid.UUID, wid: str, found: Watchlist) -> Any:
+    created, updated = shared.watchlist_times.get(wid, (None, None))
+    now = iso(datetime.now(UTC))
+    names = _names(shared)
+    return {
+        "id": wid,
+        "account_id": str(record_uuid),
+        "name": found.name,
+        "created_at": created or now,
+        "updated_at": updated or created or now,
+        "assets": [asset_json(s, names.get(s, s)) for s in found.symbols],
+    }
+
+
+def _watchlist_id(shared: Gate, account_id: str, name: str) -> str:
+    wid = shared.watchlist_by_name.setdefault((account_id, name), str(uuid.uuid4()))
+    shared.watchlist_ids.setdefault(wid, (account_id, name))  # type: ignore[arg-type]
+    return wid
+
+
+def _watchlist_name(shared: Gate, account_id: str, wid: str) -> str:
+    found = shared.watchlist_ids.get(wid.lower())
+    if found is None or found[0] != account_id:
+        raise ApiError(404, f"watchlist not found, was {wid!r}")
+    return found[1]
+
+
+def _touch(shared: Gate, wid: str, *, created: bool = False) -> None:
+    now = iso(datetime.now(UTC))
+    first = now if created else shared.watchlist_times.get(wid, (now, now))[0]
+    shared.watchlist_times[wid] = (first, now)
+
+
+def _own_order(shared: Gate, account_id: str, order_ref: str) -> OrderSnapshot:
+    order_id = order_id_of(order_ref)
+    if order_id is None:
+        raise ApiError(404, f"order not found, was {order_ref!r}")
+    try:
+        order: OrderSnapshot = shared.broker.get_order(order_id)
+    except UnknownOrderError:
+        raise ApiError(404, f"order not found, was {order_ref!r}") from None
+    if order.account_id != account_id:
+        raise ApiError(404, f"order not found, was {order_ref!r}")
+    return order
+
+
+# -- account ---------------------------------------------------------------------------------
+
+
+@router.get("/account")
+def account(record: Caller, shared: Shared) -> dict[str, Any]:
+    """The caller's account in Alpaca's shape."""
+    account_id = own_account(record)
+    balance = shared.broker.balance(account_id)
+    portfolio = shared.broker.portfolio(account_id)
+    cash, equity = str(balance.cash), str(portfolio.net_worth)
+    return {
+        "id": str(record.alpaca_id),
+        "account_number": account_id,
+        "status": "ACTIVE",
+        "crypto_status": None,
+        "currency": "USD",
+        "buying_power": str(balance.available),
+        "regt_buying_power": str(balance.available),
+        "daytrading_buying_power": "0",
+        "non_marginable_buying_power": str(balance.available),
+        "options_buying_power": "0",
+        "cash": cash,
+        "accrued_fees": "0",
+        "pending_transfer_out": "0",
+        "pending_transfer_in": "0",
+        "portfolio_value": equity,
+        "equity": equity,
+        "last_equity": equity,
+        "long_market_value": str(portfolio.market_value),
+        "short_market_value": "0",
+        "initial_margin": "0",
+        "maintenance_margin": "0",
+        "last_maintenance_margin": "0",
+        "sma": "0",
+        "multiplier": "1",
+        "pattern_day_trader": False,
+        "trading_blocked": False,
+        "transfers_blocked": False,
+        "account_blocked": False,
+        "trade_suspended_by_user": False,
+        "shorting_enabled": False,
+        "daytrade_count": 0,
+        "created_at": None,
+    }
+
+
+# -- orders ----------------------------------------------------------------------------------
+
+
+def _check_supported(body: OrderBody) -> None:
+    if body.notional is not None:
+        raise ApiError(422, f"notional orders are not supported, was {body.notional}")
+    if body.qty is None:
+        raise ApiError(422, "qty is required")
+    if body.type not in ("market", "limit"):
+        raise ApiError(422, f"only market and limit orders are supported, was {body.type!r}")
+    if body.time_in_force in ("opg", "cls"):
+        raise ApiError(
+            422, f"time_in_force opg and cls are not supported, was {body.time_in_force!r}"
+        )
+    if body.extended_hours:
+        raise ApiError(422, "extended hours trading is not supported, was True")
+    if body.order_class not in (None, "", "simple"):
+        raise ApiError(422, f"only simple orders are supported, was {body.order_class!r}")
+    for name in ("stop_price", "trail_price", "trail_percent", "take_profit", "stop_loss"):
+        if getattr(body, name) is not None:
+            raise ApiError(422, f"{name} is not supported, was {getattr(body, name)!r}")
+    if body.type == "market" and body.limit_price is not None:
+        raise ApiError(422, f"a market order takes no limit_price, was {body.limit_price}")
+
+
+@router.post("/orders")
+def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[str, Any]:
+    """Place an order. A refusal for lack of cash or shares is 403 and leaves no order open."""
+    account_id = own_account(record)
+    _check_supported(body)
+    client_id = body.client_order_id or str(uuid.uuid4())
+    key = (account_id, client_id)
+    if shared.by_client_id.setdefault(key, "") != "":
+        raise ApiError(422, f"client_order_id must be unique, was {client_id!r}")
+    try:
+        order = shared.broker.place_order(
+            account_id,
+            body.symbol,
+            body.side,
+            body.qty,
+            body.type,
+            body.limit_price,
+            body.time_in_force,
+        )
+    except BaseException:
+        del shared.by_client_id[key]
+        raise
+    shared.client_ids[order.order_id] = client_id
+    shared.by_client_id[key] = order.order_id
+    if order.status is OrderStatus.REJECTED and order.reject_reason is not None:
+        status, message = _REFUSALS[order.reject_reason]
+        raise ApiError(status, message)
+    return order_json(shared, order)
+
+
+@router.get("/orders")
+def list_orders(
+    record: Caller,
+    shared: Shared,
+    status: Literal["open", "closed", "all"] = "open",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    direction: Literal["asc", "desc"] = "desc",
+    symbols: Annotated[str | None, Query(max_length=2000)] = None,
+    side: Literal["buy", "sell"] | None = None,
+    nested: bool | None = None,
+    after: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The caller's orders, newest first by default (`status` open by default, as Alpaca)."""
+    account_id = own_account(record)
+    wanted = {"open": _OPEN, "closed": _CLOSED, "all": None}[status]
+    orders = shared.broker.orders(account_id, wanted)
+    chosen = {s.strip().upper() for s in symbols.split(",") if s.strip()} if symbols else None
+    picked = [
+        o
+        for o in orders
+        if (chosen is None or o.symbol in chosen)
+        and (side is None or o.side.value == side)
+        and (after is None or o.created_at > after)
+        and (until is None or o.created_at < until)
+    ]
+    if direction == "desc":
+        picked.reverse()
+    return [order_json(shared, o) for o in picked[:limit]]
+
+
+@router.delete("/orders", status_code=207)
+def cancel_all(record: Caller, shared: Shared) -> list[dict[str, Any]]:
+    """Cancel every open order of the caller; one status per order (HTTP 207)."""
+    account_id = own_account(record)
+    answers = []
+    for order in shared.broker.orders(account_id, _OPEN):
+        try:
+            shared.broker.cancel_order(order.order_id)
+            answers.append({"id": order_uuid(order.order_id), "status": 200, "body": None})
+        except Exception as error:  # finished meanwhile: report it, go on
+            answers.append(
+                {
+                    "id": order_uuid(order.order_id),
+                    "status": 422,
+                    "body": {"code": 42210000, "message": str(error)},
+                }
+            )
+    return answers
+
+
+@router.get("/orders:by_client_order_id")
+def order_by_client_id(
+    record: Caller,
+    shared: Shared,
+    client_order_id: Annotated[str, Query(min_length=1, max_length=128)],
+) -> dict[str, Any]:
+    """One of the caller's orders by the id the client gave it."""
+    account_id = own_account(record)
+    order_id = shared.by_client_id.get((account_id, client_order_id)) or client_order_id
+    try:
+        order: OrderSnapshot = shared.broker.get_order(order_id)
+    except UnknownOrderError:
+        raise ApiError(404, f"order not found, was {client_order_id!r}") from None
+    if order.account_id != account_id:
+        raise ApiError(404, f"order not found, was {client_order_id!r}")
+    return order_json(shared, order)
+
+
+@router.get("/orders/{order_id}")
+def get_order(order_id: str, record: Caller, shared: Shared) -> dict[str, Any]:
+    """One of the caller's orders by its UUID."""
+    return order_json(shared, _own_order(shared, own_account(record), order_id))
+
+
+@router.delete("/orders/{order_id}", status_code=204)
+def cancel_order(order_id: str, record: Caller, shared: Shared) -> Response:
+    """Cancel an open order (422 if it is finished)."""
+    order = _own_order(shared, own_account(record), order_id)
+    shared.broker.cancel_order(order.order_id)
+    return Response(status_code=204)
+
+
+# -- positions -------------------------------------------------------------------------------
+
+
+@router.get("/positions")
+def positions(record: Caller, shared: Shared) -> list[dict[str, Any]]:
+    """The caller's open positions at current prices."""
+    portfolio = shared.broker.portfolio(own_account(record))
+    return [position_json(h) for h in portfolio.holdings if h.quantity > 0]
+
+
+def _holding(shared: Gate, account_id: str, symbol_or_id: str) -> Holding:
+    symbol = shared.symbol_of_asset(symbol_or_id)
+    for holding in shared.broker.portfolio(account_id).holdings:
+        if holding.symbol == symbol and holding.quantity > 0:
+            return holding
+    raise ApiError(404, f"position does not exist, was {symbol_or_id!r}")
+
+
+@router.get("/positions/{symbol_or_asset_id}")
+def position(symbol_or_asset_id: str, record: Caller, shared: Shared) -> dict[str, Any]:
+    """One open position, by symbol or asset id."""
+    return position_json(_holding(shared, own_account(record), symbol_or_asset_id))
+
+
+@router.delete("/positions/{symbol_or_asset_id}")
+def close_position(
+    symbol_or_asset_id: str,
+    record: Caller,
+    shared: Shared,
+    qty: Annotated[str | None, Query(max_length=32)] = None,
+    percentage: Annotated[str | None, Query(max_length=32)] = None,
+) -> dict[str, Any]:
+    """Sell a position at market: all of it, `qty` shares, or a `percentage` of it."""
+    account_id = own_account(record)
+    holding = _holding(shared, account_id, symbol_or_asset_id)
+    available = holding.quantity - holding.reserved
+    quantity: Any = available
+    if qty is not None and percentage is not None:
+        raise ApiError(422, "give qty or percentage, not both")
+    if qty is not None:
+        quantity = qty
+    elif percentage is not None:
+        try:
+            share = Decimal(percentage)
+        except ArithmeticError:
+            raise ApiError(422, f"percentage must be a number, was {percentage!r}") from None
+        if not share.is_finite() or not 0 < share <= 100:
+            raise ApiError(422, f"percentage must be above 0 and at most 100, was {percentage!r}")
+        quantity = int(available * share / 100)
+    if quantity == 0:
+        raise ApiError(403, f"insufficient qty available for order (available: {available})")
+    order = shared.broker.place_order(account_id, holding.symbol, "sell", quantity, "market")
+    if order.status is OrderStatus.REJECTED and order.reject_reason is not None:
+        status, message = _REFUSALS[order.reject_reason]
+        raise ApiError(status, message)
+    return order_json(shared, order)
+
+
+# -- assets and the clock --------------------------------------------------------------------
+
+
+@router.get("/assets")
+def assets(
+    _: Caller,
+    shared: Shared,
+    status: Literal["active", "inactive"] | None = None,
+    asset_class: Literal["us_equity", "us_option", "crypto"] | None = None,
+    exchange: Annotated[str | None, Query(max_length=16)] = None,
+    attributes: Annotated[str | None, Query(max_length=200)] = None,
+) -> list[dict[str, Any]]:
+    """Every listed stock (all active US equities)."""
+    if status == "inactive" or asset_class not in (None, "us_equity"):
+        return []
+    return [asset_json(symbol, name) for symbol, name in sorted(_names(shared).items())]
+
+
+@router.get("/assets/{symbol_or_asset_id}")
+def asset(symbol_or_asset_id: str, _: Caller, shared: Shared) -> dict[str, Any]:
+    """One listed stock by symbol or asset id."""
+    symbol = shared.symbol_of_asset(symbol_or_asset_id)
+    names = _names(shared)
+    if symbol not in names:
+        shared.asset_names.clear()
+        names = _names(shared)
+        if symbol not in names:
+            raise ApiError(404, f"asset not found, was {symbol_or_asset_id!r}")
+    return asset_json(symbol, names[symbol])
+
+
+@router.get("/clock")
+def clock(_: Caller, shared: Shared) -> dict[str, Any]:
+    """Whether the market is open now, and when it next opens and closes."""
+    session = shared.broker.session
+    now = datetime.now(UTC)
+    return {
+        "timestamp": iso(now),
+        "is_open": shared.broker.market_open(),
+        "next_open": iso(next_open(session, now)),
+        "next_close": iso(next_close(session, now)),
+    }
+
+
+# -- watchlists ------------------------------------------------------------------------------
+
+
+@router.get("/watchlists")
+def watchlists(record: Caller, shared: Shared) -> list[dict[str, Any]]:
+    """The caller's watchlists (without their assets, as Alpaca lists them)."""
+    account_id = own_account(record)
+    answers = []
+    for found in shared.broker.watchlists(account_id):
+        wid = _watchlist_id(shared, account_id, found.name)
+        body = _watchlist_json(shared, record.alpaca_id, wid, found)
+        body.pop("assets")
+        answers.append(body)
+    return answers
+
+
+@router.post("/watchlists")
+def create_watchlist(body: WatchlistBody, record: Caller, shared: Shared) -> dict[str, Any]:
+    """Create a watchlist (422 if the name is taken)."""
+    account_id = own_account(record)
+    found = shared.broker.create_watchlist(account_id, body.name, body.symbols or ())
+    wid = str(uuid.uuid4())
+    shared.watchlist_by_name[(account_id, found.name)] = wid
+    shared.watchlist_ids[wid] = (account_id, found.name)
+    _touch(shared, wid, created=True)
+    return _watchlist_json(shared, record.alpaca_id, wid, found)
+
+
+def _find(shared: Gate, account_id: str, name: str) -> Watchlist:
+    for found in shared.broker.watchlists(account_id):
+        if found.name == name:
+            return found
+    raise ApiError(404, f"watchlist not found, was {name!r}")
+
+
+@router.get("/watchlists/{watchlist_id}")
+def get_watchlist(watchlist_id: str, record: Caller, shared: Shared) -> dict[str, Any]:
+    """One watchlist with its assets."""
+    account_id = own_account(record)
+    name = _watchlist_name(shared, account_id, watchlist_id)
+    found = _find(shared, account_id, name)
+    return _watchlist_json(shared, record.alpaca_id, watchlist_id.lower(), found)
+
+
+@router.put("/watchlists/{watchlist_id}")
+def update_watchlist(
+    watchlist_id: str, body: UpdateWatchlistBody, record: Caller, shared: Shared
+) -> dict[str, Any]:
+    """Rename a watchlist and/or replace its symbols."""
+    account_id = own_account(record)
+    wid = watchlist_id.lower()
+    name = _watchlist_name(shared, account_id, wid)
+    found = _find(shared, account_id, name)
+    if body.symbols is not None:
+        broker = shared.broker
+        for symbol in body.symbols:  # check them all before changing anything
+            broker.quote(symbol)
+        for symbol in found.symbols:
+            if symbol not in {s.upper() for s in body.symbols}:
+                found = broker.remove_from_watchlist(account_id, name, symbol)
+        for symbol in body.symbols:
+            found = broker.add_to_watchlist(account_id, name, symbol)
+    if body.name is not None and body.name != name:
+        found = shared.broker.rename_watchlist(account_id, name, body.name)
+        shared.watchlist_by_name.pop((account_id, name), None)
+        shared.watchlist_by_name[(account_id, found.name)] = wid
+        shared.watchlist_ids[wid] = (account_id, found.name)
+    _touch(shared, wid)
+    return _watchlist_json(shared, record.alpaca_id, wid, found)
+
+
+@router.post("/watchlists/{watchlist_id}")
+def add_to_watchlist(
+    watchlist_id: str, body: SymbolBody, record: Caller, shared: Shared
+) -> dict[str, Any]:
+    """Add a symbol to a watchlist."""
+    account_id = own_account(record)
+    wid = watchlist_id.lower()
+    name = _watchlist_name(shared, account_id, wid)
+    found = shared.broker.add_to_watchlist(account_id, name, body.symbol)
+    _touch(shared, wid)
+    return _watchlist_json(shared, record.alpaca_id, wid, found)
+
+
+@router.delete("/watchlists/{watchlist_id}/{symbol}")
+def remove_from_watchlist(
+    watchlist_id: str, symbol: str, record: Caller, shared: Shared
+) -> dict[str, Any]:
+    """Remove a symbol from a watchlist."""
+    account_id = own_account(record)
+    wid = watchlist_id.lower()
+    name = _watchlist_name(shared, account_id, wid)
+    found = shared.broker.remove_from_watchlist(account_id, name, symbol)
+    _touch(shared, wid)
+    return _watchlist_json(shared, record.alpaca_id, wid, found)
+
+
+@router.delete("/watchlists/{watchlist_id}", status_code=204)
+def delete_watchlist(watchlist_id: str, record: Caller, shared: Shared) -> Response:
+    """Delete a watchlist."""
+    account_id = own_account(record)
+    wid = watchlist_id.lower()
+    name = _watchlist_name(shared, account_id, wid)
+    shared.broker.delete_watchlist(account_id, name)
+    shared.watchlist_ids.pop(wid, None)
+    shared.watchlist_by_name.pop((account_id, name), None)
+    shared.watchlist_times.pop(wid, None)
+    return Response(status_code=204)
+
+
+__all__ = ["asset_json", "order_json", "plain", "position_json", "router"]

@@ -1,0 +1,88 @@
+"""API keys: an id and a secret per account (Alpaca's `APCA-API-KEY-ID` and
+`APCA-API-SECRET-KEY` headers), plus one admin key.
+
+Secrets are 256-bit random tokens, so they are stored as their SHA-256 digest: a fast hash is
+enough for a secret that cannot be guessed (slow, salted hashes are for passwords people pick),
+and every request checks one. The comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from engine.ids import AccountId
+
+KEY_ID_HEADER = "APCA-API-KEY-ID"
+SECRET_HEADER = "APCA-API-SECRET-KEY"
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What a key id unlocks: one account (or, for the admin key, `account_id` None)."""
+
+    key_id: str
+    secret_digest: bytes
+    account_id: AccountId | None
+    user_id: str | None
+    alpaca_id: uuid.UUID
+
+    @property
+    def is_admin(self) -> bool:
+        """True for the admin key."""
+        return self.account_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key pair as handed to its owner; the secret is never shown again."""
+
+    key_id: str
+    secret: str
+
+
+class KeyStore:
+    """Key ids to their records. Each record is written once, so lookups need no lock."""
+
+    def __init__(self, admin_key_id: str | None = None, admin_secret: str | None = None) -> None:
+        self._records: dict[str, KeyRecord] = {}
+        self._by_account: dict[str, KeyRecord] = {}
+        key_id = admin_key_id or "ADMIN" + secrets.token_hex(8).upper()
+        secret = admin_secret or secrets.token_urlsafe(32)
+        self.admin = IssuedKey(key_id, secret)
+        self._records[key_id] = KeyRecord(key_id, _digest(secret), None, None, uuid.uuid4())
+
+    def issue(self, account_id: AccountId, user_id: str) -> IssuedKey:
+        """Make a new key pair for an account and return it (the only time the secret is seen)."""
+        key_id = "PK" + secrets.token_hex(9).upper()
+        secret = secrets.token_urlsafe(32)
+        record = KeyRecord(key_id, _digest(secret), account_id, user_id, uuid.uuid4())
+        self._records[key_id] = record
+        self._by_account.setdefault(account_id, record)
+        return IssuedKey(key_id, secret)
+
+    def check(self, key_id: str | None, secret: str | None) -> KeyRecord | None:
+        """The record of a key if the secret matches, else None."""
+        if not key_id or not secret:
+            return None
+        record = self._records.get(key_id)
+        if record is None:
+            hmac.compare_digest(_digest(secret), _digest(""))  # same work for unknown ids
+            return None
+        if not hmac.compare_digest(_digest(secret), record.secret_digest):
+            return None
+        return record
+
+    def of_account(self, account_id: str) -> KeyRecord | None:
+        """The first key issued to an account."""
+        return self._by_account.get(account_id)
+
+    def __len__(self) -> int:
+        return len(self._records)

@@ -1,0 +1,120 @@
+"""What every route shares: the brokerage, the keys, the Alpaca id maps, and the caller."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from engine.ids import AccountId
+from gateway.brokerage import Brokerage
+from gateway.server.auth import KEY_ID_HEADER, SECRET_HEADER, KeyRecord, KeyStore
+from gateway.server.errors import ApiError
+
+# Alpaca's ids are UUIDs. An order's UUID spells the engine's order number in its last twelve
+# hex digits, so no table is needed to go either way; an asset's is derived from its symbol.
+_ORDER_PREFIX = "0e7de700-0000-4000-8000-"
+_ASSETS = uuid.UUID("5a3e7c1d-8f1b-4c7e-9d2a-6b0f4e8a1c55")
+_EXECUTIONS = uuid.UUID("2c9d7e41-3b6a-4f08-8e15-97d0a4b3c6f2")
+
+
+def order_uuid(order_id: str) -> str:
+    """The UUID of an engine order id ("O-000042")."""
+    return f"{_ORDER_PREFIX}{int(order_id[2:]):012x}"
+
+
+def order_id_of(value: str) -> str | None:
+    """The engine order id of an order UUID, or None if it is not one."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    text = str(parsed)
+    if not text.startswith(_ORDER_PREFIX):
+        return None
+    return f"O-{int(text[len(_ORDER_PREFIX) :], 16):06d}"
+
+
+def asset_uuid(symbol: str) -> str:
+    """The UUID of a listed symbol."""
+    return str(uuid.uuid5(_ASSETS, symbol))
+
+
+def execution_uuid(trade_id: str) -> str:
+    """The UUID of a trade."""
+    return str(uuid.uuid5(_EXECUTIONS, trade_id))
+
+
+@dataclass
+class Gate:
+    """The state of one server: its brokerage, its keys and the Alpaca-side indexes.
+
+    Routes run on a thread pool; every index here is a dict written with single,
+    atomic operations (`setdefault`, item assignment), so it needs no lock.
+    """
+
+    broker: Brokerage
+    keys: KeyStore
+    client_ids: dict[str, str] = field(default_factory=dict)  # order id -> client order id
+    by_client_id: dict[tuple[str, str], str] = field(default_factory=dict)
+    watchlist_ids: dict[str, tuple[AccountId, str]] = field(default_factory=dict)
+    watchlist_by_name: dict[tuple[str, str], str] = field(default_factory=dict)
+    watchlist_times: dict[str, tuple[str, str]] = field(default_factory=dict)  # created, updated
+    asset_names: dict[str, str] = field(default_factory=dict)  # symbol -> name
+    asset_symbols: dict[str, str] = field(default_factory=dict)  # asset UUID -> symbol
+
+    def symbol_of_asset(self, value: str) -> str:
+        """A symbol from a symbol or an asset UUID."""
+        if len(value) == 36 and value.count("-") == 4:
+            if not self.asset_symbols:
+                for quote in self.broker.stocks():
+                    self.asset_symbols[asset_uuid(quote.symbol)] = quote.symbol
+            found = self.asset_symbols.get(value.lower())
+            if found is None:
+                raise ApiError(404, f"asset not found, was {value!r}")
+            return found
+        return value.upper()
+
+
+def gate(request: Request) -> Gate:
+    """The server's shared state."""
+    found: Gate = request.app.state.gate
+    return found
+
+
+_key_id = APIKeyHeader(name=KEY_ID_HEADER, auto_error=False, description="the API key id")
+_secret = APIKeyHeader(name=SECRET_HEADER, auto_error=False, description="the API secret key")
+
+
+def caller(
+    request: Request,
+    key_id: Annotated[str | None, Security(_key_id)],
+    secret: Annotated[str | None, Security(_secret)],
+) -> KeyRecord:
+    """The key a request was made with; 401 if missing or wrong."""
+    if not key_id or not secret:
+        raise ApiError(401, f"request is not authorized: send {KEY_ID_HEADER} and {SECRET_HEADER}")
+    record = gate(request).keys.check(key_id, secret)
+    if record is None:
+        raise ApiError(401, "request is not authorized: unknown key id or wrong secret")
+    return record
+
+
+Caller = Annotated[KeyRecord, Depends(caller)]
+Shared = Annotated[Gate, Depends(gate)]
+
+
+def own_account(record: KeyRecord) -> AccountId:
+    """The account a key trades for; 403 for the admin key, which has none."""
+    if record.account_id is None:
+        raise ApiError(403, "the admin key has no account; use an account's key")
+    return record.account_id
+
+
+def require_admin(record: KeyRecord) -> None:
+    """403 unless the admin key was used."""
+    if not record.is_admin:
+        raise ApiError(403, "this needs the admin key")
