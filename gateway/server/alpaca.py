@@ -619,9 +619,8 @@ def update_watchlist(
         broker = shared.broker
         for symbol in body.symbols:  # check them all before changing anything
             broker.quote(symbol)
-        for symbol in found.symbols:
-            if symbol not in {s.upper() for s in body.symbols}:
-                found = broker.remove_from_watchlist(account_id, name, symbol)
+        for symbol in found.symbols:  # replaced in the order given
+            found = broker.remove_from_watchlist(account_id, name, symbol)
         for symbol in body.symbols:
             found = broker.add_to_watchlist(account_id, name, symbol)
     if body.name is not None and body.name != name:

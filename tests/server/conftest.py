@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from gateway import Brokerage
+from gateway.server import KeyStore, ServerThread, create_app
+
+ADMIN = {"APCA-API-KEY-ID": "ADMIN", "APCA-API-SECRET-KEY": "admin-secret"}
+
+
+@dataclass
+class Served:
+    """A running server in front of a brokerage with AAPL (market, $150) and BOOK (book,
+    $100) listed."""
+
+    url: str
+    broker: Brokerage
+    client: httpx.Client
+    app: FastAPI
+
+    def signup(self, user_id: str, deposit: str = "10000") -> dict[str, Any]:
+        """Open an account; return its JSON with `headers` for its key added."""
+        body = {"user_id": user_id, "name": user_id.title(), "initial_deposit": deposit}
+        answer = self.client.post("/api/accounts", json=body)
+        assert answer.status_code == 201, answer.text
+        opened: dict[str, Any] = answer.json()
+        opened["headers"] = {
+            "APCA-API-KEY-ID": opened["api_key_id"],
+            "APCA-API-SECRET-KEY": opened["api_secret_key"],
+        }
+        return opened
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    with Brokerage(timeout=20) as broker:
+        broker.list_stock("AAPL", "Apple Inc.", "150.00")
+        broker.list_stock("BOOK", "Book Traded Co.", "100.00", mode="book")
+        app = create_app(broker, KeyStore("ADMIN", "admin-secret"))
+        with ServerThread(app) as url, httpx.Client(base_url=url, timeout=20) as client:
+            yield Served(url, broker, client, app)
+        broker.audit()

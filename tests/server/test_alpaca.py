@@ -1,0 +1,255 @@
+"""The Alpaca-compatible surface, driven by the real, unmodified alpaca-py client."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from alpaca.common.exceptions import APIError
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
+from alpaca.trading.models import Order, TradeUpdate
+from alpaca.trading.requests import (
+    CreateWatchlistRequest,
+    GetOrdersRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    UpdateWatchlistRequest,
+)
+from alpaca.trading.stream import TradingStream
+
+from tests.server.conftest import Served
+
+
+def _client(served: Served, user: str, deposit: str = "10000") -> tuple[TradingClient, Any]:
+    opened = served.signup(user, deposit)
+    client = TradingClient(opened["api_key_id"], opened["api_secret_key"], url_override=served.url)
+    return client, opened
+
+
+def test_orders_account_and_positions(served: Served) -> None:
+    client, opened = _client(served, "alpaca-1")
+    account = client.get_account()
+    assert account.cash == "10000.00"
+    assert account.buying_power == "10000.00"
+    assert account.account_number == opened["account_id"]
+
+    bought = client.submit_order(
+        MarketOrderRequest(symbol="AAPL", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+    )
+    assert isinstance(bought, Order)
+    assert bought.status == OrderStatus.FILLED
+    assert bought.filled_qty == "10"
+    assert bought.filled_avg_price == "150.00"
+
+    resting = client.submit_order(
+        LimitOrderRequest(
+            symbol="AAPL",
+            qty=5,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            limit_price=140.10,
+            client_order_id="my-limit-1",
+        )
+    )
+    assert resting.status == OrderStatus.NEW
+    assert resting.limit_price == "140.10"
+    assert client.get_order_by_id(resting.id).id == resting.id
+    assert client.get_order_by_client_id("my-limit-1").id == resting.id
+
+    open_orders = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))
+    assert [o.id for o in open_orders] == [resting.id]
+    every = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, symbols=["AAPL"]))
+    assert {o.id for o in every} == {bought.id, resting.id}
+
+    account = client.get_account()
+    assert Decimal(str(account.cash)) == Decimal("8500.00")
+    assert Decimal(str(account.buying_power)) == Decimal("8500.00") - Decimal("700.50")
+
+    client.cancel_order_by_id(resting.id)
+    assert client.get_order_by_id(resting.id).status == OrderStatus.CANCELED
+    assert client.get_account().buying_power == "8500.00"
+
+    [position] = client.get_all_positions()
+    assert position.symbol == "AAPL"
+    assert position.qty == "10"
+    assert position.avg_entry_price == "150.00"
+    assert position.market_value == "1500.00"
+    assert client.get_open_position("AAPL").qty == "10"
+
+    closing = client.close_position("AAPL")
+    assert isinstance(closing, Order)
+    assert closing.side == OrderSide.SELL
+    assert closing.status == OrderStatus.FILLED
+    assert client.get_all_positions() == []
+    assert client.get_account().cash == "10000.00"
+
+
+def test_refusals_have_alpaca_statuses(served: Served) -> None:
+    client, _ = _client(served, "alpaca-2", deposit="100")
+    with pytest.raises(APIError) as refused:
+        client.submit_order(
+            MarketOrderRequest(
+                symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC
+            )
+        )
+    assert refused.value.status_code == 403
+    assert refused.value.message == "insufficient buying power"
+    with pytest.raises(APIError) as no_shares:
+        client.submit_order(
+            MarketOrderRequest(
+                symbol="AAPL", qty=1, side=OrderSide.SELL, time_in_force=TimeInForce.GTC
+            )
+        )
+    assert no_shares.value.status_code == 403
+    with pytest.raises(APIError) as unknown:
+        client.get_order_by_id("0e7de700-0000-4000-8000-0000ffffffff")
+    assert unknown.value.status_code == 404
+    with pytest.raises(APIError) as fractional:
+        client.submit_order(
+            MarketOrderRequest(
+                symbol="AAPL", qty=1.5, side=OrderSide.BUY, time_in_force=TimeInForce.GTC
+            )
+        )
+    assert fractional.value.status_code == 422
+    assert client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL)) != []
+    with pytest.raises(APIError) as no_position:
+        client.get_open_position("AAPL")
+    assert no_position.value.status_code == 404
+    assert client.get_account().cash == "100.00"
+
+
+def test_watchlists(served: Served) -> None:
+    client, _ = _client(served, "alpaca-3")
+    made = client.create_watchlist(CreateWatchlistRequest(name="tech", symbols=["AAPL"]))
+    assert made.name == "tech"
+    assert [a.symbol for a in made.assets or []] == ["AAPL"]
+    assert [w.name for w in client.get_watchlists()] == ["tech"]
+    added = client.add_asset_to_watchlist_by_id(made.id, "BOOK")
+    assert [a.symbol for a in added.assets or []] == ["AAPL", "BOOK"]
+    removed = client.remove_asset_from_watchlist_by_id(made.id, "AAPL")
+    assert [a.symbol for a in removed.assets or []] == ["BOOK"]
+    renamed = client.update_watchlist_by_id(
+        made.id, UpdateWatchlistRequest(name="favourites", symbols=["AAPL", "BOOK"])
+    )
+    assert renamed.name == "favourites"
+    assert [a.symbol for a in client.get_watchlist_by_id(made.id).assets or []] == ["AAPL", "BOOK"]
+    client.delete_watchlist_by_id(made.id)
+    assert client.get_watchlists() == []
+    with pytest.raises(APIError) as gone:
+        client.get_watchlist_by_id(made.id)
+    assert gone.value.status_code == 404
+
+
+def test_assets_and_clock(served: Served) -> None:
+    client, _ = _client(served, "alpaca-4")
+    symbols = {a.symbol for a in client.get_all_assets()}
+    assert symbols == {"AAPL", "BOOK"}
+    apple = client.get_asset("AAPL")
+    assert apple.name == "Apple Inc."
+    assert apple.tradable
+    assert client.get_asset(apple.id).symbol == "AAPL"
+    clock = client.get_clock()
+    assert clock.is_open
+
+
+def test_another_accounts_objects_are_not_found(served: Served) -> None:
+    alice, _ = _client(served, "alpaca-5")
+    mallory, _ = _client(served, "alpaca-6")
+    order = alice.submit_order(
+        LimitOrderRequest(
+            symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=100
+        )
+    )
+    watchlist = alice.create_watchlist(CreateWatchlistRequest(name="mine", symbols=["AAPL"]))
+    for attempt in (
+        lambda: mallory.get_order_by_id(order.id),
+        lambda: mallory.cancel_order_by_id(order.id),
+        lambda: mallory.get_order_by_client_id(order.client_order_id),
+        lambda: mallory.get_watchlist_by_id(watchlist.id),
+        lambda: mallory.delete_watchlist_by_id(watchlist.id),
+    ):
+        with pytest.raises(APIError) as hidden:
+            attempt()
+        assert hidden.value.status_code == 404
+    assert alice.get_order_by_id(order.id).status == OrderStatus.NEW
+    assert mallory.cancel_orders() == []
+    assert [c.id for c in alice.cancel_orders()] == [order.id]
+
+
+def test_wrong_keys_are_401(served: Served) -> None:
+    intruder = TradingClient("PKNOPE", "nope", url_override=served.url)
+    with pytest.raises(APIError) as refused:
+        intruder.get_account()
+    assert refused.value.status_code == 401
+    opened = served.signup("alpaca-7")
+    wrong_secret = TradingClient(opened["api_key_id"], "guess", url_override=served.url)
+    with pytest.raises(APIError) as refused:
+        wrong_secret.get_account()
+    assert refused.value.status_code == 401
+
+
+def test_trading_stream_receives_new_fill_partial_fill_and_canceled(served: Served) -> None:
+    buyer, opened = _client(served, "alpaca-stream")
+    seller, seller_opened = _client(served, "alpaca-seller")
+    served.broker.grant_shares(seller_opened["account_id"], "BOOK", 10, "90")
+    updates: list[TradeUpdate] = []
+    got = threading.Event()
+
+    async def on_update(update: TradeUpdate) -> None:
+        updates.append(update)
+        if update.event == "canceled":
+            got.set()
+
+    stream = TradingStream(
+        opened["api_key_id"],
+        opened["api_secret_key"],
+        url_override=served.url.replace("http", "ws") + "/stream",
+    )
+    stream.subscribe_trade_updates(on_update)
+    runner = threading.Thread(target=stream.run, daemon=True)
+    runner.start()
+    _wait_listening(served, opened["account_id"])
+
+    order = buyer.submit_order(
+        LimitOrderRequest(
+            symbol="BOOK",
+            qty=10,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            limit_price=100,
+        )
+    )
+    seller.submit_order(
+        LimitOrderRequest(
+            symbol="BOOK",
+            qty=4,
+            side=OrderSide.SELL,
+            time_in_force=TimeInForce.GTC,
+            limit_price=100,
+        )
+    )
+    buyer.cancel_order_by_id(order.id)
+    assert got.wait(10), [u.event for u in updates]
+    stream.stop()
+    runner.join(10)
+
+    mine = [u for u in updates if u.order.id == order.id]
+    assert [u.event for u in mine] == ["new", "partial_fill", "canceled"]
+    partial = mine[1]
+    assert partial.price == 100
+    assert partial.qty == 4
+    assert partial.order.filled_qty == "4"
+    assert all(u.order.client_order_id == order.client_order_id for u in mine[1:])
+
+
+def _wait_listening(served: Served, account_id: str) -> None:
+    """Wait until the stream's socket is subscribed to the account's trade updates."""
+    deadline = time.monotonic() + 10
+    while not served.app.state.hub.accounts.get(account_id):
+        if time.monotonic() > deadline:
+            raise AssertionError("the trading stream did not start listening")
+        time.sleep(0.02)
