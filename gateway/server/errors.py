@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pykka
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -43,6 +44,7 @@ CODES = {
 }
 
 MAX_BODY_BYTES = 64 * 1024
+_log = structlog.get_logger("gateway.server")
 
 
 class ApiError(Exception):
@@ -111,6 +113,11 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
         message = error.detail if isinstance(error.detail, str) else "request refused"
         return error_response(error.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, error: Exception) -> JSONResponse:
+        _log.error("unhandled_error", error=repr(error), exc_info=error)
+        return error_response(500, "internal error: the request was not completed")
 
     @app.exception_handler(pykka.Timeout)
     async def _timeout(_: Request, error: pykka.Timeout) -> JSONResponse:

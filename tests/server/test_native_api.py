@@ -1,0 +1,176 @@
+"""The native JSON API under /api/: every embedded feature over HTTP, keys and isolation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.server.conftest import ADMIN, Served
+
+
+def test_account_money_orders_and_portfolio(served: Served) -> None:
+    http = served.client
+    opened = served.signup("native-1", deposit="1000")
+    me = opened["headers"]
+    assert opened["balance"]["cash"] == "1000.00"
+    assert http.get("/api/account", headers=me).json()["account_id"] == opened["account_id"]
+    assert (
+        http.post("/api/account/deposit", json={"amount": "500.25"}, headers=me).json()["cash"]
+        == "1500.25"
+    )
+    assert (
+        http.post("/api/account/withdraw", json={"amount": 300}, headers=me).json()["available"]
+        == "1200.25"
+    )
+
+    bought = http.post(
+        "/api/orders", json={"symbol": "AAPL", "side": "buy", "quantity": 2}, headers=me
+    )
+    assert bought.status_code == 201
+    assert bought.json()["status"] == "executed"
+    resting = http.post(
+        "/api/orders",
+        json={
+            "symbol": "AAPL",
+            "side": "buy",
+            "quantity": "1",
+            "type": "limit",
+            "limit_price": "120.50",
+            "time_in_force": "day",
+        },
+        headers=me,
+    ).json()
+    assert resting["status"] == "pending"
+    assert http.get(f"/api/orders/{resting['order_id']}", headers=me).json() == resting
+    pending = http.get("/api/orders", params={"status": "pending"}, headers=me).json()
+    assert [o["order_id"] for o in pending] == [resting["order_id"]]
+    cancelled = http.delete(f"/api/orders/{resting['order_id']}", headers=me).json()
+    assert cancelled["status"] == "cancelled"
+    again = http.delete(f"/api/orders/{resting['order_id']}", headers=me)
+    assert again.status_code == 422
+    assert "cannot be cancelled" in again.json()["message"]
+
+    refused = http.post(
+        "/api/orders", json={"symbol": "AAPL", "side": "buy", "quantity": 100}, headers=me
+    ).json()
+    assert refused["status"] == "rejected"
+    assert refused["reject_reason"] == "insufficient_funds"
+
+    portfolio = http.get("/api/account/portfolio", headers=me).json()
+    assert [h["symbol"] for h in portfolio["holdings"]] == ["AAPL"]
+    assert Decimal(portfolio["net_worth"]) == Decimal("1200.25")
+    kinds = [t["kind"] for t in http.get("/api/account/transactions", headers=me).json()]
+    assert kinds == ["deposit", "deposit", "withdrawal", "buy"]
+    too_much = http.post("/api/account/withdraw", json={"amount": "99999"}, headers=me)
+    assert too_much.status_code == 403
+
+
+def test_market_data_search_watchlists_alerts(served: Served) -> None:
+    http = served.client
+    me = served.signup("native-2")["headers"]
+    stocks = http.get("/api/stocks", headers=me).json()
+    assert {s["symbol"] for s in stocks} >= {"AAPL", "BOOK"}
+    assert http.get("/api/stocks/AAPL", headers=me).json()["last_price"] == "150.00"
+    assert http.get("/api/stocks/BOOK/depth", headers=me).json()["symbol"] == "BOOK"
+    assert isinstance(http.get("/api/stocks/BOOK/trades", headers=me).json(), list)
+    assert isinstance(http.get("/api/stocks/AAPL/bars", headers=me).json(), list)
+    found = http.get("/api/search", params={"q": "apple"}, headers=me).json()
+    assert found[0]["symbol"] == "AAPL"
+    assert http.get("/api/stocks/NOPE", headers=me).status_code == 404
+
+    made = http.post("/api/watchlists", json={"name": "mine", "symbols": ["AAPL"]}, headers=me)
+    assert made.status_code == 201
+    assert http.post("/api/watchlists", json={"name": "mine"}, headers=me).status_code == 409
+    http.post("/api/watchlists/mine/symbols", json={"symbol": "BOOK"}, headers=me)
+    shown = http.get("/api/watchlists/mine", headers=me).json()
+    assert [q["symbol"] for q in shown["quotes"]] == ["AAPL", "BOOK"]
+    assert (
+        http.patch("/api/watchlists/mine", json={"name": "ours"}, headers=me).json()["name"]
+        == "ours"
+    )
+    assert http.delete("/api/watchlists/ours/symbols/AAPL", headers=me).json()["symbols"] == [
+        "BOOK"
+    ]
+    assert http.delete("/api/watchlists/ours", headers=me).status_code == 204
+    assert http.get("/api/watchlists", headers=me).json() == []
+
+    alert = http.post(
+        "/api/alerts",
+        json={"symbol": "AAPL", "condition": "above", "threshold": "1000"},
+        headers=me,
+    ).json()
+    assert [a["alert_id"] for a in http.get("/api/alerts", headers=me).json()] == [
+        alert["alert_id"]
+    ]
+    assert http.delete(f"/api/alerts/{alert['alert_id']}", headers=me).status_code == 200
+    chosen = http.put("/api/notifications", json={"console": True, "events": ["fill"]}, headers=me)
+    assert chosen.json() == {"channels": {"console": None}, "kinds": ["fill"]}
+
+
+def test_admin_lists_stocks_and_moves_prices(served: Served) -> None:
+    http = served.client
+    me = served.signup("native-3")["headers"]
+    body = {"symbol": "ADMN", "name": "Admin Listed Co.", "price": "10.00"}
+    assert http.post("/api/admin/stocks", json=body, headers=me).status_code == 403
+    assert http.post("/api/admin/stocks", json=body, headers=ADMIN).status_code == 201
+    assert http.post("/api/admin/stocks", json=body, headers=ADMIN).status_code == 409
+    moved = http.put("/api/admin/stocks/ADMN/price", json={"price": "12.34"}, headers=ADMIN)
+    assert moved.json()["last_price"] == "12.34"
+    assert (
+        http.put("/api/admin/stocks/ADMN/price", json={"price": "1"}, headers=me).status_code == 403
+    )
+    assert http.get("/api/admin/audit", headers=ADMIN).status_code == 200
+    assert http.get("/api/admin/metrics", headers=ADMIN).json()["counters"]["orders_accepted"] >= 0
+    assert http.get("/api/account", headers=ADMIN).status_code == 403
+
+
+def test_keys_see_only_their_own_account(served: Served) -> None:
+    http = served.client
+    alice = served.signup("native-4")["headers"]
+    mallory = served.signup("native-5")["headers"]
+    order = http.post(
+        "/api/orders",
+        json={"symbol": "AAPL", "side": "buy", "quantity": 1, "type": "limit", "limit_price": "99"},
+        headers=alice,
+    ).json()
+    http.post("/api/watchlists", json={"name": "secret"}, headers=alice)
+    alert = http.post(
+        "/api/alerts",
+        json={"symbol": "AAPL", "condition": "below", "threshold": "1"},
+        headers=alice,
+    ).json()
+    for method, path in (
+        ("GET", f"/api/orders/{order['order_id']}"),
+        ("DELETE", f"/api/orders/{order['order_id']}"),
+        ("GET", "/api/watchlists/secret"),
+        ("DELETE", "/api/watchlists/secret"),
+        ("DELETE", f"/api/alerts/{alert['alert_id']}"),
+    ):
+        answer = http.request(method, path, headers=mallory)
+        assert answer.status_code == 404, (method, path, answer.text)
+        assert set(answer.json()) == {"code", "message"}
+    assert http.get("/api/orders", headers=mallory).json() == []
+    assert http.get(f"/api/orders/{order['order_id']}", headers=alice).json()["status"] == "pending"
+    assert [w["name"] for w in http.get("/api/watchlists", headers=alice).json()] == ["secret"]
+
+
+def test_missing_or_wrong_keys_are_401(served: Served) -> None:
+    http = served.client
+    opened = served.signup("native-6")
+    for headers in (
+        {},
+        {"APCA-API-KEY-ID": opened["api_key_id"]},
+        {"APCA-API-KEY-ID": opened["api_key_id"], "APCA-API-SECRET-KEY": "wrong"},
+        {"APCA-API-KEY-ID": "PKUNKNOWN", "APCA-API-SECRET-KEY": opened["api_secret_key"]},
+    ):
+        answer = http.get("/api/account", headers=headers)
+        assert answer.status_code == 401
+        assert answer.json()["code"] == 40110000
+
+
+def test_secrets_are_stored_hashed(served: Served) -> None:
+    opened = served.signup("native-7")
+    keys = served.app.state.gate.keys
+    record = keys.check(opened["api_key_id"], opened["api_secret_key"])
+    assert record is not None
+    assert opened["api_secret_key"].encode() not in record.secret_digest
+    assert all(opened["api_secret_key"] not in repr(v) for v in vars(keys).values())
