@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck unit clean
+.PHONY: run demo serve loadtest test lint typecheck unit clean
+
+USERS ?= 1000
+DURATION ?= 60
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +20,13 @@ run: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/brokerage demo
+
+serve: $(STAMP)
+	$(BIN)/brokerage serve
+
+# locust against a fresh `brokerage serve`; reports in loadtest-report/, fails on any failure
+loadtest: $(STAMP)
+	$(BIN)/python -m loadtest.run --users $(USERS) --seconds $(DURATION) --out loadtest-report
 
 test: lint typecheck unit
 
@@ -31,4 +41,4 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis loadtest-report

@@ -1,0 +1,254 @@
+"""Locust users for the brokerage.
+
+`BrokerageUser` (locust's `FastHttpUser`) is a customer of a running `brokerage serve`: it
+signs up, deposits, then searches, reads quotes, places market and limit orders, cancels, and
+reads its portfolio, with a think time between actions. It measures the whole network path:
+HTTP parsing, auth, JSON, the server's thread pool and the engine.
+
+`EmbeddedUser` does the same against a `Brokerage` inside the locust process and reports each
+call through locust's request events (request type "embedded"). It measures the engine alone,
+as an embedding program sees it. Locust runs users as gevent greenlets and patches threading
+on import, so the engine's threads become greenlets too; at the end of a run the embedded
+brokerage is audited and a broken invariant fails the run.
+
+    locust -f loadtest/locustfile.py BrokerageUser --host http://127.0.0.1:8000
+    locust -f loadtest/locustfile.py EmbeddedUser --headless -u 100 -t 30s
+
+Think time: `LOADTEST_WAIT_MIN` and `LOADTEST_WAIT_MAX` seconds (1 and 5 by default).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from locust import User, between, events, task
+from locust.contrib.fasthttp import FastHttpUser
+from locust.env import Environment
+
+from engine.orders import OrderStatus, RejectReason
+from engine.universe import DEFAULT_UNIVERSE
+from gateway.brokerage import Brokerage
+
+WAIT = between(
+    float(os.environ.get("LOADTEST_WAIT_MIN", "1")), float(os.environ.get("LOADTEST_WAIT_MAX", "5"))
+)
+SYMBOLS = [symbol for symbol, _, _ in DEFAULT_UNIVERSE]
+QUERIES = ["app", "micro", "bank", "energy", "tesla", "co", "inc", "pharma", "NV", "J"]
+DEPOSIT = "100000"
+_RUN = uuid.uuid4().hex[:8]
+_users = itertools.count(1)
+
+
+def _limit_below(price: str) -> str:
+    """A buy limit a little under the price, so that it rests (and can be cancelled)."""
+    cents = int(price.replace(".", "")) * 95 // 100
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+class BrokerageUser(FastHttpUser):
+    """A customer over HTTP (see the module's docstring)."""
+
+    wait_time = WAIT
+
+    def on_start(self) -> None:
+        user_id = f"L{_RUN}-{next(_users)}"
+        with self.client.post(
+            "/api/accounts",
+            json={"user_id": user_id, "name": user_id, "initial_deposit": DEPOSIT},
+            name="signup",
+            catch_response=True,
+        ) as answer:
+            if answer.status_code != 201:
+                answer.failure(f"signup: {answer.status_code} {answer.text}")
+                raise RuntimeError("signup failed")
+            opened = answer.json()
+        self.headers = {
+            "APCA-API-KEY-ID": opened["api_key_id"],
+            "APCA-API-SECRET-KEY": opened["api_secret_key"],
+        }
+        self.held: dict[str, int] = {}
+
+    def _order(self, body: dict[str, Any], name: str) -> dict[str, Any] | None:
+        with self.client.post(
+            "/api/orders", json=body, headers=self.headers, name=name, catch_response=True
+        ) as answer:
+            if answer.status_code != 201:
+                answer.failure(f"{answer.status_code} {answer.text}")
+                return None
+            order: dict[str, Any] = answer.json()
+            if order["reject_reason"] == RejectReason.BUSY:
+                answer.failure("rejected: busy")
+            return order
+
+    @task(3)
+    def search(self) -> None:
+        self.client.get(
+            "/api/search",
+            params={"q": random.choice(QUERIES)},
+            headers=self.headers,
+            name="search",
+        )
+
+    @task(3)
+    def quote(self) -> None:
+        self.client.get(f"/api/stocks/{random.choice(SYMBOLS)}", headers=self.headers, name="quote")
+
+    @task(2)
+    def portfolio(self) -> None:
+        self.client.get("/api/account/portfolio", headers=self.headers, name="portfolio")
+
+    @task(2)
+    def market_order(self) -> None:
+        symbol = random.choice(SYMBOLS[:20])
+        if self.held.get(symbol, 0) >= 2 and random.random() < 0.5:
+            body = {"symbol": symbol, "side": "sell", "quantity": 1}
+            order = self._order(body, "order: market sell")
+            if order and order["status"] == OrderStatus.EXECUTED:
+                self.held[symbol] -= 1
+            return
+        order = self._order({"symbol": symbol, "side": "buy", "quantity": 1}, "order: market buy")
+        if order and order["status"] == OrderStatus.EXECUTED:
+            self.held[symbol] = self.held.get(symbol, 0) + 1
+
+    @task(1)
+    def limit_order_then_cancel(self) -> None:
+        symbol = random.choice(SYMBOLS[:20])
+        with self.client.get(
+            f"/api/stocks/{symbol}", headers=self.headers, name="quote", catch_response=True
+        ) as answer:
+            price = answer.json()["last_price"] if answer.status_code == 200 else None
+        if price is None:
+            return
+        body = {
+            "symbol": symbol,
+            "side": "buy",
+            "quantity": 1,
+            "type": "limit",
+            "limit_price": _limit_below(price),
+        }
+        order = self._order(body, "order: limit buy")
+        if order and order["status"] == OrderStatus.PENDING:
+            self.client.delete(
+                f"/api/orders/{order['order_id']}", headers=self.headers, name="cancel"
+            )
+
+    @task(1)
+    def deposit(self) -> None:
+        self.client.post(
+            "/api/account/deposit", json={"amount": "100"}, headers=self.headers, name="deposit"
+        )
+
+
+# -- the embedded engine ---------------------------------------------------------------------
+
+_embedded: dict[str, Brokerage] = {}
+_starting = threading.Lock()  # gevent's, once locust has patched threading
+
+
+def _broker() -> Brokerage:
+    """The one embedded brokerage of this process, started by the first user to need it."""
+    with _starting:  # starting yields to other greenlets: they must wait, not start another
+        broker = _embedded.get("broker")
+        if broker is None:
+            broker = Brokerage(timeout=60).start()
+            broker.list_universe()
+            _embedded["broker"] = broker
+    return broker
+
+
+@events.test_stop.add_listener
+def _audit_embedded(environment: Environment, **_: Any) -> None:
+    broker = _embedded.pop("broker", None)
+    if broker is None:
+        return
+    try:
+        report = broker.audit()
+        print(f"embedded audit: OK, {report.accounts} accounts, {report.open_orders} open orders")
+    except AssertionError as broken:
+        print(f"embedded audit FAILED: {broken}")
+        environment.process_exit_code = 1
+    finally:
+        broker.close()
+
+
+class EmbeddedUser(User):
+    """A customer of an in-process `Brokerage` (see the module's docstring)."""
+
+    wait_time = WAIT
+
+    def _timed(self, name: str, call: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        error: BaseException | None = None
+        result = None
+        try:
+            result = call()
+            if getattr(result, "reject_reason", None) is RejectReason.BUSY:
+                error = RuntimeError("rejected: busy")
+        except Exception as raised:
+            error = raised
+        self.environment.events.request.fire(
+            request_type="embedded",
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=error,
+            context={},
+        )
+        return result
+
+    def on_start(self) -> None:
+        self.broker = _broker()
+        user_id = f"E{_RUN}-{next(_users)}"
+        opened = self._timed(
+            "signup", lambda: self.broker.open_account(user_id, user_id, initial_deposit=DEPOSIT)
+        )
+        self.account_id = opened.account_id
+        self.held: dict[str, int] = {}
+
+    @task(3)
+    def search(self) -> None:
+        self._timed("search", lambda: self.broker.search(random.choice(QUERIES)))
+
+    @task(3)
+    def quote(self) -> None:
+        self._timed("quote", lambda: self.broker.quote(random.choice(SYMBOLS)))
+
+    @task(2)
+    def portfolio(self) -> None:
+        self._timed("portfolio", lambda: self.broker.portfolio(self.account_id))
+
+    @task(2)
+    def market_order(self) -> None:
+        symbol = random.choice(SYMBOLS[:20])
+        side = "sell" if self.held.get(symbol, 0) >= 2 and random.random() < 0.5 else "buy"
+        order = self._timed(
+            f"order: market {side}",
+            lambda: self.broker.place_order(self.account_id, symbol, side, 1),
+        )
+        if order is not None and order.status is OrderStatus.EXECUTED:
+            self.held[symbol] = self.held.get(symbol, 0) + (1 if side == "buy" else -1)
+
+    @task(1)
+    def limit_order_then_cancel(self) -> None:
+        symbol = random.choice(SYMBOLS[:20])
+        quote = self._timed("quote", lambda: self.broker.quote(symbol))
+        if quote is None:
+            return
+        limit = _limit_below(str(quote.last_price))
+        order = self._timed(
+            "order: limit buy",
+            lambda: self.broker.place_order(self.account_id, symbol, "buy", 1, "limit", limit),
+        )
+        if order is not None and order.status is OrderStatus.PENDING:
+            self._timed("cancel", lambda: self.broker.cancel_order(order.order_id))
+
+    @task(1)
+    def deposit(self) -> None:
+        self._timed("deposit", lambda: self.broker.deposit(self.account_id, "100"))

@@ -1,0 +1,139 @@
+"""`make loadtest`: start a fresh `brokerage serve`, run locust's `BrokerageUser` against it
+headless, write locust's CSV and HTML reports, and fail if any request failed.
+
+    python -m loadtest.run --users 1000 --seconds 60 --out loadtest-report
+
+It then prints each request's p95 against the brief's targets (order placement 500 ms,
+portfolio 1,000 ms, search 100 ms) and the requests per second reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from gateway.server.app import free_port
+
+TARGETS_MS = {"order": 500, "portfolio": 1_000, "search": 100}
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+def _target(name: str) -> int | None:
+    for prefix, limit in TARGETS_MS.items():
+        if name.startswith(prefix):
+            return limit
+    return None
+
+
+def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"brokerage serve exited with {server.returncode}")
+        try:
+            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"brokerage serve did not answer on {url}")
+
+
+def report(stats_csv: Path) -> tuple[bool, list[str]]:
+    """Read locust's `_stats.csv`: whether every target was met, and a line per request."""
+    met = True
+    lines = []
+    with stats_csv.open(newline="") as rows:
+        for row in csv.DictReader(rows):
+            name = row["Name"]
+            p95 = float(row["95%"] or 0)
+            limit = _target(name)
+            verdict = ""
+            if limit is not None:
+                ok = p95 <= limit
+                met = met and ok
+                verdict = f"  target {limit} ms: {'met' if ok else 'MISSED'}"
+            lines.append(
+                f"{name:<22} {int(row['Request Count']):>9} reqs {int(row['Failure Count']):>6} "
+                f"fails  p50 {row['50%']:>6} ms  p95 {row['95%']:>6} ms  p99 {row['99%']:>6} ms"
+                f"  {float(row['Requests/s']):8.1f} rps{verdict}"
+            )
+    return met, lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the load test; return 0 only if no request failed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1_000)
+    parser.add_argument("--spawn-rate", type=float, default=None, help="users/s (default users/10)")
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--out", default="loadtest-report", help="directory for the reports")
+    parser.add_argument("--wait-min", type=float, default=1.0, help="think time from (s)")
+    parser.add_argument("--wait-max", type=float, default=5.0, help="think time to (s)")
+    parser.add_argument("--processes", type=int, default=1, help="locust worker processes")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    bin_dir = Path(sys.executable).parent
+    server = subprocess.Popen(
+        [str(bin_dir / "brokerage"), "serve", "--port", str(port), "--admin-secret", "loadtest"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        _wait_healthy(url, server)
+        spawn = args.spawn_rate or max(1.0, args.users / 10)
+        command = [
+            str(bin_dir / "locust"),
+            "-f",
+            str(LOCUSTFILE),
+            "BrokerageUser",
+            "--headless",
+            "--host",
+            url,
+            "--users",
+            str(args.users),
+            "--spawn-rate",
+            str(spawn),
+            "--run-time",
+            f"{args.seconds}s",
+            "--csv",
+            str(out / "loadtest"),
+            "--html",
+            str(out / "loadtest.html"),
+            "--only-summary",
+            "--stop-timeout",
+            "10",
+        ]
+        if args.processes > 1:
+            command += ["--processes", str(args.processes)]
+        env = {
+            **os.environ,
+            "LOADTEST_WAIT_MIN": str(args.wait_min),
+            "LOADTEST_WAIT_MAX": str(args.wait_max),
+        }
+        print(f"locust: {args.users} users at {spawn:g}/s for {args.seconds} s against {url}")
+        status = subprocess.call(command, env=env, stdout=subprocess.DEVNULL)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    met, lines = report(out / "loadtest_stats.csv")
+    print("\n".join(lines))
+    print(f"reports: {out / 'loadtest.html'} and {out}/loadtest_*.csv")
+    print(f"targets: {'all met' if met else 'NOT all met'}")
+    if status != 0:
+        print(f"locust exited with {status}: some requests failed")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
