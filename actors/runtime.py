@@ -66,11 +66,40 @@ class LightFuture(pykka.Future[Any]):
     `filter`, `reduce`, `await`, `pykka.get_all`). Each future has one setter.
     """
 
+    _callback: Callable[[LightFuture], object] | None = None  # set by add_done_callback
+    _claims: list[None]
+
     def __init__(self) -> None:
         super().__init__()
         self._done = threading.Lock()
         self._done.acquire()
         self._result: tuple[Any, Any] | None = None
+
+    def add_done_callback(self, callback: Callable[[LightFuture], object]) -> None:
+        """Call `callback(self)` once, when the value (or error) is in: from the setter's
+        thread, or at once from this one if it is in already. One callback per future.
+
+        The setter and this method each check for the other after their own write, and a
+        one-shot claim (an atomic `list.pop`) makes sure exactly one of them calls it.
+        """
+        if self._callback is not None:
+            raise RuntimeError("a LightFuture takes one done-callback")
+        self._claims = [None]
+        self._callback = callback
+        if self._result is not None and self._claim():
+            callback(self)
+
+    def _claim(self) -> bool:
+        try:
+            self._claims.pop()
+        except IndexError:
+            return False
+        return True
+
+    def _fire(self) -> None:
+        callback = self._callback
+        if callback is not None and self._claim():
+            callback(self)
 
     def get(self, *, timeout: float | None = None) -> Any:
         """Wait for the value (or error) and return (or raise) it."""
@@ -95,6 +124,8 @@ class LightFuture(pykka.Future[Any]):
             raise queue.Full
         self._result = (value, None)
         self._done.release()
+        if self._callback is not None:
+            self._fire()
 
     def set_exception(self, exc_info: Any = None) -> None:
         """Deliver an error as `(type, value, traceback)` (default: the one being handled)."""
@@ -102,6 +133,8 @@ class LightFuture(pykka.Future[Any]):
             raise queue.Full
         self._result = (None, exc_info if exc_info is not None else sys.exc_info())
         self._done.release()
+        if self._callback is not None:
+            self._fire()
 
     def set_get_hook(self, func: Any) -> None:
         """Compute the value on `get` instead (as `map` does)."""

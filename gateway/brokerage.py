@@ -25,6 +25,7 @@ from typing import Any
 
 import pykka
 
+from actors.aio import settle
 from actors.bus import (
     AddSubscription,
     EventBusActor,
@@ -632,6 +633,102 @@ class Brokerage:
         """An account's orders, oldest first, optionally only of `status` (one or several)
         and of `symbol`."""
         return self._wait(self._send("orders", lambda r: GetOrders(account_id, status, symbol, r)))
+
+    # -- asyncio -------------------------------------------------------------------------------
+    # Coroutine twins of the calls a server makes most: each awaits the engine's reply on the
+    # running event loop (no thread waits), with the same arguments, value and errors.
+
+    async def _settle(self, reply: pykka.Future[Any]) -> Any:
+        return await settle(reply, self.timeout)
+
+    async def aplace_order(
+        self,
+        account_id: str,
+        symbol: str,
+        side: str,
+        quantity: Any,
+        order_type: str = "market",
+        limit_price: Any = None,
+        time_in_force: str = "gtc",
+    ) -> OrderSnapshot:
+        """`place_order`, awaited."""
+        return await self._settle(
+            self._place(account_id, symbol, side, quantity, order_type, limit_price, time_in_force)
+        )
+
+    async def acancel_order(self, order_id: str) -> OrderSnapshot:
+        """`cancel_order`, awaited."""
+        return await self._settle(self._send("cancel_order", lambda r: CancelOrder(order_id, r)))
+
+    async def aget_order(self, order_id: str) -> OrderSnapshot:
+        """`get_order`, awaited."""
+        return await self._settle(self._send("get_order", lambda r: GetOrder(order_id, r)))
+
+    async def aorders(
+        self,
+        account_id: str,
+        status: str | Iterable[str] | None = None,
+        symbol: str | None = None,
+    ) -> list[OrderSnapshot]:
+        """`orders`, awaited."""
+        return await self._settle(
+            self._send("orders", lambda r: GetOrders(account_id, status, symbol, r))
+        )
+
+    async def adeposit(self, account_id: str, amount: Any) -> Balance:
+        """`deposit`, awaited."""
+        return await self._settle(self._send("deposit", lambda r: Deposit(account_id, amount, r)))
+
+    async def awithdraw(self, account_id: str, amount: Any) -> Balance:
+        """`withdraw`, awaited."""
+        return await self._settle(self._send("withdraw", lambda r: Withdraw(account_id, amount, r)))
+
+    async def abalance(self, account_id: str) -> Balance:
+        """`balance`, awaited."""
+        return await self._settle(self._send("balance", lambda r: GetBalance(account_id, r)))
+
+    async def aportfolio(self, account_id: str) -> Portfolio:
+        """`portfolio`, awaited."""
+        state = await self._settle(
+            self._send("portfolio", lambda r: GetAccountState(account_id, r))
+        )
+        return value_portfolio(state, self._prices)
+
+    async def atransactions(self, account_id: str) -> list[Transaction]:
+        """`transactions`, awaited."""
+        return await self._settle(
+            self._send("transactions", lambda r: GetTransactions(account_id, r))
+        )
+
+    async def aquote(self, symbol: str) -> QuoteSnapshot:
+        """`quote`, awaited."""
+        return await self._settle(self._send("quote", lambda r: GetQuote(symbol, r)))
+
+    async def astocks(self) -> list[QuoteSnapshot]:
+        """`stocks`, awaited."""
+        return await self._settle(self._send("stocks", GetStocks))
+
+    async def asearch(self, query: str, limit: int = 10) -> list[SearchResult]:
+        """`search`, awaited."""
+        return await self._settle(self._send("search", lambda r: Search(query, limit, r)))
+
+    async def adepth(self, symbol: str, levels: int = 10) -> Depth:
+        """`depth`, awaited."""
+        return await self._settle(self._send("depth", lambda r: GetDepth(symbol, levels, r)))
+
+    async def atrades(self, symbol: str, limit: int = 50) -> list[Trade]:
+        """`trades`, awaited."""
+        return await self._settle(self._send("trades", lambda r: GetTrades(symbol, limit, r)))
+
+    async def abars(self, symbol: str, interval: str = "1m", limit: int = 100) -> list[Bar]:
+        """`bars`, awaited."""
+        return await self._settle(self._send("bars", lambda r: GetBars(symbol, interval, limit, r)))
+
+    async def awatchlists(self, account_id: str) -> list[Watchlist]:
+        """`watchlists`, awaited."""
+        return await self._settle(
+            self._send("watchlists", lambda r: GetWatchlists(account_id, None, r))
+        )
 
     # -- notifications -------------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ class Gate:
         return value.upper()
 
 
-def gate(request: Request) -> Gate:
+async def gate(request: Request) -> Gate:
     """The server's shared state."""
     found: Gate = request.app.state.gate
     return found
@@ -89,7 +89,7 @@ _key_id = APIKeyHeader(name=KEY_ID_HEADER, auto_error=False, description="the AP
 _secret = APIKeyHeader(name=SECRET_HEADER, auto_error=False, description="the API secret key")
 
 
-def caller(
+async def caller(
     request: Request,
     key_id: Annotated[str | None, Security(_key_id)],
     secret: Annotated[str | None, Security(_secret)],
@@ -97,7 +97,7 @@ def caller(
     """The key a request was made with; 401 if missing or wrong."""
     if not key_id or not secret:
         raise ApiError(401, f"request is not authorized: send {KEY_ID_HEADER} and {SECRET_HEADER}")
-    record = gate(request).keys.check(key_id, secret)
+    record = request.app.state.gate.keys.check(key_id, secret)
     if record is None:
         raise ApiError(401, "request is not authorized: unknown key id or wrong secret")
     return record

@@ -1,0 +1,98 @@
+"""The asyncio twins of the hot calls: same values and errors, many awaited at once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from decimal import Decimal
+
+import pytest
+
+from actors.runtime import LightFuture
+from engine.errors import UnknownSymbolError
+from engine.orders import OrderStatus
+from gateway import Brokerage
+
+
+def test_done_callback_runs_once_whoever_comes_second() -> None:
+    calls: list[object] = []
+    early = LightFuture()
+    early.add_done_callback(calls.append)
+    early.set(1)
+    late = LightFuture()
+    late.set(2)
+    late.add_done_callback(calls.append)
+    assert calls == [early, late]
+    with pytest.raises(RuntimeError):
+        late.add_done_callback(calls.append)
+
+
+def test_done_callback_races_with_the_setter() -> None:
+    for _ in range(2000):
+        calls: list[object] = []
+        future = LightFuture()
+        setter = threading.Thread(target=future.set, args=(None,))
+        setter.start()
+        future.add_done_callback(calls.append)
+        setter.join()
+        assert calls == [future]
+
+
+def test_async_twins_answer_like_the_blocking_calls(broker: Brokerage) -> None:
+    alice = broker.open_account("U1", "Alice", initial_deposit="10000").account_id
+
+    async def scenario() -> None:
+        assert (await broker.aquote("AAPL")) == broker.quote("AAPL")
+        assert (await broker.asearch("apple"))[0].symbol == "AAPL"
+        order = await broker.aplace_order(alice, "AAPL", "buy", 10)
+        assert order.status is OrderStatus.EXECUTED
+        resting = await broker.aplace_order(alice, "AAPL", "buy", 1, "limit", "100")
+        assert (await broker.aget_order(resting.order_id)).status is OrderStatus.PENDING
+        assert [o.order_id for o in await broker.aorders(alice, "pending")] == [resting.order_id]
+        assert (await broker.acancel_order(resting.order_id)).status is OrderStatus.CANCELLED
+        assert (await broker.adeposit(alice, "5")).cash == Decimal("8505.00")
+        assert (await broker.awithdraw(alice, "5")).cash == Decimal("8500.00")
+        assert (await broker.abalance(alice)).available == Decimal("8500.00")
+        assert (await broker.aportfolio(alice)).net_worth == Decimal("10000.00")
+        assert len(await broker.atransactions(alice)) == 4
+        assert len(await broker.astocks()) == 2
+        assert (await broker.adepth("BOOK")).symbol == "BOOK"
+        assert await broker.atrades("BOOK") == []
+        assert isinstance(await broker.abars("AAPL"), list)
+        assert await broker.awatchlists(alice) == []
+        with pytest.raises(UnknownSymbolError):
+            await broker.aquote("NOPE")
+
+    asyncio.run(scenario())
+
+
+def test_many_coroutines_trade_at_once_and_conserve(broker: Brokerage) -> None:
+    """400 orders from 40 accounts, all awaited on one loop at once, in a book symbol."""
+    accounts = [
+        broker.open_account(f"U{i}", f"User {i}", initial_deposit="100000").account_id
+        for i in range(40)
+    ]
+    for account_id in accounts[::2]:
+        broker.grant_shares(account_id, "BOOK", 500, "100")
+    before = broker.audit()
+
+    async def trade(index: int) -> OrderStatus:
+        account_id = accounts[index % 40]
+        side = "sell" if index % 40 % 2 == 0 else "buy"
+        price = str(98 + index % 5)
+        order = await broker.aplace_order(account_id, "BOOK", side, 1 + index % 3, "limit", price)
+        return order.status
+
+    async def crowd() -> list[OrderStatus]:
+        return await asyncio.gather(*(trade(i) for i in range(400)))
+
+    statuses = asyncio.run(crowd())
+    assert OrderStatus.REJECTED not in statuses
+    assert OrderStatus.EXECUTED in statuses
+    for account_id in accounts:
+        for order in broker.orders(account_id, ["pending", "partially_filled"]):
+            broker.cancel_order(order.order_id)
+    after = broker.audit()
+    assert after.cash == before.cash
+    assert after.shares["BOOK"] == before.shares["BOOK"]
+    assert after.reserved_cash == 0
