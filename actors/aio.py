@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from typing import Any
 
 import pykka
@@ -22,8 +23,12 @@ async def _arrival(reply: pykka.Future[Any], timeout: float | None) -> Any:
         return await asyncio.to_thread(reply.get, timeout=timeout)
     loop = asyncio.get_running_loop()
     arrived: asyncio.Future[None] = loop.create_future()
+    loop_thread = threading.get_ident()
 
     def wake(_: LightFuture) -> None:
+        if threading.get_ident() == loop_thread:  # set by an actor on this loop ("asyncio")
+            _set_done(arrived)
+            return
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
             loop.call_soon_threadsafe(_set_done, arrived)
 

@@ -17,6 +17,7 @@ fail with `pykka.ActorDeadError`.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
 import logging
@@ -228,6 +229,45 @@ class Dispatcher:
                 thread.join()
 
 
+class LoopDispatcher:
+    """Runs actors' turns as callbacks of an asyncio event loop, on the loop's own thread.
+
+    An actor with mail is scheduled with `call_soon` (`call_soon_threadsafe` from any other
+    thread), so a server on that loop hands a request to the engine and gets the reply back
+    with no thread switch at all. Actors still handle one message at a time: a turn is one
+    callback, and the loop runs one callback at a time. Nothing on the loop may block on the
+    engine (it would wait for itself); `Brokerage` refuses such calls.
+
+    Args:
+        loop: The running loop (the runtime is made on its thread).
+        throughput: At most this many messages per actor per turn.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, throughput: int = DEFAULT_THROUGHPUT):
+        self.loop = loop
+        self.throughput = throughput
+        self.thread = threading.get_ident()
+        self.ready = self  # the run queue's one operation is `put`, as on a `Dispatcher`
+
+    def put(self, actor: BrokerActor | None) -> None:
+        """Schedule one turn of `actor` on the loop."""
+        if actor is None:
+            return
+        if threading.get_ident() == self.thread:
+            self.loop.call_soon(self._turn, actor)
+        else:
+            self.loop.call_soon_threadsafe(self._turn, actor)
+
+    def _turn(self, actor: BrokerActor) -> None:
+        try:
+            actor._run_turn(self.throughput)
+        except BaseException:  # the loop must outlive any actor's bug
+            _logger.exception("actor turn failed: %s", actor)
+
+    def shutdown(self) -> None:
+        """Nothing to stop: the loop belongs to its owner."""
+
+
 class Mailbox:
     """An actor's inbox on the M:N runtime: a deque plus a "scheduled" flag.
 
@@ -240,7 +280,7 @@ class Mailbox:
 
     __slots__ = ("actor", "dispatcher", "lock", "messages", "scheduled")
 
-    def __init__(self, actor: BrokerActor, dispatcher: Dispatcher) -> None:
+    def __init__(self, actor: BrokerActor, dispatcher: Dispatcher | LoopDispatcher) -> None:
         self.messages: collections.deque[Envelope[Any]] | None = None
         self.lock = threading.Lock()
         self.scheduled = True  # until the first turn has run on_start
@@ -389,7 +429,7 @@ class MNRuntime(Runtime):
 
     def __init__(self, workers: int = DEFAULT_WORKERS, throughput: int = DEFAULT_THROUGHPUT):
         super().__init__()
-        self.dispatcher = Dispatcher(workers, throughput)
+        self.dispatcher: Dispatcher | LoopDispatcher = Dispatcher(workers, throughput)
         # Callbacks of subscribers may block; they get a worker of their own.
         self.side_dispatcher = Dispatcher(1, throughput, name="mn-side")
 
@@ -397,6 +437,26 @@ class MNRuntime(Runtime):
         """Stop the worker threads."""
         self.dispatcher.shutdown()
         self.side_dispatcher.shutdown()
+
+
+class LoopRuntime(MNRuntime):
+    """The M:N runtime with the trading actors on the running asyncio event loop (see
+    `LoopDispatcher`); subscribers' actors keep a thread of their own, as they may block.
+
+    Made on the loop's thread (`asyncio.get_running_loop()` must answer there).
+    """
+
+    name = "asyncio"
+
+    def __init__(self, throughput: int = DEFAULT_THROUGHPUT) -> None:
+        Runtime.__init__(self)
+        self.dispatcher = LoopDispatcher(asyncio.get_running_loop(), throughput)
+        self.side_dispatcher = Dispatcher(1, throughput, name="mn-side")
+
+    def on_loop_thread(self) -> bool:
+        """True when called from the loop's own thread (where blocking would deadlock)."""
+        dispatcher = self.dispatcher
+        return isinstance(dispatcher, LoopDispatcher) and threading.get_ident() == dispatcher.thread
 
 
 A = TypeVar("A", bound="BrokerActor")
@@ -589,9 +649,12 @@ def send(ref: pykka.ActorRef[Any], message: Any) -> None:
 
 
 def make_runtime(name: str, workers: int | None = None) -> Runtime:
-    """Return a new runtime by name: "mn" (the default) or "threads"."""
+    """Return a new runtime by name: "mn" (the default), "threads", or "asyncio" (on the
+    running event loop; call it on the loop's thread)."""
     if name == "mn":
         return MNRuntime(workers or MNRuntime.DEFAULT_WORKERS)
     if name == "threads":
         return ThreadRuntime()
-    raise ValueError(f"runtime must be 'mn' or 'threads', was {name!r}")
+    if name == "asyncio":
+        return LoopRuntime()
+    raise ValueError(f"runtime must be 'mn', 'threads' or 'asyncio', was {name!r}")

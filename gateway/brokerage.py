@@ -12,6 +12,7 @@ twin returns the future instead, so a caller can keep many requests in flight. M
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
 import sys
@@ -50,6 +51,7 @@ from actors.notify import (
 from actors.runtime import (
     Clock,
     LightFuture,
+    LoopRuntime,
     Runtime,
     default_clock,
     make_runtime,
@@ -169,8 +171,11 @@ class Brokerage:
         clock: Returns integer nanoseconds since the epoch; injectable for simulations.
         log_level: Level of the structured lifecycle logs on stderr ("warning": quiet).
         history_limit: Price points kept per symbol.
-        runtime: "mn" (actors multiplexed on a few worker threads, the default) or "threads"
-            (pykka's `ThreadingActor`, one OS thread per actor).
+        runtime: "mn" (actors multiplexed on a few worker threads, the default), "threads"
+            (pykka's `ThreadingActor`, one OS thread per actor) or "asyncio" (the trading
+            actors run as callbacks of the asyncio event loop that calls `start()`, for a
+            server on that loop: no thread switch between a request and the engine; on that
+            loop use only the `a*` coroutines, as a blocking call there raises RuntimeError).
         workers: Worker threads of the "mn" runtime.
         max_in_flight: Orders that may be placed and not yet answered; beyond it a new order
             comes back REJECTED with reason BUSY at once (an accepted order is never dropped).
@@ -206,13 +211,14 @@ class Brokerage:
         self._session_poll = session_poll
         self._watcher: threading.Thread | None = None
         self._closing = threading.Event()
-        if runtime not in ("mn", "threads"):
-            raise ValidationError("runtime", "must be 'mn' or 'threads'", runtime)
+        if runtime not in ("mn", "threads", "asyncio"):
+            raise ValidationError("runtime", "must be 'mn', 'threads' or 'asyncio'", runtime)
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise ValidationError("workers", "must be a positive int", workers)
         self.runtime_name = runtime
         self._workers = workers
         self._runtime: Runtime | None = None
+        self._on_loop: Callable[[], bool] | None = None  # the asyncio runtime's loop check
         self._factory = OrderFactory(collar_percent)
         self.timeout = timeout
         self._clock = clock
@@ -235,6 +241,8 @@ class Brokerage:
         """Start the bus and the gateway actor; return self."""
         if self._gateway is None:
             self._runtime = runtime = make_runtime(self.runtime_name, self._workers)
+            if isinstance(runtime, LoopRuntime):
+                self._on_loop = runtime.on_loop_thread
             interest = Interest()
             self._bus = bus = runtime.spawn(EventBusActor, self._log, interest)
             services = Services(bus, interest, self._clock, self._log, self._metrics)
@@ -287,6 +295,11 @@ class Brokerage:
         notifier, self._notifier = self._notifier, None
         runtime.stop_all([bus, *([notifier] if notifier is not None else [])], timeout=self.timeout)
         runtime.shutdown()
+        self._on_loop = None
+
+    async def aclose(self) -> None:
+        """`close()` from a coroutine (on the "asyncio" runtime's loop too)."""
+        await asyncio.to_thread(self.close)
 
     def __enter__(self) -> Brokerage:
         return self.start()
@@ -321,6 +334,11 @@ class Brokerage:
 
     def _wait(self, reply: pykka.Future[Any]) -> Any:
         """Block until the reply, and what it depends on, is done; return the value."""
+        if self._on_loop is not None and self._on_loop():
+            raise RuntimeError(
+                "a blocking Brokerage call on the event loop the engine runs on would wait for "
+                "itself: await the a* coroutine instead, or call from another thread"
+            )
         return resolve(reply.get(timeout=self.timeout), self.timeout)
 
     # -- stocks --------------------------------------------------------------------------------

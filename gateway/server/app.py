@@ -1,17 +1,20 @@
 """The ASGI app and the ways to run it: `ServerThread` (in-process, for tests and tools) and
 `serve` (the `brokerage serve` command).
 
-Routes are plain functions run on a thread pool: each blocks on the engine for about a
-millisecond while the event loop goes on serving other connections.
+Hot routes are coroutines that await the engine (`Brokerage.a*`); the rest are plain
+functions run on a thread pool, each blocking on the engine for about a millisecond.
+`brokerage serve` runs the engine on the server's own event loop (the "asyncio" runtime), so
+a request reaches the actors and comes back with no thread switch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio.to_thread
@@ -22,20 +25,55 @@ from gateway.brokerage import Brokerage
 from gateway.feeds import FeedRunner, random_walk
 from gateway.server import alpaca, native, streams
 from gateway.server.auth import KeyStore
-from gateway.server.context import Gate
+from gateway.server.context import Gate, document_security
 from gateway.server.errors import BodyLimit, install
 
 DEFAULT_THREADS = 64
+KEEP_ALIVE_SECONDS = 75  # longer than any client's think time, so idle connections stay open
 
 
-def create_app(broker: Brokerage, keys: KeyStore, *, threads: int = DEFAULT_THREADS) -> FastAPI:
-    """An app in front of a started `broker`; `keys` holds the admin key and the accounts'."""
+def create_app(
+    broker: Brokerage,
+    keys: KeyStore,
+    *,
+    threads: int = DEFAULT_THREADS,
+    universe: str | None = None,
+    feed_interval: float | None = None,
+    announce: Callable[[str], Any] | None = None,
+) -> FastAPI:
+    """An app in front of `broker`; `keys` holds the admin key and the accounts'.
+
+    A broker that is not running yet is started when the app starts (on its event loop, which
+    an "asyncio" runtime needs) and closed when it stops. `universe` ("market" or "book")
+    lists the default universe at start, and `feed_interval` starts a random-walk price feed
+    moving every listed stock that often.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        yield
-        hub.close()
+        owned = not broker.running
+        if owned:
+            broker.start()
+        feed = None
+        try:
+            if universe is not None:
+                listed = await asyncio.to_thread(broker.list_universe, universe)
+                if feed_interval:
+                    symbols = [q.symbol for q in listed]
+                    walk = await asyncio.to_thread(
+                        random_walk, broker, symbols, seed=time.time_ns()
+                    )
+                    feed = FeedRunner(broker, walk, interval=feed_interval).start()
+                if announce is not None:
+                    announce(f"listed {len(listed)} stocks ({universe} mode)")
+            yield
+        finally:
+            if feed is not None:
+                await asyncio.to_thread(feed.stop)
+            await asyncio.to_thread(hub.close)
+            if owned:
+                await broker.aclose()
 
     app = FastAPI(
         title="Brokerage",
@@ -49,6 +87,13 @@ def create_app(broker: Brokerage, keys: KeyStore, *, threads: int = DEFAULT_THRE
         ),
         lifespan=lifespan,
     )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_security(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     hub = streams.StreamHub(broker)
     app.state.gate = Gate(broker, keys)
     app.state.hub = hub
@@ -68,14 +113,26 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        backlog=16_384,
+    )
+
+
 class ServerThread:
     """Serve an app from a background thread (`with ServerThread(app) as url: ...`)."""
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(_config(app, host, self.port, "warning"))
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 
     @property
@@ -83,7 +140,7 @@ class ServerThread:
         """The base URL, such as http://127.0.0.1:8123."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> str:
+    def start(self, timeout: float = 20.0) -> str:
         """Start serving; return the base URL once the server listens."""
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -96,7 +153,7 @@ class ServerThread:
     def stop(self) -> None:
         """Stop serving and wait for the thread."""
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=30)
 
     def __enter__(self) -> str:
         return self.start()
@@ -115,28 +172,25 @@ def serve(
     admin_secret: str | None = None,
     threads: int = DEFAULT_THREADS,
     log_level: str = "warning",
-    announce: Any = print,
+    announce: Callable[[str], Any] = print,
     **broker_options: Any,
 ) -> None:
-    """Run `brokerage serve`: list the default universe, start a random-walk price feed (every
-    `feed_interval` seconds; None for none), and serve until interrupted."""
+    """Run `brokerage serve`: the engine on the server's event loop, the default universe
+    listed, a random-walk price feed (every `feed_interval` seconds; None for none), until
+    interrupted."""
     keys = KeyStore(admin_key_id, admin_secret)
-    with Brokerage(log_level=log_level, **broker_options) as broker:
-        listed = broker.list_universe(mode)
-        feed = None
-        if feed_interval:
-            walk = random_walk(broker, [q.symbol for q in listed], seed=int(time.time()))
-            feed = FeedRunner(broker, walk, interval=feed_interval).start()
-        announce(f"brokerage serving {len(listed)} stocks on http://{host}:{port}")
-        announce(f"  API docs: http://{host}:{port}/docs  Alpaca base URL: http://{host}:{port}")
-        announce(f"  admin key id: {keys.admin.key_id}")
-        if admin_secret is None:
-            announce(f"  admin secret: {keys.admin.secret}")
-        app = create_app(broker, keys, threads=threads)
-        try:
-            uvicorn.run(
-                app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on"
-            )
-        finally:
-            if feed is not None:
-                feed.stop()
+    broker = Brokerage(log_level=log_level, runtime="asyncio", **broker_options)
+    app = create_app(
+        broker,
+        keys,
+        threads=threads,
+        universe=mode,
+        feed_interval=feed_interval,
+        announce=announce,
+    )
+    announce(f"brokerage serving on http://{host}:{port}")
+    announce(f"  API docs: http://{host}:{port}/docs  Alpaca base URL: http://{host}:{port}")
+    announce(f"  admin key id: {keys.admin.key_id}")
+    if admin_secret is None:
+        announce(f"  admin secret: {keys.admin.secret}")
+    uvicorn.Server(_config(app, host, port, log_level)).run()

@@ -96,3 +96,40 @@ def test_many_coroutines_trade_at_once_and_conserve(broker: Brokerage) -> None:
     assert after.cash == before.cash
     assert after.shares["BOOK"] == before.shares["BOOK"]
     assert after.reserved_cash == 0
+
+
+def test_asyncio_runtime_runs_the_actors_on_the_loop() -> None:
+    """On the "asyncio" runtime the trading actors are callbacks of the calling loop: the
+    coroutines work, blocking calls from the loop are refused (they would wait for
+    themselves), blocking calls from other threads work, and books and accounts reconcile."""
+
+    async def scenario() -> None:
+        broker = Brokerage(runtime="asyncio").start()
+        try:
+            await asyncio.to_thread(broker.list_stock, "BOOK", "Book Co.", "100", "book")
+            with pytest.raises(RuntimeError, match="wait for itself"):
+                broker.quote("BOOK")
+            seller = await asyncio.to_thread(broker.open_account, "S", "Seller")
+            buyer = await asyncio.to_thread(
+                broker.open_account, "B", "Buyer", initial_deposit="10000"
+            )
+            await asyncio.to_thread(broker.grant_shares, seller.account_id, "BOOK", 50, "90")
+            asks = [
+                broker.aplace_order(seller.account_id, "BOOK", "sell", 1, "limit", "100")
+                for _ in range(50)
+            ]
+            bids = [broker.aplace_order(buyer.account_id, "BOOK", "buy", 1) for _ in range(50)]
+            placed = await asyncio.gather(*asks)
+            filled = await asyncio.gather(*bids)
+            assert all(o.status is OrderStatus.PENDING for o in placed)
+            assert all(o.status is OrderStatus.EXECUTED for o in filled)
+            portfolio = await broker.aportfolio(buyer.account_id)
+            assert portfolio.holdings[0].quantity == 50
+            assert portfolio.cash == Decimal("5000.00")
+            report = await asyncio.to_thread(broker.audit)
+            assert report.shares["BOOK"] == 50
+        finally:
+            await broker.aclose()
+        assert not broker.running
+
+    asyncio.run(scenario())

@@ -37,12 +37,18 @@ class Served:
         return opened
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
-    with Brokerage(timeout=20) as broker:
+@pytest.fixture(scope="module", params=["asyncio", "mn"])
+def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    """On "asyncio" the engine runs on the server's event loop, started and closed by the app
+    (as `brokerage serve` runs it); on "mn" it runs on its own worker thread."""
+    broker = Brokerage(timeout=20, runtime=request.param)
+    if request.param == "mn":
+        broker.start()
+    app = create_app(broker, KeyStore("ADMIN", "admin-secret"))
+    with ServerThread(app) as url, httpx.Client(base_url=url, timeout=20) as client:
         broker.list_stock("AAPL", "Apple Inc.", "150.00")
         broker.list_stock("BOOK", "Book Traded Co.", "100.00", mode="book")
-        app = create_app(broker, KeyStore("ADMIN", "admin-secret"))
-        with ServerThread(app) as url, httpx.Client(base_url=url, timeout=20) as client:
-            yield Served(url, broker, client, app)
+        yield Served(url, broker, client, app)
         broker.audit()
+    assert not broker.running or request.param == "mn"
+    broker.close()
