@@ -263,12 +263,12 @@ def _touch(shared: Gate, wid: str, *, created: bool = False) -> None:
     shared.watchlist_times[wid] = (first, now)
 
 
-def _own_order(shared: Gate, account_id: str, order_ref: str) -> OrderSnapshot:
+async def _own_order(shared: Gate, account_id: str, order_ref: str) -> OrderSnapshot:
     order_id = order_id_of(order_ref)
     if order_id is None:
         raise ApiError(404, f"order not found, was {order_ref!r}")
     try:
-        order: OrderSnapshot = shared.broker.get_order(order_id)
+        order: OrderSnapshot = await shared.broker.aget_order(order_id)
     except UnknownOrderError:
         raise ApiError(404, f"order not found, was {order_ref!r}") from None
     if order.account_id != account_id:
@@ -280,11 +280,11 @@ def _own_order(shared: Gate, account_id: str, order_ref: str) -> OrderSnapshot:
 
 
 @router.get("/account")
-def account(record: Caller, shared: Shared) -> dict[str, Any]:
+async def account(record: Caller, shared: Shared) -> dict[str, Any]:
     """The caller's account in Alpaca's shape."""
     account_id = own_account(record)
-    balance = shared.broker.balance(account_id)
-    portfolio = shared.broker.portfolio(account_id)
+    balance = await shared.broker.abalance(account_id)
+    portfolio = await shared.broker.aportfolio(account_id)
     cash, equity = str(balance.cash), str(portfolio.net_worth)
     return {
         "id": str(record.alpaca_id),
@@ -348,7 +348,7 @@ def _check_supported(body: OrderBody) -> None:
 
 
 @router.post("/orders")
-def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[str, Any]:
+async def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[str, Any]:
     """Place an order. A refusal for lack of cash or shares is 403 and leaves no order open."""
     account_id = own_account(record)
     _check_supported(body)
@@ -357,7 +357,7 @@ def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[str, A
     if shared.by_client_id.setdefault(key, "") != "":
         raise ApiError(422, f"client_order_id must be unique, was {client_id!r}")
     try:
-        order = shared.broker.place_order(
+        order = await shared.broker.aplace_order(
             account_id,
             body.symbol,
             body.side,
@@ -378,7 +378,7 @@ def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[str, A
 
 
 @router.get("/orders")
-def list_orders(
+async def list_orders(
     record: Caller,
     shared: Shared,
     status: Literal["open", "closed", "all"] = "open",
@@ -393,7 +393,7 @@ def list_orders(
     """The caller's orders, newest first by default (`status` open by default, as Alpaca)."""
     account_id = own_account(record)
     wanted = {"open": _OPEN, "closed": _CLOSED, "all": None}[status]
-    orders = shared.broker.orders(account_id, wanted)
+    orders = await shared.broker.aorders(account_id, wanted)
     chosen = {s.strip().upper() for s in symbols.split(",") if s.strip()} if symbols else None
     picked = [
         o
@@ -409,13 +409,13 @@ def list_orders(
 
 
 @router.delete("/orders", status_code=207)
-def cancel_all(record: Caller, shared: Shared) -> list[dict[str, Any]]:
+async def cancel_all(record: Caller, shared: Shared) -> list[dict[str, Any]]:
     """Cancel every open order of the caller; one status per order (HTTP 207)."""
     account_id = own_account(record)
     answers = []
-    for order in shared.broker.orders(account_id, _OPEN):
+    for order in await shared.broker.aorders(account_id, _OPEN):
         try:
-            shared.broker.cancel_order(order.order_id)
+            await shared.broker.acancel_order(order.order_id)
             answers.append({"id": order_uuid(order.order_id), "status": 200, "body": None})
         except Exception as error:  # finished meanwhile: report it, go on
             answers.append(
@@ -429,7 +429,7 @@ def cancel_all(record: Caller, shared: Shared) -> list[dict[str, Any]]:
 
 
 @router.get("/orders:by_client_order_id")
-def order_by_client_id(
+async def order_by_client_id(
     record: Caller,
     shared: Shared,
     client_order_id: Annotated[str, Query(min_length=1, max_length=128)],
@@ -438,7 +438,7 @@ def order_by_client_id(
     account_id = own_account(record)
     order_id = shared.by_client_id.get((account_id, client_order_id)) or client_order_id
     try:
-        order: OrderSnapshot = shared.broker.get_order(order_id)
+        order: OrderSnapshot = await shared.broker.aget_order(order_id)
     except UnknownOrderError:
         raise ApiError(404, f"order not found, was {client_order_id!r}") from None
     if order.account_id != account_id:
@@ -447,16 +447,16 @@ def order_by_client_id(
 
 
 @router.get("/orders/{order_id}")
-def get_order(order_id: str, record: Caller, shared: Shared) -> dict[str, Any]:
+async def get_order(order_id: str, record: Caller, shared: Shared) -> dict[str, Any]:
     """One of the caller's orders by its UUID."""
-    return order_json(shared, _own_order(shared, own_account(record), order_id))
+    return order_json(shared, await _own_order(shared, own_account(record), order_id))
 
 
 @router.delete("/orders/{order_id}", status_code=204)
-def cancel_order(order_id: str, record: Caller, shared: Shared) -> Response:
+async def cancel_order(order_id: str, record: Caller, shared: Shared) -> Response:
     """Cancel an open order (422 if it is finished)."""
-    order = _own_order(shared, own_account(record), order_id)
-    shared.broker.cancel_order(order.order_id)
+    order = await _own_order(shared, own_account(record), order_id)
+    await shared.broker.acancel_order(order.order_id)
     return Response(status_code=204)
 
 
@@ -464,9 +464,9 @@ def cancel_order(order_id: str, record: Caller, shared: Shared) -> Response:
 
 
 @router.get("/positions")
-def positions(record: Caller, shared: Shared) -> list[dict[str, Any]]:
+async def positions(record: Caller, shared: Shared) -> list[dict[str, Any]]:
     """The caller's open positions at current prices."""
-    portfolio = shared.broker.portfolio(own_account(record))
+    portfolio = await shared.broker.aportfolio(own_account(record))
     return [position_json(h) for h in portfolio.holdings if h.quantity > 0]
 
 
