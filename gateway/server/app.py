@@ -193,4 +193,6 @@ def serve(
     announce(f"  admin key id: {keys.admin.key_id}")
     if admin_secret is None:
         announce(f"  admin secret: {keys.admin.secret}")
-    uvicorn.Server(_config(app, host, port, log_level)).run()
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once shut down
+        uvicorn.Server(_config(app, host, port, log_level)).run()
+    announce("brokerage stopped")

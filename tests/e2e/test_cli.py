@@ -88,3 +88,58 @@ def test_simulate_prints_a_json_report_whose_conservation_check_passes() -> None
     report = json.loads(result.stdout)
     assert report["conservation"]["ok"] is True
     assert report["accounts"] == 60
+
+
+def test_serve_answers_and_stops_cleanly_on_interrupt() -> None:
+    """`brokerage serve` lists the universe, moves prices, trades over HTTP, and on Ctrl-C
+    closes the engine and exits 0."""
+    import signal
+    import time
+
+    import httpx
+
+    from gateway.server.app import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [BROKERAGE, "serve", "--port", str(port), "--admin-secret", "s3", "--feed-interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "brokerage serve did not start"
+            time.sleep(0.1)
+        opened = httpx.post(
+            f"{url}/api/accounts",
+            json={"user_id": "cli", "name": "Cli", "initial_deposit": "5000"},
+        ).json()
+        keys = {
+            "APCA-API-KEY-ID": opened["api_key_id"],
+            "APCA-API-SECRET-KEY": opened["api_secret_key"],
+        }
+        first = httpx.get(f"{url}/api/stocks/MSFT", headers=keys).json()["last_price"]
+        order = httpx.post(
+            f"{url}/api/orders", json={"symbol": "MSFT", "side": "buy", "quantity": 2}, headers=keys
+        ).json()
+        assert order["status"] == "executed"
+        assert len(httpx.get(f"{url}/v2/assets", headers=keys).json()) == 52
+        while httpx.get(f"{url}/api/stocks/MSFT", headers=keys).json()["last_price"] == first:
+            assert time.monotonic() < deadline + 30, "the price feed did not move MSFT"
+            time.sleep(0.1)
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=60)
+    assert server.returncode == 0, err
+    assert f"brokerage serving on {url}" in out
+    assert "listed 52 stocks (market mode)" in out
+    assert out.rstrip().endswith("brokerage stopped")
+    assert "Traceback" not in err
