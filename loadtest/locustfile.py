@@ -146,6 +146,26 @@ class BrokerageUser(FastHttpUser):
         )
 
 
+# -- every failure counts ----------------------------------------------------------------------
+
+_failures = [0]
+
+
+@events.request.add_listener
+def _count_failure(exception: BaseException | None = None, **_: Any) -> None:
+    if exception is not None:
+        _failures[0] += 1
+
+
+@events.quitting.add_listener
+def _fail_on_any_failure(environment: Environment, **_: Any) -> None:
+    """Exit 1 if any request failed during the whole run, the ramp-up included (locust's own
+    check sees only the statistics, which `--reset-stats` clears once every user is up)."""
+    if _failures[0]:
+        print(f"{_failures[0]} requests failed during the run")
+        environment.process_exit_code = 1
+
+
 # -- the embedded engine ---------------------------------------------------------------------
 
 _embedded: dict[str, Brokerage] = {}
