@@ -230,7 +230,9 @@ def _names(shared: Gate) -> dict[str, str]:
     return shared.asset_names
 
 
-def _watchlist_json(shared: Gate, record_uuid: uuid.UUID, wid: str, found: Watchlist) -> Any:
+def _watchlist_json(
+    shared: Gate, record_uuid: uuid.UUID, wid: str, found: Watchlist
+) -> dict[str, Any]:
     created, updated = shared.watchlist_times.get(wid, (None, None))
     now = iso(datetime.now(UTC))
     names = _names(shared)
@@ -246,7 +248,7 @@ def _watchlist_json(shared: Gate, record_uuid: uuid.UUID, wid: str, found: Watch
 
 def _watchlist_id(shared: Gate, account_id: str, name: str) -> str:
     wid = shared.watchlist_by_name.setdefault((account_id, name), str(uuid.uuid4()))
-    shared.watchlist_ids.setdefault(wid, (account_id, name))  # type: ignore[arg-type]
+    shared.watchlist_ids.setdefault(wid, (account_id, name))
     return wid
 
 

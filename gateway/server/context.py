@@ -59,7 +59,9 @@ class Gate:
     keys: KeyStore
     client_ids: dict[str, str] = field(default_factory=dict)  # order id -> client order id
     by_client_id: dict[tuple[str, str], str] = field(default_factory=dict)
-    watchlist_ids: dict[str, tuple[AccountId, str]] = field(default_factory=dict)
+    watchlist_ids: dict[str, tuple[str, str]] = field(
+        default_factory=dict
+    )  # UUID -> (account, name)
     watchlist_by_name: dict[tuple[str, str], str] = field(default_factory=dict)
     watchlist_times: dict[str, tuple[str, str]] = field(default_factory=dict)  # created, updated
     asset_names: dict[str, str] = field(default_factory=dict)  # symbol -> name
