@@ -371,12 +371,20 @@ async def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[
     except BaseException:
         del shared.by_client_id[key]
         raise
-    shared.client_ids[order.order_id] = client_id
-    shared.by_client_id[key] = order.order_id
     if order.status is OrderStatus.REJECTED and order.reject_reason is not None:
+        del shared.by_client_id[key]  # as on Alpaca, a refused order is no order: the id is free
         status, message = _REFUSALS[order.reject_reason]
         raise ApiError(status, message)
+    shared.client_ids[order.order_id] = client_id
+    shared.by_client_id[key] = order.order_id
     return order_json(shared, order)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without a zone is taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 @router.get("/orders")
@@ -394,6 +402,7 @@ async def list_orders(
 ) -> list[dict[str, Any]]:
     """The caller's orders, newest first by default (`status` open by default, as Alpaca)."""
     account_id = own_account(record)
+    after, until = _aware(after), _aware(until)
     wanted = {"open": _OPEN, "closed": _CLOSED, "all": None}[status]
     orders = await shared.broker.aorders(account_id, wanted)
     chosen = {s.strip().upper() for s in symbols.split(",") if s.strip()} if symbols else None

@@ -159,20 +159,32 @@ def trade_update(shared: Gate, event: OrderEvent) -> dict[str, Any]:
 
 
 async def _send_all(socket: WebSocket, listener: Listener, shared: Gate) -> None:
-    while True:
-        item = await listener.queue.get()
-        if listener.overflowed:
-            await socket.close(code=1008, reason="too slow: the event queue overflowed")
-            return
-        if isinstance(item, OrderEvent):
-            await socket.send_text(json.dumps(trade_update(shared, item)))
-        else:
-            await socket.send_text(json.dumps([item]))
+    try:
+        while True:
+            item = await listener.queue.get()
+            if listener.overflowed:
+                await socket.close(code=1008, reason="too slow: the event queue overflowed")
+                return
+            if isinstance(item, OrderEvent):
+                await socket.send_text(json.dumps(trade_update(shared, item)))
+            else:
+                await socket.send_text(json.dumps([item]))
+    except (WebSocketDisconnect, RuntimeError):  # the client went away mid-send
+        return
 
 
 async def _receive_json(socket: WebSocket) -> Any:
-    """The next message as JSON, or the `ValueError` that parsing raised."""
-    text = await socket.receive_text()
+    """The next message (a text or a binary frame) as JSON, or the `ValueError` that says
+    what was wrong with it."""
+    message = await socket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        try:
+            text = (message.get("bytes") or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            return ValueError("a binary frame that is not UTF-8 text")
     if len(text) > 64 * 1024:
         return ValueError(f"message exceeds 65536 characters, was {len(text)}")
     try:
@@ -205,6 +217,9 @@ async def trade_updates(socket: WebSocket) -> None:
             action, data = message.get("action"), message.get("data")
             data = data if isinstance(data, dict) else {}
             if action in ("authenticate", "auth"):
+                if account_id is not None:
+                    await socket.send_text(json.dumps(_stream_error("already authenticated")))
+                    continue
                 record = _check_key(
                     shared,
                     data.get("key_id", message.get("key")),
@@ -227,11 +242,12 @@ async def trade_updates(socket: WebSocket) -> None:
                     if isinstance(streams, list)
                     else []
                 )
-                if wanted and sender is None:
+                if wanted:
                     await run_in_threadpool(hub.ensure, "orders")
                     hub.accounts[account_id].add(listener)
-                    sender = asyncio.create_task(_send_all(socket, listener, shared))
-                elif not wanted and sender is not None:
+                    if sender is None:
+                        sender = asyncio.create_task(_send_all(socket, listener, shared))
+                else:
                     hub.accounts[account_id].discard(listener)
                 reply = {"stream": "listening", "data": {"streams": wanted}}
                 await socket.send_text(json.dumps(reply))

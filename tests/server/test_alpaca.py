@@ -253,3 +253,31 @@ def _wait_listening(served: Served, account_id: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the trading stream did not start listening")
         time.sleep(0.02)
+
+
+def test_a_refused_order_leaves_its_client_order_id_free(served: Served) -> None:
+    client, _ = _client(served, "alpaca-retry", deposit="100")
+    request = MarketOrderRequest(
+        symbol="AAPL",
+        qty=1,
+        side=OrderSide.BUY,
+        time_in_force=TimeInForce.GTC,
+        client_order_id="retry-me",
+    )
+    with pytest.raises(APIError) as refused:
+        client.submit_order(request)
+    assert refused.value.status_code == 403
+    with pytest.raises(APIError) as unknown:
+        client.get_order_by_client_id("retry-me")
+    assert unknown.value.status_code == 404
+    served.client.post(
+        "/api/account/deposit",
+        json={"amount": "1000"},
+        headers={
+            "APCA-API-KEY-ID": client._api_key or "",
+            "APCA-API-SECRET-KEY": client._secret_key or "",
+        },
+    ).raise_for_status()
+    placed = client.submit_order(request)
+    assert placed.client_order_id == "retry-me"
+    assert placed.status == OrderStatus.FILLED

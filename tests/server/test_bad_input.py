@@ -109,3 +109,15 @@ def test_alpaca_orders_refuse_what_the_engine_does_not_model(served: Served) -> 
     duplicate = _post(served, "/v2/orders", {**base, "client_order_id": "same"}, me)
     assert duplicate.status_code == 422
     assert "unique" in duplicate.json()["message"]
+
+
+def test_alpaca_order_filters_take_times_with_or_without_a_zone(served: Served) -> None:
+    me = served.signup("alpaca-times")["headers"]
+    for after in ("2020-01-01T00:00:00", "2020-01-01T00:00:00Z", "2020-01-01T00:00:00+02:00"):
+        answer = served.client.get(
+            "/v2/orders", params={"status": "all", "after": after}, headers=me
+        )
+        assert answer.status_code == 200, (after, answer.text)
+    bad = served.client.get("/v2/orders", params={"after": "yesterday"}, headers=me)
+    assert bad.status_code == 422
+    assert set(bad.json()) == {"code", "message"}

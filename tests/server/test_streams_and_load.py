@@ -107,3 +107,48 @@ def test_many_http_clients_trade_at_once_and_conserve(served: Served) -> None:
         balance = served.client.get("/api/account", headers=opened["headers"]).json()["balance"]
         assert balance["reserved"] == "0.00"
         assert Decimal(balance["cash"]) >= 0
+
+
+def test_trade_stream_takes_binary_frames_and_listens_again(served: Served) -> None:
+    """Alpaca's stream protocol on a raw socket: binary or text frames, errors for bad
+    messages, and a listen after an unlisten delivers events again."""
+    opened = served.signup("stream-raw")
+    url = served.url.replace("http", "ws") + "/stream"
+    auth = {
+        "action": "authenticate",
+        "data": {"key_id": opened["api_key_id"], "secret_key": opened["api_secret_key"]},
+    }
+    with connect(url) as socket:
+        socket.send(b"\xff\xfe")
+        assert json.loads(socket.recv(timeout=10))["stream"] == "error"
+        socket.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
+        assert "authenticate first" in socket.recv(timeout=10)
+        socket.send(json.dumps(auth).encode())
+        reply = json.loads(socket.recv(timeout=10))
+        assert reply == {
+            "stream": "authorization",
+            "data": {"status": "authorized", "action": "authenticate"},
+        }
+        socket.send(json.dumps(auth))
+        assert "already authenticated" in socket.recv(timeout=10)
+        for streams in (["trade_updates"], [], ["trade_updates"]):
+            socket.send(json.dumps({"action": "listen", "data": {"streams": streams}}))
+            listening = json.loads(socket.recv(timeout=10))
+            assert listening == {"stream": "listening", "data": {"streams": streams}}
+        served.client.post(
+            "/api/orders",
+            json={"symbol": "AAPL", "side": "buy", "quantity": 1},
+            headers=opened["headers"],
+        ).raise_for_status()
+        events = [json.loads(socket.recv(timeout=10))["data"]["event"] for _ in range(2)]
+    assert events == ["new", "fill"]
+
+
+def test_trade_stream_refuses_a_wrong_key(served: Served) -> None:
+    url = served.url.replace("http", "ws") + "/stream"
+    with connect(url) as socket:
+        socket.send(
+            json.dumps({"action": "auth", "data": {"key_id": "PKNOPE", "secret_key": "nope"}})
+        )
+        reply = json.loads(socket.recv(timeout=10))
+    assert reply["data"]["status"] == "unauthorized"
