@@ -14,11 +14,23 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from actors.metrics import MetricsSnapshot
+from actors.notify import Preferences
+from engine.account import Balance, Portfolio, Transaction
+from engine.alerts import AlertSnapshot
+from engine.audit import AuditReport
+from engine.bars import Bar
 from engine.errors import UnknownOrderError
+from engine.matching import Depth, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot
+from engine.search import SearchResult
+from engine.watchlists import Watchlist
+from gateway.actor import AccountInfo
+from gateway.brokerage import WatchlistQuotes
 from gateway.server.context import Caller, Shared, own_account, require_admin
 from gateway.server.encode import iso, plain
 from gateway.server.errors import ApiError
+from gateway.server.schemas import Snapshot, many, schema
 
 Money = Annotated[
     StrictStr | StrictInt,
@@ -28,6 +40,26 @@ Quantity = Annotated[StrictInt | StrictStr, Field(description="a positive whole 
 Text = Annotated[StrictStr, Field(max_length=200)]
 
 router = APIRouter(prefix="/api")
+
+
+class Health(Snapshot):
+    status: Literal["ok", "stopped"]
+
+
+class AccountOpened(schema(AccountInfo)):  # type: ignore[misc]
+    api_key_id: str
+    api_secret_key: str = Field(description="shown in this answer only")
+
+
+class AccountView(Snapshot):
+    account_id: str
+    user_id: str | None
+    balance: schema(Balance)  # type: ignore[valid-type]
+
+
+class ClockView(Snapshot):
+    is_open: bool
+    timestamp: datetime
 
 
 def reply(value: Any, status: int = 200) -> JSONResponse:
@@ -120,13 +152,13 @@ async def _own_order(shared: Shared, account_id: str, order_id: str) -> OrderSna
 # -- public --------------------------------------------------------------------------------------
 
 
-@router.get("/health", tags=["service"])
+@router.get("/health", tags=["service"], response_model=Health)
 async def health(shared: Shared) -> JSONResponse:
     """Whether the engine is running (no key needed)."""
     return reply({"status": "ok" if shared.broker.running else "stopped"})
 
 
-@router.post("/accounts", status_code=201, tags=["accounts"])
+@router.post("/accounts", status_code=201, tags=["accounts"], response_model=AccountOpened)
 def open_account(body: OpenAccountBody, shared: Shared) -> JSONResponse:
     """Open an account (and its user, the first time) and issue its API key. The secret is
     shown only in this answer."""
@@ -142,7 +174,7 @@ def open_account(body: OpenAccountBody, shared: Shared) -> JSONResponse:
 # -- the caller's account ------------------------------------------------------------------------
 
 
-@router.get("/account", tags=["accounts"])
+@router.get("/account", tags=["accounts"], response_model=AccountView)
 async def account(record: Caller, shared: Shared) -> JSONResponse:
     """The caller's account id, user and balance."""
     account_id = own_account(record)
@@ -155,25 +187,25 @@ async def account(record: Caller, shared: Shared) -> JSONResponse:
     )
 
 
-@router.post("/account/deposit", tags=["accounts"])
+@router.post("/account/deposit", tags=["accounts"], response_model=schema(Balance))
 async def deposit(body: AmountBody, record: Caller, shared: Shared) -> JSONResponse:
     """Add cash; answer the new balance."""
     return reply(await shared.broker.adeposit(own_account(record), body.amount))
 
 
-@router.post("/account/withdraw", tags=["accounts"])
+@router.post("/account/withdraw", tags=["accounts"], response_model=schema(Balance))
 async def withdraw(body: AmountBody, record: Caller, shared: Shared) -> JSONResponse:
     """Take out cash, at most the available cash (403 beyond it)."""
     return reply(await shared.broker.awithdraw(own_account(record), body.amount))
 
 
-@router.get("/account/portfolio", tags=["accounts"])
+@router.get("/account/portfolio", tags=["accounts"], response_model=schema(Portfolio))
 async def portfolio(record: Caller, shared: Shared) -> JSONResponse:
     """Holdings at current prices with unrealized and realized profit and loss."""
     return reply(await shared.broker.aportfolio(own_account(record)))
 
 
-@router.get("/account/transactions", tags=["accounts"])
+@router.get("/account/transactions", tags=["accounts"], response_model=many(Transaction))
 async def transactions(record: Caller, shared: Shared) -> JSONResponse:
     """Every movement of cash or shares, oldest first."""
     return reply(await shared.broker.atransactions(own_account(record)))
@@ -182,7 +214,7 @@ async def transactions(record: Caller, shared: Shared) -> JSONResponse:
 # -- orders --------------------------------------------------------------------------------------
 
 
-@router.post("/orders", status_code=201, tags=["orders"])
+@router.post("/orders", status_code=201, tags=["orders"], response_model=schema(OrderSnapshot))
 async def place_order(body: OrderBody, record: Caller, shared: Shared) -> JSONResponse:
     """Place an order. A refusal (insufficient funds or shares, busy, market closed) is the
     order in status `rejected` with its `reject_reason`."""
@@ -198,7 +230,7 @@ async def place_order(body: OrderBody, record: Caller, shared: Shared) -> JSONRe
     return reply(order, 201)
 
 
-@router.get("/orders", tags=["orders"])
+@router.get("/orders", tags=["orders"], response_model=many(OrderSnapshot))
 async def list_orders(
     record: Caller,
     shared: Shared,
@@ -212,13 +244,13 @@ async def list_orders(
     return reply(await shared.broker.aorders(own_account(record), status or None, symbol))
 
 
-@router.get("/orders/{order_id}", tags=["orders"])
+@router.get("/orders/{order_id}", tags=["orders"], response_model=schema(OrderSnapshot))
 async def get_order(order_id: str, record: Caller, shared: Shared) -> JSONResponse:
     """One of the caller's orders."""
     return reply(await _own_order(shared, own_account(record), order_id))
 
 
-@router.delete("/orders/{order_id}", tags=["orders"])
+@router.delete("/orders/{order_id}", tags=["orders"], response_model=schema(OrderSnapshot))
 async def cancel_order(order_id: str, record: Caller, shared: Shared) -> JSONResponse:
     """Cancel what remains of one of the caller's orders (422 if it is finished)."""
     await _own_order(shared, own_account(record), order_id)
@@ -228,19 +260,19 @@ async def cancel_order(order_id: str, record: Caller, shared: Shared) -> JSONRes
 # -- market data ---------------------------------------------------------------------------------
 
 
-@router.get("/stocks", tags=["market data"])
+@router.get("/stocks", tags=["market data"], response_model=many(QuoteSnapshot))
 async def stocks(_: Caller, shared: Shared) -> JSONResponse:
     """Every listed stock's quote."""
     return reply(await shared.broker.astocks())
 
 
-@router.get("/stocks/{symbol}", tags=["market data"])
+@router.get("/stocks/{symbol}", tags=["market data"], response_model=schema(QuoteSnapshot))
 async def quote(symbol: str, _: Caller, shared: Shared) -> JSONResponse:
     """A stock's quote: last price, best bid and ask, the day's open, high, low and volume."""
     return reply(await shared.broker.aquote(symbol))
 
 
-@router.get("/stocks/{symbol}/depth", tags=["market data"])
+@router.get("/stocks/{symbol}/depth", tags=["market data"], response_model=schema(Depth))
 async def depth(
     symbol: str,
     _: Caller,
@@ -251,7 +283,7 @@ async def depth(
     return reply(await shared.broker.adepth(symbol, levels))
 
 
-@router.get("/stocks/{symbol}/trades", tags=["market data"])
+@router.get("/stocks/{symbol}/trades", tags=["market data"], response_model=many(Trade))
 async def trades(
     symbol: str,
     _: Caller,
@@ -262,7 +294,7 @@ async def trades(
     return reply(await shared.broker.atrades(symbol, limit))
 
 
-@router.get("/stocks/{symbol}/bars", tags=["market data"])
+@router.get("/stocks/{symbol}/bars", tags=["market data"], response_model=many(Bar))
 async def bars(
     symbol: str,
     _: Caller,
@@ -274,7 +306,7 @@ async def bars(
     return reply(await shared.broker.abars(symbol, interval, limit))
 
 
-@router.get("/search", tags=["market data"])
+@router.get("/search", tags=["market data"], response_model=many(SearchResult))
 async def search(
     _: Caller,
     shared: Shared,
@@ -285,7 +317,7 @@ async def search(
     return reply(await shared.broker.asearch(q, limit))
 
 
-@router.get("/clock", tags=["market data"])
+@router.get("/clock", tags=["market data"], response_model=ClockView)
 async def clock(_: Caller, shared: Shared) -> JSONResponse:
     """Whether the session takes orders now."""
     return reply({"is_open": shared.broker.market_open(), "timestamp": iso(datetime.now(UTC))})
@@ -294,25 +326,25 @@ async def clock(_: Caller, shared: Shared) -> JSONResponse:
 # -- watchlists ----------------------------------------------------------------------------------
 
 
-@router.get("/watchlists", tags=["watchlists"])
+@router.get("/watchlists", tags=["watchlists"], response_model=many(Watchlist))
 async def watchlists(record: Caller, shared: Shared) -> JSONResponse:
     """The caller's watchlists with their symbols."""
     return reply(await shared.broker.awatchlists(own_account(record)))
 
 
-@router.post("/watchlists", status_code=201, tags=["watchlists"])
+@router.post("/watchlists", status_code=201, tags=["watchlists"], response_model=schema(Watchlist))
 def create_watchlist(body: WatchlistBody, record: Caller, shared: Shared) -> JSONResponse:
     """Create a watchlist of listed symbols."""
     return reply(shared.broker.create_watchlist(own_account(record), body.name, body.symbols), 201)
 
 
-@router.get("/watchlists/{name}", tags=["watchlists"])
+@router.get("/watchlists/{name}", tags=["watchlists"], response_model=schema(WatchlistQuotes))
 def watchlist(name: str, record: Caller, shared: Shared) -> JSONResponse:
     """A watchlist with a live quote for each symbol."""
     return reply(shared.broker.watchlist(own_account(record), name))
 
 
-@router.patch("/watchlists/{name}", tags=["watchlists"])
+@router.patch("/watchlists/{name}", tags=["watchlists"], response_model=schema(Watchlist))
 def rename_watchlist(name: str, body: RenameBody, record: Caller, shared: Shared) -> JSONResponse:
     """Rename a watchlist."""
     return reply(shared.broker.rename_watchlist(own_account(record), name, body.name))
@@ -325,13 +357,15 @@ def delete_watchlist(name: str, record: Caller, shared: Shared) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/watchlists/{name}/symbols", tags=["watchlists"])
+@router.post("/watchlists/{name}/symbols", tags=["watchlists"], response_model=schema(Watchlist))
 def add_symbol(name: str, body: SymbolBody, record: Caller, shared: Shared) -> JSONResponse:
     """Add a symbol to a watchlist."""
     return reply(shared.broker.add_to_watchlist(own_account(record), name, body.symbol))
 
 
-@router.delete("/watchlists/{name}/symbols/{symbol}", tags=["watchlists"])
+@router.delete(
+    "/watchlists/{name}/symbols/{symbol}", tags=["watchlists"], response_model=schema(Watchlist)
+)
 def remove_symbol(name: str, symbol: str, record: Caller, shared: Shared) -> JSONResponse:
     """Remove a symbol from a watchlist."""
     return reply(shared.broker.remove_from_watchlist(own_account(record), name, symbol))
@@ -340,13 +374,13 @@ def remove_symbol(name: str, symbol: str, record: Caller, shared: Shared) -> JSO
 # -- alerts and notifications --------------------------------------------------------------------
 
 
-@router.get("/alerts", tags=["alerts"])
+@router.get("/alerts", tags=["alerts"], response_model=many(AlertSnapshot))
 def alerts(record: Caller, shared: Shared) -> JSONResponse:
     """The caller's active price alerts."""
     return reply(shared.broker.alerts(own_account(record)))
 
 
-@router.post("/alerts", status_code=201, tags=["alerts"])
+@router.post("/alerts", status_code=201, tags=["alerts"], response_model=schema(AlertSnapshot))
 def add_alert(body: AlertBody, record: Caller, shared: Shared) -> JSONResponse:
     """Alert when a price goes at or above, or at or below, a threshold."""
     return reply(
@@ -357,7 +391,7 @@ def add_alert(body: AlertBody, record: Caller, shared: Shared) -> JSONResponse:
     )
 
 
-@router.delete("/alerts/{alert_id}", tags=["alerts"])
+@router.delete("/alerts/{alert_id}", tags=["alerts"], response_model=schema(AlertSnapshot))
 def cancel_alert(alert_id: str, record: Caller, shared: Shared) -> JSONResponse:
     """Remove one of the caller's active alerts."""
     account_id = own_account(record)
@@ -366,7 +400,7 @@ def cancel_alert(alert_id: str, record: Caller, shared: Shared) -> JSONResponse:
     return reply(shared.broker.cancel_alert(alert_id))
 
 
-@router.put("/notifications", tags=["alerts"])
+@router.put("/notifications", tags=["alerts"], response_model=schema(Preferences))
 def notifications(body: NotificationBody, record: Caller, shared: Shared) -> JSONResponse:
     """Choose where the caller's user is notified (console, email, push webhook, SMS) and of
     which events."""
@@ -386,7 +420,7 @@ def notifications(body: NotificationBody, record: Caller, shared: Shared) -> JSO
 # -- admin ---------------------------------------------------------------------------------------
 
 
-@router.post("/admin/stocks", status_code=201, tags=["admin"])
+@router.post("/admin/stocks", status_code=201, tags=["admin"], response_model=schema(QuoteSnapshot))
 def list_stock(body: ListStockBody, record: Caller, shared: Shared) -> JSONResponse:
     """List a stock (admin key)."""
     require_admin(record)
@@ -396,21 +430,21 @@ def list_stock(body: ListStockBody, record: Caller, shared: Shared) -> JSONRespo
     return reply(listed, 201)
 
 
-@router.put("/admin/stocks/{symbol}/price", tags=["admin"])
+@router.put("/admin/stocks/{symbol}/price", tags=["admin"], response_model=schema(QuoteSnapshot))
 def move_price(symbol: str, body: PriceBody, record: Caller, shared: Shared) -> JSONResponse:
     """Move a stock's price; resting limit orders it reaches fill (admin key)."""
     require_admin(record)
     return reply(shared.broker.update_price(symbol, body.price))
 
 
-@router.get("/admin/metrics", tags=["admin"])
+@router.get("/admin/metrics", tags=["admin"], response_model=schema(MetricsSnapshot))
 def metrics(record: Caller, shared: Shared) -> JSONResponse:
     """Counters, latency percentiles, orders in flight and live actors (admin key)."""
     require_admin(record)
     return reply(shared.broker.metrics())
 
 
-@router.get("/admin/audit", tags=["admin"])
+@router.get("/admin/audit", tags=["admin"], response_model=schema(AuditReport))
 def audit(record: Caller, shared: Shared) -> JSONResponse:
     """Check every invariant of every account and book (admin key)."""
     require_admin(record)

@@ -1,5 +1,6 @@
 """Fuzz the whole API from its own OpenAPI document (schemathesis): no request gets a 500,
-and every refusal is `{"code", "message"}`."""
+every answer the document describes matches its schema, and every refusal is
+`{"code", "message"}`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.server.conftest import Served
 
@@ -37,7 +39,9 @@ def _fuzz(operation: Any, url: str, headers: dict[str, str]) -> None:
     )
     def run(case: Any) -> None:
         response = case.call(base_url=url, headers=headers)
-        case.validate_response(response, checks=[not_a_server_error])
+        case.validate_response(
+            response, checks=[not_a_server_error, response_schema_conformance]
+        )
         if response.status_code >= 400:
             body = response.json()
             assert set(body) == {"code", "message"}, (operation.label, body)
