@@ -39,9 +39,7 @@ def _fuzz(operation: Any, url: str, headers: dict[str, str]) -> None:
     )
     def run(case: Any) -> None:
         response = case.call(base_url=url, headers=headers)
-        case.validate_response(
-            response, checks=[not_a_server_error, response_schema_conformance]
-        )
+        case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
         if response.status_code >= 400:
             body = response.json()
             assert set(body) == {"code", "message"}, (operation.label, body)
