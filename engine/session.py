@@ -100,18 +100,11 @@ _DAY = timedelta(days=1)
 
 
 def next_open(session: Session, after: datetime) -> datetime:
-    """The next moment, strictly after `after` unless the session is always open, at which
-    `session` opens (for an always-open session: `after` itself)."""
+    """The next moment after `after` at which `session` opens (for an always-open session:
+    `after` itself)."""
     if not isinstance(session, NyseSession):
         return after
-    local = after.astimezone(NEW_YORK)
-    day = local.date()
-    for _ in range(8):
-        opening = datetime.combine(day, NyseSession.OPEN, NEW_YORK)
-        if opening.weekday() < 5 and opening > local:
-            return opening.astimezone(UTC)
-        day += _DAY
-    raise AssertionError("a weekday comes within eight days")
+    return _next_weekday_at(after, NyseSession.OPEN)
 
 
 def next_close(session: Session, after: datetime) -> datetime:
@@ -119,11 +112,15 @@ def next_close(session: Session, after: datetime) -> datetime:
     a day later, as it never closes)."""
     if not isinstance(session, NyseSession):
         return after + _DAY
+    return _next_weekday_at(after, NyseSession.CLOSE)
+
+
+def _next_weekday_at(after: datetime, at: time) -> datetime:
+    """The first weekday moment at New York time `at` later than `after`, in UTC."""
     local = after.astimezone(NEW_YORK)
     day = local.date()
-    for _ in range(8):
-        closing = datetime.combine(day, NyseSession.CLOSE, NEW_YORK)
-        if closing.weekday() < 5 and closing > local:
-            return closing.astimezone(UTC)
+    while True:  # a weekday comes within three days
+        moment = datetime.combine(day, at, NEW_YORK)
+        if moment.weekday() < 5 and moment > local:
+            return moment.astimezone(UTC)
         day += _DAY
-    raise AssertionError("a weekday comes within eight days")

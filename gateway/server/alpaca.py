@@ -24,10 +24,10 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from engine.account import Holding
-from engine.errors import UnknownOrderError
 from engine.orders import CancelReason, OrderSnapshot, OrderStatus, RejectReason
 from engine.session import next_close, next_open
 from engine.watchlists import Watchlist
+from gateway.server.auth import KeyRecord
 from gateway.server.context import (
     Caller,
     Gate,
@@ -36,6 +36,7 @@ from gateway.server.context import (
     order_id_of,
     order_uuid,
     own_account,
+    own_order,
 )
 from gateway.server.encode import iso, plain
 from gateway.server.errors import ApiError
@@ -269,13 +270,7 @@ async def _own_order(shared: Gate, account_id: str, order_ref: str) -> OrderSnap
     order_id = order_id_of(order_ref)
     if order_id is None:
         raise ApiError(404, f"order not found, was {order_ref!r}")
-    try:
-        order: OrderSnapshot = await shared.broker.aget_order(order_id)
-    except UnknownOrderError:
-        raise ApiError(404, f"order not found, was {order_ref!r}") from None
-    if order.account_id != account_id:
-        raise ApiError(404, f"order not found, was {order_ref!r}")
-    return order
+    return await own_order(shared, account_id, order_id)
 
 
 # -- account ---------------------------------------------------------------------------------
@@ -448,12 +443,7 @@ async def order_by_client_id(
     """One of the caller's orders by the id the client gave it."""
     account_id = own_account(record)
     order_id = shared.by_client_id.get((account_id, client_order_id)) or client_order_id
-    try:
-        order: OrderSnapshot = await shared.broker.aget_order(order_id)
-    except UnknownOrderError:
-        raise ApiError(404, f"order not found, was {client_order_id!r}") from None
-    if order.account_id != account_id:
-        raise ApiError(404, f"order not found, was {client_order_id!r}")
+    order = await own_order(shared, account_id, order_id)
     return order_json(shared, order)
 
 
@@ -643,17 +633,26 @@ def update_watchlist(
     return _watchlist_json(shared, record.alpaca_id, wid, found)
 
 
+def _edit(
+    shared: Gate, record: KeyRecord, watchlist_id: str, edit: Callable[[str, str], Watchlist]
+) -> dict[str, Any]:
+    """Apply `edit(account_id, name)` to a watchlist of the caller's; answer it."""
+    account_id = own_account(record)
+    wid = watchlist_id.lower()
+    found = edit(account_id, _watchlist_name(shared, account_id, wid))
+    _touch(shared, wid)
+    return _watchlist_json(shared, record.alpaca_id, wid, found)
+
+
 @router.post("/watchlists/{watchlist_id}")
 def add_to_watchlist(
     watchlist_id: str, body: SymbolBody, record: Caller, shared: Shared
 ) -> dict[str, Any]:
     """Add a symbol to a watchlist."""
-    account_id = own_account(record)
-    wid = watchlist_id.lower()
-    name = _watchlist_name(shared, account_id, wid)
-    found = shared.broker.add_to_watchlist(account_id, name, body.symbol)
-    _touch(shared, wid)
-    return _watchlist_json(shared, record.alpaca_id, wid, found)
+    add = shared.broker.add_to_watchlist
+    return _edit(
+        shared, record, watchlist_id, lambda account, name: add(account, name, body.symbol)
+    )
 
 
 @router.delete("/watchlists/{watchlist_id}/{symbol}")
@@ -661,12 +660,8 @@ def remove_from_watchlist(
     watchlist_id: str, symbol: str, record: Caller, shared: Shared
 ) -> dict[str, Any]:
     """Remove a symbol from a watchlist."""
-    account_id = own_account(record)
-    wid = watchlist_id.lower()
-    name = _watchlist_name(shared, account_id, wid)
-    found = shared.broker.remove_from_watchlist(account_id, name, symbol)
-    _touch(shared, wid)
-    return _watchlist_json(shared, record.alpaca_id, wid, found)
+    remove = shared.broker.remove_from_watchlist
+    return _edit(shared, record, watchlist_id, lambda account, name: remove(account, name, symbol))
 
 
 @router.delete("/watchlists/{watchlist_id}", status_code=204)

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from engine.errors import UnknownOrderError
 from engine.ids import AccountId
+from engine.orders import OrderSnapshot
 from gateway.brokerage import Brokerage
 from gateway.server.auth import KEY_ID_HEADER, SECRET_HEADER, KeyRecord, KeyStore
 from gateway.server.errors import ApiError
@@ -136,3 +138,14 @@ def require_admin(record: KeyRecord) -> None:
     """403 unless the admin key was used."""
     if not record.is_admin:
         raise ApiError(403, "this needs the admin key")
+
+
+async def own_order(shared: Gate, account_id: str, order_id: str) -> OrderSnapshot:
+    """An order of the caller's account; 404 for any other, as for one that never was."""
+    try:
+        order: OrderSnapshot = await shared.broker.aget_order(order_id)
+    except UnknownOrderError:
+        raise ApiError(404, f"order not found, was {order_id!r}") from None
+    if order.account_id != account_id:
+        raise ApiError(404, f"order not found, was {order_id!r}")
+    return order

@@ -20,14 +20,13 @@ from engine.account import Balance, Portfolio, Transaction
 from engine.alerts import AlertSnapshot
 from engine.audit import AuditReport
 from engine.bars import Bar
-from engine.errors import UnknownOrderError
 from engine.matching import Depth, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot
 from engine.search import SearchResult
 from engine.watchlists import Watchlist
 from gateway.actor import AccountInfo
 from gateway.brokerage import WatchlistQuotes
-from gateway.server.context import Caller, Shared, own_account, require_admin
+from gateway.server.context import Caller, Shared, own_account, own_order, require_admin
 from gateway.server.encode import iso, plain
 from gateway.server.errors import ApiError
 from gateway.server.schemas import Snapshot, many, schema
@@ -138,17 +137,6 @@ class PriceBody(Strict):
     price: Money
 
 
-async def _own_order(shared: Shared, account_id: str, order_id: str) -> OrderSnapshot:
-    """An order of the caller's account; 404 for any other (no hint that it exists)."""
-    try:
-        order: OrderSnapshot = await shared.broker.aget_order(order_id)
-    except UnknownOrderError:
-        raise ApiError(404, f"order not found, was {order_id!r}") from None
-    if order.account_id != account_id:
-        raise ApiError(404, f"order not found, was {order_id!r}")
-    return order
-
-
 # -- public --------------------------------------------------------------------------------------
 
 
@@ -247,13 +235,13 @@ async def list_orders(
 @router.get("/orders/{order_id}", tags=["orders"], response_model=schema(OrderSnapshot))
 async def get_order(order_id: str, record: Caller, shared: Shared) -> JSONResponse:
     """One of the caller's orders."""
-    return reply(await _own_order(shared, own_account(record), order_id))
+    return reply(await own_order(shared, own_account(record), order_id))
 
 
 @router.delete("/orders/{order_id}", tags=["orders"], response_model=schema(OrderSnapshot))
 async def cancel_order(order_id: str, record: Caller, shared: Shared) -> JSONResponse:
     """Cancel what remains of one of the caller's orders (422 if it is finished)."""
-    await _own_order(shared, own_account(record), order_id)
+    await own_order(shared, own_account(record), order_id)
     return reply(await shared.broker.acancel_order(order_id))
 
 

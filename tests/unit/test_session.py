@@ -61,3 +61,17 @@ def test_closing_takes_only_the_day_orders_out_of_the_book() -> None:
     assert [e.order_id for e in removed] == ["O-1"]
     assert [e.order_id for e in book.orders(Side.BUY)] == ["O-2"]
     book.check()
+
+
+def test_next_open_and_close_skip_the_weekend() -> None:
+    from datetime import UTC, datetime
+
+    from engine.session import AlwaysOpen, NyseSession, next_close, next_open
+
+    friday_evening = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)  # 17:00 in New York
+    assert next_open(NyseSession(), friday_evening) == datetime(2026, 11, 30, 14, 30, tzinfo=UTC)
+    assert next_close(NyseSession(), friday_evening) == datetime(2026, 11, 30, 21, 0, tzinfo=UTC)
+    monday_morning = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 10:00, open
+    assert next_close(NyseSession(), monday_morning) == datetime(2026, 11, 30, 21, 0, tzinfo=UTC)
+    assert next_open(NyseSession(), monday_morning) == datetime(2026, 12, 1, 14, 30, tzinfo=UTC)
+    assert next_open(AlwaysOpen(), monday_morning) == monday_morning
