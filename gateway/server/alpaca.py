@@ -351,7 +351,8 @@ async def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[
     _check_supported(body)
     client_id = body.client_order_id or str(uuid.uuid4())
     key = (account_id, client_id)
-    if shared.by_client_id.setdefault(key, "") != "":
+    claim = f"placing:{uuid.uuid4()}"  # this request's own mark: setdefault is atomic
+    if shared.by_client_id.setdefault(key, claim) is not claim:
         raise ApiError(422, f"client_order_id must be unique, was {client_id!r}")
     try:
         order = await shared.broker.aplace_order(

@@ -281,3 +281,33 @@ def test_a_refused_order_leaves_its_client_order_id_free(served: Served) -> None
     placed = client.submit_order(request)
     assert placed.client_order_id == "retry-me"
     assert placed.status == OrderStatus.FILLED
+
+
+def test_one_client_order_id_wins_among_concurrent_submissions(served: Served) -> None:
+    """16 threads submit the same client_order_id at once: exactly one order is placed, the
+    others are 422, and the account pays for one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, _ = _client(served, "alpaca-race")
+    request = MarketOrderRequest(
+        symbol="AAPL",
+        qty=1,
+        side=OrderSide.BUY,
+        time_in_force=TimeInForce.GTC,
+        client_order_id="only-once",
+    )
+
+    def submit(_: int) -> int:
+        try:
+            client.submit_order(request)
+        except APIError as refused:
+            return int(refused.status_code or 0)
+        return 200
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = sorted(pool.map(submit, range(16)))
+    assert statuses == [200] + [422] * 15
+    assert len(client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL))) == 1
+    assert Decimal(str(client.get_account().cash)) == Decimal("10000.00") - Decimal(
+        client.get_order_by_client_id("only-once").filled_avg_price or "0"
+    )
