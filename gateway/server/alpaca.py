@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import Field, StrictBool, StrictStr
 
 from engine.account import Holding
 from engine.orders import CancelReason, OrderSnapshot, OrderStatus, RejectReason
@@ -40,6 +40,7 @@ from gateway.server.context import (
 )
 from gateway.server.encode import iso, plain
 from gateway.server.errors import ApiError
+from gateway.server.schemas import Strict
 
 
 class DecimalRequest(Request):
@@ -83,12 +84,6 @@ _REFUSALS = {
 
 Number = Decimal | StrictStr
 Symbol = Annotated[StrictStr, Field(min_length=1, max_length=16)]
-
-
-class Strict(BaseModel):
-    """Unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class OrderBody(Strict):
@@ -225,18 +220,12 @@ def asset_json(symbol: str, name: str) -> dict[str, Any]:
     }
 
 
-def _names(shared: Gate) -> dict[str, str]:
-    if not shared.asset_names:
-        shared.asset_names.update((q.symbol, q.name) for q in shared.broker.stocks())
-    return shared.asset_names
-
-
 def _watchlist_json(
     shared: Gate, record_uuid: uuid.UUID, wid: str, found: Watchlist
 ) -> dict[str, Any]:
     created, updated = shared.watchlist_times.get(wid, (None, None))
     now = iso(datetime.now(UTC))
-    names = _names(shared)
+    names = shared.listed()
     return {
         "id": wid,
         "account_id": str(record_uuid),
@@ -535,17 +524,16 @@ def assets(
     """Every listed stock (all active US equities)."""
     if status == "inactive" or asset_class not in (None, "us_equity"):
         return []
-    return [asset_json(symbol, name) for symbol, name in sorted(_names(shared).items())]
+    return [asset_json(symbol, name) for symbol, name in sorted(shared.listed().items())]
 
 
 @router.get("/assets/{symbol_or_asset_id}")
 def asset(symbol_or_asset_id: str, _: Caller, shared: Shared) -> dict[str, Any]:
     """One listed stock by symbol or asset id."""
     symbol = shared.symbol_of_asset(symbol_or_asset_id)
-    names = _names(shared)
+    names = shared.listed()
     if symbol not in names:
-        shared.asset_names.clear()
-        names = _names(shared)
+        names = shared.listed(refresh=True)
         if symbol not in names:
             raise ApiError(404, f"asset not found, was {symbol_or_asset_id!r}")
     return asset_json(symbol, names[symbol])

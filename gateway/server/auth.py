@@ -53,7 +53,6 @@ class KeyStore:
 
     def __init__(self, admin_key_id: str | None = None, admin_secret: str | None = None) -> None:
         self._records: dict[str, KeyRecord] = {}
-        self._by_account: dict[str, KeyRecord] = {}
         key_id = admin_key_id or "ADMIN" + secrets.token_hex(8).upper()
         secret = admin_secret or secrets.token_urlsafe(32)
         self.admin = IssuedKey(key_id, secret)
@@ -65,7 +64,6 @@ class KeyStore:
         secret = secrets.token_urlsafe(32)
         record = KeyRecord(key_id, _digest(secret), account_id, user_id, uuid.uuid4())
         self._records[key_id] = record
-        self._by_account.setdefault(account_id, record)
         return IssuedKey(key_id, secret)
 
     def check(self, key_id: str | None, secret: str | None) -> KeyRecord | None:
@@ -79,10 +77,6 @@ class KeyStore:
         if not hmac.compare_digest(_digest(secret), record.secret_digest):
             return None
         return record
-
-    def of_account(self, account_id: str) -> KeyRecord | None:
-        """The first key issued to an account."""
-        return self._by_account.get(account_id)
 
     def __len__(self) -> int:
         return len(self._records)

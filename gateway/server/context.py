@@ -69,12 +69,19 @@ class Gate:
     asset_names: dict[str, str] = field(default_factory=dict)  # symbol -> name
     asset_symbols: dict[str, str] = field(default_factory=dict)  # asset UUID -> symbol
 
+    def listed(self, *, refresh: bool = False) -> dict[str, str]:
+        """Listed symbols and their names, read from the engine once (and on `refresh`);
+        the asset-UUID index is filled in the same pass."""
+        if refresh or not self.asset_names:
+            quotes = self.broker.stocks()
+            self.asset_symbols.update((asset_uuid(q.symbol), q.symbol) for q in quotes)
+            self.asset_names.update((q.symbol, q.name) for q in quotes)
+        return self.asset_names
+
     def symbol_of_asset(self, value: str) -> str:
         """A symbol from a symbol or an asset UUID."""
         if len(value) == 36 and value.count("-") == 4:
-            if not self.asset_symbols:
-                for quote in self.broker.stocks():
-                    self.asset_symbols[asset_uuid(quote.symbol)] = quote.symbol
+            self.listed()
             found = self.asset_symbols.get(value.lower())
             if found is None:
                 raise ApiError(404, f"asset not found, was {value!r}")

@@ -23,8 +23,6 @@ from engine.errors import (
     DuplicateError,
     InsufficientAvailableCashError,
     NotFoundError,
-    OrderNotCancellableError,
-    ValidationError,
 )
 
 CODES = {
@@ -76,9 +74,7 @@ def status_of(error: BrokerageError) -> int:
         return 403
     if isinstance(error, BrokerStoppedError):
         return 503
-    if isinstance(error, ValidationError | OrderNotCancellableError):
-        return 422
-    return 422
+    return 422  # ValidationError, OrderNotCancellableError and any other misuse
 
 
 def _describe(errors: list[Any]) -> str:

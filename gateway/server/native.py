@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from actors.metrics import MetricsSnapshot
 from actors.notify import Preferences
@@ -29,7 +29,7 @@ from gateway.brokerage import WatchlistQuotes
 from gateway.server.context import Caller, Shared, own_account, own_order, require_admin
 from gateway.server.encode import iso, plain
 from gateway.server.errors import ApiError
-from gateway.server.schemas import Snapshot, many, schema
+from gateway.server.schemas import Snapshot, Strict, many, schema
 
 Money = Annotated[
     StrictStr | StrictInt,
@@ -66,12 +66,6 @@ def reply(value: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(plain(value), status_code=status)
 
 
-class Strict(BaseModel):
-    """Unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
 class OpenAccountBody(Strict):
     user_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     name: Text | None = None
@@ -95,7 +89,9 @@ class OrderBody(Strict):
 
 class WatchlistBody(Strict):
     name: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    symbols: Annotated[list[Annotated[StrictStr, Field(max_length=16)]], Field(max_length=200)] = []
+    symbols: Annotated[list[Annotated[StrictStr, Field(max_length=16)]], Field(max_length=200)] = (
+        Field(default_factory=list)
+    )
 
 
 class RenameBody(Strict):
@@ -113,17 +109,19 @@ class AlertBody(Strict):
     one_shot: StrictBool = True
 
 
+EventKind = Literal["fill", "cancel", "reject", "alert"]
+
+
+def _every_kind() -> list[EventKind]:
+    return ["fill", "cancel", "reject", "alert"]
+
+
 class NotificationBody(Strict):
     console: StrictBool = False
     email: Text | None = None
     push: Text | None = None
     sms: Text | None = None
-    events: Annotated[list[Literal["fill", "cancel", "reject", "alert"]], Field(max_length=4)] = [
-        "fill",
-        "cancel",
-        "reject",
-        "alert",
-    ]
+    events: Annotated[list[EventKind], Field(max_length=4)] = Field(default_factory=_every_kind)
 
 
 class ListStockBody(Strict):
@@ -413,8 +411,7 @@ def list_stock(body: ListStockBody, record: Caller, shared: Shared) -> JSONRespo
     """List a stock (admin key)."""
     require_admin(record)
     listed = shared.broker.list_stock(body.symbol, body.name, body.price, body.mode)
-    shared.asset_symbols.clear()
-    shared.asset_names.clear()
+    shared.listed(refresh=True)
     return reply(listed, 201)
 
 
@@ -437,17 +434,3 @@ def audit(record: Caller, shared: Shared) -> JSONResponse:
     """Check every invariant of every account and book (admin key)."""
     require_admin(record)
     return reply(shared.broker.audit())
-
-
-# Routes are matched in order: the ones a trading client calls most go first.
-_HOT = (
-    "/api/stocks/{symbol}",
-    "/api/search",
-    "/api/orders",
-    "/api/account/portfolio",
-    "/api/orders/{order_id}",
-    "/api/account/deposit",
-)
-router.routes.sort(
-    key=lambda route: _HOT.index(p) if (p := getattr(route, "path", "")) in _HOT else len(_HOT)
-)

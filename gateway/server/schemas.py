@@ -24,6 +24,12 @@ DecimalString = Annotated[
 ]
 
 
+class Strict(BaseModel):
+    """Base of the request bodies: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Snapshot(BaseModel):
     """Base of the generated schemas."""
 
