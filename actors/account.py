@@ -37,7 +37,17 @@ from engine.errors import OrderNotCancellableError
 from engine.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from engine.ids import OrderId
 from engine.matching import OrderTicket
-from engine.orders import CancelReason, Order, OrderStatus
+from engine.orders import CancelReason, Order, OrderStatus, RejectReason
+
+
+def rejected(services: Services, order: Order, reason: RejectReason, log: Any) -> None:
+    """Count and log one refused order (the gateway's refusals and the pre-trade check's)."""
+    services.metrics.count("orders_rejected")
+    services.metrics.count("rejected:" + reason.value)
+    if services.verbose:
+        log.info(
+            "order.rejected", order_id=order.order_id, symbol=order.symbol, reason=reason.value
+        )
 
 
 class AccountActor(BrokerActor):
@@ -83,22 +93,19 @@ class AccountActor(BrokerActor):
     @handles(AcceptOrder)
     def _accept(self, message: AcceptOrder) -> None:
         order = message.order
-        reason = order.reject_reason  # set already when the gateway refused it as BUSY
+        reason = order.reject_reason  # set already when the gateway refused it
         if reason is None:
             reason = self.account.accept(order, self.clock())
         else:
             self.account.record_refused(order)
         if reason is not None:
-            self.metrics.count("orders_rejected")
-            self.metrics.count("rejected:" + reason.value)
-            if self.verbose:
-                self.log.info(
-                    "order.rejected",
-                    order_id=order.order_id,
-                    symbol=order.symbol,
-                    reason=reason.value,
+            rejected(self.services, order, reason, self.log)
+            if not message.keep_refused:
+                self.account.forget_refused(order)
+            else:
+                self.services.publish(
+                    OrderRejected, lambda: OrderRejected(order.snapshot(), reason)
                 )
-            self.services.publish(OrderRejected, lambda: OrderRejected(order.snapshot(), reason))
             if message.reply is not None:
                 message.reply.set(order.snapshot())
             return
@@ -216,6 +223,9 @@ class AccountActor(BrokerActor):
             message.reply.set(lists.create(name, message.value))
         elif message.action == "rename":
             message.reply.set(lists.rename(name, message.value))
+        elif message.action == "replace":
+            new_name, symbols = message.value
+            message.reply.set(lists.replace(name, symbols, new_name))
         elif message.action == "delete":
             lists.delete(name)
             message.reply.set(None)

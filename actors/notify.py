@@ -1,28 +1,40 @@
 """Notifications: delivers fills, cancels, rejections and triggered alerts to each user's
 chosen channels, off the matching path.
 
-The notification actor runs on the side worker (with the event bus), so a channel that is slow
-or down never slows trading. A failed delivery is retried with exponential backoff by a timer
-that tells the actor again later (the actor never sleeps); one that still fails is kept, and
-`Brokerage.undelivered()` reads it.
+The notification actor holds the preferences and turns events into deliveries; it never does
+I/O. The deliveries run on a worker of their own (`Deliverer`: one thread with an asyncio
+loop), where each user has a bounded queue worked through one delivery at a time, with a short
+deadline per attempt. So a channel that is slow or dead delays only its own user's
+notifications: never trading, the event bus, the streams or another user. A failed delivery is
+retried with exponential backoff; one that still fails (or finds its user's queue full) is
+kept, at most `UNDELIVERED_KEPT` of them, and `Brokerage.undelivered()` reads them.
 
-Channels: console (a structlog event), email over SMTP (`smtplib`), push (an HTTP POST of JSON
-to the user's webhook URL) and SMS (an HTTP POST of JSON `{"to", "message"}` to an SMS
-gateway's URL).
+Channels: console (a structlog event), email over SMTP (`smtplib`, on a helper thread), push
+(an HTTP POST of JSON to the user's webhook URL, redirects not followed) and SMS (an HTTP POST
+of JSON `{"to", "message"}` to the operator's SMS gateway). A push URL is the user's own
+choice, so unless the operator allows it (`allow_private_addresses`), one that names or
+resolves to a loopback, link-local, private or otherwise non-public address is refused, and the
+POST goes to the address that was checked.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import collections
+import ipaddress
 import smtplib
+import socket
 import threading
-import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import urlsplit
 
-from actors.runtime import BrokerActor, handles, send
+import httpx
+
+from actors.runtime import BrokerActor, handles
 from engine.commands import Reply
+from engine.errors import ValidationError
 from engine.events import (
     AlertTriggered,
     Event,
@@ -38,6 +50,8 @@ KINDS: dict[str, type] = {
     "alert": AlertTriggered,
 }
 CHANNELS = ("console", "email", "push", "sms")
+UNDELIVERED_KEPT = 10_000
+"""Failed notifications kept for `undelivered()`; older ones are dropped first."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +63,11 @@ class NotificationSettings:
         sms_gateway_url: Where SMS messages are POSTed (None: SMS is not available).
         retries: Attempts after the first, per delivery.
         backoff_seconds: Wait before the first retry; each later wait doubles.
-        timeout_seconds: How long one attempt may take.
+        timeout_seconds: How long one attempt may take, all in (resolving, connecting,
+            sending, the answer).
+        queue_limit: Notifications waiting per user; past it new ones are kept as undelivered.
+        allow_private_addresses: Accept push URLs on loopback, link-local and private
+            addresses (tests and local set-ups; never on a server open to users).
     """
 
     smtp_host: str = "localhost"
@@ -58,7 +76,9 @@ class NotificationSettings:
     sms_gateway_url: str | None = None
     retries: int = 3
     backoff_seconds: float = 0.5
-    timeout_seconds: float = 5.0
+    timeout_seconds: float = 3.0
+    queue_limit: int = 100
+    allow_private_addresses: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +128,6 @@ class Notify:
 
 
 @dataclass(frozen=True, slots=True)
-class Attempt:
-    """Try (again) to deliver one notification."""
-
-    delivery: Delivery
-
-
-@dataclass(frozen=True, slots=True)
 class GetUndelivered:
     """Read the notifications that could not be delivered."""
 
@@ -157,18 +170,244 @@ def describe(event: Event) -> tuple[str, str]:
     )
 
 
-class NotificationActor(BrokerActor):
-    """Holds preferences, sends notifications, retries, and keeps what could not be sent."""
+def _public(address: str) -> bool:
+    """Whether an IP address is a public, unicast one (not loopback, private, link-local,
+    shared, reserved or multicast), an IPv4-mapped IPv6 address judged as its IPv4 one."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
 
-    side_work = True  # deliveries block on the network: keep them off the trading workers
+
+def check_push_url(url: Any, *, allow_private: bool) -> str:
+    """Return a webhook URL fit to POST to: http(s), a host, at most 2,000 characters, and,
+    unless `allow_private`, no host that is an address other than a public one or a name of
+    this machine. (Names are resolved, and checked again, at each delivery.)"""
+    if not isinstance(url, str) or len(url) > 2_000:
+        raise ValidationError("push", "must be an http(s) URL of at most 2000 characters", url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018  (a bad port raises here)
+    except ValueError:
+        raise ValidationError("push", "must be an http(s) URL", url) from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValidationError("push", "must be an http(s) URL", url)
+    if allow_private:
+        return url
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        raise ValidationError("push", "must not point at this machine or a private network", url)
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        return url
+    if not _public(str(literal)):
+        raise ValidationError("push", "must not point at a private or local address", url)
+    return url
+
+
+class Deliverer:
+    """Sends notifications on its own thread and asyncio loop, one user at a time per user:
+    each user has a bounded queue and one task working through it, so a dead channel holds up
+    only its own user. Made lazily, on the first delivery; `close()` ends it."""
+
+    def __init__(self, settings: NotificationSettings, log: Any) -> None:
+        self.settings = settings
+        self.log = log
+        self.delivered = 0
+        self._undelivered: collections.deque[Undelivered] = collections.deque(
+            maxlen=UNDELIVERED_KEPT
+        )
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._queues: dict[str, asyncio.Queue[Delivery]] = {}
+        self._client: httpx.AsyncClient | None = None
+
+    # -- from the actor's thread ---------------------------------------------------------------
+
+    def submit(self, delivery: Delivery) -> None:
+        """Queue a delivery for its user (never blocks)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._start()
+        try:
+            loop.call_soon_threadsafe(self._enqueue, delivery)
+        except RuntimeError:  # closed: the brokerage is stopping
+            self._give_up(delivery, "the notifier was stopped")
+
+    def undelivered(self) -> list[Undelivered]:
+        """The notifications that failed, oldest first."""
+        with self._lock:
+            return list(self._undelivered)
+
+    def close(self) -> None:
+        """Stop the loop (dropping what waits) and wait for its thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=self.settings.timeout_seconds + 2)
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=self._run, args=(loop,), name="notify", daemon=True
+                )
+                self._thread.start()
+                self._loop = loop
+            return self._loop
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            if self._client is not None:
+                loop.run_until_complete(self._client.aclose())
+            loop.close()
+
+    # -- on the notify loop ----------------------------------------------------------------------
+
+    def _give_up(self, delivery: Delivery, error: str) -> None:
+        self.log.warning(
+            "notification.undelivered",
+            channel=delivery.channel,
+            user_id=delivery.user_id,
+            attempts=delivery.attempts,
+            error=error,
+        )
+        with self._lock:
+            self._undelivered.append(
+                Undelivered(
+                    delivery.user_id,
+                    delivery.channel,
+                    delivery.address,
+                    delivery.subject,
+                    delivery.body,
+                    delivery.attempts,
+                    error,
+                )
+            )
+
+    def _enqueue(self, delivery: Delivery) -> None:
+        queue = self._queues.get(delivery.user_id)
+        if queue is None:
+            queue = self._queues[delivery.user_id] = asyncio.Queue(self.settings.queue_limit)
+            asyncio.get_running_loop().create_task(self._work(delivery.user_id, queue))
+        try:
+            queue.put_nowait(delivery)
+        except asyncio.QueueFull:
+            self._give_up(delivery, f"{self.settings.queue_limit} notifications already waiting")
+
+    async def _work(self, user_id: str, queue: asyncio.Queue[Delivery]) -> None:
+        """Deliver one user's notifications in order; end once the queue is empty."""
+        settings = self.settings
+        while not queue.empty():
+            waiting = queue.get_nowait()
+            delivery = replace(waiting, attempts=waiting.attempts + 1)
+            try:
+                await asyncio.wait_for(self._send(delivery), settings.timeout_seconds)
+                self.delivered += 1
+            except Exception as error:  # a channel's failure must not reach anything else
+                if delivery.attempts <= settings.retries:
+                    wait = settings.backoff_seconds * 2 ** (delivery.attempts - 1)
+                    asyncio.get_running_loop().call_later(wait, self._enqueue, delivery)
+                else:
+                    self._give_up(delivery, _describe(error))
+        if self._queues.get(user_id) is queue:
+            del self._queues[user_id]
+
+    async def _send(self, delivery: Delivery) -> None:
+        settings = self.settings
+        if delivery.channel == "console":
+            self.log.warning("notification", user_id=delivery.user_id, subject=delivery.subject)
+        elif delivery.channel == "email":
+            await asyncio.to_thread(self._email, delivery)
+        elif delivery.channel == "push":
+            assert delivery.address is not None
+            payload = {
+                "user_id": delivery.user_id,
+                "subject": delivery.subject,
+                "body": delivery.body,
+            }
+            await self._post(delivery.address, payload, check=True)
+        else:
+            if settings.sms_gateway_url is None:
+                raise RuntimeError("no SMS gateway is configured")
+            message = f"{delivery.subject}. {delivery.body}"
+            await self._post(
+                settings.sms_gateway_url, {"to": delivery.address, "message": message}, check=False
+            )
+
+    def _email(self, delivery: Delivery) -> None:
+        settings = self.settings
+        email = EmailMessage()
+        email["From"] = settings.sender
+        email["To"] = delivery.address
+        email["Subject"] = delivery.subject
+        email.set_content(delivery.body)
+        with smtplib.SMTP(
+            settings.smtp_host, settings.smtp_port, timeout=settings.timeout_seconds
+        ) as smtp:
+            smtp.send_message(email)
+
+    async def _post(self, address: str, payload: dict[str, Any], *, check: bool) -> None:
+        """POST JSON, following no redirect. With `check` (a user's URL, where private
+        addresses are not allowed) the host is resolved here, every address it has must be
+        public, and the request goes to the first of them, so the name cannot point
+        elsewhere between the check and the connection."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                follow_redirects=False,
+                timeout=self.settings.timeout_seconds,
+                limits=httpx.Limits(max_connections=1_000, max_keepalive_connections=50),
+            )
+        url = httpx.URL(address)
+        headers: dict[str, str] = {}
+        extensions: dict[str, Any] = {}
+        if check and not self.settings.allow_private_addresses:
+            host = url.host
+            port = url.port or (443 if url.scheme == "https" else 80)
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+            addresses = [str(info[4][0]) for info in found]
+            if not addresses or not all(_public(a) for a in addresses):
+                raise PermissionError(f"{host} is not a public address")
+            headers["Host"] = url.netloc.decode("ascii")
+            if url.scheme == "https":
+                extensions["sni_hostname"] = host
+            url = url.copy_with(host=addresses[0])
+        response = await self._client.post(
+            url, json=payload, headers=headers, extensions=extensions
+        )
+        if not 200 <= response.status_code < 300:
+            raise RuntimeError(f"the endpoint answered {response.status_code}")
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return "TimeoutError: no answer in time"
+    return f"{type(error).__name__}: {error}"[:300]
+
+
+class NotificationActor(BrokerActor):
+    """Holds preferences and turns events into deliveries for the `Deliverer`; never blocks."""
+
+    side_work = True
 
     def __init__(self, log: Any, settings: NotificationSettings) -> None:
         super().__init__(log, actor="notifications")
         self.settings = settings
         self.preferences: dict[str, Preferences] = {}
         self.owners: dict[str, str] = {}
-        self.undelivered: list[Undelivered] = []
-        self.delivered = 0
+        self.deliverer = Deliverer(settings, log)
+
+    def on_stop(self) -> None:
+        self.deliverer.close()
 
     @handles(SetPreferences)
     def _set(self, message: SetPreferences) -> None:
@@ -189,91 +428,8 @@ class NotificationActor(BrokerActor):
             return
         subject, body = describe(message.event)
         for channel, address in preferences.channels.items():
-            self._attempt(Delivery(user_id, channel, address, subject, body))
-
-    @handles(Attempt)
-    def _retry(self, message: Attempt) -> None:
-        self._attempt(message.delivery)
+            self.deliverer.submit(Delivery(user_id, channel, address, subject, body))
 
     @handles(GetUndelivered)
     def _undelivered(self, message: GetUndelivered) -> None:
-        message.reply.set(list(self.undelivered))
-
-    def _attempt(self, delivery: Delivery) -> None:
-        tried = Delivery(
-            delivery.user_id,
-            delivery.channel,
-            delivery.address,
-            delivery.subject,
-            delivery.body,
-            delivery.attempts + 1,
-        )
-        try:
-            self._send(tried)
-            self.delivered += 1
-        except Exception as error:  # a channel's failure must not reach the engine
-            if tried.attempts <= self.settings.retries:
-                wait = self.settings.backoff_seconds * 2 ** (tried.attempts - 1)
-                timer = threading.Timer(wait, send, (self.actor_ref, Attempt(tried)))
-                timer.daemon = True
-                timer.start()
-                return
-            self.log.warning(
-                "notification.undelivered",
-                channel=tried.channel,
-                user_id=tried.user_id,
-                error=repr(error),
-            )
-            self.undelivered.append(
-                Undelivered(
-                    tried.user_id,
-                    tried.channel,
-                    tried.address,
-                    tried.subject,
-                    tried.body,
-                    tried.attempts,
-                    repr(error),
-                )
-            )
-
-    def _send(self, delivery: Delivery) -> None:
-        settings = self.settings
-        if delivery.channel == "console":
-            self.log.warning("notification", user_id=delivery.user_id, subject=delivery.subject)
-        elif delivery.channel == "email":
-            email = EmailMessage()
-            email["From"] = settings.sender
-            email["To"] = delivery.address
-            email["Subject"] = delivery.subject
-            email.set_content(delivery.body)
-            with smtplib.SMTP(
-                settings.smtp_host, settings.smtp_port, timeout=settings.timeout_seconds
-            ) as smtp:
-                smtp.send_message(email)
-        elif delivery.channel == "push":
-            assert delivery.address is not None
-            _post(
-                delivery.address,
-                {"user_id": delivery.user_id, "subject": delivery.subject, "body": delivery.body},
-                settings.timeout_seconds,
-            )
-        else:
-            if settings.sms_gateway_url is None:
-                raise RuntimeError("no SMS gateway is configured")
-            _post(
-                settings.sms_gateway_url,
-                {"to": delivery.address, "message": f"{delivery.subject}. {delivery.body}"},
-                settings.timeout_seconds,
-            )
-
-
-def _post(url: str, payload: dict[str, Any], timeout: float) -> None:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        if not 200 <= response.status < 300:
-            raise RuntimeError(f"{url} answered {response.status}")
+        message.reply.set(self.deliverer.undelivered())

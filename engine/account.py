@@ -242,8 +242,13 @@ class Account:
         position.reserved += order.quantity
         return None
 
+    def forget_refused(self, order: Order) -> None:
+        """Drop a refused order from the history (one whose refusal created no order)."""
+        assert order.status is OrderStatus.REJECTED, f"{order.order_id} was not refused"
+        self.orders.pop(order.order_id, None)
+
     def record_refused(self, order: Order) -> None:
-        """Keep in the history an order refused before its pre-trade check (BUSY)."""
+        """Keep in the history an order refused before its pre-trade check (MARKET_CLOSED)."""
         assert order.status is OrderStatus.REJECTED, f"{order.order_id} was not refused"
         self.orders[order.order_id] = order
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from sortedcontainers import SortedList
 
-from engine.errors import NotFoundError
+from engine.errors import NotFoundError, ValidationError
 from engine.ids import AccountId, Symbol
 from engine.money import cents_to_decimal
 from engine.orders import _Choice, ns_to_datetime
@@ -83,11 +83,17 @@ class Alert:
         return price <= self.threshold
 
 
+MAX_ALERTS_PER_ACCOUNT = 50
+"""Active alerts one account may have on one symbol."""
+
+
 class AlertBook:
-    """One symbol's alerts: four sorted lists of (threshold, alert id), by condition and kind."""
+    """One symbol's alerts: four sorted lists of (threshold, alert id), by condition and kind,
+    and each account's alerts by id (at most `MAX_ALERTS_PER_ACCOUNT`)."""
 
     def __init__(self) -> None:
         self._alerts: dict[str, Alert] = {}
+        self._by_account: dict[AccountId, dict[str, Alert]] = {}
         self._lists: dict[tuple[AlertCondition, bool], SortedList] = {
             (condition, one_shot): SortedList()
             for condition in AlertCondition
@@ -98,7 +104,19 @@ class AlertBook:
         return len(self._alerts)
 
     def add(self, alert: Alert) -> None:
-        """Keep an alert. O(log n)."""
+        """Keep an alert. O(log n).
+
+        Raises:
+            ValidationError: if its account has `MAX_ALERTS_PER_ACCOUNT` on this symbol.
+        """
+        mine = self._by_account.setdefault(alert.account_id, {})
+        if len(mine) >= MAX_ALERTS_PER_ACCOUNT:
+            raise ValidationError(
+                "symbol",
+                f"has {MAX_ALERTS_PER_ACCOUNT} active alerts of this account already",
+                alert.symbol,
+            )
+        mine[alert.alert_id] = alert
         self._alerts[alert.alert_id] = alert
         self._lists[alert.condition, alert.one_shot].add((alert.threshold, alert.alert_id))
 
@@ -111,12 +129,16 @@ class AlertBook:
         alert = self._alerts.pop(alert_id, None)
         if alert is None:
             raise UnknownAlertError(alert_id)
+        mine = self._by_account[alert.account_id]
+        del mine[alert_id]
+        if not mine:
+            del self._by_account[alert.account_id]
         self._lists[alert.condition, alert.one_shot].remove((alert.threshold, alert.alert_id))
         return alert
 
     def of(self, account_id: AccountId) -> list[Alert]:
-        """The active alerts of one account, oldest first. O(n)."""
-        return [a for a in self._alerts.values() if a.account_id == account_id]
+        """The active alerts of one account, oldest first. O(its alerts)."""
+        return list(self._by_account.get(account_id, {}).values())
 
     def move(self, old: int, new: int) -> list[Alert]:
         """The alerts the price move from `old` to `new` fires, in threshold order; one-shot

@@ -35,7 +35,9 @@ class Reply(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class OpenAccount:
-    """Open an account for a user, registering the user on first sight."""
+    """Open an account for a user, registering the user on first sight (with `new_user`, only
+    a user not seen before: an existing user id is refused, and nothing about that user is
+    told)."""
 
     user_id: Any
     name: Any
@@ -44,6 +46,7 @@ class OpenAccount:
     initial_deposit: Any
     account_id: Any
     reply: Reply
+    new_user: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,9 @@ class PlaceOrder(NamedTuple):
     """Place a market or limit order.
 
     `admitted` is False when the caller found too many orders in flight: the gateway still
-    validates it and gives it an id, then rejects it with reason BUSY.
+    validates it and gives it an id, then rejects it with reason BUSY, keeping nothing of it.
+    With `keep_refused` False an order the pre-trade check refuses is not kept in the account's
+    history either (as on Alpaca, where a refused order is no order).
     """
 
     account_id: Any
@@ -103,6 +108,7 @@ class PlaceOrder(NamedTuple):
     reply: Reply
     placed_monotonic_ns: int = 0
     admitted: bool = True
+    keep_refused: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,13 +336,15 @@ class CreditShares:
 class AcceptOrder(NamedTuple):
     """Make the pre-trade check for a new order and send it on to its symbol's actor.
 
-    An order the gateway already rejected (BUSY) is only recorded; its reply was sent.
+    An order the gateway already rejected (MARKET_CLOSED) is only recorded; its reply was sent.
     The `order` belongs to the receiving account actor from here on; no one else touches it.
+    With `keep_refused` False a refused order is forgotten once answered.
     """
 
     order: Order
     symbol_ref: Any
     reply: Reply | None
+    keep_refused: bool = True
 
 
 @dataclass(frozen=True, slots=True)

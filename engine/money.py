@@ -1,12 +1,23 @@
 """Money, prices and quantities: integer cents and whole shares inside, `Decimal` at the edges.
 
 Nothing here is ever built from a `float`: a float cannot hold most cent amounts exactly, so the
-parsers refuse one with an error that says so. Callers give `str`, `int` or `Decimal`.
+parsers refuse one with an error that says so. Callers give `str`, `int` or `Decimal`. Every
+number is bounded by its text (at most 40 characters, 30 digits, magnitudes within 1e20) before
+any arithmetic, and every error, decimal ones included, is a `ValidationError`.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+import re
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
 from fractions import Fraction
 from typing import Any
 
@@ -19,7 +30,50 @@ MAX_QUANTITY = 1_000_000_000
 _CENT = Decimal("0.01")
 
 
+MAX_NUMBER_TEXT = 40
+"""Characters a number given as text may have: far more than any price, amount or quantity
+needs, and few enough that nothing done with it can take long."""
+MAX_DIGITS = 30
+"""Significant digits a number may have."""
+MAX_MAGNITUDE = 20
+"""The largest power of ten (either way) a number's digits may reach: 1e20 and 1e-20."""
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,9})?")
+"""A plain decimal number in ASCII digits: no `_` separators, no other scripts' digits."""
+_NOT_FINITE = re.compile(r"[+-]?(?:nan|snan|inf|infinity)", re.IGNORECASE)
+_EXACT = Context(prec=MAX_DIGITS * 2, traps=[InvalidOperation, Overflow, Inexact, DivisionByZero])
+"""Arithmetic on bounded inputs: wide enough never to round, and it says so if it would."""
+
+
+def shown(value: Any) -> Any:
+    """`value` as an error message shows it: a long text or a huge number is cut down, so that
+    echoing a hostile input back (or logging it) costs nothing."""
+    if isinstance(value, str) and len(value) > MAX_NUMBER_TEXT:
+        return f"{value[:MAX_NUMBER_TEXT]}... ({len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<an integer of {value.bit_length()} bits>"
+    if isinstance(value, Decimal) and value.is_finite() and len(value.as_tuple()[1]) > MAX_DIGITS:
+        return f"<a Decimal of {len(value.as_tuple()[1])} digits>"
+    return value
+
+
+def _bounded(field: str, result: Decimal, value: Any) -> Decimal:
+    """Refuse a finite Decimal whose digits or exponent go past the bounds (O(its digits),
+    which its text or its maker already paid for)."""
+    _, digits, exponent = result.as_tuple()
+    assert isinstance(exponent, int)
+    if len(digits) > MAX_DIGITS:
+        raise ValidationError(field, f"must have at most {MAX_DIGITS} digits", shown(value))
+    if not -MAX_MAGNITUDE <= exponent <= MAX_MAGNITUDE or result.adjusted() > MAX_MAGNITUDE:
+        raise ValidationError(
+            field, f"must be within 1e{MAX_MAGNITUDE} with at most {MAX_MAGNITUDE} places", value
+        )
+    return result
+
+
 def _to_decimal(field: str, value: Any) -> Decimal:
+    """Return `value` as a bounded, finite Decimal; it is bounded by its text (length, digits,
+    exponent) before any arithmetic, so no input can make this, or what follows, slow."""
     if isinstance(value, bool):
         raise ValidationError(field, "must be a number, not a bool", value)
     if isinstance(value, float):
@@ -27,24 +81,33 @@ def _to_decimal(field: str, value: Any) -> Decimal:
             field, "must be given as a str, int or Decimal (a float is not exact)", value
         )
     if isinstance(value, int):
+        if abs(value) >= 10**MAX_MAGNITUDE:
+            raise ValidationError(field, f"must be below 1e{MAX_MAGNITUDE}", shown(value))
         return Decimal(value)
     if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValidationError(field, "must be a number", value) from None
-    else:
-        raise ValidationError(field, "must be a str, int or Decimal", value)
-    if not result.is_finite():
-        raise ValidationError(field, "must be a finite number", value)
-    return result
+        if not value.is_finite():
+            raise ValidationError(field, "must be a finite number", value)
+        return _bounded(field, value, value)
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a str, int or Decimal", shown(value))
+    if len(value) > MAX_NUMBER_TEXT:
+        raise ValidationError(
+            field, f"must be at most {MAX_NUMBER_TEXT} characters long", shown(value)
+        )
+    text = value.strip()
+    if not _NUMBER.fullmatch(text):
+        if _NOT_FINITE.fullmatch(text):
+            raise ValidationError(field, "must be a finite number", value)
+        raise ValidationError(field, "must be a number in plain ASCII digits", value)
+    try:
+        return _bounded(field, Decimal(text), value)
+    except ArithmeticError:
+        raise ValidationError(field, "must be a number", value) from None
 
 
 def _to_cents(field: str, value: Any, maximum: int, *, allow_zero: bool = False) -> int:
     amount = _to_decimal(field, value)
-    cents = amount * CENTS_PER_UNIT
+    cents = _EXACT.multiply(amount, CENTS_PER_UNIT)
     if cents != cents.to_integral_value():
         raise ValidationError(field, "must be a whole number of cents (0.01)", value)
     if cents < 0 or (cents == 0 and not allow_zero):
@@ -86,9 +149,9 @@ def parse_quantity(value: Any, field: str = "quantity") -> int:
             raise ValidationError(field, "must be a positive whole number", value)
         quantity = int(amount)
     if quantity <= 0:
-        raise ValidationError(field, "must be a positive whole number", value)
+        raise ValidationError(field, "must be a positive whole number", shown(value))
     if quantity > MAX_QUANTITY:
-        raise ValidationError(field, f"must be at most {MAX_QUANTITY}", value)
+        raise ValidationError(field, f"must be at most {MAX_QUANTITY}", shown(value))
     return quantity
 
 

@@ -69,6 +69,23 @@ class Watchlists:
         self._lists[new_name] = symbols
         return self.get(new_name)
 
+    def replace(
+        self, name: str, symbols: Iterable[Symbol] | None, new_name: str | None
+    ) -> Watchlist:
+        """Replace a watchlist's symbols and/or rename it, all or nothing: every check is made
+        before anything changes."""
+        current = self._get(name)
+        target = name if new_name is None else new_name
+        if target != name and target in self._lists:
+            raise DuplicateError("watchlist", target)
+        chosen = current if symbols is None else list(dict.fromkeys(symbols))
+        if len(chosen) > MAX_SYMBOLS:
+            raise ValidationError("symbols", f"must be at most {MAX_SYMBOLS}", len(chosen))
+        if target != name:
+            del self._lists[name]
+        self._lists[target] = chosen
+        return self.get(target)
+
     def delete(self, name: str) -> None:
         """Delete a watchlist."""
         self._get(name)

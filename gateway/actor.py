@@ -13,7 +13,7 @@ from typing import Any
 
 import pykka
 
-from actors.account import AccountActor
+from actors.account import AccountActor, rejected
 from actors.runtime import BrokerActor, Gathered, Runtime, handles, new_future, send
 from actors.services import Services
 from actors.symbol import SymbolActor
@@ -64,6 +64,7 @@ from engine.errors import (
     UnknownUserError,
     ValidationError,
 )
+from engine.events import OrderRejected
 from engine.factory import OrderFactory
 from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.matching import Market
@@ -212,6 +213,8 @@ class GatewayActor(BrokerActor):
     def _open_account(self, message: OpenAccount) -> None:
         user_id = UserId(parse_identifier(message.user_id, "user_id"))
         user = self.users.get(user_id)
+        if user is not None and message.new_user:
+            raise DuplicateError("user", user_id)
         name = _parse_text(message.name, "name", required=user is None)
         email = _parse_text(message.email, "email", required=False)
         if email is not None and "@" not in email:
@@ -326,17 +329,23 @@ class GatewayActor(BrokerActor):
         self.routes[order_id] = account_id
         if self.verbose:
             self.log.info("order.received", order_id=order_id, account_id=account_id, symbol=symbol)
-        refusal = None
-        if not message.admitted:
-            refusal = RejectReason.BUSY
+        if not message.admitted:  # refused at the door: answered, published, kept nowhere
+            del self.routes[order_id]
+            order.reject(RejectReason.BUSY, now)
+            rejected(self.services, order, RejectReason.BUSY, self.log)
+            self.services.publish(
+                OrderRejected, lambda: OrderRejected(order.snapshot(), RejectReason.BUSY)
+            )
+            message.reply.set(order.snapshot())
         elif not self.session.is_open(now):
-            refusal = RejectReason.MARKET_CLOSED
-        if refusal is None:
-            send(account_ref, AcceptOrder(order, symbol_ref, message.reply))
-            return
-        order.reject(refusal, now)
-        message.reply.set(order.snapshot())
-        send(account_ref, AcceptOrder(order, symbol_ref, None))  # recorded in its history
+            order.reject(RejectReason.MARKET_CLOSED, now)
+            message.reply.set(order.snapshot())
+            send(account_ref, AcceptOrder(order, symbol_ref, None))  # recorded in its history
+        else:
+            send(
+                account_ref,
+                AcceptOrder(order, symbol_ref, message.reply, message.keep_refused),
+            )
 
     @handles(CancelOrder, GetOrder)
     def _to_order_account(self, message: CancelOrder | GetOrder) -> None:
@@ -442,11 +451,21 @@ class GatewayActor(BrokerActor):
             value = tuple(self._symbol(symbol)[0] for symbol in given)
         elif message.action == "rename":
             value = parse_watchlist_name(message.value, "new_name")
+        elif message.action == "replace":
+            new_name, symbols = message.value
+            if symbols is not None and (
+                isinstance(symbols, str) or not isinstance(symbols, Iterable)
+            ):
+                raise ValidationError("symbols", "must be a list of symbols", symbols)
+            value = (
+                None if new_name is None else parse_watchlist_name(new_name, "new_name"),
+                None if symbols is None else tuple(self._symbol(s)[0] for s in symbols),
+            )
         elif message.action in ("add", "remove"):
             value = self._symbol(message.value)[0]
         elif message.action != "delete":
             raise ValidationError(
-                "action", "must be create, rename, delete, add or remove", message.action
+                "action", "must be create, rename, replace, delete, add or remove", message.action
             )
         send(ref, EditWatchlist(account_id, message.action, name, value, message.reply))
 

@@ -47,6 +47,7 @@ from actors.notify import (
     Preferences,
     SetPreferences,
     Undelivered,
+    check_push_url,
 )
 from actors.runtime import (
     Clock,
@@ -413,15 +414,20 @@ class Brokerage:
         *,
         initial_deposit: Any = None,
         account_id: str | None = None,
+        new_user: bool = False,
     ) -> AccountInfo:
         """Open an account for a user; the first account of a user needs the user's `name`.
 
-        `account_id` is generated ("A-000001", ...) unless given.
+        `account_id` is generated ("A-000001", ...) unless given. With `new_user`, the user id
+        must not exist yet (DuplicateError otherwise, saying nothing of that user): how a
+        sign-up that proves no identity opens its account.
         """
         opened: AccountInfo = self._wait(
             self._send(
                 "open_account",
-                lambda r: OpenAccount(user_id, name, email, phone, initial_deposit, account_id, r),
+                lambda r: OpenAccount(
+                    user_id, name, email, phone, initial_deposit, account_id, r, new_user
+                ),
             )
         )
         self._know(opened.account_id, opened.user.user_id)
@@ -526,6 +532,18 @@ class Brokerage:
         """Rename a watchlist."""
         return self._edit(account_id, "rename", name, new_name)
 
+    def replace_watchlist(
+        self,
+        account_id: str,
+        name: str,
+        symbols: Iterable[str] | None = None,
+        new_name: str | None = None,
+    ) -> Watchlist:
+        """Replace a watchlist's symbols (None: keep them) and/or rename it, in one step: a
+        refusal (an unknown symbol, a name taken) changes nothing."""
+        symbol_list = None if symbols is None else list(symbols)
+        return self._edit(account_id, "replace", name, (new_name, symbol_list))
+
     def delete_watchlist(self, account_id: str, name: str) -> None:
         """Delete a watchlist."""
         self._edit(account_id, "delete", name)
@@ -576,6 +594,7 @@ class Brokerage:
         order_type: str,
         limit_price: Any,
         time_in_force: str,
+        keep_refused: bool = True,
     ) -> pykka.Future[Any]:
         placed = time.perf_counter_ns()
         try:
@@ -599,6 +618,7 @@ class Brokerage:
                     r,
                     placed,
                     admitted,
+                    keep_refused,
                 ),
                 reply,
             )
@@ -616,6 +636,8 @@ class Brokerage:
         order_type: str = "market",
         limit_price: Any = None,
         time_in_force: str = "gtc",
+        *,
+        keep_refused: bool = True,
     ) -> OrderSnapshot:
         """Place an order; return it once its immediate matching and settlement are done.
 
@@ -623,10 +645,21 @@ class Brokerage:
         `limit_price`), `time_in_force` "gtc", "ioc" or "fok". A marketable order comes back
         EXECUTED or PARTIALLY_FILLED, a resting one PENDING, a refused one REJECTED with its
         `reject_reason`; a market or IOC/FOK order that could not fill comes back CANCELLED
-        with its `cancel_reason`.
+        with its `cancel_reason`. With `keep_refused` False an order the pre-trade check
+        refuses is answered but not kept in the account's history (nor streamed). An order
+        refused as BUSY is never kept.
         """
         return self._wait(
-            self._place(account_id, symbol, side, quantity, order_type, limit_price, time_in_force)
+            self._place(
+                account_id,
+                symbol,
+                side,
+                quantity,
+                order_type,
+                limit_price,
+                time_in_force,
+                keep_refused,
+            )
         )
 
     def cancel_order_async(self, order_id: str) -> pykka.Future[OrderSnapshot]:
@@ -668,10 +701,21 @@ class Brokerage:
         order_type: str = "market",
         limit_price: Any = None,
         time_in_force: str = "gtc",
+        *,
+        keep_refused: bool = True,
     ) -> OrderSnapshot:
         """`place_order`, awaited."""
         return await self._settle(
-            self._place(account_id, symbol, side, quantity, order_type, limit_price, time_in_force)
+            self._place(
+                account_id,
+                symbol,
+                side,
+                quantity,
+                order_type,
+                limit_price,
+                time_in_force,
+                keep_refused,
+            )
         )
 
     async def acancel_order(self, order_id: str) -> OrderSnapshot:
@@ -762,16 +806,23 @@ class Brokerage:
     ) -> Preferences:
         """Choose where a user's notifications go and which: console (a log event), email
         (an address), push (a webhook URL, sent a JSON POST) and SMS (a phone number, through
-        the configured SMS gateway); `events` from "fill", "cancel", "reject", "alert"."""
+        the configured SMS gateway); `events` from "fill", "cancel", "reject", "alert".
+
+        A push URL on a loopback, link-local or private address is refused unless the
+        settings allow private addresses."""
         kinds = frozenset(events)
         if not kinds <= set(KINDS):
             raise ValidationError("events", f"must be some of {', '.join(KINDS)}", events)
-        if email is not None and (not isinstance(email, str) or "@" not in email):
-            raise ValidationError("email", "must be an email address", email)
-        if push is not None and (
-            not isinstance(push, str) or not push.startswith(("http://", "https://"))
+        if email is not None and (
+            not isinstance(email, str)
+            or "@" not in email
+            or len(email) > 254
+            or any(c.isspace() or not c.isprintable() for c in email)
         ):
-            raise ValidationError("push", "must be an http(s) URL", push)
+            raise ValidationError("email", "must be an email address", email)
+        if push is not None:
+            allowed = self._notification_settings.allow_private_addresses
+            push = check_push_url(push, allow_private=allowed)
         if sms is not None and self._notification_settings.sms_gateway_url is None:
             raise ValidationError("sms", "needs an sms_gateway_url in the settings", sms)
         channels: dict[str, str | None] = {}

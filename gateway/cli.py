@@ -14,6 +14,7 @@ from rich.console import Console
 from actors.log import LEVELS
 from gateway.demo import run_demo
 from gateway.server.app import serve
+from gateway.server.limits import Limits
 from gateway.simulate import AGENT_KINDS, SimulationConfig, simulate
 
 RUNTIMES = ("mn", "threads", "lock")
@@ -135,6 +136,43 @@ def _parser() -> argparse.ArgumentParser:
     )
     srv.add_argument("--session", choices=("always", "nyse"), default="always")
     srv.add_argument("--log-level", default="warning", help="engine and server log level")
+    defaults = Limits()
+    srv.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.max_connections,
+        help=f"open connections at once; past it 503 ({defaults.max_connections})",
+    )
+    srv.add_argument(
+        "--request-timeout",
+        type=float,
+        default=defaults.request_timeout,
+        help=f"seconds a socket has to send a complete request ({defaults.request_timeout:g})",
+    )
+    srv.add_argument(
+        "--keep-alive",
+        type=int,
+        default=defaults.keep_alive,
+        help=f"seconds an idle connection is kept between requests ({defaults.keep_alive:g})",
+    )
+    srv.add_argument(
+        "--signups-per-minute",
+        type=int,
+        default=defaults.signups_per_minute,
+        help=f"sign-ups per client address a minute, 0: no limit ({defaults.signups_per_minute})",
+    )
+    srv.add_argument(
+        "--auth-failures-per-minute",
+        type=int,
+        default=defaults.auth_failures_per_minute,
+        help="failed authentications per client address a minute before 429, 0: no limit "
+        f"({defaults.auth_failures_per_minute})",
+    )
+    srv.add_argument(
+        "--allow-private-webhooks",
+        action="store_true",
+        help="accept push webhooks on loopback and private addresses (tests, local set-ups)",
+    )
     return parser
 
 
@@ -150,6 +188,14 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         max_in_flight=args.max_in_flight,
         session=args.session,
+        limits=Limits(
+            max_connections=args.max_connections,
+            request_timeout=args.request_timeout,
+            keep_alive=args.keep_alive,
+            signups_per_minute=args.signups_per_minute,
+            auth_failures_per_minute=args.auth_failures_per_minute,
+            allow_private_webhooks=args.allow_private_webhooks,
+        ),
     )
     return 0
 

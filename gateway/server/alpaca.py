@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from pydantic import Field, StrictBool, StrictStr
 
 from engine.account import Holding
+from engine.money import MAX_NUMBER_TEXT, parse_percent
 from engine.orders import CancelReason, OrderSnapshot, OrderStatus, RejectReason
 from engine.session import next_close, next_open
 from engine.watchlists import Watchlist
@@ -43,12 +44,21 @@ from gateway.server.errors import ApiError
 from gateway.server.schemas import Strict
 
 
+def _number(text: str) -> Any:
+    """A JSON number as `Decimal` (or int), unless its text is too long to be one the engine
+    takes: that stays text, which the engine's parsers refuse with a clear error, so no huge
+    number is ever built."""
+    if len(text) > MAX_NUMBER_TEXT:
+        return text
+    return Decimal(text) if any(c in text for c in ".eE") else int(text)
+
+
 class DecimalRequest(Request):
-    """A request whose JSON numbers parse as `Decimal`."""
+    """A request whose JSON numbers parse as `Decimal`, bounded by their text."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=Decimal)
+            self._json = json.loads(await self.body(), parse_float=_number, parse_int=_number)
         return self._json
 
 
@@ -352,6 +362,7 @@ async def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[
             body.type,
             body.limit_price,
             body.time_in_force,
+            keep_refused=False,  # as on Alpaca: a refused order is no order
         )
     except BaseException:
         del shared.by_client_id[key]
@@ -493,16 +504,15 @@ def close_position(
     if qty is not None:
         quantity = qty
     elif percentage is not None:
-        try:
-            share = Decimal(percentage)
-        except ArithmeticError:
-            raise ApiError(422, f"percentage must be a number, was {percentage!r}") from None
-        if not share.is_finite() or not 0 < share <= 100:
+        share = parse_percent(percentage, "percentage")  # bounded by its text
+        if not 0 < share <= 100:
             raise ApiError(422, f"percentage must be above 0 and at most 100, was {percentage!r}")
         quantity = int(available * share / 100)
     if quantity == 0:
         raise ApiError(403, f"insufficient qty available for order (available: {available})")
-    order = shared.broker.place_order(account_id, holding.symbol, "sell", quantity, "market")
+    order = shared.broker.place_order(
+        account_id, holding.symbol, "sell", quantity, "market", keep_refused=False
+    )
     if order.status is OrderStatus.REJECTED and order.reject_reason is not None:
         status, message = _REFUSALS[order.reject_reason]
         raise ApiError(status, message)
@@ -604,17 +614,8 @@ def update_watchlist(
     account_id = own_account(record)
     wid = watchlist_id.lower()
     name = _watchlist_name(shared, account_id, wid)
-    found = _find(shared, account_id, name)
-    if body.symbols is not None:
-        broker = shared.broker
-        for symbol in body.symbols:  # check them all before changing anything
-            broker.quote(symbol)
-        for symbol in found.symbols:  # replaced in the order given
-            found = broker.remove_from_watchlist(account_id, name, symbol)
-        for symbol in body.symbols:
-            found = broker.add_to_watchlist(account_id, name, symbol)
-    if body.name is not None and body.name != name:
-        found = shared.broker.rename_watchlist(account_id, name, body.name)
+    found = shared.broker.replace_watchlist(account_id, name, body.symbols, body.name)
+    if found.name != name:
         shared.watchlist_by_name.pop((account_id, name), None)
         shared.watchlist_by_name[(account_id, found.name)] = wid
         shared.watchlist_ids[wid] = (account_id, found.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import socket
 import threading
@@ -22,15 +23,17 @@ import anyio.to_thread
 import uvicorn
 from fastapi import FastAPI
 
+from actors.log import make_logger
+from actors.notify import NotificationSettings
 from gateway.brokerage import Brokerage
 from gateway.feeds import FeedRunner, random_walk
 from gateway.server import alpaca, native, streams
 from gateway.server.auth import KeyStore
 from gateway.server.context import Gate, document_security
-from gateway.server.errors import BodyLimit, install
+from gateway.server.errors import BodyLimit, Contain, install
+from gateway.server.limits import Limits, raise_file_limit, timed_protocol
 
 DEFAULT_THREADS = 64
-KEEP_ALIVE_SECONDS = 75  # longer than any client's think time, so idle connections stay open
 GC_THRESHOLDS = (20_000, 20, 100)
 """The server's collector thresholds (CPython's are 700, 10, 10). Every request allocates,
 and the engine keeps every order and transaction, so with the defaults the collector ran
@@ -46,8 +49,13 @@ def create_app(
     universe: str | None = None,
     feed_interval: float | None = None,
     announce: Callable[[str], Any] | None = None,
+    limits: Limits | None = None,
+    log_level: str = "warning",
 ) -> FastAPI:
     """An app in front of `broker`; `keys` holds the admin key and the accounts'.
+
+    `limits` sets what is capped, timed out and rate-limited (`Limits()` by default); server
+    errors are logged as one JSON event at `log_level` or above.
 
     A broker that is not running yet is started when the app starts (on its event loop, which
     an "asyncio" runtime needs) and closed when it stops. `universe` ("market" or "book")
@@ -104,13 +112,14 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     hub = streams.StreamHub(broker)
-    app.state.gate = Gate(broker, keys)
+    app.state.gate = Gate(broker, keys, limits or Limits())
     app.state.hub = hub
     install(app)
     app.include_router(native.router)
     app.include_router(alpaca.router)
     app.include_router(streams.router)
     app.add_middleware(BodyLimit)
+    app.add_middleware(Contain, log=make_logger(log_level))  # outermost: it sees every error
     return app
 
 
@@ -123,6 +132,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
+    limits: Limits = app.state.gate.limits
     return uvicorn.Config(
         app,
         host=host,
@@ -130,7 +140,9 @@ def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Confi
         log_level=log_level,
         access_log=False,
         lifespan="on",
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        http=timed_protocol(limits.request_timeout),
+        limit_concurrency=limits.max_connections,
+        timeout_keep_alive=limits.keep_alive,
         backlog=16_384,
     )
 
@@ -182,13 +194,24 @@ def serve(
     threads: int = DEFAULT_THREADS,
     log_level: str = "warning",
     announce: Callable[[str], Any] = print,
+    limits: Limits | None = None,
     **broker_options: Any,
 ) -> None:
     """Run `brokerage serve`: the engine on the server's event loop, the default universe
     listed, a random-walk price feed (every `feed_interval` seconds; None for none), until
-    interrupted."""
+    interrupted. The open-file limit is raised to its maximum first, and the connection cap
+    lowered to fit under it if it must be."""
+    limits = limits or Limits()
+    room = raise_file_limit(limits.max_connections)
+    if room < limits.max_connections:
+        announce(f"  the open-file limit leaves room for {room} connections: capped there")
+        limits = dataclasses.replace(limits, max_connections=room)
     keys = KeyStore(admin_key_id, admin_secret)
     gc.set_threshold(*GC_THRESHOLDS)
+    broker_options.setdefault(
+        "notifications",
+        NotificationSettings(allow_private_addresses=limits.allow_private_webhooks),
+    )
     broker = Brokerage(log_level=log_level, runtime="asyncio", **broker_options)
     app = create_app(
         broker,
@@ -197,6 +220,8 @@ def serve(
         universe=mode,
         feed_interval=feed_interval,
         announce=announce,
+        limits=limits,
+        log_level=log_level,
     )
     announce(f"brokerage serving on http://{host}:{port}")
     announce(f"  API docs: http://{host}:{port}/docs  Alpaca base URL: http://{host}:{port}")

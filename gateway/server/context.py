@@ -14,6 +14,7 @@ from engine.orders import OrderSnapshot
 from gateway.brokerage import Brokerage
 from gateway.server.auth import KEY_ID_HEADER, SECRET_HEADER, KeyRecord, KeyStore
 from gateway.server.errors import ApiError
+from gateway.server.limits import Limits, RateLimiter
 
 # Alpaca's ids are UUIDs. An order's UUID spells the engine's order number in its last twelve
 # hex digits, so no table is needed to go either way; an asset's is derived from its symbol.
@@ -59,6 +60,7 @@ class Gate:
 
     broker: Brokerage
     keys: KeyStore
+    limits: Limits = field(default_factory=Limits)
     client_ids: dict[str, str] = field(default_factory=dict)  # order id -> client order id
     by_client_id: dict[tuple[str, str], str] = field(default_factory=dict)
     watchlist_ids: dict[str, tuple[str, str]] = field(
@@ -68,6 +70,14 @@ class Gate:
     watchlist_times: dict[str, tuple[str, str]] = field(default_factory=dict)  # created, updated
     asset_names: dict[str, str] = field(default_factory=dict)  # symbol -> name
     asset_symbols: dict[str, str] = field(default_factory=dict)  # asset UUID -> symbol
+    signups: RateLimiter = field(init=False)
+    auth_failures: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.signups = RateLimiter("sign-ups", self.limits.signups_per_minute)
+        self.auth_failures = RateLimiter(
+            "failed authentications", self.limits.auth_failures_per_minute
+        )
 
     def listed(self, *, refresh: bool = False) -> dict[str, str]:
         """Listed symbols and their names, read from the engine once (and on `refresh`);
@@ -95,19 +105,37 @@ async def gate(request: Request) -> Gate:
     return found
 
 
+def client_address(request: Request) -> str:
+    """The address the request came from (what rate limits count by)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def authenticate(request: Request) -> KeyRecord | None:
+    """The key a request was made with, None if it sent none; 401 if wrong, 429 once its
+    address has failed too often (checked before the key, so guessing stops there)."""
+    headers = request.headers
+    key_id, secret = headers.get(KEY_ID_HEADER), headers.get(SECRET_HEADER)
+    if not key_id and not secret:
+        return None
+    shared: Gate = request.app.state.gate
+    address = client_address(request)
+    shared.auth_failures.check(address)
+    record = shared.keys.check(key_id, secret) if key_id and secret else None
+    if record is None:
+        shared.auth_failures.spend(address)
+        raise ApiError(401, "request is not authorized: unknown key id or wrong secret")
+    return record
+
+
 async def caller(request: Request) -> KeyRecord:
-    """The key a request was made with; 401 if missing or wrong.
+    """The key a request was made with; 401 if missing or wrong (see `authenticate`).
 
     The headers are read here rather than through FastAPI's `Security` sub-dependencies,
     which cost a tenth of a hot request; `security_schemes` documents them instead.
     """
-    headers = request.headers
-    key_id, secret = headers.get(KEY_ID_HEADER), headers.get(SECRET_HEADER)
-    if not key_id or not secret:
-        raise ApiError(401, f"request is not authorized: send {KEY_ID_HEADER} and {SECRET_HEADER}")
-    record = request.app.state.gate.keys.check(key_id, secret)
+    record = authenticate(request)
     if record is None:
-        raise ApiError(401, "request is not authorized: unknown key id or wrong secret")
+        raise ApiError(401, f"request is not authorized: send {KEY_ID_HEADER} and {SECRET_HEADER}")
     return record
 
 

@@ -2,15 +2,17 @@
 
 401 no or wrong key, 403 not allowed (insufficient buying power or quantity, an admin action
 without the admin key), 404 unknown (or another account's), 409 already exists, 413 body too
-large, 422 invalid input, 429 too many orders in flight, 503 stopped, 504 timed out.
+large, 422 invalid input, 429 too many orders in flight or too many sign-ups or failed
+authentications from one address (with `Retry-After`), 500 a bug (logged, see `Contain`), 503
+stopped, 504 timed out.
 """
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import pykka
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,6 +26,8 @@ from engine.errors import (
     InsufficientAvailableCashError,
     NotFoundError,
 )
+from engine.money import shown
+from gateway.server.limits import RateLimitedError
 
 CODES = {
     400: 40010000,
@@ -42,7 +46,6 @@ CODES = {
 }
 
 MAX_BODY_BYTES = 64 * 1024
-_log = structlog.get_logger("gateway.server")
 
 
 class ApiError(Exception):
@@ -82,8 +85,8 @@ def _describe(errors: list[Any]) -> str:
     for error in errors[:5]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
         value = error.get("input")
-        shown = "" if isinstance(value, dict | list) else f", was {value!r}"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}{shown}")
+        given = "" if isinstance(value, dict | list) else f", was {shown(value)!r}"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}{given}")
     return "; ".join(parts)
 
 
@@ -110,18 +113,67 @@ def install(app: FastAPI) -> None:
         message = error.detail if isinstance(error.detail, str) else "request refused"
         return error_response(error.status_code, message)
 
-    @app.exception_handler(Exception)
-    async def _bug(_: Request, error: Exception) -> JSONResponse:
-        _log.error("unhandled_error", error=repr(error), exc_info=error)
-        return error_response(500, "internal error: the request was not completed")
+    @app.exception_handler(RateLimitedError)
+    async def _limited(_: Request, error: RateLimitedError) -> JSONResponse:
+        response = error_response(429, str(error))
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.exception_handler(pykka.Timeout)
     async def _timeout(_: Request, error: pykka.Timeout) -> JSONResponse:
         return error_response(504, f"the engine did not answer in time: {error}")
 
 
+def where(error: BaseException, frames: int = 6) -> list[str]:
+    """The innermost `frames` frames of an error's traceback as "file:line in function": where
+    it happened, and nothing of the values it held."""
+    return [
+        f"{frame.filename.rsplit('/', 2)[-1]}:{frame.lineno} in {frame.name}"
+        for frame in traceback.extract_tb(error.__traceback__)[-frames:]
+    ]
+
+
+class Contain:
+    """Turn any exception a request raises into a 500 (if no answer was started) and one
+    structured log event: the method, the path, the error's type and where it was raised.
+
+    Nothing of the request's headers, query, body or the error's message or local variables is
+    logged, so no key, secret or hostile input reaches the logs, and logging an error costs
+    microseconds whatever the input was. The event goes through `log` (filtered by its level).
+    """
+
+    def __init__(self, app: ASGIApp, log: Any) -> None:
+        self.app = app
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] in ("http.response.start", "websocket.accept"):
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:
+            self.log.error(
+                "request.failed",
+                method=scope.get("method", "WEBSOCKET"),
+                path=str(scope.get("path", ""))[:200],
+                error_type=type(error).__name__,
+                where=where(error),
+            )
+            if scope["type"] == "http" and not started:
+                response = error_response(500, "internal error: the request was not completed")
+                await response(scope, receive, send)
+
+
 class BodyLimit:
-    """Refuse bodies over `limit` bytes with 413, by Content-Length or as they stream in."""
+    """Refuse bodies over `limit` bytes with 413: by Content-Length before reading, or as a
+    chunked body streams in. The body (at most `limit` bytes) is read here and handed on whole,
+    so a route never starts on a body that turns out too large."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -133,27 +185,36 @@ class BodyLimit:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
-                try:
-                    too_big = int(value) > self.limit
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    await self._refuse(scope, receive, send, int(value))
+                size = value.decode("latin-1")
+                if len(size) > 18 or (size.isdigit() and int(size) > self.limit):
+                    await self._refuse(scope, receive, send, f"{shown(size)} bytes")
                     return
+        chunks: list[bytes] = []
         received = 0
-        limit = self.limit
-
-        async def limited() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise ApiError(413, f"the body exceeds {limit} bytes, was over {received}")
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.limit:
+                await self._refuse(scope, receive, send, f"over {self.limit} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        await self.app(scope, limited, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: str) -> None:
         response = error_response(413, f"the body exceeds {self.limit} bytes, was {size}")
         await response(scope, receive, send)

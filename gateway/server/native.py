@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictInt, StrictStr
+from starlette.concurrency import run_in_threadpool
 
 from actors.metrics import MetricsSnapshot
 from actors.notify import Preferences
@@ -26,7 +27,15 @@ from engine.search import SearchResult
 from engine.watchlists import Watchlist
 from gateway.actor import AccountInfo
 from gateway.brokerage import WatchlistQuotes
-from gateway.server.context import Caller, Shared, own_account, own_order, require_admin
+from gateway.server.context import (
+    Caller,
+    Shared,
+    authenticate,
+    client_address,
+    own_account,
+    own_order,
+    require_admin,
+)
 from gateway.server.encode import iso, plain
 from gateway.server.errors import ApiError
 from gateway.server.schemas import Snapshot, Strict, many, schema
@@ -145,11 +154,24 @@ async def health(shared: Shared) -> JSONResponse:
 
 
 @router.post("/accounts", status_code=201, tags=["accounts"], response_model=AccountOpened)
-def open_account(body: OpenAccountBody, shared: Shared) -> JSONResponse:
-    """Open an account (and its user, the first time) and issue its API key. The secret is
-    shown only in this answer."""
-    opened = shared.broker.open_account(
-        body.user_id, body.name, body.email, body.phone, initial_deposit=body.initial_deposit
+async def open_account(body: OpenAccountBody, request: Request, shared: Shared) -> JSONResponse:
+    """Open an account and issue its API key; the secret is shown only in this answer.
+
+    Without a key this signs up a new user: a user id that exists already is 409. A further
+    account of an existing user needs that user's key (or the admin key). Sign-ups are
+    rate-limited per client address (429 with `Retry-After`)."""
+    shared.signups.take(client_address(request))
+    record = authenticate(request)
+    if record is not None and not record.is_admin and record.user_id != body.user_id:
+        raise ApiError(403, "a key opens accounts only for its own user")
+    opened = await run_in_threadpool(
+        shared.broker.open_account,
+        body.user_id,
+        body.name,
+        body.email,
+        body.phone,
+        initial_deposit=body.initial_deposit,
+        new_user=record is None,
     )
     key = shared.keys.issue(opened.account_id, opened.user.user_id)
     return JSONResponse(

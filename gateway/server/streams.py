@@ -34,6 +34,7 @@ from gateway.server.alpaca import order_json
 from gateway.server.auth import KeyRecord
 from gateway.server.context import Gate, execution_uuid
 from gateway.server.encode import iso
+from gateway.server.limits import RateLimitedError
 
 QUEUE_LIMIT = 10_000
 router = APIRouter()
@@ -193,10 +194,20 @@ async def _receive_json(socket: WebSocket) -> Any:
         return error
 
 
-def _check_key(shared: Gate, key_id: Any, secret: Any) -> KeyRecord | None:
-    if not isinstance(key_id, str) or not isinstance(secret, str):
+def _check_key(socket: WebSocket, shared: Gate, key_id: Any, secret: Any) -> KeyRecord | None:
+    """The key's record, or None if it is wrong or its address has failed too often (a failure
+    counts against the address, as over HTTP)."""
+    address = socket.client.host if socket.client is not None else "unknown"
+    try:
+        shared.auth_failures.check(address)
+    except RateLimitedError:
         return None
-    return shared.keys.check(key_id, secret)
+    record = None
+    if isinstance(key_id, str) and isinstance(secret, str):
+        record = shared.keys.check(key_id, secret)
+    if record is None:
+        shared.auth_failures.spend(address)
+    return record
 
 
 @router.websocket("/stream")
@@ -221,6 +232,7 @@ async def trade_updates(socket: WebSocket) -> None:
                     await socket.send_text(json.dumps(_stream_error("already authenticated")))
                     continue
                 record = _check_key(
+                    socket,
                     shared,
                     data.get("key_id", message.get("key")),
                     data.get("secret_key", message.get("secret")),
@@ -296,7 +308,7 @@ async def market_data(socket: WebSocket) -> None:
                 continue
             action = message.get("action")
             if action == "auth":
-                if _check_key(shared, message.get("key"), message.get("secret")) is None:
+                if _check_key(socket, shared, message.get("key"), message.get("secret")) is None:
                     await _error(socket, 402, "auth failed")
                     await socket.close(code=1008, reason="auth failed")
                     return

@@ -7,9 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import pykka
+import pytest
 
 from actors.runtime import BrokerActor, handles
 from engine import OrderStatus, RejectReason
+from engine.errors import UnknownOrderError
 from gateway import Brokerage
 
 
@@ -26,7 +28,9 @@ class Blocker(BrokerActor):
         message.release.wait(10)
 
 
-def test_orders_beyond_the_in_flight_bound_are_rejected_busy_and_change_nothing() -> None:
+def test_orders_beyond_the_in_flight_bound_are_rejected_busy_change_nothing_and_are_not_kept() -> (
+    None
+):
     with Brokerage(workers=1, max_in_flight=3) as broker:
         broker.list_stock("AAPL", "Apple", "100")
         account = broker.open_account("U1", "One", initial_deposit="10000").account_id
@@ -44,9 +48,9 @@ def test_orders_beyond_the_in_flight_bound_are_rejected_busy_and_change_nothing(
         assert [o.status for o in orders] == [OrderStatus.EXECUTED] * 3 + [OrderStatus.REJECTED] * 2
         assert {o.reject_reason for o in orders[3:]} == {RejectReason.BUSY}
         assert broker.balance(account).cash == Decimal("9700.00")
-        assert [o.status for o in broker.orders(account, status="rejected")] == [
-            OrderStatus.REJECTED
-        ] * 2
+        assert broker.orders(account, status="rejected") == []  # refused at the door: no history
+        with pytest.raises(UnknownOrderError):
+            broker.get_order(orders[3].order_id)
         assert broker.metrics().orders_in_flight == 0
         assert broker.metrics().rejected_by_reason == {"busy": 2}
         broker.audit()

@@ -93,6 +93,7 @@ def test_a_fill_reaches_email_push_and_sms_and_an_alert_reaches_push(
         sender="desk@brokerage.test",
         sms_gateway_url=f"http://127.0.0.1:{http_port}/sms",
         retries=0,
+        allow_private_addresses=True,  # the local servers listen on loopback
     )
     with Brokerage(notifications=settings) as broker:
         broker.list_stock("AAPL", "Apple Inc.", "150.00")
@@ -134,6 +135,7 @@ def test_a_channel_that_is_down_is_retried_then_kept_and_trading_goes_on(
         retries=2,
         backoff_seconds=0.01,
         timeout_seconds=1,
+        allow_private_addresses=True,
     )
     with Brokerage(notifications=settings) as broker:
         broker.list_stock("AAPL", "Apple Inc.", "150.00")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from gateway import Brokerage
 from gateway.server import KeyStore, ServerThread, create_app
+from gateway.server.limits import Limits
 
 ADMIN = {"APCA-API-KEY-ID": "ADMIN", "APCA-API-SECRET-KEY": "admin-secret"}
 
@@ -44,7 +45,10 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     broker = Brokerage(timeout=20, runtime=request.param)
     if request.param == "mn":
         broker.start()
-    app = create_app(broker, KeyStore("ADMIN", "admin-secret"))
+    # every test signs up from loopback: no sign-up limit here (tests/server/test_hostile.py
+    # runs the served defaults)
+    limits = Limits(signups_per_minute=0)
+    app = create_app(broker, KeyStore("ADMIN", "admin-secret"), limits=limits)
     with ServerThread(app) as url, httpx.Client(base_url=url, timeout=20) as client:
         broker.list_stock("AAPL", "Apple Inc.", "150.00")
         broker.list_stock("BOOK", "Book Traded Co.", "100.00", mode="book")

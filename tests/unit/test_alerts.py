@@ -4,14 +4,23 @@ import random
 
 import pytest
 
-from engine.alerts import Alert, AlertBook, AlertCondition, UnknownAlertError
+from engine.alerts import (
+    MAX_ALERTS_PER_ACCOUNT,
+    Alert,
+    AlertBook,
+    AlertCondition,
+    UnknownAlertError,
+)
+from engine.errors import ValidationError
 from engine.ids import AccountId, Symbol
 
 ABOVE, BELOW = AlertCondition.ABOVE, AlertCondition.BELOW
 
 
-def alert(n: int, condition: AlertCondition, threshold: int, one_shot: bool = True) -> Alert:
-    return Alert(f"AL-{n:06d}", AccountId("A"), Symbol("X"), condition, threshold, one_shot, 0)
+def alert(
+    n: int, condition: AlertCondition, threshold: int, one_shot: bool = True, account: str = "A"
+) -> Alert:
+    return Alert(f"AL-{n:06d}", AccountId(account), Symbol("X"), condition, threshold, one_shot, 0)
 
 
 def test_one_shot_alerts_fire_once_at_the_first_move_that_finds_them_holding() -> None:
@@ -43,6 +52,21 @@ def test_removing_an_unknown_alert_is_a_clear_error() -> None:
         AlertBook().remove("AL-9")
 
 
+def test_an_account_has_at_most_its_cap_of_alerts_on_a_symbol_and_a_removal_frees_one() -> None:
+    book = AlertBook()
+    for n in range(MAX_ALERTS_PER_ACCOUNT):
+        book.add(alert(n, ABOVE, 200))
+
+    with pytest.raises(ValidationError, match="active alerts"):
+        book.add(alert(999, ABOVE, 200))
+    book.add(alert(1000, ABOVE, 200, account="B"))  # another account is not held back
+    book.remove("AL-000000")
+    book.add(alert(1001, ABOVE, 200))
+
+    assert len(book.of(AccountId("A"))) == MAX_ALERTS_PER_ACCOUNT
+    assert len(book) == MAX_ALERTS_PER_ACCOUNT + 1
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_seeded_random_moves_fire_exactly_what_a_naive_scan_fires(seed: int) -> None:
     rng = random.Random(seed)
@@ -51,7 +75,13 @@ def test_seeded_random_moves_fire_exactly_what_a_naive_scan_fires(seed: int) -> 
     price = 100
     for n in range(2000):
         if rng.random() < 0.4:
-            a = alert(n, rng.choice([ABOVE, BELOW]), rng.randint(80, 120), rng.random() < 0.7)
+            a = alert(
+                n,
+                rng.choice([ABOVE, BELOW]),
+                rng.randint(80, 120),
+                rng.random() < 0.7,
+                account=f"A{n % 40}",
+            )
             book.add(a)
             naive[a.alert_id] = Alert(
                 a.alert_id, a.account_id, a.symbol, a.condition, a.threshold, a.one_shot, 0

@@ -1,0 +1,181 @@
+"""What the server caps, times out and rate-limits, so that no client can stall or exhaust it.
+
+- `Limits`: the defaults, each changeable from `brokerage serve`'s flags.
+- `RateLimiter`: a token bucket per client address (sign-ups; failed authentications), in a
+  bounded table, answering 429 with `Retry-After` when a bucket is empty.
+- `timed_protocol`: uvicorn's httptools protocol with a deadline per request: a socket that has
+  not sent a complete request within `request_timeout` seconds of connecting (or of starting
+  its next request) is closed, so idle or trickling sockets cannot pile up.
+- `raise_file_limit`: lift the process's open-file limit to its hard maximum at start, and
+  say how many connections that leaves room for.
+
+Never: block, or keep per-client state that a client can grow without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+FILES_KEPT_FOR_THE_PROCESS = 256
+"""Open files left over for the process itself (logs, the store, listening sockets)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The server's caps and timeouts.
+
+    Attributes:
+        max_connections: Open connections (HTTP and WebSocket) at once; past it a new request
+            gets 503 and its socket is closed.
+        request_timeout: Seconds a socket may take to send one complete request (headers and
+            body), counted from when it connects or starts its next request.
+        keep_alive: Seconds an idle connection is kept open between two requests.
+        signups_per_minute: Sign-ups allowed per client address a minute (bursts up to the
+            same number); 0 for no limit.
+        auth_failures_per_minute: Failed authentications allowed per client address a minute;
+            past it every request with a key from that address is 429 until the bucket refills.
+            0 for no limit.
+        allow_private_webhooks: Accept push-notification URLs on loopback, link-local and
+            private addresses (for tests and local set-ups only).
+    """
+
+    max_connections: int = 20_000
+    request_timeout: float = 5.0
+    keep_alive: int = 75
+    signups_per_minute: int = 10
+    auth_failures_per_minute: int = 30
+    allow_private_webhooks: bool = False
+
+
+class RateLimitedError(Exception):
+    """A client address used up its budget; it may try again in `retry_after` seconds."""
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"too many {what} from this address: retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class RateLimiter:
+    """A token bucket per key (a client address): `per_minute` tokens a minute, bursts up to
+    `per_minute`. At most `max_keys` buckets are kept; the least recently used go first, and a
+    dropped bucket was at worst a full one's worth of history. Each call is O(1).
+
+    Used from the server's event loop only (it is not thread-safe).
+    """
+
+    def __init__(
+        self,
+        what: str,
+        per_minute: int,
+        *,
+        max_keys: int = 65_536,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.what = what
+        self.rate = per_minute / 60.0
+        self.burst = float(per_minute)
+        self.max_keys = max_keys
+        self.clock = clock
+        self._buckets: collections.OrderedDict[str, tuple[float, float]] = collections.OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        """False when the limit is 0 (no limit)."""
+        return self.rate > 0
+
+    def _level(self, key: str) -> float:
+        now = self.clock()
+        tokens, then = self._buckets.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - then) * self.rate)
+
+    def check(self, key: str) -> None:
+        """Raise RateLimitedError if `key` has no token left (takes none)."""
+        if not self.enabled:
+            return
+        tokens = self._level(key)
+        if tokens < 1:
+            raise RateLimitedError(self.what, math.ceil((1 - tokens) / self.rate))
+
+    def spend(self, key: str) -> None:
+        """Take one token from `key`'s bucket (it may go empty; `check` then refuses)."""
+        if not self.enabled:
+            return
+        tokens = self._level(key) - 1
+        self._buckets[key] = (max(tokens, 0.0), self.clock())
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+
+    def take(self, key: str) -> None:
+        """`check` then `spend`: raise RateLimitedError, or use one token."""
+        self.check(key)
+        self.spend(key)
+
+
+class TimedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each request to arrive complete."""
+
+    request_timeout: float = Limits.request_timeout
+    _deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.request_timeout, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None:
+            self._arm()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        self._disarm()
+        super().handle_websocket_upgrade()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def timed_protocol(request_timeout: float) -> type[TimedHttpProtocol]:
+    """The protocol class uvicorn should use for a `request_timeout` deadline."""
+    return type(
+        "TimedHttpProtocol", (TimedHttpProtocol,), {"request_timeout": float(request_timeout)}
+    )
+
+
+def raise_file_limit(wanted_connections: int) -> int:
+    """Lift the soft open-file limit to the hard one; return how many connections fit under it
+    (`wanted_connections`, or fewer if the hard limit is lower)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, wanted_connections + FILES_KEPT_FOR_THE_PROCESS)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return max(1, min(wanted_connections, soft - FILES_KEPT_FOR_THE_PROCESS))
