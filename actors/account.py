@@ -6,6 +6,7 @@ and settles the fills that come back. Its logic lives in `engine.account.Account
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pykka
@@ -51,7 +52,14 @@ def rejected(services: Services, order: Order, reason: RejectReason, log: Any) -
 
 
 class AccountActor(BrokerActor):
-    """One account, one message at a time."""
+    """One account, one message at a time.
+
+    Supervised: after a failure past a handler, or a stop request, it goes on from its state with
+    its queued mail (the message that failed is answered with the error); the audit, which
+    reconciles the account with its own ledger, reports the failure.
+    """
+
+    supervised = True
 
     def __init__(self, account: Account, services: Services) -> None:
         super().__init__(services.log, account_id=account.account_id)
@@ -192,7 +200,7 @@ class AccountActor(BrokerActor):
 
     @handles(OrderExpired)
     def _expired(self, message: OrderExpired) -> None:
-        self._cancel(message.order_id, CancelReason.EXPIRED)
+        self._cancel(message.order_id, message.reason)
         message.done.set(None)
 
     @handles(CancelOrder)
@@ -241,9 +249,14 @@ class AccountActor(BrokerActor):
 
     # -- reads ---------------------------------------------------------------------------------
 
+    def recover(self, message: Any, error: BaseException | None) -> str:
+        """Go on from the state as it is (the audit checks it against the ledger)."""
+        self.metrics.count("actors_restarted")
+        return super().recover(message, error)
+
     @handles(Audit)
     def _audit(self, message: Audit) -> None:
-        message.reply.set(self.account.audit())
+        message.reply.set(replace(self.account.audit(), failures=self.failures))
 
     @handles(GetOrder)
     def _get_order(self, message: GetOrder) -> None:

@@ -102,6 +102,7 @@ class EventBusActor(BrokerActor):
     """Holds the subscriptions and calls their callbacks, one event at a time, in order."""
 
     side_work = True  # callbacks may block: keep them off the trading workers
+    supervised = True  # a stop request outside close restarts it from its state
 
     def __init__(self, log: Any, interest: Interest) -> None:
         super().__init__(log, actor="bus")

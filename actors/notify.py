@@ -398,6 +398,7 @@ class NotificationActor(BrokerActor):
     """Holds preferences and turns events into deliveries for the `Deliverer`; never blocks."""
 
     side_work = True
+    supervised = True  # a stop request outside close restarts it from its state
 
     def __init__(self, log: Any, settings: NotificationSettings) -> None:
         super().__init__(log, actor="notifications")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import queue
@@ -33,6 +34,7 @@ import pykka
 from pykka import ActorDeadError, ActorRegistry, messages
 from pykka._envelope import Envelope
 
+from actors.log import where
 from engine.commands import Reply
 
 Clock = Callable[[], int]
@@ -46,6 +48,8 @@ _logger = logging.getLogger(__name__)
 
 DEFAULT_THROUGHPUT = 64
 """Messages an actor may handle in one turn on a worker before it yields."""
+FAILURES_KEPT = 20
+"""Failures an actor remembers for the audit."""
 
 
 def handles(*message_types: type) -> Callable[[_F], _F]:
@@ -472,14 +476,23 @@ class BrokerActor(pykka.ThreadingActor):
     ...)`; plain `cls.start(...)` runs it on its own thread, as pykka does.
     """
 
-    _handlers: ClassVar[dict[type, _Handler]] = {}
+    # per class (made by __init_subclass__); an instance may swap in its own, as a halted symbol
+    _handlers: dict[type, _Handler] = {}  # noqa: RUF012
     side_work: ClassVar[bool] = False
     """True for actors whose handlers may block (subscriber callbacks): on the M:N runtime
     they run on the side dispatcher, away from trading."""
 
+    supervised: ClassVar[bool] = False
+    """True for actors whose state must outlive a failure (accounts, symbols, the gateway, the
+    bus, the notifier): a stop request outside `Runtime.stop_all` restarts them from their
+    state instead of stopping them (see `_crashed` and `recover`)."""
+
     _runtime: Runtime | None = None
     _bulk_stop = False
     _started = False
+    failures: tuple[str, ...] = ()
+    """What went wrong with this actor and what came of it, newest last (at most
+    `FAILURES_KEPT`)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -547,7 +560,14 @@ class BrokerActor(pykka.ThreadingActor):
                     envelope = popleft()
                 except IndexError:
                     break
-                handle(envelope)
+                try:
+                    handle(envelope)
+                except BaseException as error:  # past the handler's own containment
+                    self._crashed(envelope.message, envelope.reply_to, error)
+                    if isinstance(error, KeyboardInterrupt | SystemExit):
+                        if mailbox.finish_turn():
+                            mailbox.dispatcher.ready.put(self)
+                        raise
                 if stopped.is_set():
                     break
         if stopped.is_set():
@@ -602,7 +622,50 @@ class BrokerActor(pykka.ThreadingActor):
             except queue.Full:  # answered already
                 pass
 
+    # -- supervision -------------------------------------------------------------------------------
+
+    def _crashed(self, message: Any, reply_to: Any, error: BaseException | None) -> None:
+        """Handle a failure of this actor: `message` raised `error` past its handler (on the
+        M:N runtimes), or, with both None, the actor was asked to stop outside the runtime's
+        `stop_all`. Runs with exclusive access to the actor (its turn is still on). `recover`
+        decides what is left; the failure is logged and kept for the audit, and an ask waiting
+        on the message is answered with the error. The actor's queued mail is kept."""
+        try:
+            outcome = self.recover(message, error)
+        except Exception as second:  # recovery must not take the worker down with it
+            outcome = f"not recovered ({type(second).__name__} in recover)"
+        cause = "a stop outside close" if error is None else type(error).__name__
+        what = "" if message is None else f" in {type(message).__name__}"
+        note = f"{outcome} after {cause}{what}"
+        self.failures = (*self.failures[-(FAILURES_KEPT - 1) :], note)
+        self.log.error(
+            "actor.failed",
+            outcome=outcome,
+            error_type=cause,
+            message=type(message).__name__ if message is not None else None,
+            where=where(error) if error is not None else None,
+        )
+        if reply_to is not None and error is not None:
+            with contextlib.suppress(queue.Full):
+                reply_to.set_exception((type(error), error, None))
+
+    def recover(self, message: Any, error: BaseException | None) -> str:
+        """Decide what a failure of `message` leaves (see `_crashed`) and say it in a word or
+        two ("restarted", "halted"). The default keeps the state as it is and answers the
+        message's reply with the error; actors whose state a half-handled message may have
+        broken override it."""
+        reply = getattr(message, "reply", None)
+        if reply is not None and error is not None:
+            with contextlib.suppress(queue.Full):
+                reply.set_exception((type(error), error, None))
+        return "restarted"
+
     def _stop(self) -> None:
+        if self.supervised and not self._bulk_stop:
+            # a supervised actor outlives a stop request: it restarts from its state, its
+            # queued mail kept; only the brokerage's close (`Runtime.stop_all`) stops it
+            self._crashed(None, None, None)
+            return
         # pykka's `Actor._stop`, but a bulk stop unregisters all its actors at once afterwards
         if not self._bulk_stop:
             ActorRegistry.unregister(self.actor_ref)

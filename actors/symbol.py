@@ -2,17 +2,27 @@
 
 It matches the orders its accounts send, tells every account its fills, and moves the price on
 the feed's request, filling the resting orders that the move triggers.
+
+Supervised: a failure while it only read its state, or a stop request, restarts it from its
+state with its queued mail. A failure while it was changing its book (matching, a price move,
+a cancel, the close) may have left the book half-changed, so the symbol is halted instead:
+every resting order goes back to its account to be cancelled (reason HALTED, reservation
+released), the order that was being matched too, and from then on new orders are cancelled
+the same way and price moves refused; quotes, bars, trades and the audit keep answering, and
+the audit reports the halt.
 """
 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from actors.runtime import AfterAll, BrokerActor, handles, new_future, send
 from actors.services import Services
 from engine.alerts import Alert, AlertBook
+from engine.audit import MarketAudit
 from engine.commands import (
     AddAlert,
     Audit,
@@ -32,20 +42,26 @@ from engine.commands import (
     SettleMatch,
     SubmitOrder,
 )
+from engine.errors import SymbolHaltedError
 from engine.events import AlertTriggered, PriceChanged
 from engine.ids import Symbol
-from engine.matching import Fill, Market, TradeIdSequence
+from engine.matching import Fill, Market, MatchResult, TradeIdSequence
 from engine.money import cents_to_decimal
-from engine.orders import ns_to_datetime
+from engine.orders import CancelReason, ns_to_datetime
+
+_CHANGES_THE_BOOK = (SubmitOrder, SetPrice, RemoveFromBook, ExpireDayOrders)
+_HALTED = MatchResult((), rested=False, cancel_reason=CancelReason.HALTED)
 
 
 class SymbolActor(BrokerActor):
-    """One symbol, one message at a time.
+    """One symbol, one message at a time (supervised: see the module's docstring).
 
     Args:
         prices: The last-price board. This actor is the only writer of its own symbol's entry;
             the gateway reads it to set market-buy collars and callers to value portfolios.
     """
+
+    supervised = True
 
     def __init__(
         self,
@@ -103,6 +119,41 @@ class SymbolActor(BrokerActor):
                 ),
             )
 
+    # -- supervision ---------------------------------------------------------------------------
+
+    def recover(self, message: Any, error: BaseException | None) -> str:
+        """Restart after a read or a stop request; halt after a failure that changed the book."""
+        if not isinstance(message, _CHANGES_THE_BOOK) or self.market.halted:
+            self.services.metrics.count("actors_restarted")
+            return super().recover(message, error)
+        self.services.metrics.count("symbols_halted")
+        for entry in self.market.halt():  # every resting order back to its account
+            send(entry.owner, OrderExpired(entry.order_id, new_future(), CancelReason.HALTED))
+        self._handlers = {**type(self)._handlers, **_HALTED_HANDLERS}
+        self._handle_halted(message)
+        return "halted"
+
+    def _handle_halted(self, message: Any) -> None:
+        handler = _HALTED_HANDLERS.get(type(message))
+        if handler is not None:
+            handler(self, message)
+
+    def _submit_halted(self, message: SubmitOrder) -> None:
+        ticket = message.ticket
+        send(ticket.owner, SettleMatch(ticket.order_id, _HALTED, message.reply, ()))
+
+    def _remove_halted(self, message: RemoveFromBook) -> None:
+        # not resting: its account was told to cancel it when the symbol halted
+        message.account_ref.tell(RemovedFromBook(message.order_id, False, message.reply))
+
+    def _refuse_halted(self, message: SetPrice | ExpireDayOrders) -> None:
+        if isinstance(message, ExpireDayOrders):
+            message.reply.set(AfterAll(0, ()))
+            return
+        raise SymbolHaltedError(self.market.symbol, "a price move")
+
+    # -- trading ---------------------------------------------------------------------------------
+
     @handles(SubmitOrder)
     def _submit(self, message: SubmitOrder) -> None:
         ticket = message.ticket
@@ -137,7 +188,12 @@ class SymbolActor(BrokerActor):
 
     @handles(Audit)
     def _audit(self, message: Audit) -> None:
-        message.reply.set(self.market.audit())
+        market = self.market
+        if market.halted:  # its book was abandoned: nothing rests, nothing to check
+            found = MarketAudit(market.symbol, market.mode, 0, market.volume)
+        else:
+            found = market.audit()
+        message.reply.set(replace(found, failures=self.failures))
 
     @handles(ExpireDayOrders)
     def _expire(self, message: ExpireDayOrders) -> None:
@@ -189,3 +245,11 @@ class SymbolActor(BrokerActor):
     @handles(GetPriceHistory)
     def _history(self, message: GetPriceHistory) -> None:
         message.reply.set(self.market.history())
+
+
+_HALTED_HANDLERS: dict[type, Any] = {
+    SubmitOrder: SymbolActor._submit_halted,
+    RemoveFromBook: SymbolActor._remove_halted,
+    SetPrice: SymbolActor._refuse_halted,
+    ExpireDayOrders: SymbolActor._refuse_halted,
+}

@@ -455,6 +455,7 @@ class AccountAudit:
     paid: dict[Symbol, int]
     received: dict[Symbol, int]
     open_orders: int
+    failures: tuple[str, ...] = ()
 
 
 def _add(totals: dict[Symbol, int], symbol: Symbol | None, amount: int) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from engine.account import AccountAudit
@@ -19,6 +19,7 @@ class MarketAudit:
     mode: LiquidityMode
     resting_orders: int
     volume: int
+    failures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,8 @@ class AuditReport:
 
     Attributes:
         shares: Shares held per symbol across all accounts.
+        failures: Each actor failure the brokerage recovered from ("AAPL: restarted after
+            ...", "AAPL: halted after ..."), oldest first per actor.
     """
 
     accounts: int
@@ -38,6 +41,7 @@ class AuditReport:
     resting_orders: int
     shares: dict[str, int]
     reserved_shares: dict[str, int]
+    failures: list[str] = field(default_factory=list)
 
 
 def _totals(accounts: list[AccountAudit], attribute: str) -> dict[Symbol, int]:
@@ -91,4 +95,6 @@ def reconcile(accounts: list[AccountAudit], markets: list[MarketAudit]) -> Audit
         resting_orders=resting,
         shares={s: total["held"].get(s, 0) for s in sorted(symbols)},
         reserved_shares={s: total["reserved_shares"].get(s, 0) for s in sorted(symbols)},
+        failures=[f"{a.account_id}: {f}" for a in accounts for f in a.failures]
+        + [f"{m.symbol}: {f}" for m in markets for f in m.failures],
     )

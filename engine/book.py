@@ -147,6 +147,14 @@ class OrderBook:
             self.remove(entry.order_id)
         return day
 
+    def clear(self) -> list[RestingOrder]:
+        """Take every order out of the book, whatever state it is in; return them. O(n)."""
+        entries = list(self._index.values())
+        self._bids = SortedDict()
+        self._asks = SortedDict()
+        self._index = {}
+        return entries
+
     def best(self, side: Side) -> Level | None:
         """The best level of `side` (highest bid, lowest ask), or None. O(1)."""
         levels = self._side(side)

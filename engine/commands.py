@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol
 
 from engine.ids import OrderId, Symbol
 from engine.matching import Fill, MatchResult, OrderTicket
-from engine.orders import Order, OrderStatus
+from engine.orders import CancelReason, Order, OrderStatus
 
 
 class Reply(Protocol):
@@ -404,10 +404,12 @@ class RemovedFromBook:
 
 @dataclass(frozen=True, slots=True)
 class OrderExpired:
-    """A DAY order was taken out of its book at the close; `done` is set once settled."""
+    """An order was taken out of its book by its symbol (a DAY order at the close: EXPIRED; every
+    resting order of a halted symbol: HALTED); `done` is set once the account cancelled it."""
 
     order_id: OrderId
     done: Reply
+    reason: CancelReason = CancelReason.EXPIRED
 
 
 @dataclass(frozen=True, slots=True)

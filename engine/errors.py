@@ -96,6 +96,14 @@ class InsufficientAvailableCashError(BrokerageError):
         super().__init__(f"withdrawal exceeds available cash of {available}, was {requested}")
 
 
+class SymbolHaltedError(BrokerageError):
+    """A stock stopped trading after a failure its actor could not recover from."""
+
+    def __init__(self, symbol: str, operation: str) -> None:
+        self.symbol = symbol
+        super().__init__(f"{symbol} is halted after a failure: {operation} refused, was {symbol!r}")
+
+
 class BrokerStoppedError(BrokerageError):
     """The brokerage was used after it was stopped (or before it was started)."""
 

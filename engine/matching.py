@@ -178,6 +178,7 @@ class QuoteSnapshot:
     updated_at: datetime
     change: Decimal
     change_percent: Decimal | None
+    halted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +244,7 @@ class Market:
         self.name = name
         self.mode = mode
         self.book = OrderBook()
+        self.halted = False
         self.price = price
         self.bars = {interval: BarSeries(interval, bar_limit) for interval in INTERVALS}
         self._series = tuple(self.bars.values())
@@ -399,6 +401,13 @@ class Market:
         reason = strategy.unfilled_reason(ticket, blocked_by_bound)
         return MatchResult(tuple(fills), rested=False, cancel_reason=reason)
 
+    def halt(self) -> list[RestingOrder]:
+        """Stop trading: take every resting order out of the book and return them, so that
+        their accounts can cancel them. Used when a failure left the book in a state that
+        cannot be trusted; quotes, bars and the tape stay readable. O(n)."""
+        self.halted = True
+        return self.book.clear()
+
     def expire_day_orders(self) -> list[RestingOrder]:
         """Take the DAY orders out of the book at the session's close. O(n)."""
         return self.book.remove_day_orders()
@@ -480,6 +489,7 @@ class Market:
             updated_at=ns_to_datetime(self.updated_ns),
             change=cents_to_decimal(change),
             change_percent=percent(Fraction(change), Fraction(reference)),
+            halted=self.halted,
         )
 
     def depth(self, levels: int) -> Depth:

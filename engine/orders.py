@@ -128,6 +128,7 @@ class CancelReason(enum.StrEnum):
     NO_LIQUIDITY = "no_liquidity"
     PRICE_COLLAR = "price_collar"
     EXPIRED = "expired"
+    HALTED = "halted"
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -135,6 +135,8 @@ class AccountInfo:
 class GatewayActor(BrokerActor):
     """Validates, assigns ids, routes. The only actor that creates other actors."""
 
+    supervised = True  # a stop request outside close restarts it from its state
+
     def __init__(
         self,
         runtime: Runtime,

@@ -888,6 +888,8 @@ class Brokerage:
             "fills",
             "deposits",
             "withdrawals",
+            "actors_restarted",
+            "symbols_halted",
         )
         return MetricsSnapshot(
             counters={name: counters.get(name, 0) for name in names},

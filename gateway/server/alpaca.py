@@ -44,7 +44,7 @@ from gateway.server.errors import ApiError
 from gateway.server.schemas import Strict
 
 
-def _number(text: str) -> Any:
+def json_number(text: str) -> Any:
     """A JSON number as `Decimal` (or int), unless its text is too long to be one the engine
     takes: that stays text, which the engine's parsers refuse with a clear error, so no huge
     number is ever built."""
@@ -58,7 +58,9 @@ class DecimalRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=_number, parse_int=_number)
+            self._json = json.loads(
+                await self.body(), parse_float=json_number, parse_int=json_number
+            )
         return self._json
 
 

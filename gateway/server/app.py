@@ -132,7 +132,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
-    limits: Limits = app.state.gate.limits
+    gate = getattr(app.state, "gate", None)
+    limits = gate.limits if gate is not None else Limits()
     return uvicorn.Config(
         app,
         host=host,

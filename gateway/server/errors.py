@@ -9,7 +9,6 @@ stopped, 504 timed out.
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 import pykka
@@ -19,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from actors.log import where
 from engine.errors import (
     BrokerageError,
     BrokerStoppedError,
@@ -122,15 +122,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(pykka.Timeout)
     async def _timeout(_: Request, error: pykka.Timeout) -> JSONResponse:
         return error_response(504, f"the engine did not answer in time: {error}")
-
-
-def where(error: BaseException, frames: int = 6) -> list[str]:
-    """The innermost `frames` frames of an error's traceback as "file:line in function": where
-    it happened, and nothing of the values it held."""
-    return [
-        f"{frame.filename.rsplit('/', 2)[-1]}:{frame.lineno} in {frame.name}"
-        for frame in traceback.extract_tb(error.__traceback__)[-frames:]
-    ]
 
 
 class Contain:

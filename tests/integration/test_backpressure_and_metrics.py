@@ -108,6 +108,8 @@ def test_metrics_count_every_lifecycle_step_and_time_them() -> None:
             "fills": 2,
             "deposits": 1,
             "withdrawals": 1,
+            "actors_restarted": 0,
+            "symbols_halted": 0,
         }
         assert metrics.rejected_by_reason == {"insufficient_funds": 1}
         accepted = metrics.latency_us["place_to_accepted"]

@@ -226,3 +226,43 @@ def test_cancel_racing_a_fill_settles_exactly_once(broker: Brokerage) -> None:
     assert report.shares["BOOK"] == 10_000
     assert report.reserved_cash == Decimal("0.00")
     assert len(outcomes) == 40
+
+
+def test_refused_orders_not_kept_leave_no_trace_while_many_threads_trade(broker: Brokerage) -> None:
+    """Orders placed as `/v2` places them (`keep_refused=False`) from many threads on one book:
+    the ones the pre-trade check refuses are in no history, nothing is reserved for them, and
+    cash and shares are conserved."""
+    broker.list_stock("BK", "Book", "100", mode="book")
+    accounts = [
+        broker.open_account(f"U{n}", f"User {n}", initial_deposit="2000").account_id
+        for n in range(4)
+    ]
+    for account in accounts:
+        broker.grant_shares(account, "BK", 30, "100")
+    answered: list[OrderSnapshot] = []
+
+    def trade(n: int) -> None:
+        rng = random.Random(n)
+        for _ in range(40):
+            account = rng.choice(accounts)
+            side = rng.choice(["buy", "sell"])
+            quantity = rng.randint(1, 25)  # often more than the account can afford or holds
+            price = str(rng.randint(95, 105))
+            answered.append(
+                broker.place_order(
+                    account, "BK", side, quantity, "limit", price, keep_refused=False
+                )
+            )
+
+    run_together(trade)
+    cancel_everything_open(broker, accounts)
+
+    refused = {o.order_id for o in answered if o.status is OrderStatus.REJECTED}
+    assert refused  # the mix does get refusals
+    kept = {o.order_id for account in accounts for o in broker.orders(account)}
+    assert kept == {o.order_id for o in answered} - refused
+    report = broker.audit()
+    assert report.cash == Decimal("8000.00")
+    assert report.shares["BK"] == 120
+    assert report.reserved_cash == 0
+    assert report.reserved_shares["BK"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 import threading
@@ -15,6 +16,7 @@ from aiosmtpd.controller import Controller
 
 from actors.notify import NotificationSettings
 from engine import ValidationError
+from engine.events import OrderFilled
 from gateway import Brokerage
 
 
@@ -173,3 +175,138 @@ def test_bad_preferences_are_refused(inbox: tuple[Inbox, int, int]) -> None:
             broker.set_notification_preferences("U1", sms="+1555")
         with pytest.raises(ValidationError, match="events"):
             broker.set_notification_preferences("U1", events=["everything"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://api.localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://0.0.0.0/hook",
+        "https://100.64.0.1/hook",
+    ],
+)
+def test_push_urls_on_private_or_local_addresses_are_refused_unless_allowed(url: str) -> None:
+    with Brokerage() as broker:
+        broker.open_account("U1", "Alice")
+        with pytest.raises(ValidationError, match="push"):
+            broker.set_notification_preferences("U1", push=url)
+    allowing = NotificationSettings(allow_private_addresses=True)
+    with Brokerage(notifications=allowing) as broker:
+        broker.open_account("U1", "Alice")
+        assert broker.set_notification_preferences("U1", push=url).channels == {"push": url}
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(
+    inbox: tuple[Inbox, int, int],
+) -> None:
+    received, _smtp_port, http_port = inbox
+    name = socket.gethostname()
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(name, http_port)}
+    except OSError:
+        pytest.skip(f"this machine's name {name!r} does not resolve")
+    if any(ipaddress.ip_address(str(a)).is_global for a in found):
+        pytest.skip(f"this machine's name {name!r} resolves to a public address")
+    settings = NotificationSettings(retries=0)
+    with Brokerage(notifications=settings) as broker:
+        broker.list_stock("AAPL", "Apple Inc.", "150.00")
+        alice = broker.open_account("U1", "Alice", initial_deposit="1000").account_id
+        broker.set_notification_preferences("U1", push=f"http://{name}:{http_port}/hook")
+        broker.place_order(alice, "AAPL", "buy", 1)
+        undelivered = wait_for_undelivered(broker, 1)
+
+    assert "not a public address" in undelivered[0].error
+    assert received.posts == []
+
+
+def wait_for_undelivered(broker: Brokerage, count: int) -> list[Any]:
+    pause = threading.Event()
+    for _ in range(400):
+        found = broker.undelivered()
+        if len(found) >= count:
+            return found
+        pause.wait(0.05)
+    raise AssertionError(f"fewer than {count} undelivered: {broker.undelivered()}")
+
+
+@pytest.fixture
+def hooks() -> Iterator[tuple[str, Inbox, threading.Event]]:
+    """/hung never answers (until released), /moved redirects to /hook, /hook records."""
+    received = Inbox()
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path == "/hung":
+                release.wait(30)
+                return
+            if self.path == "/moved":
+                self.send_response(307)
+                self.send_header("Location", "/hook")
+                self.end_headers()
+                return
+            received.add_post(self.path, body)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    http.daemon_threads = True
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{http.server_address[1]}", received, release
+    release.set()
+    http.shutdown()
+
+
+def test_a_hung_webhook_holds_up_only_its_own_user(
+    hooks: tuple[str, Inbox, threading.Event],
+) -> None:
+    """Alice's webhook never answers; Bob's notifications, and every subscriber of the event
+    bus, go on at once, and Alice's queue stays bounded."""
+    url, received, _release = hooks
+    settings = NotificationSettings(
+        allow_private_addresses=True, timeout_seconds=3, retries=1, queue_limit=3
+    )
+    with Brokerage(notifications=settings) as broker:
+        broker.list_stock("AAPL", "Apple Inc.", "150.00")
+        alice = broker.open_account("alice", "Alice", initial_deposit="10000").account_id
+        bob = broker.open_account("bob", "Bob", initial_deposit="10000").account_id
+        broker.set_notification_preferences("alice", push=f"{url}/hung", events=["fill"])
+        broker.set_notification_preferences("bob", push=f"{url}/hook", events=["fill"])
+        seen: list[Any] = []
+        broker.subscribe(seen.append, [OrderFilled])
+        for _ in range(10):
+            broker.place_order(alice, "AAPL", "buy", 1)
+        broker.place_order(bob, "AAPL", "buy", 2)
+        broker.flush_events()  # the bus is not held up by the hung webhook
+        assert len(seen) == 11
+        received.wait_for(emails=0, posts=1)  # long before Alice's first attempt times out
+        dropped = wait_for_undelivered(broker, 6)
+
+    assert received.posts[0][1]["subject"] == "Filled: buy 2 AAPL @ 150.00"
+    assert {u.user_id for u in dropped} == {"alice"}
+    assert any("already waiting" in u.error for u in dropped)  # her queue holds 3 at most
+
+
+def test_a_webhook_redirect_is_not_followed(hooks: tuple[str, Inbox, threading.Event]) -> None:
+    url, received, _release = hooks
+    settings = NotificationSettings(allow_private_addresses=True, retries=0)
+    with Brokerage(notifications=settings) as broker:
+        broker.list_stock("AAPL", "Apple Inc.", "150.00")
+        alice = broker.open_account("alice", "Alice", initial_deposit="1000").account_id
+        broker.set_notification_preferences("alice", push=f"{url}/moved", events=["fill"])
+        broker.place_order(alice, "AAPL", "buy", 1)
+        (undelivered,) = wait_for_undelivered(broker, 1)
+
+    assert "307" in undelivered.error
+    assert received.posts == []

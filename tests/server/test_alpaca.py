@@ -138,6 +138,17 @@ def test_watchlists(served: Served) -> None:
     )
     assert renamed.name == "favourites"
     assert [a.symbol for a in client.get_watchlist_by_id(made.id).assets or []] == ["AAPL", "BOOK"]
+    other = client.create_watchlist(CreateWatchlistRequest(name="other", symbols=["AAPL"]))
+    for refused, status in (
+        (UpdateWatchlistRequest(name="favourites", symbols=["BOOK"]), 409),  # name taken
+        (UpdateWatchlistRequest(symbols=["BOOK", "NOPE"]), 404),  # an unknown symbol
+    ):
+        with pytest.raises(APIError) as conflict:
+            client.update_watchlist_by_id(other.id, refused)
+        assert conflict.value.status_code == status
+        unchanged = client.get_watchlist_by_id(other.id)  # a refusal changed nothing
+        assert (unchanged.name, [a.symbol for a in unchanged.assets or []]) == ("other", ["AAPL"])
+    client.delete_watchlist_by_id(other.id)
     client.delete_watchlist_by_id(made.id)
     assert client.get_watchlists() == []
     with pytest.raises(APIError) as gone:

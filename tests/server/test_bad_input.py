@@ -29,6 +29,16 @@ BAD_ORDERS: list[tuple[str, Any, int, str]] = [
     ("limit without price", {**ORDER, "type": "limit"}, 422, "limit_price"),
     ("missing field", {"symbol": "AAPL", "side": "buy"}, 422, "quantity"),
     ("huge quantity", {**ORDER, "quantity": 10**30}, 422, "quantity"),
+    ("huge exponent quantity", {**ORDER, "quantity": "1e999999"}, 422, "within 1e20"),
+    (
+        "huge exponent price",
+        {**ORDER, "type": "limit", "limit_price": "1e999999"},
+        422,
+        "within 1e20",
+    ),
+    ("underscored quantity", {**ORDER, "quantity": "1_000"}, 422, "ASCII digits"),
+    ("Arabic-Indic digits", {**ORDER, "quantity": "\u0661\u0662"}, 422, "ASCII digits"),
+    ("full-width digits", {**ORDER, "quantity": "\uff11\uff12"}, 422, "ASCII digits"),
 ]
 
 
@@ -121,3 +131,46 @@ def test_alpaca_order_filters_take_times_with_or_without_a_zone(served: Served) 
     bad = served.client.get("/v2/orders", params={"after": "yesterday"}, headers=me)
     assert bad.status_code == 422
     assert set(bad.json()) == {"code", "message"}
+
+
+def test_a_server_error_is_one_json_event_without_secrets_and_a_plain_500() -> None:
+    """An exception no handler expected: the client gets a plain 500; the log gets one JSON
+    line with the method, path, error type and frames, nothing of the request or the error's
+    message, and nothing at all below the configured level."""
+    import io
+
+    import httpx
+    from fastapi import FastAPI
+
+    from actors.log import make_logger
+    from gateway.server import ServerThread
+    from gateway.server.errors import Contain
+
+    secret = "s3cr3t-value-in-headers-and-message"
+
+    def app_logging_to(stream: io.StringIO, level: str) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/boom")
+        async def boom() -> None:
+            raise RuntimeError(f"failed while holding {secret}")
+
+        app.add_middleware(Contain, log=make_logger(level, stream))
+        return app
+
+    stream, quiet = io.StringIO(), io.StringIO()
+    headers = {"APCA-API-SECRET-KEY": secret}
+    with ServerThread(app_logging_to(stream, "warning")) as url:
+        answer = httpx.get(f"{url}/boom", params={"token": secret}, headers=headers)
+    with ServerThread(app_logging_to(quiet, "critical")) as url:
+        httpx.get(f"{url}/boom", headers=headers)
+
+    assert answer.status_code == 500
+    assert answer.json()["message"] == "internal error: the request was not completed"
+    (line,) = stream.getvalue().splitlines()
+    event = json.loads(line)
+    assert (event["event"], event["method"], event["path"]) == ("request.failed", "GET", "/boom")
+    assert event["error_type"] == "RuntimeError"
+    assert any("boom" in frame for frame in event["where"])
+    assert secret not in line
+    assert quiet.getvalue() == ""
