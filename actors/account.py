@@ -264,7 +264,9 @@ class AccountActor(BrokerActor):
 
     @handles(QueryOrders)
     def _orders(self, message: QueryOrders) -> None:
-        orders = self.account.order_history(message.status, message.symbol)
+        orders = self.account.order_history(
+            message.status, message.symbol, offset=message.offset, limit=message.limit
+        )
         message.reply.set([o.snapshot() for o in orders])
 
     @handles(GetBalance)
@@ -277,4 +279,5 @@ class AccountActor(BrokerActor):
 
     @handles(GetTransactions)
     def _transactions(self, message: GetTransactions) -> None:
-        message.reply.set(list(self.account.transactions))
+        end = None if message.limit is None else message.offset + message.limit
+        message.reply.set(self.account.transactions[message.offset : end])

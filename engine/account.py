@@ -10,6 +10,7 @@ it is rounded only for display.
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -344,15 +345,23 @@ class Account:
         )
 
     def order_history(
-        self, status: Iterable[OrderStatus] | None = None, symbol: Symbol | None = None
+        self,
+        status: Iterable[OrderStatus] | None = None,
+        symbol: Symbol | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> list[Order]:
-        """Orders oldest first, optionally only those with one of `status` or of `symbol`."""
+        """Orders oldest first, optionally only those with one of `status` or of `symbol`, and
+        only `limit` of them from the `offset`-th match on. O(offset + limit) with no filter,
+        else O(orders looked at)."""
         wanted = None if status is None else frozenset(status)
-        return [
+        matching = (
             o
             for o in self.orders.values()
             if (wanted is None or o.status in wanted) and (symbol is None or o.symbol == symbol)
-        ]
+        )
+        return list(itertools.islice(matching, offset, None if limit is None else offset + limit))
 
     def check(self) -> None:
         """Assert the account's invariants: no negative cash or position, reservations equal to

@@ -129,12 +129,15 @@ class GetOrder:
 
 @dataclass(frozen=True, slots=True)
 class GetOrders:
-    """Read an account's orders, optionally filtered by status and symbol."""
+    """Read an account's orders, optionally filtered by status and symbol, a page of them:
+    `limit` (None: all) from the `offset`-th on."""
 
     account_id: Any
     status: Any
     symbol: Any
     reply: Reply
+    offset: Any = 0
+    limit: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +158,13 @@ class GetAccountState:
 
 @dataclass(frozen=True, slots=True)
 class GetTransactions:
-    """Read an account's transaction history."""
+    """Read an account's transaction history, a page of it: `limit` (None: all) from the
+    `offset`-th on."""
 
     account_id: Any
     reply: Reply
+    offset: Any = 0
+    limit: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,11 +355,13 @@ class AcceptOrder(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class QueryOrders:
-    """Read an account's orders with parsed filters."""
+    """Read a page of an account's orders with parsed filters."""
 
     status: frozenset[OrderStatus] | None
     symbol: Symbol | None
     reply: Reply
+    offset: int = 0
+    limit: int | None = None
 
 
 class SubmitOrder(NamedTuple):

@@ -111,6 +111,15 @@ def parse_count(value: Any, field: str, maximum: int = 1_000) -> int:
     return value
 
 
+def parse_page(offset: Any, limit: Any) -> tuple[int, int | None]:
+    """Return a page: an `offset` from 0 to 1e9 and a `limit` from 1 to 1e9 (None: all)."""
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= 10**9:
+        raise ValidationError("offset", "must be a whole number from 0 to 1000000000", offset)
+    if limit is not None:
+        limit = parse_count(limit, "limit", maximum=10**9)
+    return offset, limit
+
+
 def parse_statuses(value: Any) -> frozenset[OrderStatus] | None:
     """Return the set of statuses an order filter asks for (None: every status)."""
     if value is None:
@@ -357,12 +366,20 @@ class GatewayActor(BrokerActor):
     def _orders(self, message: GetOrders) -> None:
         _, ref = self._account(message.account_id)
         symbol = None if message.symbol is None else parse_symbol(message.symbol)
-        ref.tell(QueryOrders(parse_statuses(message.status), symbol, message.reply))
+        offset, limit = parse_page(message.offset, message.limit)
+        statuses = parse_statuses(message.status)
+        ref.tell(QueryOrders(statuses, symbol, message.reply, offset, limit))
+
+    @handles(GetTransactions)
+    def _transactions(self, message: GetTransactions) -> None:
+        _, ref = self._account(message.account_id)
+        offset, limit = parse_page(message.offset, message.limit)
+        send(ref, GetTransactions(message.account_id, message.reply, offset, limit))
 
     # -- reads routed as they are --------------------------------------------------------------
 
-    @handles(GetBalance, GetAccountState, GetTransactions)
-    def _to_account(self, message: GetBalance | GetAccountState | GetTransactions) -> None:
+    @handles(GetBalance, GetAccountState)
+    def _to_account(self, message: GetBalance | GetAccountState) -> None:
         self._account(message.account_id)[1].tell(message)
 
     @handles(GetQuote, GetPriceHistory)

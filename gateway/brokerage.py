@@ -481,9 +481,14 @@ class Brokerage:
         """Cash plus holdings at current prices."""
         return self.portfolio(account_id).net_worth
 
-    def transactions(self, account_id: str) -> list[Transaction]:
-        """Every movement of cash or shares in the account, oldest first."""
-        return self._wait(self._send("transactions", lambda r: GetTransactions(account_id, r)))
+    def transactions(
+        self, account_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[Transaction]:
+        """Every movement of cash or shares in the account, oldest first: all of them, or
+        `limit` from the `offset`-th on."""
+        return self._wait(
+            self._send("transactions", lambda r: GetTransactions(account_id, r, offset, limit))
+        )
 
     # -- alerts --------------------------------------------------------------------------------
 
@@ -680,10 +685,15 @@ class Brokerage:
         account_id: str,
         status: str | Iterable[str] | None = None,
         symbol: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> list[OrderSnapshot]:
         """An account's orders, oldest first, optionally only of `status` (one or several)
-        and of `symbol`."""
-        return self._wait(self._send("orders", lambda r: GetOrders(account_id, status, symbol, r)))
+        and of `symbol`: all of them, or `limit` from the `offset`-th match on."""
+        return self._wait(
+            self._send("orders", lambda r: GetOrders(account_id, status, symbol, r, offset, limit))
+        )
 
     # -- asyncio -------------------------------------------------------------------------------
     # Coroutine twins of the calls a server makes most: each awaits the engine's reply on the
@@ -731,10 +741,13 @@ class Brokerage:
         account_id: str,
         status: str | Iterable[str] | None = None,
         symbol: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> list[OrderSnapshot]:
         """`orders`, awaited."""
         return await self._settle(
-            self._send("orders", lambda r: GetOrders(account_id, status, symbol, r))
+            self._send("orders", lambda r: GetOrders(account_id, status, symbol, r, offset, limit))
         )
 
     async def adeposit(self, account_id: str, amount: Any) -> Balance:
@@ -756,10 +769,12 @@ class Brokerage:
         )
         return value_portfolio(state, self._prices)
 
-    async def atransactions(self, account_id: str) -> list[Transaction]:
+    async def atransactions(
+        self, account_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[Transaction]:
         """`transactions`, awaited."""
         return await self._settle(
-            self._send("transactions", lambda r: GetTransactions(account_id, r))
+            self._send("transactions", lambda r: GetTransactions(account_id, r, offset, limit))
         )
 
     async def aquote(self, symbol: str) -> QuoteSnapshot:

@@ -30,7 +30,7 @@ from gateway.feeds import FeedRunner, random_walk
 from gateway.server import alpaca, native, streams
 from gateway.server.auth import KeyStore
 from gateway.server.context import Gate, document_security
-from gateway.server.errors import BodyLimit, Contain, install
+from gateway.server.errors import MAX_BODY_BYTES, BodyLimit, Contain, install
 from gateway.server.limits import Limits, raise_file_limit, timed_protocol
 
 DEFAULT_THREADS = 64
@@ -144,6 +144,7 @@ def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Confi
         http=timed_protocol(limits.request_timeout),
         limit_concurrency=limits.max_connections,
         timeout_keep_alive=limits.keep_alive,
+        ws_max_size=MAX_BODY_BYTES,  # a WebSocket message, like a body, is at most 64 KiB
         backlog=16_384,
     )
 

@@ -26,6 +26,14 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 FILES_KEPT_FOR_THE_PROCESS = 256
 """Open files left over for the process itself (logs, the store, listening sockets)."""
+MAX_HEAD_BYTES = 32 * 1024
+"""The request line and headers together; past it the answer is 431 and the socket closed
+(llhttp itself sets no bound)."""
+_TOO_LARGE_BODY = b'{"code":43110000,"message":"the request line and headers exceed 32768 bytes"}'
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_TOO_LARGE_BODY), _TOO_LARGE_BODY)
+)
 
 
 @dataclass(frozen=True)
@@ -121,10 +129,12 @@ class RateLimiter:
 
 
 class TimedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline for each request to arrive complete."""
+    """uvicorn's httptools protocol with a deadline for each request to arrive complete, and a
+    bound on the size of its request line and headers."""
 
     request_timeout: float = Limits.request_timeout
     _deadline: asyncio.TimerHandle | None = None
+    _head_bytes = 0
 
     def _arm(self) -> None:
         self._disarm()
@@ -146,8 +156,31 @@ class TimedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_bytes = 0
         if self._deadline is None:
             self._arm()
+
+    def _count_head(self, size: int) -> bool:
+        """Add to the head's size; refuse the request (431, closed) once it is too large."""
+        self._head_bytes += size
+        if self._head_bytes <= MAX_HEAD_BYTES:
+            return True
+        if not self.transport.is_closing():
+            self.transport.write(_TOO_LARGE)
+            self.transport.close()
+        return False
+
+    def on_url(self, url: bytes) -> None:
+        if self._count_head(len(url)):
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._count_head(len(name) + len(value) + 4):
+            super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if not self.transport.is_closing():
+            super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()

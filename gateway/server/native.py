@@ -48,6 +48,9 @@ Quantity = Annotated[StrictInt | StrictStr, Field(description="a positive whole 
 Text = Annotated[StrictStr, Field(max_length=200)]
 
 router = APIRouter(prefix="/api")
+PAGE = 500
+"""Orders or transactions in one answer unless `limit` says otherwise."""
+MAX_PAGE = 1_000
 
 
 class Health(Snapshot):
@@ -213,10 +216,17 @@ async def portfolio(record: Caller, shared: Shared) -> JSONResponse:
     return reply(await shared.broker.aportfolio(own_account(record)))
 
 
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="skip this many first")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"at most this many (<= {MAX_PAGE})")]
+
+
 @router.get("/account/transactions", tags=["accounts"], response_model=many(Transaction))
-async def transactions(record: Caller, shared: Shared) -> JSONResponse:
-    """Every movement of cash or shares, oldest first."""
-    return reply(await shared.broker.atransactions(own_account(record)))
+async def transactions(
+    record: Caller, shared: Shared, offset: Offset = 0, limit: Limit = PAGE
+) -> JSONResponse:
+    """Movements of cash or shares, oldest first, a page at a time (`offset`, `limit`)."""
+    account_id = own_account(record)
+    return reply(await shared.broker.atransactions(account_id, offset=offset, limit=limit))
 
 
 # -- orders --------------------------------------------------------------------------------------
@@ -247,9 +257,15 @@ async def list_orders(
         Query(max_length=5),
     ] = None,
     symbol: Annotated[str | None, Query(max_length=16)] = None,
+    offset: Offset = 0,
+    limit: Limit = PAGE,
 ) -> JSONResponse:
-    """The caller's orders, oldest first, optionally of some statuses and one symbol."""
-    return reply(await shared.broker.aorders(own_account(record), status or None, symbol))
+    """The caller's orders, oldest first, optionally of some statuses and one symbol, a page
+    at a time (`offset`, `limit`)."""
+    orders = await shared.broker.aorders(
+        own_account(record), status or None, symbol, offset=offset, limit=limit
+    )
+    return reply(orders)
 
 
 @router.get("/orders/{order_id}", tags=["orders"], response_model=schema(OrderSnapshot))

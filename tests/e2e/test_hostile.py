@@ -443,3 +443,22 @@ def test_the_connection_cap_answers_503_past_it_and_recovers(
         after = httpx.get(f"{small.url}/api/health", timeout=5)
     assert over.status_code == 503
     assert after.status_code == 200
+
+
+def test_oversized_heads_and_websocket_messages_are_refused(server: Server) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    with server.client() as client, Probe(server.url):
+        many_headers = {f"X-Pad-{n}": "x" * 1_000 for n in range(40)}
+        headers = client.get("/api/health", headers=many_headers)
+        url = client.get("/api/health?" + "q" * 40_000)
+        with connect(server.url.replace("http", "ws") + "/stream/market") as stream:
+            json.loads(stream.recv(timeout=5))
+            stream.send("x" * 100_000)
+            with pytest.raises(ConnectionClosed) as closed:
+                stream.recv(timeout=5)
+
+    assert headers.status_code == 431
+    assert url.status_code == 431
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009  # message too big

@@ -495,3 +495,20 @@ def test_a_stopped_brokerage_says_so() -> None:
     with pytest.raises(BrokerStoppedError, match="place_order"):
         broker.place_order("A", "AAPL", "buy", 1)
     assert not broker.running
+
+
+def test_orders_and_transactions_come_a_page_at_a_time(broker: Brokerage) -> None:
+    account = broker.open_account("U1", "One", initial_deposit="1000").account_id
+    placed = [broker.place_order(account, "AAPL", "buy", 1).order_id for _ in range(5)]
+
+    page = broker.orders(account, offset=1, limit=2)
+    executed = broker.orders(account, status="executed", offset=3)
+    records = broker.transactions(account, offset=4, limit=10)
+
+    assert [o.order_id for o in page] == placed[1:3]
+    assert [o.order_id for o in executed] == placed[3:]
+    assert [t.kind for t in records] == ["buy", "buy"]
+    with pytest.raises(ValidationError, match="offset"):
+        broker.orders(account, offset=-1)
+    with pytest.raises(ValidationError, match="limit"):
+        broker.transactions(account, limit=0)

@@ -60,6 +60,13 @@ def test_account_money_orders_and_portfolio(served: Served) -> None:
     assert Decimal(portfolio["net_worth"]) == Decimal("1200.25")
     kinds = [t["kind"] for t in http.get("/api/account/transactions", headers=me).json()]
     assert kinds == ["deposit", "deposit", "withdrawal", "buy"]
+    page = http.get("/api/account/transactions", params={"offset": 1, "limit": 2}, headers=me)
+    assert [t["kind"] for t in page.json()] == ["deposit", "withdrawal"]
+    every = [o["order_id"] for o in http.get("/api/orders", headers=me).json()]
+    paged = http.get("/api/orders", params={"offset": 1, "limit": 1}, headers=me).json()
+    assert [o["order_id"] for o in paged] == every[1:2]
+    for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"limit": "1e999999"}):
+        assert http.get("/api/orders", params=bad, headers=me).status_code == 422
     too_much = http.post("/api/account/withdraw", json={"amount": "99999"}, headers=me)
     assert too_much.status_code == 403
 
