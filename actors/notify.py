@@ -214,7 +214,6 @@ class Deliverer:
     def __init__(self, settings: NotificationSettings, log: Any) -> None:
         self.settings = settings
         self.log = log
-        self.delivered = 0
         self._undelivered: collections.deque[Undelivered] = collections.deque(
             maxlen=UNDELIVERED_KEPT
         )
@@ -265,6 +264,10 @@ class Deliverer:
         try:
             loop.run_forever()
         finally:
+            pending = asyncio.all_tasks(loop)  # users' queues still at work: dropped
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             if self._client is not None:
                 loop.run_until_complete(self._client.aclose())
             loop.close()
@@ -272,12 +275,12 @@ class Deliverer:
     # -- on the notify loop ----------------------------------------------------------------------
 
     def _give_up(self, delivery: Delivery, error: str) -> None:
-        self.log.warning(
+        self.log.warning(  # the error's kind only: its text may quote a URL with a token in it
             "notification.undelivered",
             channel=delivery.channel,
             user_id=delivery.user_id,
             attempts=delivery.attempts,
-            error=error,
+            error_type=error.split(":", 1)[0],
         )
         with self._lock:
             self._undelivered.append(
@@ -310,7 +313,6 @@ class Deliverer:
             delivery = replace(waiting, attempts=waiting.attempts + 1)
             try:
                 await asyncio.wait_for(self._send(delivery), settings.timeout_seconds)
-                self.delivered += 1
             except Exception as error:  # a channel's failure must not reach anything else
                 if delivery.attempts <= settings.retries:
                     wait = settings.backoff_seconds * 2 ** (delivery.attempts - 1)

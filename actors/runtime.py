@@ -645,19 +645,18 @@ class BrokerActor(pykka.ThreadingActor):
             message=type(message).__name__ if message is not None else None,
             where=where(error) if error is not None else None,
         )
-        if reply_to is not None and error is not None:
-            with contextlib.suppress(queue.Full):
-                reply_to.set_exception((type(error), error, None))
+        if error is not None:
+            with contextlib.suppress(queue.Full):  # answered already
+                fail(reply_to, error)
 
     def recover(self, message: Any, error: BaseException | None) -> str:
         """Decide what a failure of `message` leaves (see `_crashed`) and say it in a word or
         two ("restarted", "halted"). The default keeps the state as it is and answers the
         message's reply with the error; actors whose state a half-handled message may have
         broken override it."""
-        reply = getattr(message, "reply", None)
-        if reply is not None and error is not None:
-            with contextlib.suppress(queue.Full):
-                reply.set_exception((type(error), error, None))
+        if error is not None:
+            with contextlib.suppress(queue.Full):  # answered already
+                fail(getattr(message, "reply", None), error)
         return "restarted"
 
     def _stop(self) -> None:

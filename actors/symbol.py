@@ -130,13 +130,11 @@ class SymbolActor(BrokerActor):
         for entry in self.market.halt():  # every resting order back to its account
             send(entry.owner, OrderExpired(entry.order_id, new_future(), CancelReason.HALTED))
         self._handlers = {**type(self)._handlers, **_HALTED_HANDLERS}
-        self._handle_halted(message)
+        try:  # the failed message is answered as a halted symbol answers it
+            _HALTED_HANDLERS[type(message)](self, message)
+        except Exception as refusal:
+            self._handler_failed(message, refusal)
         return "halted"
-
-    def _handle_halted(self, message: Any) -> None:
-        handler = _HALTED_HANDLERS.get(type(message))
-        if handler is not None:
-            handler(self, message)
 
     def _submit_halted(self, message: SubmitOrder) -> None:
         ticket = message.ticket

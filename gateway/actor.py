@@ -72,7 +72,7 @@ from engine.money import cents_to_decimal, parse_amount, parse_price, parse_quan
 from engine.orders import LiquidityMode, OrderStatus, RejectReason
 from engine.search import SearchIndex
 from engine.session import Session
-from engine.watchlists import parse_watchlist_name
+from engine.watchlists import MAX_SYMBOLS, parse_watchlist_name
 
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}")
@@ -473,9 +473,13 @@ class GatewayActor(BrokerActor):
         elif message.action == "replace":
             new_name, symbols = message.value
             if symbols is not None and (
-                isinstance(symbols, str) or not isinstance(symbols, Iterable)
+                isinstance(symbols, str)
+                or not isinstance(symbols, list | tuple)
+                or len(symbols) > MAX_SYMBOLS
             ):
-                raise ValidationError("symbols", "must be a list of symbols", symbols)
+                raise ValidationError(
+                    "symbols", f"must be a list of at most {MAX_SYMBOLS} symbols", symbols
+                )
             value = (
                 None if new_name is None else parse_watchlist_name(new_name, "new_name"),
                 None if symbols is None else tuple(self._symbol(s)[0] for s in symbols),

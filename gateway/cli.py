@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from rich.console import Console
 
@@ -19,6 +21,22 @@ from gateway.simulate import AGENT_KINDS, SimulationConfig, simulate
 
 RUNTIMES = ("mn", "threads", "lock")
 SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search")
+
+
+def _positive(kind: type[Any], *, zero: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` above 0 (or, with `zero`, at least 0)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text[:32])
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, was {text[:32]!r}") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            bound = "at least 0" if zero else "above 0"
+            raise argparse.ArgumentTypeError(f"must be {bound}, was {text[:32]!r}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,31 +157,31 @@ def _parser() -> argparse.ArgumentParser:
     defaults = Limits()
     srv.add_argument(
         "--max-connections",
-        type=int,
+        type=_positive(int),
         default=defaults.max_connections,
         help=f"open connections at once; past it 503 ({defaults.max_connections})",
     )
     srv.add_argument(
         "--request-timeout",
-        type=float,
+        type=_positive(float),
         default=defaults.request_timeout,
         help=f"seconds a socket has to send a complete request ({defaults.request_timeout:g})",
     )
     srv.add_argument(
         "--keep-alive",
-        type=int,
+        type=_positive(int),
         default=defaults.keep_alive,
         help=f"seconds an idle connection is kept between requests ({defaults.keep_alive:g})",
     )
     srv.add_argument(
         "--signups-per-minute",
-        type=int,
+        type=_positive(int, zero=True),
         default=defaults.signups_per_minute,
         help=f"sign-ups per client address a minute, 0: no limit ({defaults.signups_per_minute})",
     )
     srv.add_argument(
         "--auth-failures-per-minute",
-        type=int,
+        type=_positive(int, zero=True),
         default=defaults.auth_failures_per_minute,
         help="failed authentications per client address a minute before 429, 0: no limit "
         f"({defaults.auth_failures_per_minute})",

@@ -173,3 +173,26 @@ def test_a_failure_while_reading_restarts_the_symbol_and_answers_the_read_with_t
 
         assert broker.quote("AAPL").last_price == Decimal("150.00")
         assert broker.audit().failures == ["AAPL: restarted after Crash in GetQuote"]
+
+
+def test_a_failure_during_a_price_move_halts_the_symbol_and_the_move_is_answered() -> None:
+    with Brokerage() as broker:
+        broker.list_stock("AAPL", "Apple Inc.", "150.00")
+        account = broker.open_account("U1", "One", initial_deposit="10000").account_id
+        resting = broker.place_order(account, "AAPL", "buy", 10, "limit", "140.00")
+        actor = symbol_actor(broker, "AAPL")
+
+        def failing_update(*args: Any) -> Any:
+            raise Crash("the price path broke")
+
+        actor.market.update_price = failing_update  # type: ignore[method-assign,assignment]
+        with pytest.raises(SymbolHaltedError):
+            broker.update_price("AAPL", "139.00")
+
+        cancelled = broker.get_order(resting.order_id)
+        assert (cancelled.status, cancelled.cancel_reason) == (
+            OrderStatus.CANCELLED,
+            CancelReason.HALTED,
+        )
+        assert broker.balance(account).reserved == 0
+        assert broker.audit().failures == ["AAPL: halted after Crash in SetPrice"]
