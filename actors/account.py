@@ -265,7 +265,14 @@ class AccountActor(BrokerActor):
     @handles(QueryOrders)
     def _orders(self, message: QueryOrders) -> None:
         orders = self.account.order_history(
-            message.status, message.symbol, offset=message.offset, limit=message.limit
+            message.status,
+            message.symbol,
+            side=message.side,
+            after_ns=message.after_ns,
+            until_ns=message.until_ns,
+            newest_first=message.newest_first,
+            offset=message.offset,
+            limit=message.limit,
         )
         message.reply.set([o.snapshot() for o in orders])
 

@@ -30,6 +30,9 @@ from engine.money import (
 from engine.orders import CancelReason, Order, OrderStatus, RejectReason, Side, ns_to_datetime
 from engine.watchlists import Watchlists
 
+OPEN_STATUSES = frozenset((OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED))
+"""The statuses of an order still working (its reservation held)."""
+
 
 @dataclass(frozen=True, slots=True)
 class User:
@@ -158,6 +161,7 @@ class Account:
         self.realized: Exact = 0
         self.positions: dict[Symbol, _Position] = {}
         self.orders: dict[OrderId, Order] = {}
+        self.open: dict[OrderId, Order] = {}  # the pending and partially filled ones, in order
         self.transactions: list[Transaction] = []
         self._watchlists: Watchlists | None = None
 
@@ -235,12 +239,14 @@ class Account:
                 order.reject(RejectReason.INSUFFICIENT_FUNDS, at_ns)
                 return RejectReason.INSUFFICIENT_FUNDS
             self.reserved_cash += order.reserved_cents
+            self.open[order.order_id] = order
             return None
         position = self.positions.get(order.symbol)
         if position is None or position.quantity - position.reserved < order.quantity:
             order.reject(RejectReason.INSUFFICIENT_SHARES, at_ns)
             return RejectReason.INSUFFICIENT_SHARES
         position.reserved += order.quantity
+        self.open[order.order_id] = order
         return None
 
     def forget_refused(self, order: Order) -> None:
@@ -298,6 +304,8 @@ class Account:
             kind = TransactionKind.SELL
         if not position.quantity and not position.reserved:
             del self.positions[order.symbol]
+        if order.status.is_final:
+            del self.open[order_id]
         return self._record(
             kind,
             amount,
@@ -315,6 +323,7 @@ class Account:
         order = self.order(order_id)
         cash, shares = order.reserved_cents, order.reserved_shares
         order.cancel(reason, at_ns)
+        del self.open[order_id]
         self.reserved_cash -= cash
         if shares:
             position = self.positions[order.symbol]
@@ -349,17 +358,32 @@ class Account:
         status: Iterable[OrderStatus] | None = None,
         symbol: Symbol | None = None,
         *,
+        side: Side | None = None,
+        after_ns: int | None = None,
+        until_ns: int | None = None,
+        newest_first: bool = False,
         offset: int = 0,
         limit: int | None = None,
     ) -> list[Order]:
-        """Orders oldest first, optionally only those with one of `status` or of `symbol`, and
-        only `limit` of them from the `offset`-th match on. O(offset + limit) with no filter,
-        else O(orders looked at)."""
+        """Orders oldest (or newest) first, optionally only those with one of `status`, of
+        `symbol`, of `side`, made after `after_ns` and before `until_ns`; and only `limit` of
+        them from the `offset`-th match on.
+
+        Open orders have an index of their own, so asking for open orders only looks at open
+        orders: O(open orders looked at). Otherwise O(orders looked at), which is
+        O(offset + limit) when most orders match.
+        """
         wanted = None if status is None else frozenset(status)
+        source = self.open if wanted is not None and wanted <= OPEN_STATUSES else self.orders
+        orders = reversed(source.values()) if newest_first else iter(source.values())
         matching = (
             o
-            for o in self.orders.values()
-            if (wanted is None or o.status in wanted) and (symbol is None or o.symbol == symbol)
+            for o in orders
+            if (wanted is None or o.status in wanted)
+            and (symbol is None or o.symbol == symbol)
+            and (side is None or o.side is side)
+            and (after_ns is None or o.created_ns > after_ns)
+            and (until_ns is None or o.created_ns < until_ns)
         )
         return list(itertools.islice(matching, offset, None if limit is None else offset + limit))
 
@@ -368,6 +392,7 @@ class Account:
         what open orders hold, nothing reserved beyond what is there."""
         assert self.cash >= 0, f"{self.account_id} cash negative: {self.cash}"
         open_orders = [o for o in self.orders.values() if not o.status.is_final]
+        assert list(self.open.values()) == open_orders, f"{self.account_id} open index mismatch"
         held = sum(o.reserved_cents for o in open_orders)
         assert self.reserved_cash == held, (
             f"{self.account_id} reserved {self.reserved_cash} != {held}"
@@ -437,7 +462,7 @@ class Account:
             sold=sold,
             paid=paid,
             received=received,
-            open_orders=sum(1 for o in self.orders.values() if not o.status.is_final),
+            open_orders=len(self.open),
         )
 
 

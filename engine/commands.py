@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol
 
 from engine.ids import OrderId, Symbol
 from engine.matching import Fill, MatchResult, OrderTicket
-from engine.orders import CancelReason, Order, OrderStatus
+from engine.orders import CancelReason, Order, OrderStatus, Side
 
 
 class Reply(Protocol):
@@ -138,6 +138,10 @@ class GetOrders:
     reply: Reply
     offset: Any = 0
     limit: Any = None
+    side: Any = None
+    after: Any = None
+    until: Any = None
+    newest_first: Any = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +366,10 @@ class QueryOrders:
     reply: Reply
     offset: int = 0
     limit: int | None = None
+    side: Side | None = None
+    after_ns: int | None = None
+    until_ns: int | None = None
+    newest_first: bool = False
 
 
 class SubmitOrder(NamedTuple):

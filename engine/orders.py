@@ -140,6 +140,14 @@ def ns_to_datetime(ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
+def datetime_to_ns(moment: datetime) -> int:
+    """Convert an aware datetime to integer nanoseconds since the epoch (a naive one is taken as
+    UTC; integer arithmetic only)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
 class OrderSnapshot(NamedTuple):
     """An order as it stood when the snapshot was taken. Prices and amounts are `Decimal`.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pykka
@@ -69,7 +70,7 @@ from engine.factory import OrderFactory
 from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.matching import Market
 from engine.money import cents_to_decimal, parse_amount, parse_price, parse_quantity
-from engine.orders import LiquidityMode, OrderStatus, RejectReason
+from engine.orders import LiquidityMode, OrderStatus, RejectReason, Side, datetime_to_ns
 from engine.search import SearchIndex
 from engine.session import Session
 from engine.watchlists import MAX_SYMBOLS, parse_watchlist_name
@@ -118,6 +119,15 @@ def parse_page(offset: Any, limit: Any) -> tuple[int, int | None]:
     if limit is not None:
         limit = parse_count(limit, "limit", maximum=10**9)
     return offset, limit
+
+
+def _parse_moment(value: Any, field: str) -> int | None:
+    """A `datetime` (naive: UTC) as nanoseconds since the epoch, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationError(field, "must be a datetime", value)
+    return datetime_to_ns(value)
 
 
 def parse_statuses(value: Any) -> frozenset[OrderStatus] | None:
@@ -367,8 +377,20 @@ class GatewayActor(BrokerActor):
         _, ref = self._account(message.account_id)
         symbol = None if message.symbol is None else parse_symbol(message.symbol)
         offset, limit = parse_page(message.offset, message.limit)
-        statuses = parse_statuses(message.status)
-        ref.tell(QueryOrders(statuses, symbol, message.reply, offset, limit))
+        if not isinstance(message.newest_first, bool):
+            raise ValidationError("newest_first", "must be True or False", message.newest_first)
+        query = QueryOrders(
+            parse_statuses(message.status),
+            symbol,
+            message.reply,
+            offset,
+            limit,
+            None if message.side is None else Side.parse(message.side, "side"),
+            _parse_moment(message.after, "after"),
+            _parse_moment(message.until, "until"),
+            message.newest_first,
+        )
+        send(ref, query)
 
     @handles(GetTransactions)
     def _transactions(self, message: GetTransactions) -> None:

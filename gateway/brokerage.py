@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -159,6 +160,13 @@ class _OrderFuture(LightFuture):
         super().set_exception(exc_info if exc_info is not None else sys.exc_info())
         if self._tokens is not None:
             self._tokens.append(None)
+
+
+def _orders_query(
+    account_id: str, status: Any, symbol: Any, filters: dict[str, Any]
+) -> Callable[[Any], GetOrders]:
+    """The `GetOrders` that `orders` and `aorders` send, with their keyword filters."""
+    return lambda r: GetOrders(account_id, status, symbol, r, **filters)
 
 
 class Brokerage:
@@ -686,14 +694,27 @@ class Brokerage:
         status: str | Iterable[str] | None = None,
         symbol: str | None = None,
         *,
+        side: str | None = None,
+        after: datetime | None = None,
+        until: datetime | None = None,
+        newest_first: bool = False,
         offset: int = 0,
         limit: int | None = None,
     ) -> list[OrderSnapshot]:
-        """An account's orders, oldest first, optionally only of `status` (one or several)
-        and of `symbol`: all of them, or `limit` from the `offset`-th match on."""
-        return self._wait(
-            self._send("orders", lambda r: GetOrders(account_id, status, symbol, r, offset, limit))
-        )
+        """An account's orders, oldest first (or `newest_first`), optionally only of `status`
+        (one or several), `symbol`, `side` ("buy" or "sell"), made after `after` and before
+        `until` (exclusive; a naive datetime is UTC); all of them, or a page: `limit` orders
+        from the `offset`-th match on. Open orders are indexed: asking only for them looks at
+        no finished order."""
+        filters = {
+            "side": side,
+            "after": after,
+            "until": until,
+            "newest_first": newest_first,
+            "offset": offset,
+            "limit": limit,
+        }
+        return self._wait(self._send("orders", _orders_query(account_id, status, symbol, filters)))
 
     # -- asyncio -------------------------------------------------------------------------------
     # Coroutine twins of the calls a server makes most: each awaits the engine's reply on the
@@ -742,12 +763,24 @@ class Brokerage:
         status: str | Iterable[str] | None = None,
         symbol: str | None = None,
         *,
+        side: str | None = None,
+        after: datetime | None = None,
+        until: datetime | None = None,
+        newest_first: bool = False,
         offset: int = 0,
         limit: int | None = None,
     ) -> list[OrderSnapshot]:
         """`orders`, awaited."""
+        filters = {
+            "side": side,
+            "after": after,
+            "until": until,
+            "newest_first": newest_first,
+            "offset": offset,
+            "limit": limit,
+        }
         return await self._settle(
-            self._send("orders", lambda r: GetOrders(account_id, status, symbol, r, offset, limit))
+            self._send("orders", _orders_query(account_id, status, symbol, filters))
         )
 
     async def adeposit(self, account_id: str, amount: Any) -> Balance:

@@ -385,6 +385,10 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+MAX_SYMBOLS_LISTED = 100
+"""Symbols one order listing may filter by."""
+
+
 @router.get("/orders")
 async def list_orders(
     record: Caller,
@@ -398,23 +402,32 @@ async def list_orders(
     after: datetime | None = None,
     until: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The caller's orders, newest first by default (`status` open by default, as Alpaca)."""
+    """The caller's orders, newest first by default (`status` open by default, as Alpaca).
+
+    Every filter and the limit are applied by the account itself, which stops at `limit`
+    (open orders have their own index), so a long history costs a listing nothing."""
     account_id = own_account(record)
-    after, until = _aware(after), _aware(until)
     wanted = {"open": _OPEN, "closed": _CLOSED, "all": None}[status]
-    orders = await shared.broker.aorders(account_id, wanted)
-    chosen = {s.strip().upper() for s in symbols.split(",") if s.strip()} if symbols else None
-    picked = [
-        o
-        for o in orders
-        if (chosen is None or o.symbol in chosen)
-        and (side is None or o.side.value == side)
-        and (after is None or o.created_at > after)
-        and (until is None or o.created_at < until)
-    ]
-    if direction == "desc":
-        picked.reverse()
-    return [order_json(shared, o) for o in picked[:limit]]
+    chosen = sorted({s.strip().upper() for s in symbols.split(",") if s.strip()}) if symbols else []
+    if len(chosen) > MAX_SYMBOLS_LISTED:
+        raise ApiError(422, f"symbols must name at most {MAX_SYMBOLS_LISTED}, was {len(chosen)}")
+    newest_first = direction == "desc"
+    found: list[OrderSnapshot] = []
+    targets: list[str | None] = [*chosen] if chosen else [None]
+    for symbol in targets:
+        found += await shared.broker.aorders(
+            account_id,
+            wanted,
+            symbol,
+            side=side,
+            after=_aware(after),
+            until=_aware(until),
+            newest_first=newest_first,
+            limit=limit,
+        )
+    if len(chosen) > 1:  # one page per symbol: merged in order, then cut to the limit
+        found.sort(key=lambda o: (o.created_at, o.order_id), reverse=newest_first)
+    return [order_json(shared, o) for o in found[:limit]]
 
 
 @router.delete("/orders", status_code=207)

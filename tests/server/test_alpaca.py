@@ -88,6 +88,55 @@ def test_orders_account_and_positions(served: Served) -> None:
     assert client.get_account().cash == "10000.00"
 
 
+def test_order_listings_filter_sort_and_limit_in_the_account(served: Served) -> None:
+    from datetime import timedelta
+
+    from alpaca.common.enums import Sort
+
+    client, _ = _client(served, "alpaca-list", deposit="100000")
+    placed = [
+        client.submit_order(
+            LimitOrderRequest(
+                symbol=symbol,
+                qty=1,
+                side=OrderSide.BUY,
+                time_in_force=TimeInForce.GTC,
+                limit_price=1,
+            )
+        )
+        for symbol in ("AAPL", "BOOK", "AAPL")
+    ]
+    with pytest.raises(APIError):  # refused: no shares, so no order
+        client.submit_order(
+            MarketOrderRequest(
+                symbol="AAPL", qty=1, side=OrderSide.SELL, time_in_force=TimeInForce.GTC
+            )
+        )
+    ids = [o.id for o in placed]
+    every = GetOrdersRequest(status=QueryOrderStatus.ALL)
+
+    newest = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=2))
+    oldest = client.get_orders(
+        GetOrdersRequest(status=QueryOrderStatus.ALL, direction=Sort.ASC, limit=2)
+    )
+    both = client.get_orders(
+        GetOrdersRequest(status=QueryOrderStatus.OPEN, symbols=["BOOK", "AAPL"], limit=3)
+    )
+    sells = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, side=OrderSide.SELL))
+    later = client.get_orders(
+        GetOrdersRequest(
+            status=QueryOrderStatus.ALL, after=placed[0].created_at - timedelta(seconds=1)
+        )
+    )
+
+    assert [o.id for o in newest] == ids[:0:-1]
+    assert [o.id for o in oldest] == ids[:2]
+    assert [o.id for o in both] == ids[::-1]
+    assert sells == []
+    assert {o.id for o in later} == set(ids)
+    assert {o.id for o in client.get_orders(every)} == set(ids)
+
+
 def test_refusals_have_alpaca_statuses(served: Served) -> None:
     client, _ = _client(served, "alpaca-2", deposit="100")
     with pytest.raises(APIError) as refused:
