@@ -30,9 +30,11 @@ from engine.errors import (
     OrderNotCancellableError,
     SymbolHaltedError,
     UnknownAccountError,
+    UnknownAlertError,
     UnknownOrderError,
     UnknownSymbolError,
     UnknownUserError,
+    UnknownWatchlistError,
     ValidationError,
 )
 from engine.events import (
@@ -71,7 +73,7 @@ from engine.orders import (
 )
 from engine.search import SearchIndex, SearchResult
 from engine.universe import DEFAULT_UNIVERSE
-from engine.watchlists import UnknownWatchlistError, Watchlist, Watchlists
+from engine.watchlists import Watchlist, Watchlists
 
 __all__ = [
     "DEFAULT_UNIVERSE",
@@ -128,6 +130,7 @@ __all__ = [
     "Transaction",
     "TransactionKind",
     "UnknownAccountError",
+    "UnknownAlertError",
     "UnknownOrderError",
     "UnknownSymbolError",
     "UnknownUserError",

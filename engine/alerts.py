@@ -15,16 +15,10 @@ from decimal import Decimal
 
 from sortedcontainers import SortedList
 
-from engine.errors import NotFoundError, ValidationError
+from engine.errors import UnknownAlertError, ValidationError
 from engine.ids import AccountId, Symbol
 from engine.money import cents_to_decimal
 from engine.orders import _Choice, ns_to_datetime
-
-
-class UnknownAlertError(NotFoundError):
-    """No active alert has that id."""
-
-    kind = "alert"
 
 
 class AlertCondition(_Choice):

@@ -61,6 +61,18 @@ class UnknownUserError(NotFoundError):
     kind = "user"
 
 
+class UnknownAlertError(NotFoundError):
+    """No active alert has that id."""
+
+    kind = "alert"
+
+
+class UnknownWatchlistError(NotFoundError):
+    """The account has no watchlist of that name."""
+
+    kind = "watchlist"
+
+
 class DuplicateError(BrokerageError):
     """Something that must be unique (a symbol, an account id) exists already."""
 

@@ -5,17 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from engine.errors import DuplicateError, NotFoundError, ValidationError
+from engine.errors import DuplicateError, UnknownWatchlistError, ValidationError
 from engine.ids import Symbol
 
 MAX_WATCHLISTS = 100
 MAX_SYMBOLS = 1_000
-
-
-class UnknownWatchlistError(NotFoundError):
-    """The account has no watchlist of that name."""
-
-    kind = "watchlist"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from actors.runtime import BrokerActor, Gathered, Runtime, handles, new_future, 
 from actors.services import Services
 from actors.symbol import SymbolActor
 from engine.account import Account, Balance, User
-from engine.alerts import AlertCondition, UnknownAlertError
+from engine.alerts import AlertCondition
 from engine.bars import INTERVALS
 from engine.commands import (
     AcceptOrder,
@@ -60,6 +60,7 @@ from engine.commands import (
 from engine.errors import (
     DuplicateError,
     UnknownAccountError,
+    UnknownAlertError,
     UnknownOrderError,
     UnknownSymbolError,
     UnknownUserError,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from typing import Any
 
 from rich.console import Console
@@ -19,8 +19,15 @@ from gateway.server.app import serve
 from gateway.server.limits import Limits
 from gateway.simulate import AGENT_KINDS, SimulationConfig, simulate
 
-RUNTIMES = ("mn", "threads", "lock")
-SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search")
+PLUGINS = "brokerage.commands"
+"""The entry-point group through which other packages add commands (`loadtest` adds bench):
+a module with `NAME`, `HELP`, `add_arguments(parser)` and `run(args) -> int`."""
+
+
+def _plugins() -> list[Any]:
+    """The modules registered in the `brokerage.commands` entry-point group, by name."""
+    found = entry_points(group=PLUGINS)
+    return [found[name].load() for name in sorted(found.names)]
 
 
 def _positive(kind: type[Any], *, zero: bool = False) -> Callable[[str], Any]:
@@ -52,42 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         default="warning",
         help="structured lifecycle logs on stderr at this level (default: warning)",
     )
-    bench = commands.add_parser("bench", help="benchmark the engine on three runtimes")
-    bench.add_argument(
-        "--scenario",
-        action="append",
-        choices=SCENARIOS,
-        help="run only this scenario (repeatable; default: all)",
-    )
-    bench.add_argument(
-        "--runtime",
-        action="append",
-        choices=RUNTIMES,
-        help="run only on this runtime (repeatable; default: all)",
-    )
-    bench.add_argument(
-        "--seconds", type=float, default=5.0, help="seconds of load per run (default: 5)"
-    )
-    bench.add_argument(
-        "--quick",
-        action="store_true",
-        help="a seconds-long smoke run at tiny sizes (figures mean nothing)",
-    )
-    bench.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="worker threads of the mn runtime (default: its default, 1)",
-    )
-    bench.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        metavar="N",
-        help="run each N times and report the median run (default: 1)",
-    )
-    bench.add_argument("--json", action="store_true", help="print the results as JSON only")
-    bench.add_argument("--plot", metavar="FILE.png", help="write throughput and latency charts")
+    for command in _plugins():  # commands other packages register (the benchmark)
+        command.add_arguments(commands.add_parser(command.NAME, help=command.HELP))
     sim = commands.add_parser("simulate", help="run an agent-based market simulation")
     sim.add_argument("--accounts", type=int, default=10_000, help="trader agents (default 10,000)")
     sim.add_argument(
@@ -251,35 +224,6 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0 if report["conservation"]["ok"] else 1
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from loadtest.bench import (  # noqa: PLC0415  (the benchmark loads only when asked for)
-        Sizes,
-        as_json,
-        plot,
-        ratios,
-        run_bench,
-        table,
-    )
-
-    sizes = Sizes.quick() if args.quick else Sizes.full(args.seconds)
-    if args.workers is not None:
-        sizes = dataclasses.replace(sizes, workers=args.workers)
-    scenarios = tuple(args.scenario or SCENARIOS)
-    runtimes = tuple(args.runtime or RUNTIMES)
-    console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)
-    runs = run_bench(scenarios, runtimes, sizes, console, max(1, args.repeat))
-    if args.plot:
-        plot(runs, args.plot)
-    if args.json:
-        print(as_json(runs))
-        return 0
-    console.print(table(runs))
-    for key, entry in ratios(runs).items():
-        console.print(f"{key}: " + ", ".join(f"{k} = {v}x" for k, v in entry.items()))
-    console.print("every run's audit passed: cash and shares conserved, nothing reserved")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
@@ -287,8 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _simulate(args)
     if args.command == "serve":
         return _serve(args)
-    if args.command == "bench":
-        return _bench(args)
+    for command in _plugins():
+        if args.command == command.NAME:
+            return int(command.run(args))
     if args.command == "demo":
         if args.json:
             result = run_demo(Console(quiet=True), args.log_level)

@@ -29,9 +29,8 @@ from rich.table import Table
 from engine.errors import OrderNotCancellableError
 from gateway import Brokerage
 from loadtest.baseline import LockedExchange
+from loadtest.command import RUNTIMES
 
-RUNTIMES = ("mn", "threads", "lock")
-SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search")
 THREAD_LIMIT = 20_000  # thread-per-actor fails near 21,800 threads on this machine
 
 

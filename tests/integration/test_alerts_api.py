@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine import UnknownAccountError, UnknownSymbolError, ValidationError
-from engine.alerts import UnknownAlertError
+from engine.errors import UnknownAlertError
 from engine.events import AlertTriggered
 from gateway import Brokerage
 

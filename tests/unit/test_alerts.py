@@ -9,9 +9,8 @@ from engine.alerts import (
     Alert,
     AlertBook,
     AlertCondition,
-    UnknownAlertError,
 )
-from engine.errors import ValidationError
+from engine.errors import UnknownAlertError, ValidationError
 from engine.ids import AccountId, Symbol
 
 ABOVE, BELOW = AlertCondition.ABOVE, AlertCondition.BELOW

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 
 def test_importing_engine_imports_no_runtime_logging_or_io_library() -> None:
@@ -17,3 +21,48 @@ def test_importing_engine_imports_no_runtime_logging_or_io_library() -> None:
     )
 
     assert result.stdout.strip() == ""
+
+
+ROOT = Path(__file__).resolve().parents[2]
+ALLOWED: dict[str, set[str] | None] = {
+    "engine": set(sys.stdlib_module_names) | {"engine", "sortedcontainers"},
+    "actors": None,  # anything but the tiers above it
+    "gateway": None,
+}
+ABOVE = {
+    "engine": {"actors", "gateway", "loadtest"},
+    "actors": {"gateway", "loadtest"},
+    "gateway": {"loadtest"},
+}
+
+
+def imported_packages(package: str) -> dict[str, set[str]]:
+    """Each module of `package` and the top-level packages it imports, anywhere in the file
+    (function-level imports count too)."""
+    found = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names - {"__future__"}
+    return found
+
+
+@pytest.mark.parametrize("package", ["engine", "actors", "gateway"])
+def test_every_import_points_down_the_layers(package: str) -> None:
+    """engine imports only the standard library and sortedcontainers; actors never imports
+    gateway or loadtest; gateway never imports loadtest (the benchmark registers itself)."""
+    wrong = {}
+    for module, names in imported_packages(package).items():
+        allowed = ALLOWED[package]
+        bad = names & ABOVE[package]
+        if allowed is not None:
+            bad |= names - allowed
+        if bad:
+            wrong[module] = sorted(bad)
+
+    assert wrong == {}

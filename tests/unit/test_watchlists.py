@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import DuplicateError, ValidationError
+from engine.errors import DuplicateError, UnknownWatchlistError, ValidationError
 from engine.ids import Symbol
-from engine.watchlists import UnknownWatchlistError, Watchlists, parse_watchlist_name
+from engine.watchlists import Watchlists, parse_watchlist_name
 
 AAPL, MSFT, TSLA = Symbol("AAPL"), Symbol("MSFT"), Symbol("TSLA")
 
