@@ -4,15 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo serve loadtest test lint typecheck unit clean
+.PHONY: run demo serve loadtest test lint typecheck unit clean constraints
 
 USERS ?= 1000
 DURATION ?= 60
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the version CI last tested (`make constraints` renews it)
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,loadtest,plots]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -39,6 +40,16 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+# after changing a dependency range in pyproject.toml: install anew, then pin what was installed
+constraints:
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,loadtest,plots]'
+	{ echo '# Versions CI tested: written by `make constraints`, used by every make target.'; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^pip=='; } > constraints.txt
+	touch $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis loadtest-report

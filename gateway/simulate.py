@@ -497,8 +497,10 @@ def summary_table(report: dict[str, Any]) -> Table:
 def write_report(sim: Simulation, report: dict[str, Any], directory: str) -> list[Path]:
     """Write report.json and PNG charts (price paths, P/L distribution, latency) to
     `directory`; return the files written."""
-    import matplotlib  # noqa: PLC0415  (slow to import; only reports need it)
-
+    try:
+        import matplotlib  # noqa: PLC0415  (slow to import; only reports need it)
+    except ImportError:
+        raise SystemExit("--report draws charts with matplotlib: pip install 'brokerage[plots]'")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 

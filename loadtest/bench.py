@@ -586,8 +586,10 @@ def table(runs: list[Run]) -> Table:
 
 def plot(runs: list[Run], path: str) -> None:
     """Throughput and p99 latency charts, one bar per scenario and runtime."""
-    import matplotlib  # noqa: PLC0415  (imported here: slow to import, needed only here)
-
+    try:
+        import matplotlib  # noqa: PLC0415  (imported here: slow to import, needed only here)
+    except ImportError:
+        raise SystemExit("--plot draws charts with matplotlib: pip install 'brokerage[plots]'")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
