@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from actors.account import AccountActor
+from actors.base import BrokerActor
 from actors.bus import EventBusActor, Subscription
+from actors.futures import new_future
 from actors.log import make_logger
-from actors.runtime import BrokerActor, new_future
 from actors.symbol import SymbolActor
 
 __all__ = [

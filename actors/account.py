@@ -11,7 +11,8 @@ from typing import Any
 
 import pykka
 
-from actors.runtime import AfterAll, BrokerActor, handles, send
+from actors.base import BrokerActor, handles, send
+from actors.futures import AfterAll
 from actors.services import Services
 from engine.account import Account
 from engine.commands import (

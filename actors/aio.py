@@ -14,7 +14,7 @@ from typing import Any
 
 import pykka
 
-from actors.runtime import AfterAll, Gathered, LightFuture
+from actors.futures import AfterAll, Gathered, LightFuture
 
 
 async def _arrival(reply: pykka.Future[Any], timeout: float | None) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from actors.runtime import BrokerActor, handles
+from actors.base import BrokerActor, handles
 from engine.commands import Reply
 from engine.events import (
     AlertTriggered,

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from actors.runtime import BrokerActor, handles
+from actors.base import BrokerActor, handles
 from engine.commands import Reply
 from engine.errors import ValidationError
 from engine.events import (

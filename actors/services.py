@@ -10,9 +10,9 @@ from typing import Any
 
 import pykka
 
+from actors.base import Clock, send
 from actors.bus import Interest, Publish
 from actors.metrics import Metrics
-from actors.runtime import Clock, send
 from engine.events import Event
 
 

@@ -19,7 +19,8 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from actors.runtime import AfterAll, BrokerActor, handles, new_future, send
+from actors.base import BrokerActor, handles, send
+from actors.futures import AfterAll, new_future
 from actors.services import Services
 from engine.alerts import Alert, AlertBook
 from engine.audit import MarketAudit

@@ -15,7 +15,9 @@ from typing import Any
 import pykka
 
 from actors.account import AccountActor, rejected
-from actors.runtime import BrokerActor, Gathered, Runtime, handles, new_future, send
+from actors.base import BrokerActor, handles, send
+from actors.futures import Gathered, new_future
+from actors.runtimes import Runtime
 from actors.services import Services
 from actors.symbol import SymbolActor
 from engine.account import Account, Balance, User

@@ -28,6 +28,7 @@ from typing import Any
 import pykka
 
 from actors.aio import settle
+from actors.base import Clock, default_clock, send
 from actors.bus import (
     AddSubscription,
     EventBusActor,
@@ -36,6 +37,7 @@ from actors.bus import (
     RemoveSubscription,
     Subscription,
 )
+from actors.futures import LightFuture, new_future, resolve
 from actors.log import make_logger
 from actors.metrics import LATENCIES, Metrics, MetricsSnapshot
 from actors.notify import (
@@ -50,17 +52,7 @@ from actors.notify import (
     Undelivered,
     check_push_url,
 )
-from actors.runtime import (
-    Clock,
-    LightFuture,
-    LoopRuntime,
-    Runtime,
-    default_clock,
-    make_runtime,
-    new_future,
-    resolve,
-    send,
-)
+from actors.runtimes import LoopRuntime, Runtime, make_runtime
 from actors.services import Services
 from engine.account import AccountAudit, Balance, Portfolio, Transaction, value_portfolio
 from engine.alerts import AlertSnapshot

@@ -500,7 +500,9 @@ def write_report(sim: Simulation, report: dict[str, Any], directory: str) -> lis
     try:
         import matplotlib  # noqa: PLC0415  (slow to import; only reports need it)
     except ImportError:
-        raise SystemExit("--report draws charts with matplotlib: pip install 'brokerage[plots]'")
+        raise SystemExit(
+            "--report draws charts with matplotlib: pip install 'brokerage[plots]'"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pykka
 
-from actors.runtime import LightFuture
+from actors.futures import LightFuture
 from engine.account import Account
 from engine.audit import AuditReport, reconcile
 from engine.errors import OrderNotCancellableError, UnknownOrderError

@@ -589,7 +589,9 @@ def plot(runs: list[Run], path: str) -> None:
     try:
         import matplotlib  # noqa: PLC0415  (imported here: slow to import, needed only here)
     except ImportError:
-        raise SystemExit("--plot draws charts with matplotlib: pip install 'brokerage[plots]'")
+        raise SystemExit(
+            "--plot draws charts with matplotlib: pip install 'brokerage[plots]'"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 

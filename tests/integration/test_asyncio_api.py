@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.runtime import LightFuture
+from actors.futures import LightFuture
 from engine.errors import UnknownSymbolError
 from engine.orders import OrderStatus
 from gateway import Brokerage

@@ -9,7 +9,7 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.runtime import BrokerActor, handles
+from actors.base import BrokerActor, handles
 from engine import OrderStatus, RejectReason
 from engine.errors import UnknownOrderError
 from gateway import Brokerage

@@ -11,8 +11,10 @@ from typing import Any
 import pykka
 import pytest
 
+from actors.base import BrokerActor, handles
+from actors.futures import new_future
 from actors.log import make_logger
-from actors.runtime import BrokerActor, MNRuntime, Runtime, ThreadRuntime, handles, new_future
+from actors.runtimes import MNRuntime, Runtime, ThreadRuntime
 
 LOG = make_logger("critical")
 
