@@ -38,6 +38,7 @@ from actors.bus import (
     Subscription,
 )
 from actors.futures import LightFuture, new_future, resolve
+from actors.gateway import AccountInfo, GatewayActor
 from actors.log import make_logger
 from actors.metrics import LATENCIES, Metrics, MetricsSnapshot
 from actors.notify import (
@@ -99,7 +100,6 @@ from engine.search import SearchResult
 from engine.session import Session, make_session
 from engine.universe import DEFAULT_UNIVERSE
 from engine.watchlists import Watchlist
-from gateway.actor import AccountInfo, GatewayActor
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from engine.watchlists import Watchlist
 from gateway.server.auth import KeyRecord
 from gateway.server.context import (
     Caller,
-    Gate,
+    ServerState,
     Shared,
     asset_uuid,
     order_id_of,
@@ -138,7 +138,7 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def order_json(shared: Gate, order: OrderSnapshot) -> dict[str, Any]:
+def order_json(shared: ServerState, order: OrderSnapshot) -> dict[str, Any]:
     """An order as Alpaca spells it."""
     updated = iso(order.updated_at)
     status = _STATUS[order.status]
@@ -233,7 +233,7 @@ def asset_json(symbol: str, name: str) -> dict[str, Any]:
 
 
 def _watchlist_json(
-    shared: Gate, record_uuid: uuid.UUID, wid: str, found: Watchlist
+    shared: ServerState, record_uuid: uuid.UUID, wid: str, found: Watchlist
 ) -> dict[str, Any]:
     created, updated = shared.watchlist_times.get(wid, (None, None))
     now = iso(datetime.now(UTC))
@@ -248,26 +248,26 @@ def _watchlist_json(
     }
 
 
-def _watchlist_id(shared: Gate, account_id: str, name: str) -> str:
+def _watchlist_id(shared: ServerState, account_id: str, name: str) -> str:
     wid = shared.watchlist_by_name.setdefault((account_id, name), str(uuid.uuid4()))
     shared.watchlist_ids.setdefault(wid, (account_id, name))
     return wid
 
 
-def _watchlist_name(shared: Gate, account_id: str, wid: str) -> str:
+def _watchlist_name(shared: ServerState, account_id: str, wid: str) -> str:
     found = shared.watchlist_ids.get(wid.lower())
     if found is None or found[0] != account_id:
         raise ApiError(404, f"watchlist not found, was {wid!r}")
     return found[1]
 
 
-def _touch(shared: Gate, wid: str, *, created: bool = False) -> None:
+def _touch(shared: ServerState, wid: str, *, created: bool = False) -> None:
     now = iso(datetime.now(UTC))
     first = now if created else shared.watchlist_times.get(wid, (now, now))[0]
     shared.watchlist_times[wid] = (first, now)
 
 
-async def _own_order(shared: Gate, account_id: str, order_ref: str) -> OrderSnapshot:
+async def _own_order(shared: ServerState, account_id: str, order_ref: str) -> OrderSnapshot:
     order_id = order_id_of(order_ref)
     if order_id is None:
         raise ApiError(404, f"order not found, was {order_ref!r}")
@@ -487,7 +487,7 @@ async def positions(record: Caller, shared: Shared) -> list[dict[str, Any]]:
     return [position_json(h) for h in portfolio.holdings if h.quantity > 0]
 
 
-def _holding(shared: Gate, account_id: str, symbol_or_id: str) -> Holding:
+def _holding(shared: ServerState, account_id: str, symbol_or_id: str) -> Holding:
     symbol = shared.symbol_of_asset(symbol_or_id)
     for holding in shared.broker.portfolio(account_id).holdings:
         if holding.symbol == symbol and holding.quantity > 0:
@@ -605,7 +605,7 @@ def create_watchlist(body: WatchlistBody, record: Caller, shared: Shared) -> dic
     return _watchlist_json(shared, record.alpaca_id, wid, found)
 
 
-def _find(shared: Gate, account_id: str, name: str) -> Watchlist:
+def _find(shared: ServerState, account_id: str, name: str) -> Watchlist:
     for found in shared.broker.watchlists(account_id):
         if found.name == name:
             return found
@@ -639,7 +639,7 @@ def update_watchlist(
 
 
 def _edit(
-    shared: Gate, record: KeyRecord, watchlist_id: str, edit: Callable[[str, str], Watchlist]
+    shared: ServerState, record: KeyRecord, watchlist_id: str, edit: Callable[[str, str], Watchlist]
 ) -> dict[str, Any]:
     """Apply `edit(account_id, name)` to a watchlist of the caller's; answer it."""
     account_id = own_account(record)

@@ -29,7 +29,7 @@ from gateway.brokerage import Brokerage
 from gateway.feeds import FeedRunner, random_walk
 from gateway.server import alpaca, native, streams
 from gateway.server.auth import KeyStore
-from gateway.server.context import Gate, document_security
+from gateway.server.context import ServerState, document_security
 from gateway.server.errors import MAX_BODY_BYTES, BodyLimit, Contain, install
 from gateway.server.limits import Limits, raise_file_limit, timed_protocol
 
@@ -112,7 +112,7 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     hub = streams.StreamHub(broker)
-    app.state.gate = Gate(broker, keys, limits or Limits())
+    app.state.server = ServerState(broker, keys, limits or Limits())
     app.state.hub = hub
     install(app)
     app.include_router(native.router)
@@ -132,8 +132,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
-    gate = getattr(app.state, "gate", None)
-    limits = gate.limits if gate is not None else Limits()
+    state = getattr(app.state, "server", None)
+    limits = state.limits if state is not None else Limits()
     return uvicorn.Config(
         app,
         host=host,

@@ -51,7 +51,7 @@ def execution_uuid(trade_id: str) -> str:
 
 
 @dataclass
-class Gate:
+class ServerState:
     """The state of one server: its brokerage, its keys and the Alpaca-side indexes.
 
     Routes run on a thread pool; every index here is a dict written with single,
@@ -99,9 +99,9 @@ class Gate:
         return value.upper()
 
 
-async def gate(request: Request) -> Gate:
+async def server_state(request: Request) -> ServerState:
     """The server's shared state."""
-    found: Gate = request.app.state.gate
+    found: ServerState = request.app.state.server
     return found
 
 
@@ -117,7 +117,7 @@ def authenticate(request: Request) -> KeyRecord | None:
     key_id, secret = headers.get(KEY_ID_HEADER), headers.get(SECRET_HEADER)
     if not key_id and not secret:
         return None
-    shared: Gate = request.app.state.gate
+    shared: ServerState = request.app.state.server
     address = client_address(request)
     shared.auth_failures.check(address)
     record = shared.keys.check(key_id, secret) if key_id and secret else None
@@ -159,7 +159,7 @@ PUBLIC = {("GET", "/api/health"), ("POST", "/api/accounts")}
 
 
 Caller = Annotated[KeyRecord, Depends(caller)]
-Shared = Annotated[Gate, Depends(gate)]
+Shared = Annotated[ServerState, Depends(server_state)]
 
 
 def own_account(record: KeyRecord) -> AccountId:
@@ -175,7 +175,7 @@ def require_admin(record: KeyRecord) -> None:
         raise ApiError(403, "this needs the admin key")
 
 
-async def own_order(shared: Gate, account_id: str, order_id: str) -> OrderSnapshot:
+async def own_order(shared: ServerState, account_id: str, order_id: str) -> OrderSnapshot:
     """An order of the caller's account; 404 for any other, as for one that never was."""
     try:
         order: OrderSnapshot = await shared.broker.aget_order(order_id)

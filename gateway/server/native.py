@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
 
+from actors.gateway import AccountInfo
 from actors.metrics import MetricsSnapshot
 from actors.notify import Preferences
 from engine.account import Balance, Portfolio, Transaction
@@ -25,7 +26,6 @@ from engine.matching import Depth, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot
 from engine.search import SearchResult
 from engine.watchlists import Watchlist
-from gateway.actor import AccountInfo
 from gateway.brokerage import WatchlistQuotes
 from gateway.server.context import (
     Caller,

@@ -32,7 +32,7 @@ from engine.orders import CancelReason, OrderStatus
 from gateway.brokerage import Brokerage, SubscriptionHandle
 from gateway.server.alpaca import order_json
 from gateway.server.auth import KeyRecord
-from gateway.server.context import Gate, execution_uuid
+from gateway.server.context import ServerState, execution_uuid
 from gateway.server.encode import iso
 from gateway.server.limits import RateLimitedError
 
@@ -135,7 +135,7 @@ class StreamHub:
                     listener.offer(message)
 
 
-def trade_update(shared: Gate, event: OrderEvent) -> dict[str, Any]:
+def trade_update(shared: ServerState, event: OrderEvent) -> dict[str, Any]:
     """An order event as Alpaca's `trade_updates` message."""
     order = event.order
     data: dict[str, Any] = {"order": order_json(shared, order), "position_qty": None}
@@ -159,7 +159,7 @@ def trade_update(shared: Gate, event: OrderEvent) -> dict[str, Any]:
     return {"stream": "trade_updates", "data": data}
 
 
-async def _send_all(socket: WebSocket, listener: Listener, shared: Gate) -> None:
+async def _send_all(socket: WebSocket, listener: Listener, shared: ServerState) -> None:
     try:
         while True:
             item = await listener.queue.get()
@@ -194,7 +194,9 @@ async def _receive_json(socket: WebSocket) -> Any:
         return error
 
 
-def _check_key(socket: WebSocket, shared: Gate, key_id: Any, secret: Any) -> KeyRecord | None:
+def _check_key(
+    socket: WebSocket, shared: ServerState, key_id: Any, secret: Any
+) -> KeyRecord | None:
     """The key's record, or None if it is wrong or its address has failed too often (a failure
     counts against the address, as over HTTP)."""
     address = socket.client.host if socket.client is not None else "unknown"
@@ -213,7 +215,7 @@ def _check_key(socket: WebSocket, shared: Gate, key_id: Any, secret: Any) -> Key
 @router.websocket("/stream")
 async def trade_updates(socket: WebSocket) -> None:
     """Alpaca's trading stream: authenticate, listen to `trade_updates`, receive them."""
-    shared: Gate = socket.app.state.gate
+    shared: ServerState = socket.app.state.server
     hub: StreamHub = socket.app.state.hub
     await socket.accept()
     listener = Listener(asyncio.get_running_loop())
@@ -292,7 +294,7 @@ def _symbols(value: Any) -> list[str] | None:
 async def market_data(socket: WebSocket) -> None:
     """Quotes and trades: `{"action": "auth", "key", "secret"}`, then
     `{"action": "subscribe", "trades": [...], "quotes": [...]}` ("*" for every symbol)."""
-    shared: Gate = socket.app.state.gate
+    shared: ServerState = socket.app.state.server
     hub: StreamHub = socket.app.state.hub
     await socket.accept()
     await socket.send_text(json.dumps([{"T": "success", "msg": "connected"}]))
@@ -364,12 +366,12 @@ async def _error(socket: WebSocket, code: int, message: str) -> None:
     await socket.send_text(json.dumps([{"T": "error", "code": code, "msg": message}]))
 
 
-def _unknown(shared: Gate, symbols: Iterable[str]) -> set[str]:
+def _unknown(shared: ServerState, symbols: Iterable[str]) -> set[str]:
     listed = {q.symbol for q in shared.broker.stocks()}
     return {s for s in symbols if s not in listed}
 
 
-def _snapshots(shared: Gate, symbols: list[str]) -> list[dict[str, Any]]:
+def _snapshots(shared: ServerState, symbols: list[str]) -> list[dict[str, Any]]:
     quotes = shared.broker.stocks() if "*" in symbols else [shared.broker.quote(s) for s in symbols]
     return [
         {

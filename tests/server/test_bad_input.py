@@ -78,7 +78,7 @@ def test_bad_orders_are_refused_and_change_nothing(
     ],
 )
 def test_bad_amounts_are_refused(served: Served, body: Any, mentions: str) -> None:
-    opened = served.signup(f"amount-{len(served.app.state.gate.keys)}", deposit="50")
+    opened = served.signup(f"amount-{len(served.app.state.server.keys)}", deposit="50")
     me = opened["headers"]
     for path in ("/api/account/deposit", "/api/account/withdraw"):
         answer = _post(served, path, body, me)

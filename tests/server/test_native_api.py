@@ -176,7 +176,7 @@ def test_missing_or_wrong_keys_are_401(served: Served) -> None:
 
 def test_secrets_are_stored_hashed(served: Served) -> None:
     opened = served.signup("native-7")
-    keys = served.app.state.gate.keys
+    keys = served.app.state.server.keys
     record = keys.check(opened["api_key_id"], opened["api_secret_key"])
     assert record is not None
     assert opened["api_secret_key"].encode() not in record.secret_digest
