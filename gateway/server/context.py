@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 
 from engine.errors import UnknownOrderError
 from engine.ids import AccountId
@@ -105,9 +107,14 @@ async def server_state(request: Request) -> ServerState:
     return found
 
 
-def client_address(request: Request) -> str:
-    """The address the request came from (what rate limits count by)."""
-    return request.client.host if request.client is not None else "unknown"
+def client_address(request: Request | WebSocket) -> str:
+    """What rate limits count by: the address a request came from, or for IPv6 its /64 network
+    (one host commonly holds a whole /64, so counting single addresses would not hold it back)."""
+    host = request.client.host if request.client is not None else "unknown"
+    if ":" in host:
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.ip_network(f"{host.split('%', 1)[0]}/64", strict=False))
+    return host
 
 
 def authenticate(request: Request) -> KeyRecord | None:

@@ -32,7 +32,7 @@ from engine.orders import CancelReason, OrderStatus
 from gateway.brokerage import Brokerage, SubscriptionHandle
 from gateway.server.alpaca import order_json
 from gateway.server.auth import KeyRecord
-from gateway.server.context import ServerState, execution_uuid
+from gateway.server.context import ServerState, client_address, execution_uuid
 from gateway.server.encode import iso
 from gateway.server.limits import RateLimitedError
 
@@ -199,7 +199,7 @@ def _check_key(
 ) -> KeyRecord | None:
     """The key's record, or None if it is wrong or its address has failed too often (a failure
     counts against the address, as over HTTP)."""
-    address = socket.client.host if socket.client is not None else "unknown"
+    address = client_address(socket)
     try:
         shared.auth_failures.check(address)
     except RateLimitedError:
