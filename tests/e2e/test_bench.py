@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -64,3 +66,21 @@ def test_bench_table_and_ratios_print_without_json() -> None:
     assert "hot-account" in result.stdout
     assert "mn/lock" in result.stdout
     assert "audit passed" in result.stdout
+
+
+def test_the_history_listing_benchmark_runs_and_finds_what_it_built() -> None:
+    from loadtest.history import main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["--orders", "2000"]) == 0
+
+    rows = {
+        line[:34].strip(): int(line[34:].split()[0]) for line in printed.getvalue().splitlines()
+    }
+    assert rows == {
+        "all orders": 2001,
+        "open orders": 1,
+        "open, newest 50": 1,
+        "all, newest 50": 50,
+    }

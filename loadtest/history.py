@@ -1,0 +1,55 @@
+"""How long listing orders takes in an account with a long history: the listings a server makes
+run on its event loop, so their cost must not grow with the history.
+
+    python -m loadtest.history --orders 100000
+
+Fills one account with refused orders (kept in its history), leaves one order open, then times
+each listing the API makes: all orders, open orders, and the newest 50 (as `GET /v2/orders`
+asks for them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gateway import Brokerage
+
+OPEN = ["pending", "partially_filled"]
+
+
+def _timed(label: str, call: Callable[[], list[Any]]) -> None:
+    started = time.perf_counter()
+    found = call()
+    elapsed = (time.perf_counter() - started) * 1000
+    print(f"{label:<34} {len(found):>8} orders {elapsed:9.1f} ms")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build the history and print each listing's time."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000, help="orders in the history")
+    args = parser.parse_args(argv)
+    with Brokerage() as broker:
+        broker.list_stock("BK", "Book", "100", mode="book")
+        account = broker.open_account("U1", "One", initial_deposit="1000").account_id
+        for start in range(0, args.orders, 5_000):  # each refused: too dear for the account
+            batch = min(5_000, args.orders - start)
+            pending = [
+                broker.place_order_async(account, "BK", "buy", 1_000, "limit", "100")
+                for _ in range(batch)
+            ]
+            for future in pending:
+                future.get(timeout=60)
+        broker.place_order(account, "BK", "buy", 1, "limit", "99")
+        _timed("all orders", lambda: broker.orders(account))
+        _timed("open orders", lambda: broker.orders(account, OPEN))
+        _timed("open, newest 50", lambda: broker.orders(account, OPEN, newest_first=True, limit=50))
+        _timed("all, newest 50", lambda: broker.orders(account, newest_first=True, limit=50))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
