@@ -57,7 +57,9 @@ class ServerState:
     """The state of one server: its brokerage, its keys and the Alpaca-side indexes.
 
     Routes run on a thread pool; every index here is a dict written with single,
-    atomic operations (`setdefault`, item assignment), so it needs no lock.
+    atomic operations (`setdefault`, item assignment), so it needs no lock. The rate limiters
+    are used only from the event loop (by async dependencies and routes), so they need none
+    either.
     """
 
     broker: Brokerage
