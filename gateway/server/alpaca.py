@@ -378,13 +378,6 @@ async def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[
     return order_json(shared, order)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """A time without a zone is taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 MAX_SYMBOLS_LISTED = 100
 """Symbols one order listing may filter by."""
 
@@ -420,8 +413,8 @@ async def list_orders(
             wanted,
             symbol,
             side=side,
-            after=_aware(after),
-            until=_aware(until),
+            after=after,  # a naive time is UTC: the engine takes it so
+            until=until,
             newest_first=newest_first,
             limit=limit,
         )

@@ -140,3 +140,15 @@ def test_factory_refuses_bad_fields_naming_the_field(fields: dict[str, object], 
         )
 
     assert error.value.field == field
+
+
+def test_a_naive_time_is_taken_as_utc_and_converts_to_nanoseconds_exactly() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from engine.orders import datetime_to_ns, ns_to_datetime
+
+    aware = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+    assert datetime_to_ns(aware.replace(tzinfo=None)) == datetime_to_ns(aware)
+    assert datetime_to_ns(aware.astimezone(timezone(timedelta(hours=2)))) == datetime_to_ns(aware)
+    assert ns_to_datetime(datetime_to_ns(aware)) == aware
