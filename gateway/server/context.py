@@ -126,13 +126,22 @@ def authenticate(request: Request) -> KeyRecord | None:
     key_id, secret = headers.get(KEY_ID_HEADER), headers.get(SECRET_HEADER)
     if not key_id and not secret:
         return None
-    shared: ServerState = request.app.state.server
-    address = client_address(request)
+    record = verify_key(request.app.state.server, client_address(request), key_id, secret)
+    if record is None:
+        raise ApiError(401, "request is not authorized: unknown key id or wrong secret")
+    return record
+
+
+def verify_key(shared: ServerState, address: str, key_id: Any, secret: Any) -> KeyRecord | None:
+    """The record of a key if the secret matches, else None, counted as a failure against
+    `address`; RateLimitedError once that address has failed too often (checked first, so
+    guessing stops there). Used by the HTTP routes and both streams."""
     shared.auth_failures.check(address)
-    record = shared.keys.check(key_id, secret) if key_id and secret else None
+    record = None
+    if isinstance(key_id, str) and isinstance(secret, str):
+        record = shared.keys.check(key_id, secret)
     if record is None:
         shared.auth_failures.spend(address)
-        raise ApiError(401, "request is not authorized: unknown key id or wrong secret")
     return record
 
 

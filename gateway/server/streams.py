@@ -32,7 +32,7 @@ from engine.orders import CancelReason, OrderStatus
 from gateway.brokerage import Brokerage, SubscriptionHandle
 from gateway.server.alpaca import order_json
 from gateway.server.auth import KeyRecord
-from gateway.server.context import ServerState, client_address, execution_uuid
+from gateway.server.context import ServerState, client_address, execution_uuid, verify_key
 from gateway.server.encode import iso
 from gateway.server.limits import RateLimitedError
 
@@ -199,17 +199,10 @@ def _check_key(
 ) -> KeyRecord | None:
     """The key's record, or None if it is wrong or its address has failed too often (a failure
     counts against the address, as over HTTP)."""
-    address = client_address(socket)
     try:
-        shared.auth_failures.check(address)
+        return verify_key(shared, client_address(socket), key_id, secret)
     except RateLimitedError:
         return None
-    record = None
-    if isinstance(key_id, str) and isinstance(secret, str):
-        record = shared.keys.check(key_id, secret)
-    if record is None:
-        shared.auth_failures.spend(address)
-    return record
 
 
 @router.websocket("/stream")
