@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from actors.account import AccountActor
 from actors.base import BrokerActor
-from actors.bus import EventBusActor, Subscription
+from actors.bus import EventBusActor
 from actors.futures import new_future
 from actors.gateway import GatewayActor
 from actors.log import make_logger
+from actors.messages import Subscription
 from actors.notify import NotificationActor
 from actors.symbol import SymbolActor
 

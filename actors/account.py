@@ -9,31 +9,41 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import pykka
-
 from actors.base import BrokerActor, handles, send
 from actors.futures import AfterAll
-from actors.services import Services
-from engine.account import Account
-from engine.commands import (
+from actors.messages import (
     AcceptOrder,
+    ActorRef,
     Audit,
-    CancelOrder,
-    CreditShares,
-    EditWatchlist,
     GetAccountState,
     GetBalance,
     GetOrder,
+    GetOrderByClientId,
+    GetOrders,
     GetTransactions,
     GetWatchlists,
-    MoveCash,
     OrderExpired,
-    QueryOrders,
     RemovedFromBook,
     RemoveFromBook,
+    Request,
     SettleFill,
     SettleMatch,
     SubmitOrder,
+)
+from actors.services import Services
+from engine.account import Account
+from engine.commands import (
+    AddToWatchlist,
+    CancelOrder,
+    CreateWatchlist,
+    DeleteWatchlist,
+    Deposit,
+    GrantShares,
+    RemoveFromWatchlist,
+    RenameWatchlist,
+    ReplaceWatchlist,
+    WatchlistEdit,
+    Withdraw,
 )
 from engine.errors import OrderNotCancellableError
 from engine.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
@@ -69,7 +79,7 @@ class AccountActor(BrokerActor):
         self.clock = services.clock
         self.metrics = services.metrics
         self.verbose = services.verbose
-        self.books: dict[OrderId, pykka.ActorRef[Any]] = {}  # open order -> its symbol's actor
+        self.books: dict[OrderId, ActorRef] = {}  # open order -> its symbol's actor
 
     def _finished(self, order: Order) -> None:
         if order.status.is_final:
@@ -77,24 +87,26 @@ class AccountActor(BrokerActor):
 
     # -- cash and shares -----------------------------------------------------------------------
 
-    @handles(MoveCash)
-    def _move_cash(self, message: MoveCash) -> None:
+    @handles(Deposit, Withdraw)
+    def _move_cash(self, message: Request[Deposit | Withdraw]) -> None:
         now = self.clock()
-        if message.cents > 0:
-            record = self.account.deposit(message.cents, now)
+        command = message.command
+        if isinstance(command, Deposit):
+            record = self.account.deposit(command.amount, now)
             self.metrics.count("deposits")
         else:
-            record = self.account.withdraw(-message.cents, now)
+            record = self.account.withdraw(command.amount, now)
             self.metrics.count("withdrawals")
         if self.verbose:
             self.log.info("cash." + record.kind.value, amount=str(record.amount))
         message.reply.set(self.account.balance())
 
-    @handles(CreditShares)
-    def _credit_shares(self, message: CreditShares) -> None:
-        record = self.account.grant(message.symbol, message.quantity, message.price, self.clock())
+    @handles(GrantShares)
+    def _grant_shares(self, message: Request[GrantShares]) -> None:
+        command = message.command
+        record = self.account.grant(command.symbol, command.quantity, command.price, self.clock())
         if self.verbose:
-            self.log.info("shares.granted", symbol=message.symbol, quantity=message.quantity)
+            self.log.info("shares.granted", symbol=command.symbol, quantity=command.quantity)
         message.reply.set(record)
 
     # -- orders --------------------------------------------------------------------------------
@@ -205,8 +217,8 @@ class AccountActor(BrokerActor):
         message.done.set(None)
 
     @handles(CancelOrder)
-    def _cancel_order(self, message: CancelOrder) -> None:
-        order = self.account.order(message.order_id)
+    def _cancel_order(self, message: Request[CancelOrder]) -> None:
+        order = self.account.order(message.command.order_id)
         book = self.books.get(order.order_id)
         if order.status.is_final or book is None:
             raise OrderNotCancellableError(order.order_id, order.status.value)
@@ -224,24 +236,30 @@ class AccountActor(BrokerActor):
 
     # -- watchlists ----------------------------------------------------------------------------
 
-    @handles(EditWatchlist)
-    def _edit_watchlist(self, message: EditWatchlist) -> None:
+    @handles(
+        CreateWatchlist,
+        RenameWatchlist,
+        ReplaceWatchlist,
+        DeleteWatchlist,
+        AddToWatchlist,
+        RemoveFromWatchlist,
+    )
+    def _edit_watchlist(self, message: Request[WatchlistEdit]) -> None:
         lists = self.account.watchlists
-        name = message.name
-        if message.action == "create":
-            message.reply.set(lists.create(name, message.value))
-        elif message.action == "rename":
-            message.reply.set(lists.rename(name, message.value))
-        elif message.action == "replace":
-            new_name, symbols = message.value
-            message.reply.set(lists.replace(name, symbols, new_name))
-        elif message.action == "delete":
-            lists.delete(name)
+        command = message.command
+        if isinstance(command, CreateWatchlist):
+            message.reply.set(lists.create(command.name, command.symbols))
+        elif isinstance(command, RenameWatchlist):
+            message.reply.set(lists.rename(command.name, command.new_name))
+        elif isinstance(command, ReplaceWatchlist):
+            message.reply.set(lists.replace(command.name, command.symbols, command.new_name))
+        elif isinstance(command, DeleteWatchlist):
+            lists.delete(command.name)
             message.reply.set(None)
-        elif message.action == "add":
-            message.reply.set(lists.add(name, message.value))
+        elif isinstance(command, AddToWatchlist):
+            message.reply.set(lists.add(command.name, command.symbol))
         else:
-            message.reply.set(lists.remove(name, message.value))
+            message.reply.set(lists.remove(command.name, command.symbol))
 
     @handles(GetWatchlists)
     def _watchlists(self, message: GetWatchlists) -> None:
@@ -263,8 +281,12 @@ class AccountActor(BrokerActor):
     def _get_order(self, message: GetOrder) -> None:
         message.reply.set(self.account.order(message.order_id).snapshot())
 
-    @handles(QueryOrders)
-    def _orders(self, message: QueryOrders) -> None:
+    @handles(GetOrderByClientId)
+    def _get_order_by_client_id(self, message: GetOrderByClientId) -> None:
+        message.reply.set(self.account.order_by_client_id(message.client_order_id).snapshot())
+
+    @handles(GetOrders)
+    def _orders(self, message: GetOrders) -> None:
         orders = self.account.order_history(
             message.status,
             message.symbol,

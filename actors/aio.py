@@ -25,7 +25,7 @@ async def _arrival(reply: pykka.Future[Any], timeout: float | None) -> Any:
     arrived: asyncio.Future[None] = loop.create_future()
     loop_thread = threading.get_ident()
 
-    def wake(_: LightFuture) -> None:
+    def wake(_: LightFuture[Any]) -> None:
         if threading.get_ident() == loop_thread:  # set by an actor on this loop ("asyncio")
             _set_done(arrived)
             return

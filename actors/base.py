@@ -25,6 +25,7 @@ from pykka._envelope import Envelope
 from actors.dispatch import Mailbox, StopFlag
 from actors.futures import fail
 from actors.log import where
+from actors.messages import Request, message_name
 from actors.runtimes import MNRuntime, Runtime
 
 Clock = Callable[[], int]
@@ -39,7 +40,8 @@ FAILURES_KEPT = 20
 
 
 def handles(*message_types: type) -> Callable[[_F], _F]:
-    """Mark an actor method as the handler of `message_types`."""
+    """Mark an actor method as the handler of `message_types`: message classes, or domain
+    command classes (then it handles the `Request` that carries one)."""
 
     def mark(method: _F) -> _F:
         method._handles = message_types  # type: ignore[attr-defined]
@@ -159,7 +161,8 @@ class BrokerActor(pykka.ThreadingActor):
     def _handle_envelope(self, envelope: Envelope[Any]) -> None:
         message = envelope.message
         if envelope.reply_to is None:
-            handler = self._handlers.get(type(message))
+            kind = type(message)
+            handler = self._handlers.get(type(message.command) if kind is Request else kind)
             if handler is not None:  # a told command: straight to its handler
                 try:
                     handler(self, message)
@@ -215,14 +218,14 @@ class BrokerActor(pykka.ThreadingActor):
         except Exception as second:  # recovery must not take the worker down with it
             outcome = f"not recovered ({type(second).__name__} in recover)"
         cause = "a stop outside close" if error is None else type(error).__name__
-        what = "" if message is None else f" in {type(message).__name__}"
+        what = "" if message is None else f" in {message_name(message)}"
         note = f"{outcome} after {cause}{what}"
         self.failures = (*self.failures[-(FAILURES_KEPT - 1) :], note)
         self.log.error(
             "actor.failed",
             outcome=outcome,
             error_type=cause,
-            message=type(message).__name__ if message is not None else None,
+            message=message_name(message) if message is not None else None,
             where=where(error) if error is not None else None,
         )
         if error is not None:
@@ -260,7 +263,8 @@ class BrokerActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch `message` to its handler; route any error to its reply."""
-        handler = self._handlers.get(type(message))
+        kind = type(message)
+        handler = self._handlers.get(type(message.command) if kind is Request else kind)
         try:
             if handler is None:
                 raise TypeError(f"{type(self).__name__} has no handler, was {message!r}")
@@ -273,9 +277,7 @@ class BrokerActor(pykka.ThreadingActor):
         # an actor must never die from a bad message: the error goes to the reply, or the log
         reply = getattr(message, "reply", None)
         if reply is None:
-            self.log.error(
-                "actor.message_failed", message=type(message).__name__, error=repr(error)
-            )
+            self.log.error("actor.message_failed", message=message_name(message), error=repr(error))
         else:
             fail(reply, error)
 

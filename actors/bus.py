@@ -6,71 +6,19 @@ its own thread. A callback that raises is logged and breaks nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from actors.base import BrokerActor, handles
-from engine.commands import Reply
+from actors.messages import AddSubscription, Flush, Publish, RemoveSubscription, Subscription
 from engine.events import (
     AlertTriggered,
-    Event,
     OrderAccepted,
     OrderCancelled,
     OrderFilled,
     OrderRejected,
     PriceChanged,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """Who wants which events: `kinds` (event classes; empty for all), an account, a symbol."""
-
-    subscription_id: int
-    callback: Callable[[Event], Any]
-    kinds: tuple[type, ...]
-    account_id: str | None
-    symbol: str | None
-
-    def wants(self, event: Event) -> bool:
-        """Whether `event` passes this subscription's filters."""
-        if self.kinds and not isinstance(event, self.kinds):
-            return False
-        if self.account_id is not None and event.account_id != self.account_id:
-            return False
-        return self.symbol is None or event.symbol == self.symbol
-
-
-@dataclass(frozen=True, slots=True)
-class Publish:
-    """Deliver `event` to every subscriber that wants it."""
-
-    event: Event
-
-
-@dataclass(frozen=True, slots=True)
-class AddSubscription:
-    """Start delivering to `subscription`."""
-
-    subscription: Subscription
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class RemoveSubscription:
-    """Stop delivering to the subscription with this id; reply whether it existed."""
-
-    subscription_id: int
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class Flush:
-    """Reply once every event published before this message has been delivered."""
-
-    reply: Reply
-
 
 _EVENT_CLASSES = (
     OrderAccepted,

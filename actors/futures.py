@@ -11,14 +11,16 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pykka
 
-from engine.commands import Reply
+from actors.messages import Reply
+
+T = TypeVar("T")
 
 
-class LightFuture(pykka.Future[Any]):
+class LightFuture(pykka.Future[T]):
     """pykka's future on a plain lock: a one-shot reply channel that is cheaper to make and to
     wake than `pykka.ThreadingFuture` (whose condition variable costs a lock and a waiter list).
 
@@ -27,7 +29,7 @@ class LightFuture(pykka.Future[Any]):
     `filter`, `reduce`, `await`, `pykka.get_all`). Each future has one setter.
     """
 
-    _callback: Callable[[LightFuture], object] | None = None  # set by add_done_callback
+    _callback: Callable[[LightFuture[Any]], object] | None = None  # set by add_done_callback
     _claims: list[None]
 
     def __init__(self) -> None:
@@ -36,7 +38,7 @@ class LightFuture(pykka.Future[Any]):
         self._done.acquire()
         self._result: tuple[Any, Any] | None = None
 
-    def add_done_callback(self, callback: Callable[[LightFuture], object]) -> None:
+    def add_done_callback(self, callback: Callable[[LightFuture[Any]], object]) -> None:
         """Call `callback(self)` once, when the value (or error) is in: from the setter's
         thread, or at once from this one if it is in already. One callback per future.
 
@@ -62,7 +64,7 @@ class LightFuture(pykka.Future[Any]):
         if callback is not None and self._claim():
             callback(self)
 
-    def get(self, *, timeout: float | None = None) -> Any:
+    def get(self, *, timeout: float | None = None) -> T:
         """Wait for the value (or error) and return (or raise) it."""
         if self._get_hook is not None:
             return super().get(timeout=timeout)
@@ -77,9 +79,9 @@ class LightFuture(pykka.Future[Any]):
             if exc_value is None:
                 exc_value = exc_type()
             raise exc_value.with_traceback(traceback)
-        return value
+        return cast(T, value)
 
-    def set(self, value: Any = None) -> None:
+    def set(self, value: T | None = None) -> None:
         """Deliver the value; raises queue.Full if already set."""
         if self._result is not None or self._get_hook is not None:
             raise queue.Full
@@ -104,9 +106,16 @@ class LightFuture(pykka.Future[Any]):
         super().set_get_hook(func)
 
 
-def new_future() -> pykka.Future[Any]:
+def new_future() -> LightFuture[Any]:
     """A one-shot reply channel."""
     return LightFuture()
+
+
+def failed_future(error: BaseException) -> LightFuture[Any]:
+    """A future that holds `error` already."""
+    future: LightFuture[Any] = LightFuture()
+    future.set_exception((type(error), error, error.__traceback__))
+    return future
 
 
 def fail(reply: Reply | None, error: BaseException) -> None:

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from actors.base import BrokerActor, handles
-from engine.commands import Reply
+from actors.messages import GetUndelivered, KnowAccount, Notify, Preferences, SetPreferences
 from engine.errors import ValidationError
 from engine.events import (
     AlertTriggered,
@@ -82,15 +82,6 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class Preferences:
-    """One user's channels (name -> address: an email, a webhook URL, a phone number; console
-    takes none) and the kinds of event wanted ("fill", "cancel", "reject", "alert")."""
-
-    channels: dict[str, str | None]
-    kinds: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
 class Undelivered:
     """A notification that failed every attempt."""
 
@@ -101,37 +92,6 @@ class Undelivered:
     body: str
     attempts: int
     error: str
-
-
-@dataclass(frozen=True, slots=True)
-class SetPreferences:
-    """Set a user's notification preferences."""
-
-    user_id: str
-    preferences: Preferences
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class KnowAccount:
-    """Tell the notifier which user holds an account."""
-
-    account_id: str
-    user_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Notify:
-    """An event to notify about."""
-
-    event: Event
-
-
-@dataclass(frozen=True, slots=True)
-class GetUndelivered:
-    """Read the notifications that could not be delivered."""
-
-    reply: Reply
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from typing import Any
 import pykka
 
 from actors.base import Clock, send
-from actors.bus import Interest, Publish
+from actors.bus import Interest
+from actors.messages import Publish
 from actors.metrics import Metrics
 from engine.events import Event
 

@@ -21,14 +21,8 @@ from typing import Any
 
 from actors.base import BrokerActor, handles, send
 from actors.futures import AfterAll, new_future
-from actors.services import Services
-from engine.alerts import Alert, AlertBook
-from engine.audit import MarketAudit
-from engine.commands import (
-    AddAlert,
+from actors.messages import (
     Audit,
-    CancelAlert,
-    ExpireDayOrders,
     GetAlerts,
     GetBars,
     GetDepth,
@@ -38,11 +32,16 @@ from engine.commands import (
     OrderExpired,
     RemovedFromBook,
     RemoveFromBook,
-    SetPrice,
+    Request,
+    SetAlert,
     SettleFill,
     SettleMatch,
     SubmitOrder,
 )
+from actors.services import Services
+from engine.alerts import Alert, AlertBook
+from engine.audit import MarketAudit
+from engine.commands import CancelAlert, ExpireDayOrders, UpdatePrice
 from engine.errors import SymbolHaltedError
 from engine.events import AlertTriggered, PriceChanged
 from engine.ids import Symbol
@@ -50,7 +49,7 @@ from engine.matching import Fill, Market, MatchResult, TradeIdSequence
 from engine.money import cents_to_decimal
 from engine.orders import CancelReason, ns_to_datetime
 
-_CHANGES_THE_BOOK = (SubmitOrder, SetPrice, RemoveFromBook, ExpireDayOrders)
+_CHANGES_THE_BOOK = (SubmitOrder, UpdatePrice, RemoveFromBook, ExpireDayOrders)
 _HALTED = MatchResult((), rested=False, cancel_reason=CancelReason.HALTED)
 
 
@@ -124,7 +123,8 @@ class SymbolActor(BrokerActor):
 
     def recover(self, message: Any, error: BaseException | None) -> str:
         """Restart after a read or a stop request; halt after a failure that changed the book."""
-        if not isinstance(message, _CHANGES_THE_BOOK) or self.market.halted:
+        kind = type(message.command) if isinstance(message, Request) else type(message)
+        if kind not in _CHANGES_THE_BOOK or self.market.halted:
             self.services.metrics.count("actors_restarted")
             return super().recover(message, error)
         self.services.metrics.count("symbols_halted")
@@ -132,7 +132,7 @@ class SymbolActor(BrokerActor):
             send(entry.owner, OrderExpired(entry.order_id, new_future(), CancelReason.HALTED))
         self._handlers = {**type(self)._handlers, **_HALTED_HANDLERS}
         try:  # the failed message is answered as a halted symbol answers it
-            _HALTED_HANDLERS[type(message)](self, message)
+            _HALTED_HANDLERS[kind](self, message)
         except Exception as refusal:
             self._handler_failed(message, refusal)
         return "halted"
@@ -145,8 +145,8 @@ class SymbolActor(BrokerActor):
         # not resting: its account was told to cancel it when the symbol halted
         message.account_ref.tell(RemovedFromBook(message.order_id, False, message.reply))
 
-    def _refuse_halted(self, message: SetPrice | ExpireDayOrders) -> None:
-        if isinstance(message, ExpireDayOrders):
+    def _refuse_halted(self, message: Request[UpdatePrice | ExpireDayOrders]) -> None:
+        if isinstance(message.command, ExpireDayOrders):
             message.reply.set(AfterAll(0, ()))
             return
         raise SymbolHaltedError(self.market.symbol, "a price move")
@@ -171,18 +171,17 @@ class SymbolActor(BrokerActor):
         removed = self.market.cancel(message.order_id) > 0
         message.account_ref.tell(RemovedFromBook(message.order_id, removed, message.reply))
 
-    @handles(SetPrice)
-    def _set_price(self, message: SetPrice) -> None:
+    @handles(UpdatePrice)
+    def _set_price(self, message: Request[UpdatePrice]) -> None:
         now = self.clock()
         old = self.market.price
-        fills = self.market.update_price(message.price, now, self.trade_ids)
+        price = message.command.price
+        fills = self.market.update_price(price, now, self.trade_ids)
         self.services.metrics.count("fills", len(fills))
         waits = self._tell_makers(fills)
         self._price_moved(old, now)
         if fills and self.verbose:
-            self.log.info(
-                "price.triggered", price=str(cents_to_decimal(message.price)), fills=len(fills)
-            )
+            self.log.info("price.triggered", price=str(cents_to_decimal(price)), fills=len(fills))
         message.reply.set(AfterAll(self.market.quote(), waits))
 
     @handles(Audit)
@@ -195,7 +194,7 @@ class SymbolActor(BrokerActor):
         message.reply.set(replace(found, failures=self.failures))
 
     @handles(ExpireDayOrders)
-    def _expire(self, message: ExpireDayOrders) -> None:
+    def _expire(self, message: Request[ExpireDayOrders]) -> None:
         waits = []
         for entry in self.market.expire_day_orders():
             done = new_future()
@@ -203,23 +202,24 @@ class SymbolActor(BrokerActor):
             waits.append(done)
         message.reply.set(AfterAll(len(waits), tuple(waits)))
 
-    @handles(AddAlert)
-    def _add_alert(self, message: AddAlert) -> None:
+    @handles(SetAlert)
+    def _add_alert(self, message: SetAlert) -> None:
+        command = message.command
         alert = Alert(
             message.alert_id,
-            message.account_id,
+            command.account_id,
             self.market.symbol,
-            message.condition,
-            message.threshold,
-            message.one_shot,
+            command.condition,
+            command.threshold,
+            command.one_shot,
             message.created_ns,
         )
         self.alerts.add(alert)
         message.reply.set(alert.snapshot())
 
     @handles(CancelAlert)
-    def _cancel_alert(self, message: CancelAlert) -> None:
-        message.reply.set(self.alerts.remove(message.alert_id).snapshot())
+    def _cancel_alert(self, message: Request[CancelAlert]) -> None:
+        message.reply.set(self.alerts.remove(message.command.alert_id).snapshot())
 
     @handles(GetAlerts)
     def _alerts(self, message: GetAlerts) -> None:
@@ -249,6 +249,6 @@ class SymbolActor(BrokerActor):
 _HALTED_HANDLERS: dict[type, Any] = {
     SubmitOrder: SymbolActor._submit_halted,
     RemoveFromBook: SymbolActor._remove_halted,
-    SetPrice: SymbolActor._refuse_halted,
+    UpdatePrice: SymbolActor._refuse_halted,
     ExpireDayOrders: SymbolActor._refuse_halted,
 }

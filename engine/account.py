@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from engine.errors import InsufficientAvailableCashError, UnknownOrderError
+from engine.errors import DuplicateError, InsufficientAvailableCashError, UnknownOrderError
 from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId
 from engine.money import (
     Exact,
@@ -162,6 +162,7 @@ class Account:
         self.positions: dict[Symbol, _Position] = {}
         self.orders: dict[OrderId, Order] = {}
         self.open: dict[OrderId, Order] = {}  # the pending and partially filled ones, in order
+        self.client_ids: dict[str, OrderId] = {}  # client order id -> the order that has it
         self.transactions: list[Transaction] = []
         self._watchlists: Watchlists | None = None
 
@@ -232,7 +233,16 @@ class Account:
 
         Returns the reason it is refused (the order is then REJECTED and nothing else changes),
         or None when it is accepted and its cash or shares are reserved.
+
+        Raises:
+            DuplicateError: if another order of the account has its `client_order_id`; nothing
+                is kept of this one.
         """
+        client_id = order.client_order_id
+        if client_id is not None:
+            if client_id in self.client_ids:
+                raise DuplicateError("client_order_id", client_id)
+            self.client_ids[client_id] = order.order_id
         self.orders[order.order_id] = order
         if order.side is Side.BUY:
             if order.reserved_cents > self.available_cash:
@@ -253,11 +263,16 @@ class Account:
         """Drop a refused order from the history (one whose refusal created no order)."""
         assert order.status is OrderStatus.REJECTED, f"{order.order_id} was not refused"
         self.orders.pop(order.order_id, None)
+        client_id = order.client_order_id
+        if client_id is not None and self.client_ids.get(client_id) == order.order_id:
+            del self.client_ids[client_id]  # as its order, the client's id is free again
 
     def record_refused(self, order: Order) -> None:
         """Keep in the history an order refused before its pre-trade check (MARKET_CLOSED)."""
         assert order.status is OrderStatus.REJECTED, f"{order.order_id} was not refused"
         self.orders[order.order_id] = order
+        if order.client_order_id is not None:
+            self.client_ids.setdefault(order.client_order_id, order.order_id)
 
     def order(self, order_id: OrderId) -> Order:
         """Return this account's order `order_id`.
@@ -269,6 +284,17 @@ class Account:
             return self.orders[order_id]
         except KeyError:
             raise UnknownOrderError(order_id) from None
+
+    def order_by_client_id(self, client_order_id: str) -> Order:
+        """Return this account's order with this `client_order_id`.
+
+        Raises:
+            UnknownOrderError: if none of the account's orders has it.
+        """
+        order_id = self.client_ids.get(client_order_id)
+        if order_id is None:
+            raise UnknownOrderError(client_order_id)
+        return self.orders[order_id]
 
     def settle_fill(
         self, order_id: OrderId, trade_id: TradeId, quantity: int, price_cents: int, at_ns: int
@@ -393,6 +419,10 @@ class Account:
         assert self.cash >= 0, f"{self.account_id} cash negative: {self.cash}"
         open_orders = [o for o in self.orders.values() if not o.status.is_final]
         assert list(self.open.values()) == open_orders, f"{self.account_id} open index mismatch"
+        for client_id, order_id in self.client_ids.items():
+            assert self.orders[order_id].client_order_id == client_id, (
+                f"{self.account_id} client order id {client_id!r} mismatch"
+            )
         held = sum(o.reserved_cents for o in open_orders)
         assert self.reserved_cash == held, (
             f"{self.account_id} reserved {self.reserved_cash} != {held}"

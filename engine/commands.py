@@ -1,481 +1,531 @@
-"""Imperative requests: the messages actors send each other. All are frozen and never mutated.
+"""Domain commands: what a caller asks the brokerage to change, one frozen value per operation.
 
-Requests the gateway receives carry the caller's raw values (it validates them); the messages it
-routes on carry parsed values (integer cents, whole shares, enums). A `reply` is a one-shot
-channel (a future) that the actor finishing the request fills with a result or an error.
+A command holds parsed values only (integer cents, whole shares, enums, ids) and nothing of how
+it travels: no reply, no actor, no clock. `X.parse(...)` turns a caller's raw values into one
+or raises `ValidationError` (or the `NotFoundError` of a reference that is no text) and changes
+nothing; whether what it names exists, and whether the account can afford it, is the actors'
+business. `encode` and `decode` turn any command into plain JSON values and back, exactly, so a
+command can be written down and read again.
 
-The five messages every order passes through (`PlaceOrder`, `AcceptOrder`, `SubmitOrder`,
-`SettleMatch`, `SettleFill`) are `NamedTuple`s rather than frozen dataclasses: just as
-immutable, and about four times cheaper to build (a frozen dataclass sets each field through
-`object.__setattr__`), which counts on the matching path.
+The actors receive commands inside the envelopes of `actors.messages`; queries (which change
+nothing) are messages there too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+import enum
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from typing import Any, Union
 
-from engine.ids import OrderId, Symbol
-from engine.matching import Fill, MatchResult, OrderTicket
-from engine.orders import CancelReason, Order, OrderStatus, Side
+from engine.alerts import AlertCondition
+from engine.errors import ValidationError
+from engine.fields import (
+    account_key,
+    alert_key,
+    order_key,
+    parse_client_order_id,
+    parse_email,
+    parse_flag,
+    parse_identifier,
+    parse_symbol,
+    parse_text,
+    parse_user_id,
+    symbol_key,
+)
+from engine.ids import AccountId, OrderId, Symbol, UserId
+from engine.money import parse_amount, parse_price, parse_quantity
+from engine.orders import LiquidityMode, OrderType, Side, TimeInForce
+from engine.watchlists import MAX_SYMBOLS, parse_watchlist_name
 
-
-class Reply(Protocol):
-    """Where the result of a request goes: pykka's futures fit."""
-
-    def set(self, value: Any = None) -> None:
-        """Deliver the result."""
-
-    def set_exception(self, exc_info: Any = None) -> None:
-        """Deliver an error as `(type, value, traceback)`."""
-
-
-# -- requests to the gateway (raw caller values) ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OpenAccount:
-    """Open an account for a user, registering the user on first sight (with `new_user`, only
-    a user not seen before: an existing user id is refused, and nothing about that user is
-    told)."""
-
-    user_id: Any
-    name: Any
-    email: Any
-    phone: Any
-    initial_deposit: Any
-    account_id: Any
-    reply: Reply
-    new_user: bool = False
+# -- stocks ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class ListStock:
-    """List a new stock at an initial price in a liquidity mode."""
+    """List a new stock at an initial price (cents) in a liquidity mode."""
 
-    symbol: Any
-    name: Any
-    price: Any
-    mode: Any
-    reply: Reply
+    symbol: Symbol
+    name: str
+    price: int
+    mode: LiquidityMode
+
+    @classmethod
+    def parse(cls, symbol: Any, name: Any, price: Any, mode: Any = "market") -> ListStock:
+        """The command from a caller's values."""
+        listed = parse_symbol(symbol)
+        title = parse_text(name, "name")
+        if title is None:
+            raise ValidationError(
+                "name", "must be a non-empty string of at most 200 characters", name
+            )
+        return cls(listed, title, parse_price(price), LiquidityMode.parse(mode, "mode"))
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePrice:
+    """Move a symbol's price to `price` cents (the price feed's entry point)."""
+
+    symbol: Symbol
+    price: int
+
+    @classmethod
+    def parse(cls, symbol: Any, price: Any) -> UpdatePrice:
+        """The command from a caller's values."""
+        return cls(symbol_key(symbol), parse_price(price))
+
+
+# -- accounts, cash and shares -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAccount:
+    """Open an account for a user, registering the user on first sight (then `name` is
+    needed). With `new_user`, only a user not seen before: an existing user id is refused, and
+    nothing about that user is told. `account_id` None: the brokerage numbers it."""
+
+    user_id: UserId
+    name: str | None
+    email: str | None
+    phone: str | None
+    initial_deposit: int
+    account_id: AccountId | None
+    new_user: bool = False
+
+    @classmethod
+    def parse(
+        cls,
+        user_id: Any,
+        name: Any = None,
+        email: Any = None,
+        phone: Any = None,
+        initial_deposit: Any = None,
+        account_id: Any = None,
+        new_user: Any = False,
+    ) -> OpenAccount:
+        """The command from a caller's values."""
+        return cls(
+            parse_user_id(user_id),
+            parse_text(name, "name"),
+            parse_email(email),
+            parse_text(phone, "phone"),
+            0
+            if initial_deposit is None
+            else parse_amount(initial_deposit, "initial_deposit", allow_zero=True),
+            None if account_id is None else AccountId(parse_identifier(account_id, "account_id")),
+            parse_flag(new_user, "new_user"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Deposit:
-    """Add cash to an account."""
+    """Add `amount` cents to an account."""
 
-    account_id: Any
-    amount: Any
-    reply: Reply
+    account_id: AccountId
+    amount: int
+
+    @classmethod
+    def parse(cls, account_id: Any, amount: Any) -> Deposit:
+        """The command from a caller's values."""
+        return cls(account_key(account_id), parse_amount(amount))
 
 
 @dataclass(frozen=True, slots=True)
 class Withdraw:
-    """Take cash out of an account, at most its available cash."""
+    """Take `amount` cents out of an account, at most its available cash."""
 
-    account_id: Any
-    amount: Any
-    reply: Reply
+    account_id: AccountId
+    amount: int
+
+    @classmethod
+    def parse(cls, account_id: Any, amount: Any) -> Withdraw:
+        """The command from a caller's values."""
+        return cls(account_key(account_id), parse_amount(amount))
 
 
 @dataclass(frozen=True, slots=True)
 class GrantShares:
-    """Credit shares to an account at a stated cost."""
+    """Credit `quantity` shares of a listed symbol at `price` cents each."""
 
-    account_id: Any
-    symbol: Any
-    quantity: Any
-    price: Any
-    reply: Reply
+    account_id: AccountId
+    symbol: Symbol
+    quantity: int
+    price: int
+
+    @classmethod
+    def parse(cls, account_id: Any, symbol: Any, quantity: Any, price: Any) -> GrantShares:
+        """The command from a caller's values."""
+        return cls(
+            account_key(account_id),
+            symbol_key(symbol),
+            parse_quantity(quantity),
+            parse_price(price),
+        )
 
 
-class PlaceOrder(NamedTuple):
-    """Place a market or limit order.
+# -- orders --------------------------------------------------------------------------------------
 
-    `admitted` is False when the caller found too many orders in flight: the gateway still
-    validates it and gives it an id, then rejects it with reason BUSY, keeping nothing of it.
-    With `keep_refused` False an order the pre-trade check refuses is not kept in the account's
-    history either (as on Alpaca, where a refused order is no order).
-    """
 
-    account_id: Any
-    symbol: Any
-    side: Any
-    quantity: Any
-    order_type: Any
-    limit_price: Any
-    time_in_force: Any
-    reply: Reply
-    placed_monotonic_ns: int = 0
-    admitted: bool = True
-    keep_refused: bool = True
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """Place a market or limit order; `client_order_id` is the caller's own id for it, unique
+    among the account's orders (the account refuses a second order with the same one)."""
+
+    account_id: AccountId
+    symbol: Symbol
+    side: Side
+    quantity: int
+    order_type: OrderType
+    limit_price: int | None
+    time_in_force: TimeInForce
+    client_order_id: str | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        account_id: Any,
+        symbol: Any,
+        side: Any,
+        quantity: Any,
+        order_type: Any = "market",
+        limit_price: Any = None,
+        time_in_force: Any = "gtc",
+        client_order_id: Any = None,
+    ) -> PlaceOrder:
+        """The command from a caller's values: a limit order needs `limit_price`, a market
+        order must not have one."""
+        kind: OrderType = OrderType.parse(order_type, "order_type")
+        side_: Side = Side.parse(side, "side")
+        tif: TimeInForce = TimeInForce.parse(time_in_force, "time_in_force")
+        parsed_quantity = parse_quantity(quantity)
+        limit: int | None = None
+        if kind is OrderType.LIMIT:
+            if limit_price is None:
+                raise ValidationError("limit_price", "is required for a limit order", limit_price)
+            limit = parse_price(limit_price, "limit_price")
+        elif limit_price is not None:
+            raise ValidationError("limit_price", "must be None for a market order", limit_price)
+        return cls(
+            account_key(account_id),
+            symbol_key(symbol),
+            side_,
+            parsed_quantity,
+            kind,
+            limit,
+            tif,
+            parse_client_order_id(client_order_id),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
     """Cancel what remains of a pending or partially filled order."""
 
-    order_id: Any
-    reply: Reply
+    order_id: OrderId
 
-
-@dataclass(frozen=True, slots=True)
-class GetOrder:
-    """Read one order."""
-
-    order_id: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetOrders:
-    """Read an account's orders, optionally filtered by status and symbol, a page of them:
-    `limit` (None: all) from the `offset`-th on."""
-
-    account_id: Any
-    status: Any
-    symbol: Any
-    reply: Reply
-    offset: Any = 0
-    limit: Any = None
-    side: Any = None
-    after: Any = None
-    until: Any = None
-    newest_first: Any = False
-
-
-@dataclass(frozen=True, slots=True)
-class GetBalance:
-    """Read an account's cash, reserved and available."""
-
-    account_id: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetAccountState:
-    """Read an account's cash and positions, for valuation."""
-
-    account_id: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetTransactions:
-    """Read an account's transaction history, a page of it: `limit` (None: all) from the
-    `offset`-th on."""
-
-    account_id: Any
-    reply: Reply
-    offset: Any = 0
-    limit: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class GetAccounts:
-    """Read the accounts of a user (or of every user)."""
-
-    user_id: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetQuote:
-    """Read a symbol's quote."""
-
-    symbol: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetPriceHistory:
-    """Read a symbol's price history."""
-
-    symbol: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetDepth:
-    """Read the best `levels` price levels of each side of a symbol's book."""
-
-    symbol: Any
-    levels: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetTrades:
-    """Read a symbol's last `limit` trades."""
-
-    symbol: Any
-    limit: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetBars:
-    """Read a symbol's last `limit` OHLCV bars of one interval ("1m", "5m" or "1d")."""
-
-    symbol: Any
-    interval: Any
-    limit: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class Search:
-    """Find listed stocks by symbol or company name."""
-
-    query: Any
-    limit: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetStocks:
-    """Read every listed stock's quote."""
-
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class UpdatePrice:
-    """Move a symbol's price (the price feed's entry point)."""
-
-    symbol: Any
-    price: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class Audit:
-    """Check every actor's invariants and report its totals (an account's `AccountAudit`, a
-    symbol's `MarketAudit`); at the gateway, of every actor."""
-
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetChildren:
-    """Read the refs of every account and symbol actor the gateway started (to stop them)."""
-
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class EditWatchlist:
-    """Change an account's watchlists: `action` is "create" (`value`: symbols), "rename"
-    (`value`: the new name), "delete", "add" or "remove" (`value`: a symbol)."""
-
-    account_id: Any
-    action: str
-    name: Any
-    value: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetWatchlists:
-    """Read an account's watchlists (all of them, or the one named)."""
-
-    account_id: Any
-    name: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class AddAlert:
-    """Set a price alert on a symbol for an account (the gateway fills in `alert_id` and the
-    parsed threshold in cents before routing it to the symbol's actor)."""
-
-    account_id: Any
-    symbol: Any
-    condition: Any
-    threshold: Any
-    one_shot: Any
-    reply: Reply
-    alert_id: str = ""
-    created_ns: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class CancelAlert:
-    """Remove an active alert."""
-
-    alert_id: Any
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class GetAlerts:
-    """Read an account's active alerts."""
-
-    account_id: Any
-    reply: Reply
+    @classmethod
+    def parse(cls, order_id: Any) -> CancelOrder:
+        """The command from a caller's values."""
+        return cls(order_key(order_id))
 
 
 @dataclass(frozen=True, slots=True)
 class ExpireDayOrders:
     """The session closed: cancel every DAY order still resting (reason EXPIRED)."""
 
-    reply: Reply
+
+# -- watchlists ----------------------------------------------------------------------------------
 
 
-# -- messages the gateway and the actors route on (parsed values) --------------------------------
+def _symbols(value: Any) -> tuple[Symbol, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValidationError("symbols", "must be a list of symbols", value)
+    listed: list[Symbol] = []
+    for item in value:
+        if len(listed) == MAX_SYMBOLS:
+            raise ValidationError(
+                "symbols",
+                f"must be a list of at most {MAX_SYMBOLS} symbols",
+                f"a list of more than {MAX_SYMBOLS}",
+            )
+        listed.append(symbol_key(item))
+    return tuple(listed)
 
 
 @dataclass(frozen=True, slots=True)
-class MoveCash:
-    """Deposit (`cents > 0`) or withdraw (`cents < 0`) cash in an account."""
+class CreateWatchlist:
+    """Create a named watchlist of listed symbols (each kept once, in order)."""
 
-    cents: int
-    reply: Reply
+    account_id: AccountId
+    name: str
+    symbols: tuple[Symbol, ...]
+
+    @classmethod
+    def parse(cls, account_id: Any, name: Any, symbols: Any = ()) -> CreateWatchlist:
+        """The command from a caller's values."""
+        return cls(account_key(account_id), parse_watchlist_name(name), _symbols(symbols))
 
 
 @dataclass(frozen=True, slots=True)
-class CreditShares:
-    """Credit `quantity` shares of `symbol` at `price` cents each."""
+class RenameWatchlist:
+    """Rename a watchlist, keeping its symbols."""
 
+    account_id: AccountId
+    name: str
+    new_name: str
+
+    @classmethod
+    def parse(cls, account_id: Any, name: Any, new_name: Any) -> RenameWatchlist:
+        """The command from a caller's values."""
+        return cls(
+            account_key(account_id),
+            parse_watchlist_name(name),
+            parse_watchlist_name(new_name, "new_name"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceWatchlist:
+    """Replace a watchlist's symbols (None: keep them) and/or rename it, in one step."""
+
+    account_id: AccountId
+    name: str
+    symbols: tuple[Symbol, ...] | None
+    new_name: str | None
+
+    @classmethod
+    def parse(
+        cls, account_id: Any, name: Any, symbols: Any = None, new_name: Any = None
+    ) -> ReplaceWatchlist:
+        """The command from a caller's values."""
+        if symbols is not None and (
+            isinstance(symbols, str)
+            or not isinstance(symbols, list | tuple)
+            or len(symbols) > MAX_SYMBOLS
+        ):
+            raise ValidationError(
+                "symbols", f"must be a list of at most {MAX_SYMBOLS} symbols", symbols
+            )
+        return cls(
+            account_key(account_id),
+            parse_watchlist_name(name),
+            None if symbols is None else _symbols(symbols),
+            None if new_name is None else parse_watchlist_name(new_name, "new_name"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteWatchlist:
+    """Delete a watchlist."""
+
+    account_id: AccountId
+    name: str
+
+    @classmethod
+    def parse(cls, account_id: Any, name: Any) -> DeleteWatchlist:
+        """The command from a caller's values."""
+        return cls(account_key(account_id), parse_watchlist_name(name))
+
+
+@dataclass(frozen=True, slots=True)
+class AddToWatchlist:
+    """Add a listed symbol to a watchlist (no change if it is there)."""
+
+    account_id: AccountId
+    name: str
     symbol: Symbol
-    quantity: int
-    price: int
-    reply: Reply
 
-
-class AcceptOrder(NamedTuple):
-    """Make the pre-trade check for a new order and send it on to its symbol's actor.
-
-    An order the gateway already rejected (MARKET_CLOSED) is only recorded; its reply was sent.
-    The `order` belongs to the receiving account actor from here on; no one else touches it.
-    With `keep_refused` False a refused order is forgotten once answered.
-    """
-
-    order: Order
-    symbol_ref: Any
-    reply: Reply | None
-    keep_refused: bool = True
+    @classmethod
+    def parse(cls, account_id: Any, name: Any, symbol: Any) -> AddToWatchlist:
+        """The command from a caller's values."""
+        return cls(account_key(account_id), parse_watchlist_name(name), symbol_key(symbol))
 
 
 @dataclass(frozen=True, slots=True)
-class QueryOrders:
-    """Read a page of an account's orders with parsed filters."""
+class RemoveFromWatchlist:
+    """Remove a symbol from a watchlist."""
 
-    status: frozenset[OrderStatus] | None
-    symbol: Symbol | None
-    reply: Reply
-    offset: int = 0
-    limit: int | None = None
-    side: Side | None = None
-    after_ns: int | None = None
-    until_ns: int | None = None
-    newest_first: bool = False
+    account_id: AccountId
+    name: str
+    symbol: Symbol
 
-
-class SubmitOrder(NamedTuple):
-    """Match an accepted order in its symbol's book (its account has reserved for it)."""
-
-    ticket: OrderTicket
-    reply: Reply | None
+    @classmethod
+    def parse(cls, account_id: Any, name: Any, symbol: Any) -> RemoveFromWatchlist:
+        """The command from a caller's values."""
+        return cls(account_key(account_id), parse_watchlist_name(name), symbol_key(symbol))
 
 
-class SettleMatch(NamedTuple):
-    """Tell the order's own account what its submission did at once, to settle and reply.
-
-    `waits` are the `done` replies of the fills sent to resting orders' accounts: the caller's
-    answer holds once they are settled too.
-    """
-
-    order_id: OrderId
-    result: MatchResult
-    reply: Reply | None
-    waits: tuple[Any, ...] = ()
+WatchlistEdit = (
+    CreateWatchlist
+    | RenameWatchlist
+    | ReplaceWatchlist
+    | DeleteWatchlist
+    | AddToWatchlist
+    | RemoveFromWatchlist
+)
+"""The commands that change an account's watchlists."""
 
 
-class SettleFill(NamedTuple):
-    """Tell a resting order's account that it traded; `done` (if any) is set once settled."""
-
-    order_id: OrderId
-    fill: Fill
-    done: Reply | None
+# -- alerts --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class RemoveFromBook:
-    """Take a resting order out of its symbol's book, on its account's request."""
+class AddAlert:
+    """Alert an account when a symbol's price goes at or above, or at or below, `threshold`
+    cents; once (`one_shot`) or each time the price crosses in."""
 
-    order_id: OrderId
-    account_ref: Any
-    reply: Reply
+    account_id: AccountId
+    symbol: Symbol
+    condition: AlertCondition
+    threshold: int
+    one_shot: bool = True
 
-
-@dataclass(frozen=True, slots=True)
-class RemovedFromBook:
-    """The symbol's answer to `RemoveFromBook`: whether the order was still resting."""
-
-    order_id: OrderId
-    removed: bool
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class OrderExpired:
-    """An order was taken out of its book by its symbol (a DAY order at the close: EXPIRED; every
-    resting order of a halted symbol: HALTED); `done` is set once the account cancelled it."""
-
-    order_id: OrderId
-    done: Reply
-    reason: CancelReason = CancelReason.EXPIRED
+    @classmethod
+    def parse(
+        cls, account_id: Any, symbol: Any, condition: Any, threshold: Any, one_shot: Any = True
+    ) -> AddAlert:
+        """The command from a caller's values."""
+        return cls(
+            account_key(account_id),
+            symbol_key(symbol),
+            AlertCondition.parse(condition, "condition"),
+            parse_price(threshold, "threshold"),
+            parse_flag(one_shot, "one_shot"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
-class SetPrice:
-    """Move the symbol's price to `price` cents."""
+class CancelAlert:
+    """Remove an active alert."""
 
-    price: int
-    reply: Reply
+    alert_id: str
+
+    @classmethod
+    def parse(cls, alert_id: Any) -> CancelAlert:
+        """The command from a caller's values."""
+        return cls(alert_key(alert_id))
+
+
+# -- the whole set, and its plain encoding -------------------------------------------------------
+
+Command = (
+    ListStock
+    | UpdatePrice
+    | OpenAccount
+    | Deposit
+    | Withdraw
+    | GrantShares
+    | PlaceOrder
+    | CancelOrder
+    | ExpireDayOrders
+    | CreateWatchlist
+    | RenameWatchlist
+    | ReplaceWatchlist
+    | DeleteWatchlist
+    | AddToWatchlist
+    | RemoveFromWatchlist
+    | AddAlert
+    | CancelAlert
+)
+"""Every domain command."""
+
+COMMANDS: dict[str, type[Command]] = {kind.__name__: kind for kind in typing.get_args(Command)}
+"""Each command class by its name, as `encode` writes it."""
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def encode(command: Command) -> dict[str, Any]:
+    """`command` as plain JSON values: its class's name under "type", then each field (enums
+    by value, tuples as lists)."""
+    plain: dict[str, Any] = {"type": type(command).__name__}
+    for item in fields(command):
+        plain[item.name] = _plain(getattr(command, item.name))
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def decode(plain: dict[str, Any]) -> Command:
+    """The command `encode` wrote; `ValidationError` if `plain` is not one."""
+    if not isinstance(plain, dict):
+        raise ValidationError("command", "must be an object", plain)
+    kind = COMMANDS.get(plain.get("type"))  # type: ignore[arg-type]
+    if kind is None:
+        raise ValidationError("type", f"must be one of {', '.join(COMMANDS)}", plain.get("type"))
+    hints = _HINTS.get(kind)
+    if hints is None:
+        hints = _HINTS[kind] = typing.get_type_hints(kind)
+    names = {item.name for item in fields(kind)}
+    extra = set(plain) - names - {"type"}
+    if extra:
+        raise ValidationError("command", f"has fields {kind.__name__} does not", sorted(extra))
+    values = {}
+    for name in names:
+        if name not in plain:
+            raise ValidationError(name, f"is missing from a {kind.__name__}", plain)
+        values[name] = _typed(hints[name], plain[name], name)
+    return kind(**values)
+
+
+def _typed(hint: Any, value: Any, name: str) -> Any:
+    """`value` read as a field of type `hint` (the types commands use)."""
+    supertype = getattr(hint, "__supertype__", None)  # a NewType: its base type
+    if supertype is not None:
+        return _typed(supertype, value, name)
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = (option for option in options if option is not type(None))
+        return _typed(inner, value, name)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ValidationError(name, "must be a list", value)
+        (item, _ellipsis) = typing.get_args(hint)
+        return tuple(_typed(item, v, name) for v in value)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ValidationError(name, f"must be a {hint.__name__}", value) from None
+    if hint is bool or hint is int or hint is str:
+        if type(value) is not hint:
+            raise ValidationError(name, f"must be a {hint.__name__}", value)
+        return value
+    raise TypeError(f"commands hold no field of type {hint!r}")  # pragma: no cover
 
 
 __all__ = [
-    "AcceptOrder",
+    "COMMANDS",
     "AddAlert",
-    "Audit",
+    "AddToWatchlist",
     "CancelAlert",
     "CancelOrder",
-    "CreditShares",
+    "Command",
+    "CreateWatchlist",
+    "DeleteWatchlist",
     "Deposit",
-    "EditWatchlist",
     "ExpireDayOrders",
-    "GetAccountState",
-    "GetAccounts",
-    "GetAlerts",
-    "GetBalance",
-    "GetBars",
-    "GetChildren",
-    "GetDepth",
-    "GetOrder",
-    "GetOrders",
-    "GetPriceHistory",
-    "GetQuote",
-    "GetStocks",
-    "GetTrades",
-    "GetTransactions",
-    "GetWatchlists",
     "GrantShares",
     "ListStock",
-    "MoveCash",
     "OpenAccount",
-    "OrderExpired",
     "PlaceOrder",
-    "QueryOrders",
-    "RemoveFromBook",
-    "RemovedFromBook",
-    "Reply",
-    "Search",
-    "SetPrice",
-    "SettleFill",
-    "SettleMatch",
-    "SubmitOrder",
+    "RemoveFromWatchlist",
+    "RenameWatchlist",
+    "ReplaceWatchlist",
     "UpdatePrice",
+    "WatchlistEdit",
     "Withdraw",
+    "decode",
+    "encode",
 ]

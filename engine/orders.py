@@ -172,6 +172,7 @@ class OrderSnapshot(NamedTuple):
     cancel_reason: CancelReason | None
     created_at: datetime
     updated_at: datetime
+    client_order_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -185,6 +186,7 @@ class Order:
         reserve_price: For a buy, the highest price it may fill at, in cents: its limit, or the
             collar price for a market buy. Cash reserved for it is always
             `remaining * reserve_price`. None for a sell, which reserves shares.
+        client_order_id: The caller's own id for it, unique among its account's orders.
     """
 
     order_id: OrderId
@@ -198,6 +200,7 @@ class Order:
     reserve_price: int | None
     created_ns: int
     placed_monotonic_ns: int = 0
+    client_order_id: str | None = None
     status: OrderStatus = OrderStatus.PENDING
     filled_quantity: int = 0
     filled_cents: int = 0
@@ -282,4 +285,5 @@ class Order:
             cancel_reason=self.cancel_reason,
             created_at=ns_to_datetime(self.created_ns),
             updated_at=ns_to_datetime(self.updated_ns),
+            client_order_id=self.client_order_id,
         )

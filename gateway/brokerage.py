@@ -5,9 +5,12 @@
         alice = broker.open_account("U001", "Alice", initial_deposit="10000")
         order = broker.place_order(alice.account_id, "AAPL", "buy", 10)
 
-Every method sends one message to the gateway actor and waits for the answer; its `_async`
-twin returns the future instead, so a caller can keep many requests in flight. Money goes in as
-`str`, `int` or `Decimal` and comes back as `Decimal`.
+Each operation is defined once (`gateway.operations`): it parses the caller's values into its
+domain command or query (a bad value raises at once and nothing changes), sends it to the
+gateway actor, and says how the reply becomes the caller's value. The blocking method waits for
+it; its `_async` twin returns a future, so a caller can keep many requests in flight; its `a*`
+twin is a coroutine that awaits it on the running event loop. Money goes in as `str`, `int` or
+`Decimal` and comes back as `Decimal`.
 """
 
 from __future__ import annotations
@@ -27,79 +30,92 @@ from typing import Any
 
 import pykka
 
-from actors.aio import settle
 from actors.base import Clock, default_clock, send
-from actors.bus import (
-    AddSubscription,
-    EventBusActor,
-    Flush,
-    Interest,
-    RemoveSubscription,
-    Subscription,
-)
 from actors.futures import LightFuture, new_future, resolve
-from actors.gateway import AccountInfo, GatewayActor
+from actors.gateway import AccountInfo
 from actors.log import make_logger
-from actors.metrics import LATENCIES, Metrics, MetricsSnapshot
-from actors.notify import (
-    KINDS,
-    GetUndelivered,
-    KnowAccount,
-    NotificationActor,
-    NotificationSettings,
-    Notify,
-    Preferences,
-    SetPreferences,
-    Undelivered,
-    check_push_url,
-)
-from actors.runtimes import LoopRuntime, Runtime, make_runtime
-from actors.services import Services
-from engine.account import AccountAudit, Balance, Portfolio, Transaction, value_portfolio
-from engine.alerts import AlertSnapshot
-from engine.audit import AuditReport, MarketAudit, reconcile
-from engine.bars import Bar
-from engine.commands import (
-    AddAlert,
+from actors.messages import (
+    AddSubscription,
     Audit,
-    CancelAlert,
-    CancelOrder,
-    Deposit,
-    EditWatchlist,
-    ExpireDayOrders,
+    Flush,
     GetAccounts,
     GetAccountState,
     GetAlerts,
     GetBalance,
     GetBars,
-    GetChildren,
     GetDepth,
     GetOrder,
+    GetOrderByClientId,
     GetOrders,
     GetPriceHistory,
     GetQuote,
     GetStocks,
     GetTrades,
     GetTransactions,
+    GetUndelivered,
     GetWatchlists,
+    KnowAccount,
+    Notify,
+    Place,
+    Preferences,
+    RemoveSubscription,
+    Reply,
+    Request,
+    Search,
+    SetPreferences,
+    Subscription,
+)
+from actors.metrics import LATENCIES, Metrics, MetricsSnapshot
+from actors.notify import KINDS, NotificationSettings, Undelivered, check_push_url
+from engine.account import AccountAudit, Balance, Portfolio, Transaction, value_portfolio
+from engine.alerts import AlertSnapshot
+from engine.audit import AuditReport, MarketAudit, reconcile
+from engine.bars import INTERVALS, Bar
+from engine.commands import (
+    AddAlert,
+    AddToWatchlist,
+    CancelAlert,
+    CancelOrder,
+    Command,
+    CreateWatchlist,
+    DeleteWatchlist,
+    Deposit,
+    ExpireDayOrders,
     GrantShares,
     ListStock,
     OpenAccount,
     PlaceOrder,
-    Search,
+    RemoveFromWatchlist,
+    RenameWatchlist,
+    ReplaceWatchlist,
     UpdatePrice,
     Withdraw,
 )
 from engine.errors import BrokerStoppedError, ValidationError
 from engine.events import Event
 from engine.factory import DEFAULT_COLLAR_PERCENT, OrderFactory
+from engine.fields import (
+    account_key,
+    order_key,
+    parse_client_order_id,
+    parse_count,
+    parse_flag,
+    parse_moment,
+    parse_page,
+    parse_statuses,
+    parse_symbol,
+    parse_user_id,
+    symbol_key,
+)
 from engine.ids import AccountId, Symbol
 from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
-from engine.orders import OrderSnapshot
+from engine.orders import OrderSnapshot, Side
 from engine.search import SearchResult
 from engine.session import Session, make_session
 from engine.universe import DEFAULT_UNIVERSE
-from engine.watchlists import Watchlist
+from engine.watchlists import Watchlist, parse_watchlist_name
+from gateway.bootstrap import Engine, start_engine, stop_engine
+from gateway.operations import Call, operation
 
 
 @dataclass(frozen=True)
@@ -122,7 +138,7 @@ class SubscriptionHandle:
         return self._broker._unsubscribe(self.subscription_id)
 
 
-class _OrderFuture(LightFuture):
+class _OrderFuture(LightFuture[Any]):
     """The reply of a placed order, as the caller sees it.
 
     `get` returns the order's snapshot once the fills it made in other accounts are settled
@@ -154,11 +170,14 @@ class _OrderFuture(LightFuture):
             self._tokens.append(None)
 
 
-def _orders_query(
-    account_id: str, status: Any, symbol: Any, filters: dict[str, Any]
-) -> Callable[[Any], GetOrders]:
-    """The `GetOrders` that `orders` and `aorders` send, with their keyword filters."""
-    return lambda r: GetOrders(account_id, status, symbol, r, **filters)
+def _flatten(per_symbol: list[list[AlertSnapshot]]) -> list[AlertSnapshot]:
+    return [alert for alerts in per_symbol for alert in alerts]
+
+
+def _reconcile(results: list[AccountAudit | MarketAudit]) -> AuditReport:
+    accounts = [r for r in results if isinstance(r, AccountAudit)]
+    markets = [r for r in results if isinstance(r, MarketAudit)]
+    return reconcile(accounts, markets)
 
 
 class Brokerage:
@@ -206,7 +225,7 @@ class Brokerage:
         notifications: NotificationSettings | None = None,
     ) -> None:
         self._notification_settings = notifications or NotificationSettings()
-        self._notifier: pykka.ActorRef[Any] | None = None
+        self._engine: Engine | None = None
         self._notifying = False
         self._session = make_session(session)
         self._session_poll = session_poll
@@ -218,8 +237,6 @@ class Brokerage:
             raise ValidationError("workers", "must be a positive int", workers)
         self.runtime_name = runtime
         self._workers = workers
-        self._runtime: Runtime | None = None
-        self._on_loop: Callable[[], bool] | None = None  # the asyncio runtime's loop check
         self._factory = OrderFactory(collar_percent)
         self.timeout = timeout
         self._clock = clock
@@ -233,31 +250,23 @@ class Brokerage:
         self._admission: collections.deque[None] = collections.deque([None] * max_in_flight)
         self._metrics = Metrics()
         self._subscription_ids = itertools.count(1)
-        self._gateway: pykka.ActorRef[Any] | None = None
-        self._bus: pykka.ActorRef[Any] | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> Brokerage:
         """Start the bus and the gateway actor; return self."""
-        if self._gateway is None:
-            self._runtime = runtime = make_runtime(self.runtime_name, self._workers)
-            if isinstance(runtime, LoopRuntime):
-                self._on_loop = runtime.on_loop_thread
-            interest = Interest()
-            self._bus = bus = runtime.spawn(EventBusActor, self._log, interest)
-            services = Services(bus, interest, self._clock, self._log, self._metrics)
-            self._gateway = runtime.spawn(
-                GatewayActor,
-                runtime,
-                services,
-                self._prices,
-                self._factory,
-                self._history_limit,
-                self._session,
-            )
-            self._notifier = runtime.spawn(
-                NotificationActor, self._log, self._notification_settings
+        if self._engine is None:
+            self._engine = start_engine(
+                self.runtime_name,
+                self._workers,
+                clock=self._clock,
+                log=self._log,
+                metrics=self._metrics,
+                prices=self._prices,
+                factory=self._factory,
+                history_limit=self._history_limit,
+                session=self._session,
+                notifications=self._notification_settings,
             )
             self._notifying = False
             if self._session.name != "always" and self._session_poll:
@@ -286,17 +295,9 @@ class Brokerage:
         if self._watcher is not None and self._watcher is not threading.current_thread():
             self._watcher.join()
         self._watcher = None
-        gateway, bus, runtime = self._gateway, self._bus, self._runtime
-        if gateway is None or bus is None or runtime is None:
-            return
-        children = self._wait(self._send("close", GetChildren))
-        self._gateway = self._bus = self._runtime = None
-        runtime.stop_all(children, timeout=self.timeout)
-        runtime.stop_all([gateway], timeout=self.timeout)
-        notifier, self._notifier = self._notifier, None
-        runtime.stop_all([bus, *([notifier] if notifier is not None else [])], timeout=self.timeout)
-        runtime.shutdown()
-        self._on_loop = None
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            stop_engine(engine, self.timeout)
 
     async def aclose(self) -> None:
         """`close()` from a coroutine (on the "asyncio" runtime's loop too)."""
@@ -311,31 +312,40 @@ class Brokerage:
     @property
     def running(self) -> bool:
         """True between `start()` and `close()`."""
-        return self._gateway is not None
+        return self._engine is not None
 
-    def _send(
-        self, operation: str, make: Callable[[Any], Any], reply: pykka.Future[Any] | None = None
-    ) -> pykka.Future[Any]:
-        """Send the command `make(reply)` to the gateway; return the raw reply future."""
-        gateway = self._gateway
-        if gateway is None:
+    @property
+    def _gateway(self) -> pykka.ActorRef[Any] | None:
+        """The gateway actor, while running."""
+        return None if self._engine is None else self._engine.gateway
+
+    def _running(self, operation: str) -> Engine:
+        engine = self._engine
+        if engine is None:
             raise BrokerStoppedError(operation)
-        if reply is None:
-            reply = new_future()
+        return engine
+
+    def _send(self, operation: str, message: object, reply: pykka.Future[Any]) -> Call[Any]:
         try:
-            send(gateway, make(reply))
+            send(self._running(operation).gateway, message)
         except pykka.ActorDeadError:
             raise BrokerStoppedError(operation) from None
-        return reply
+        return Call(reply)
 
-    def _async(self, reply: pykka.Future[Any]) -> pykka.Future[Any]:
-        """A future of the caller's value: the reply, once what it depends on is done."""
-        timeout = self.timeout
-        return reply.map(lambda result: resolve(result, timeout))
+    def _request(self, command: Command) -> Call[Any]:
+        """Send a domain command to the gateway actor."""
+        reply = new_future()
+        return self._send(type(command).__name__, Request(command, reply), reply)
+
+    def _ask(self, operation: str, make: Callable[[Reply], object]) -> Call[Any]:
+        """Send the query `make(reply)` to the gateway actor."""
+        reply = new_future()
+        return self._send(operation, make(reply), reply)
 
     def _wait(self, reply: pykka.Future[Any]) -> Any:
         """Block until the reply, and what it depends on, is done; return the value."""
-        if self._on_loop is not None and self._on_loop():
+        engine = self._engine
+        if engine is not None and engine.on_loop is not None and engine.on_loop():
             raise RuntimeError(
                 "a blocking Brokerage call on the event loop the engine runs on would wait for "
                 "itself: await the a* coroutine instead, or call from another thread"
@@ -344,67 +354,111 @@ class Brokerage:
 
     # -- stocks --------------------------------------------------------------------------------
 
-    def list_stock(self, symbol: str, name: str, price: Any, mode: str = "market") -> QuoteSnapshot:
+    @operation
+    def list_stock(
+        self, symbol: str, name: str, price: Any, mode: str = "market"
+    ) -> Call[QuoteSnapshot]:
         """List a stock at an initial price; `mode` is "market" (fills at the feed's price) or
         "book" (orders match each other). Raises `DuplicateError` if already listed."""
-        return self._wait(
-            self._send("list_stock", lambda r: ListStock(symbol, name, price, mode, r))
-        )
+        return self._request(ListStock.parse(symbol, name, price, mode))
 
-    def stocks(self) -> list[QuoteSnapshot]:
+    list_stock_async = list_stock.future()
+    alist_stock = list_stock.coroutine()
+
+    @operation
+    def stocks(self) -> Call[list[QuoteSnapshot]]:
         """Quotes of every listed stock, in listing order."""
-        return self._wait(self._send("stocks", GetStocks))
+        return self._ask("stocks", GetStocks)
 
-    def quote(self, symbol: str) -> QuoteSnapshot:
+    stocks_async = stocks.future()
+    astocks = stocks.coroutine()
+
+    @operation
+    def quote(self, symbol: str) -> Call[QuoteSnapshot]:
         """Last price, best bid and ask with sizes, day open/high/low, volume."""
-        return self._wait(self._send("quote", lambda r: GetQuote(symbol, r)))
+        key = symbol_key(symbol)
+        return self._ask("quote", lambda r: GetQuote(key, r))
 
-    def depth(self, symbol: str, levels: int = 10) -> Depth:
+    quote_async = quote.future()
+    aquote = quote.coroutine()
+
+    @operation
+    def depth(self, symbol: str, levels: int = 10) -> Call[Depth]:
         """The best `levels` price levels of each side of the book: price, shares, orders."""
-        return self._wait(self._send("depth", lambda r: GetDepth(symbol, levels, r)))
+        key, count = symbol_key(symbol), parse_count(levels, "levels")
+        return self._ask("depth", lambda r: GetDepth(key, count, r))
 
-    def trades(self, symbol: str, limit: int = 50) -> list[Trade]:
+    depth_async = depth.future()
+    adepth = depth.coroutine()
+
+    @operation
+    def trades(self, symbol: str, limit: int = 50) -> Call[list[Trade]]:
         """The last `limit` trades of a symbol (the tape), newest first."""
-        return self._wait(self._send("trades", lambda r: GetTrades(symbol, limit, r)))
+        key, count = symbol_key(symbol), parse_count(limit, "limit")
+        return self._ask("trades", lambda r: GetTrades(key, count, r))
 
-    def bars(self, symbol: str, interval: str = "1m", limit: int = 100) -> list[Bar]:
+    trades_async = trades.future()
+    atrades = trades.coroutine()
+
+    @operation
+    def bars(self, symbol: str, interval: str = "1m", limit: int = 100) -> Call[list[Bar]]:
         """The last `limit` OHLCV bars of `interval` ("1m", "5m" or "1d"), oldest first,
         built from price updates and trades."""
-        return self._wait(self._send("bars", lambda r: GetBars(symbol, interval, limit, r)))
+        key = symbol_key(symbol)
+        if interval not in INTERVALS:
+            raise ValidationError("interval", f"must be one of {', '.join(INTERVALS)}", interval)
+        count = parse_count(limit, "limit", maximum=100_000)
+        return self._ask("bars", lambda r: GetBars(key, interval, count, r))
 
-    def search(self, query: str, limit: int = 10) -> list[SearchResult]:
+    bars_async = bars.future()
+    abars = bars.coroutine()
+
+    @operation
+    def search(self, query: str, limit: int = 10) -> Call[list[SearchResult]]:
         """Listed stocks matching `query`, best first: exact symbol, symbol prefix, a word of
         the company name starting with it, then the query anywhere (case-insensitive)."""
-        return self._wait(self._send("search", lambda r: Search(query, limit, r)))
+        if not isinstance(query, str):
+            raise ValidationError("query", "must be a string", query)
+        count = parse_count(limit, "limit")
+        return self._ask("search", lambda r: Search(query, count, r))
+
+    search_async = search.future()
+    asearch = search.coroutine()
 
     def list_universe(self, mode: str = "market") -> list[QuoteSnapshot]:
         """List every stock of the default universe (50 well-known US stocks) not listed yet."""
         listed = {q.symbol for q in self.stocks()}
         futures = [
-            self._send("list_stock", partial(ListStock, symbol, name, price, mode))
+            self.list_stock_async(symbol, name, price, mode)
             for symbol, name, price in DEFAULT_UNIVERSE
             if symbol not in listed
         ]
         return [self._wait(f) for f in futures]
 
-    def price_history(self, symbol: str) -> list[PricePoint]:
+    @operation
+    def price_history(self, symbol: str) -> Call[list[PricePoint]]:
         """Every price the symbol has had (up to `history_limit`), oldest first."""
-        return self._wait(self._send("price_history", lambda r: GetPriceHistory(symbol, r)))
+        key = symbol_key(symbol)
+        return self._ask("price_history", lambda r: GetPriceHistory(key, r))
 
-    def update_price_async(self, symbol: str, price: Any) -> pykka.Future[QuoteSnapshot]:
-        """`update_price`, returning a future."""
-        return self._async(self._send("update_price", lambda r: UpdatePrice(symbol, price, r)))
+    price_history_async = price_history.future()
+    aprice_history = price_history.coroutine()
 
-    def update_price(self, symbol: str, price: Any) -> QuoteSnapshot:
+    @operation
+    def update_price(self, symbol: str, price: Any) -> Call[QuoteSnapshot]:
         """Move a stock's price (the price feed's entry point) and return its new quote.
 
         In `market` mode the move fills the resting limit orders it reaches, in price-time
         priority; this returns once those fills are settled in every account.
         """
-        return self._wait(self.update_price_async(symbol, price))
+        return self._request(UpdatePrice.parse(symbol, price))
+
+    update_price_async = update_price.future()
+    aupdate_price = update_price.coroutine()
 
     # -- accounts ------------------------------------------------------------------------------
 
+    @operation
     def open_account(
         self,
         user_id: str,
@@ -415,83 +469,106 @@ class Brokerage:
         initial_deposit: Any = None,
         account_id: str | None = None,
         new_user: bool = False,
-    ) -> AccountInfo:
+    ) -> Call[AccountInfo]:
         """Open an account for a user; the first account of a user needs the user's `name`.
 
         `account_id` is generated ("A-000001", ...) unless given. With `new_user`, the user id
         must not exist yet (DuplicateError otherwise, saying nothing of that user): how a
         sign-up that proves no identity opens its account.
         """
-        opened: AccountInfo = self._wait(
-            self._send(
-                "open_account",
-                lambda r: OpenAccount(
-                    user_id, name, email, phone, initial_deposit, account_id, r, new_user
-                ),
-            )
+        command = OpenAccount.parse(
+            user_id, name, email, phone, initial_deposit, account_id, new_user
         )
+        call = self._request(command)
+        return Call(call.reply, self._opened)
+
+    open_account_async = open_account.future()
+    aopen_account = open_account.coroutine()
+
+    def _opened(self, opened: AccountInfo) -> AccountInfo:
         self._know(opened.account_id, opened.user.user_id)
         return opened
 
     def _know(self, account_id: str, user_id: str) -> None:
-        if self._notifier is not None:
-            send(self._notifier, KnowAccount(account_id, user_id))
+        if self._engine is not None:
+            send(self._engine.notifier, KnowAccount(account_id, user_id))
 
-    def accounts(self, user_id: str | None = None) -> list[AccountId]:
+    @operation
+    def accounts(self, user_id: str | None = None) -> Call[list[AccountId]]:
         """Ids of the accounts of `user_id` (of every user if None), oldest first."""
-        return self._wait(self._send("accounts", lambda r: GetAccounts(user_id, r)))
+        user = None if user_id is None else parse_user_id(user_id)
+        return self._ask("accounts", lambda r: GetAccounts(user, r))
 
-    def deposit_async(self, account_id: str, amount: Any) -> pykka.Future[Balance]:
-        """`deposit`, returning a future."""
-        return self._async(self._send("deposit", lambda r: Deposit(account_id, amount, r)))
+    accounts_async = accounts.future()
+    aaccounts = accounts.coroutine()
 
-    def deposit(self, account_id: str, amount: Any) -> Balance:
+    @operation
+    def deposit(self, account_id: str, amount: Any) -> Call[Balance]:
         """Add cash; return the new balance."""
-        return self._wait(self.deposit_async(account_id, amount))
+        return self._request(Deposit.parse(account_id, amount))
 
-    def withdraw_async(self, account_id: str, amount: Any) -> pykka.Future[Balance]:
-        """`withdraw`, returning a future."""
-        return self._async(self._send("withdraw", lambda r: Withdraw(account_id, amount, r)))
+    deposit_async = deposit.future()
+    adeposit = deposit.coroutine()
 
-    def withdraw(self, account_id: str, amount: Any) -> Balance:
+    @operation
+    def withdraw(self, account_id: str, amount: Any) -> Call[Balance]:
         """Take out cash, at most the available cash (cash minus what pending buys reserve).
 
         Raises `InsufficientAvailableCashError` beyond that; nothing moves.
         """
-        return self._wait(self.withdraw_async(account_id, amount))
+        return self._request(Withdraw.parse(account_id, amount))
 
-    def balance(self, account_id: str) -> Balance:
+    withdraw_async = withdraw.future()
+    awithdraw = withdraw.coroutine()
+
+    @operation
+    def balance(self, account_id: str) -> Call[Balance]:
         """Cash, reserved and available."""
-        return self._wait(self._send("balance", lambda r: GetBalance(account_id, r)))
+        key = account_key(account_id)
+        return self._ask("balance", lambda r: GetBalance(key, r))
 
-    def grant_shares(self, account_id: str, symbol: str, quantity: Any, price: Any) -> Transaction:
+    balance_async = balance.future()
+    abalance = balance.coroutine()
+
+    @operation
+    def grant_shares(
+        self, account_id: str, symbol: str, quantity: Any, price: Any
+    ) -> Call[Transaction]:
         """Credit shares at a stated cost per share (an allocation or a transfer in)."""
-        return self._wait(
-            self._send(
-                "grant_shares", lambda r: GrantShares(account_id, symbol, quantity, price, r)
-            )
-        )
+        return self._request(GrantShares.parse(account_id, symbol, quantity, price))
 
-    def portfolio(self, account_id: str) -> Portfolio:
+    grant_shares_async = grant_shares.future()
+    agrant_shares = grant_shares.coroutine()
+
+    @operation
+    def portfolio(self, account_id: str) -> Call[Portfolio]:
         """Holdings valued at current prices, with unrealized and realized profit and loss."""
-        state = self._wait(self._send("portfolio", lambda r: GetAccountState(account_id, r)))
-        return value_portfolio(state, self._prices)
+        key, prices = account_key(account_id), self._prices
+        call = self._ask("portfolio", lambda r: GetAccountState(key, r))
+        return Call(call.reply, lambda state: value_portfolio(state, prices))
+
+    portfolio_async = portfolio.future()
+    aportfolio = portfolio.coroutine()
 
     def net_worth(self, account_id: str) -> Decimal:
         """Cash plus holdings at current prices."""
         return self.portfolio(account_id).net_worth
 
+    @operation
     def transactions(
         self, account_id: str, *, offset: int = 0, limit: int | None = None
-    ) -> list[Transaction]:
+    ) -> Call[list[Transaction]]:
         """Every movement of cash or shares in the account, oldest first: all of them, or
         `limit` from the `offset`-th on."""
-        return self._wait(
-            self._send("transactions", lambda r: GetTransactions(account_id, r, offset, limit))
-        )
+        key, (start, count) = account_key(account_id), parse_page(offset, limit)
+        return self._ask("transactions", lambda r: GetTransactions(key, r, start, count))
+
+    transactions_async = transactions.future()
+    atransactions = transactions.coroutine()
 
     # -- alerts --------------------------------------------------------------------------------
 
+    @operation
     def add_alert(
         self,
         account_id: str,
@@ -500,138 +577,113 @@ class Brokerage:
         threshold: Any,
         *,
         one_shot: bool = True,
-    ) -> AlertSnapshot:
+    ) -> Call[AlertSnapshot]:
         """Alert the account when `symbol`'s price goes at or "above", or at or "below",
         `threshold`: an `AlertTriggered` event. One-shot by default (it fires once and is
         gone); a standing alert (`one_shot=False`) fires each time the price crosses in."""
-        return self._wait(
-            self._send(
-                "add_alert",
-                lambda r: AddAlert(account_id, symbol, condition, threshold, one_shot, r),
-            )
-        )
+        return self._request(AddAlert.parse(account_id, symbol, condition, threshold, one_shot))
 
-    def cancel_alert(self, alert_id: str) -> AlertSnapshot:
+    add_alert_async = add_alert.future()
+    aadd_alert = add_alert.coroutine()
+
+    @operation
+    def cancel_alert(self, alert_id: str) -> Call[AlertSnapshot]:
         """Remove an active alert. Raises `UnknownAlertError` if it fired or never was."""
-        return self._wait(self._send("cancel_alert", lambda r: CancelAlert(alert_id, r)))
+        return self._request(CancelAlert.parse(alert_id))
 
-    def alerts(self, account_id: str) -> list[AlertSnapshot]:
+    cancel_alert_async = cancel_alert.future()
+    acancel_alert = cancel_alert.coroutine()
+
+    @operation
+    def alerts(self, account_id: str) -> Call[list[AlertSnapshot]]:
         """An account's active alerts, by symbol then age."""
-        per_symbol = self._wait(self._send("alerts", lambda r: GetAlerts(account_id, r)))
-        return [alert for alerts in per_symbol for alert in alerts]
+        key = account_key(account_id)
+        return Call(self._ask("alerts", lambda r: GetAlerts(key, r)).reply, _flatten)
+
+    alerts_async = alerts.future()
+    aalerts = alerts.coroutine()
 
     # -- watchlists ----------------------------------------------------------------------------
 
-    def _edit(self, account_id: str, action: str, name: str, value: Any = None) -> Any:
-        return self._wait(
-            self._send("watchlist", lambda r: EditWatchlist(account_id, action, name, value, r))
-        )
-
+    @operation
     def create_watchlist(
         self, account_id: str, name: str, symbols: Iterable[str] = ()
-    ) -> Watchlist:
+    ) -> Call[Watchlist]:
         """Create a named watchlist of listed symbols (each kept once, in order)."""
-        return self._edit(account_id, "create", name, list(symbols))
+        return self._request(CreateWatchlist.parse(account_id, name, symbols))
 
-    def rename_watchlist(self, account_id: str, name: str, new_name: str) -> Watchlist:
+    create_watchlist_async = create_watchlist.future()
+    acreate_watchlist = create_watchlist.coroutine()
+
+    @operation
+    def rename_watchlist(self, account_id: str, name: str, new_name: str) -> Call[Watchlist]:
         """Rename a watchlist."""
-        return self._edit(account_id, "rename", name, new_name)
+        return self._request(RenameWatchlist.parse(account_id, name, new_name))
 
+    rename_watchlist_async = rename_watchlist.future()
+    arename_watchlist = rename_watchlist.coroutine()
+
+    @operation
     def replace_watchlist(
         self,
         account_id: str,
         name: str,
         symbols: Iterable[str] | None = None,
         new_name: str | None = None,
-    ) -> Watchlist:
+    ) -> Call[Watchlist]:
         """Replace a watchlist's symbols (None: keep them) and/or rename it, in one step: a
         refusal (an unknown symbol, a name taken) changes nothing."""
-        symbol_list = None if symbols is None else list(symbols)
-        return self._edit(account_id, "replace", name, (new_name, symbol_list))
+        listed = None if symbols is None else list(symbols)
+        return self._request(ReplaceWatchlist.parse(account_id, name, listed, new_name))
 
-    def delete_watchlist(self, account_id: str, name: str) -> None:
+    replace_watchlist_async = replace_watchlist.future()
+    areplace_watchlist = replace_watchlist.coroutine()
+
+    @operation
+    def delete_watchlist(self, account_id: str, name: str) -> Call[None]:
         """Delete a watchlist."""
-        self._edit(account_id, "delete", name)
+        return self._request(DeleteWatchlist.parse(account_id, name))
 
-    def add_to_watchlist(self, account_id: str, name: str, symbol: str) -> Watchlist:
+    delete_watchlist_async = delete_watchlist.future()
+    adelete_watchlist = delete_watchlist.coroutine()
+
+    @operation
+    def add_to_watchlist(self, account_id: str, name: str, symbol: str) -> Call[Watchlist]:
         """Add a listed symbol to a watchlist (no change if it is there)."""
-        return self._edit(account_id, "add", name, symbol)
+        return self._request(AddToWatchlist.parse(account_id, name, symbol))
 
-    def remove_from_watchlist(self, account_id: str, name: str, symbol: str) -> Watchlist:
+    add_to_watchlist_async = add_to_watchlist.future()
+    aadd_to_watchlist = add_to_watchlist.coroutine()
+
+    @operation
+    def remove_from_watchlist(self, account_id: str, name: str, symbol: str) -> Call[Watchlist]:
         """Remove a symbol from a watchlist."""
-        return self._edit(account_id, "remove", name, symbol)
+        return self._request(RemoveFromWatchlist.parse(account_id, name, symbol))
 
-    def watchlists(self, account_id: str) -> list[Watchlist]:
+    remove_from_watchlist_async = remove_from_watchlist.future()
+    aremove_from_watchlist = remove_from_watchlist.coroutine()
+
+    @operation
+    def watchlists(self, account_id: str) -> Call[list[Watchlist]]:
         """An account's watchlists with their symbols."""
-        return self._wait(self._send("watchlists", lambda r: GetWatchlists(account_id, None, r)))
+        key = account_key(account_id)
+        return self._ask("watchlists", lambda r: GetWatchlists(key, None, r))
+
+    watchlists_async = watchlists.future()
+    awatchlists = watchlists.coroutine()
 
     def watchlist(self, account_id: str, name: str) -> WatchlistQuotes:
         """One watchlist with a live quote for each of its symbols."""
+        key, title = account_key(account_id), parse_watchlist_name(name)
         found: Watchlist = self._wait(
-            self._send("watchlist", lambda r: GetWatchlists(account_id, name, r))
+            self._ask("watchlist", lambda r: GetWatchlists(key, title, r)).reply
         )
-        futures = [self._send("watchlist", partial(GetQuote, s)) for s in found.symbols]
-        return WatchlistQuotes(found.name, tuple(self._wait(f) for f in futures))
+        futures = [self._ask("watchlist", partial(GetQuote, s)) for s in found.symbols]
+        return WatchlistQuotes(found.name, tuple(self._wait(f.reply) for f in futures))
 
     # -- orders --------------------------------------------------------------------------------
 
-    def place_order_async(
-        self,
-        account_id: str,
-        symbol: str,
-        side: str,
-        quantity: Any,
-        order_type: str = "market",
-        limit_price: Any = None,
-        time_in_force: str = "gtc",
-    ) -> pykka.Future[OrderSnapshot]:
-        """`place_order`, returning a future of the same snapshot."""
-        return self._place(
-            account_id, symbol, side, quantity, order_type, limit_price, time_in_force
-        )
-
-    def _place(
-        self,
-        account_id: str,
-        symbol: str,
-        side: str,
-        quantity: Any,
-        order_type: str,
-        limit_price: Any,
-        time_in_force: str,
-        keep_refused: bool = True,
-    ) -> pykka.Future[Any]:
-        placed = time.perf_counter_ns()
-        try:
-            self._admission.pop()
-            reply = _OrderFuture(self._admission, self.timeout)
-            admitted = True
-        except IndexError:  # too many in flight: the gateway rejects it as BUSY at once
-            reply = _OrderFuture(None, self.timeout)
-            admitted = False
-        try:
-            return self._send(
-                "place_order",
-                lambda r: PlaceOrder(
-                    account_id,
-                    symbol,
-                    side,
-                    quantity,
-                    order_type,
-                    limit_price,
-                    time_in_force,
-                    r,
-                    placed,
-                    admitted,
-                    keep_refused,
-                ),
-                reply,
-            )
-        except BaseException:
-            if admitted:
-                self._admission.append(None)
-            raise
-
+    @operation
     def place_order(
         self,
         account_id: str,
@@ -642,44 +694,84 @@ class Brokerage:
         limit_price: Any = None,
         time_in_force: str = "gtc",
         *,
+        client_order_id: str | None = None,
         keep_refused: bool = True,
-    ) -> OrderSnapshot:
+    ) -> Call[OrderSnapshot]:
         """Place an order; return it once its immediate matching and settlement are done.
 
         `side` is "buy" or "sell", `order_type` "market" or "limit" (which needs
-        `limit_price`), `time_in_force` "gtc", "ioc" or "fok". A marketable order comes back
-        EXECUTED or PARTIALLY_FILLED, a resting one PENDING, a refused one REJECTED with its
-        `reject_reason`; a market or IOC/FOK order that could not fill comes back CANCELLED
-        with its `cancel_reason`. With `keep_refused` False an order the pre-trade check
-        refuses is answered but not kept in the account's history (nor streamed). An order
-        refused as BUSY is never kept.
+        `limit_price`), `time_in_force` "gtc", "ioc", "fok" or "day". A marketable order
+        comes back EXECUTED or PARTIALLY_FILLED, a resting one PENDING, a refused one REJECTED
+        with its `reject_reason`; a market or IOC/FOK order that could not fill comes back
+        CANCELLED with its `cancel_reason`. `client_order_id` is the caller's own id for the
+        order (1-128 characters), unique among the account's orders: a second order with it
+        raises `DuplicateError`, and `order_by_client_id` finds the order. With `keep_refused`
+        False an order the pre-trade check refuses is answered but not kept in the account's
+        history (nor streamed), and its client order id is free again. An order refused as
+        BUSY is never kept.
         """
-        return self._wait(
-            self._place(
-                account_id,
-                symbol,
-                side,
-                quantity,
-                order_type,
-                limit_price,
-                time_in_force,
-                keep_refused,
-            )
+        placed = time.perf_counter_ns()
+        command = PlaceOrder.parse(
+            account_id,
+            symbol,
+            side,
+            quantity,
+            order_type,
+            limit_price,
+            time_in_force,
+            client_order_id,
         )
+        keep = parse_flag(keep_refused, "keep_refused")
+        try:
+            self._admission.pop()
+            reply = _OrderFuture(self._admission, self.timeout)
+            admitted = True
+        except IndexError:  # too many in flight: the gateway rejects it as BUSY at once
+            reply = _OrderFuture(None, self.timeout)
+            admitted = False
+        try:
+            self._send("place_order", Place(command, reply, placed, admitted, keep), reply)
+        except BaseException:
+            if admitted:
+                self._admission.append(None)
+            raise
+        return Call(reply, settled=True)
 
-    def cancel_order_async(self, order_id: str) -> pykka.Future[OrderSnapshot]:
-        """`cancel_order`, returning a future."""
-        return self._async(self._send("cancel_order", lambda r: CancelOrder(order_id, r)))
+    place_order_async = place_order.future()
+    aplace_order = place_order.coroutine()
 
-    def cancel_order(self, order_id: str) -> OrderSnapshot:
+    @operation
+    def cancel_order(self, order_id: str) -> Call[OrderSnapshot]:
         """Cancel what remains of a pending or partially filled order and release its
         reservation. Raises `OrderNotCancellableError` if the order is already finished."""
-        return self._wait(self.cancel_order_async(order_id))
+        return self._request(CancelOrder.parse(order_id))
 
-    def get_order(self, order_id: str) -> OrderSnapshot:
+    cancel_order_async = cancel_order.future()
+    acancel_order = cancel_order.coroutine()
+
+    @operation
+    def get_order(self, order_id: str) -> Call[OrderSnapshot]:
         """One order as it stands now."""
-        return self._wait(self._send("get_order", lambda r: GetOrder(order_id, r)))
+        key = order_key(order_id)
+        return self._ask("get_order", lambda r: GetOrder(key, r))
 
+    get_order_async = get_order.future()
+    aget_order = get_order.coroutine()
+
+    @operation
+    def order_by_client_id(self, account_id: str, client_order_id: str) -> Call[OrderSnapshot]:
+        """The account's order placed with this `client_order_id` (`UnknownOrderError` if
+        none)."""
+        key = account_key(account_id)
+        client_id = parse_client_order_id(client_order_id)
+        if client_id is None:
+            raise ValidationError("client_order_id", "is required", client_order_id)
+        return self._ask("order_by_client_id", lambda r: GetOrderByClientId(key, client_id, r))
+
+    order_by_client_id_async = order_by_client_id.future()
+    aorder_by_client_id = order_by_client_id.coroutine()
+
+    @operation
     def orders(
         self,
         account_id: str,
@@ -692,145 +784,29 @@ class Brokerage:
         newest_first: bool = False,
         offset: int = 0,
         limit: int | None = None,
-    ) -> list[OrderSnapshot]:
+    ) -> Call[list[OrderSnapshot]]:
         """An account's orders, oldest first (or `newest_first`), optionally only of `status`
         (one or several), `symbol`, `side` ("buy" or "sell"), made after `after` and before
         `until` (exclusive; a naive datetime is UTC); all of them, or a page: `limit` orders
         from the `offset`-th match on. Open orders are indexed: asking only for them looks at
         no finished order."""
-        filters = {
-            "side": side,
-            "after": after,
-            "until": until,
-            "newest_first": newest_first,
-            "offset": offset,
-            "limit": limit,
-        }
-        return self._wait(self._send("orders", _orders_query(account_id, status, symbol, filters)))
-
-    # -- asyncio -------------------------------------------------------------------------------
-    # Coroutine twins of the calls a server makes most: each awaits the engine's reply on the
-    # running event loop (no thread waits), with the same arguments, value and errors.
-
-    async def _settle(self, reply: pykka.Future[Any]) -> Any:
-        return await settle(reply, self.timeout)
-
-    async def aplace_order(
-        self,
-        account_id: str,
-        symbol: str,
-        side: str,
-        quantity: Any,
-        order_type: str = "market",
-        limit_price: Any = None,
-        time_in_force: str = "gtc",
-        *,
-        keep_refused: bool = True,
-    ) -> OrderSnapshot:
-        """`place_order`, awaited."""
-        return await self._settle(
-            self._place(
-                account_id,
-                symbol,
-                side,
-                quantity,
-                order_type,
-                limit_price,
-                time_in_force,
-                keep_refused,
-            )
+        start, count = parse_page(offset, limit)
+        query = partial(
+            GetOrders,
+            account_key(account_id),
+            parse_statuses(status),
+            None if symbol is None else parse_symbol(symbol),
+            offset=start,
+            limit=count,
+            side=None if side is None else Side.parse(side, "side"),
+            after_ns=parse_moment(after, "after"),
+            until_ns=parse_moment(until, "until"),
+            newest_first=parse_flag(newest_first, "newest_first"),
         )
+        return self._ask("orders", lambda r: query(reply=r))
 
-    async def acancel_order(self, order_id: str) -> OrderSnapshot:
-        """`cancel_order`, awaited."""
-        return await self._settle(self._send("cancel_order", lambda r: CancelOrder(order_id, r)))
-
-    async def aget_order(self, order_id: str) -> OrderSnapshot:
-        """`get_order`, awaited."""
-        return await self._settle(self._send("get_order", lambda r: GetOrder(order_id, r)))
-
-    async def aorders(
-        self,
-        account_id: str,
-        status: str | Iterable[str] | None = None,
-        symbol: str | None = None,
-        *,
-        side: str | None = None,
-        after: datetime | None = None,
-        until: datetime | None = None,
-        newest_first: bool = False,
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> list[OrderSnapshot]:
-        """`orders`, awaited."""
-        filters = {
-            "side": side,
-            "after": after,
-            "until": until,
-            "newest_first": newest_first,
-            "offset": offset,
-            "limit": limit,
-        }
-        return await self._settle(
-            self._send("orders", _orders_query(account_id, status, symbol, filters))
-        )
-
-    async def adeposit(self, account_id: str, amount: Any) -> Balance:
-        """`deposit`, awaited."""
-        return await self._settle(self._send("deposit", lambda r: Deposit(account_id, amount, r)))
-
-    async def awithdraw(self, account_id: str, amount: Any) -> Balance:
-        """`withdraw`, awaited."""
-        return await self._settle(self._send("withdraw", lambda r: Withdraw(account_id, amount, r)))
-
-    async def abalance(self, account_id: str) -> Balance:
-        """`balance`, awaited."""
-        return await self._settle(self._send("balance", lambda r: GetBalance(account_id, r)))
-
-    async def aportfolio(self, account_id: str) -> Portfolio:
-        """`portfolio`, awaited."""
-        state = await self._settle(
-            self._send("portfolio", lambda r: GetAccountState(account_id, r))
-        )
-        return value_portfolio(state, self._prices)
-
-    async def atransactions(
-        self, account_id: str, *, offset: int = 0, limit: int | None = None
-    ) -> list[Transaction]:
-        """`transactions`, awaited."""
-        return await self._settle(
-            self._send("transactions", lambda r: GetTransactions(account_id, r, offset, limit))
-        )
-
-    async def aquote(self, symbol: str) -> QuoteSnapshot:
-        """`quote`, awaited."""
-        return await self._settle(self._send("quote", lambda r: GetQuote(symbol, r)))
-
-    async def astocks(self) -> list[QuoteSnapshot]:
-        """`stocks`, awaited."""
-        return await self._settle(self._send("stocks", GetStocks))
-
-    async def asearch(self, query: str, limit: int = 10) -> list[SearchResult]:
-        """`search`, awaited."""
-        return await self._settle(self._send("search", lambda r: Search(query, limit, r)))
-
-    async def adepth(self, symbol: str, levels: int = 10) -> Depth:
-        """`depth`, awaited."""
-        return await self._settle(self._send("depth", lambda r: GetDepth(symbol, levels, r)))
-
-    async def atrades(self, symbol: str, limit: int = 50) -> list[Trade]:
-        """`trades`, awaited."""
-        return await self._settle(self._send("trades", lambda r: GetTrades(symbol, limit, r)))
-
-    async def abars(self, symbol: str, interval: str = "1m", limit: int = 100) -> list[Bar]:
-        """`bars`, awaited."""
-        return await self._settle(self._send("bars", lambda r: GetBars(symbol, interval, limit, r)))
-
-    async def awatchlists(self, account_id: str) -> list[Watchlist]:
-        """`watchlists`, awaited."""
-        return await self._settle(
-            self._send("watchlists", lambda r: GetWatchlists(account_id, None, r))
-        )
+    orders_async = orders.future()
+    aorders = orders.coroutine()
 
     # -- notifications -------------------------------------------------------------------------
 
@@ -873,23 +849,22 @@ class Brokerage:
                 channels[name] = address
         for account_id in self.accounts(user_id):  # raises UnknownUserError
             self._know(account_id, user_id)
-        notifier = self._notifier
-        if notifier is None:
-            raise BrokerStoppedError("set_notification_preferences")
+        notifier = self._running("set_notification_preferences").notifier
         if not self._notifying:  # the first user to ask makes the bus send these events on
             self._notifying = True
             self.subscribe(lambda event: send(notifier, Notify(event)), list(KINDS.values()))
         reply = new_future()
         send(notifier, SetPreferences(user_id, Preferences(channels, kinds), reply))
-        return self._wait(reply)
+        chosen: Preferences = self._wait(reply)
+        return chosen
 
     def undelivered(self) -> list[Undelivered]:
         """Notifications that failed every attempt, oldest first."""
-        if self._notifier is None:
-            raise BrokerStoppedError("undelivered")
+        notifier = self._running("undelivered").notifier
         reply = new_future()
-        send(self._notifier, GetUndelivered(reply))
-        return self._wait(reply)
+        send(notifier, GetUndelivered(reply))
+        undelivered: list[Undelivered] = self._wait(reply)
+        return undelivered
 
     # -- the session ---------------------------------------------------------------------------
 
@@ -902,11 +877,14 @@ class Brokerage:
         """Whether the session takes orders now (by the brokerage's clock)."""
         return self._session.is_open(self._clock())
 
-    def expire_day_orders(self) -> int:
+    @operation
+    def expire_day_orders(self) -> Call[int]:
         """Cancel every DAY order still resting (reason EXPIRED); return how many. The
         session watcher calls this at each close; a simulation on its own clock may too."""
-        counts = self._wait(self._send("expire_day_orders", ExpireDayOrders))
-        return sum(counts)
+        return Call(self._request(ExpireDayOrders()).reply, sum)
+
+    expire_day_orders_async = expire_day_orders.future()
+    aexpire_day_orders = expire_day_orders.coroutine()
 
     # -- metrics -------------------------------------------------------------------------------
 
@@ -915,9 +893,7 @@ class Brokerage:
 
         Finding the deepest inbox reads every actor's inbox length: O(actors).
         """
-        runtime = self._runtime
-        if runtime is None:
-            raise BrokerStoppedError("metrics")
+        runtime = self._running("metrics").runtime
         counters, latencies = self._metrics.read()
         rejected = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("rejected:")}
         names = (
@@ -949,7 +925,8 @@ class Brokerage:
 
     # -- invariants ----------------------------------------------------------------------------
 
-    def audit(self) -> AuditReport:
+    @operation
+    def audit(self) -> Call[AuditReport]:
         """Check every invariant of every account and book and return the totals.
 
         Each account reconciles its cash and holdings with its own transaction log, and each
@@ -958,10 +935,10 @@ class Brokerage:
         cross-account rules hold once no request is in flight, so call it when the threads
         that trade are done. Raises AssertionError naming the first broken rule.
         """
-        results = self._wait(self._send("audit", Audit))
-        accounts = [r for r in results if isinstance(r, AccountAudit)]
-        markets = [r for r in results if isinstance(r, MarketAudit)]
-        return reconcile(accounts, markets)
+        return Call(self._ask("audit", Audit).reply, _reconcile)
+
+    audit_async = audit.future()
+    aaudit = audit.coroutine()
 
     # -- events --------------------------------------------------------------------------------
 
@@ -984,21 +961,20 @@ class Brokerage:
         kinds = tuple(events or ())
         if not all(isinstance(kind, type) for kind in kinds):
             raise ValidationError("events", "must be event classes", events)
-        if self._bus is None:
-            raise BrokerStoppedError("subscribe")
+        bus = self._running("subscribe").bus
         symbol_filter = None if symbol is None else symbol.upper()
         subscription = Subscription(
             next(self._subscription_ids), callback, kinds, account_id, symbol_filter
         )
         reply = new_future()
-        self._bus.tell(AddSubscription(subscription, reply))
+        bus.tell(AddSubscription(subscription, reply))
         return SubscriptionHandle(self._wait(reply), self)
 
     def _unsubscribe(self, subscription_id: int) -> bool:
-        if self._bus is None:
+        if self._engine is None:
             return False
         reply = new_future()
-        self._bus.tell(RemoveSubscription(subscription_id, reply))
+        self._engine.bus.tell(RemoveSubscription(subscription_id, reply))
         result: bool = self._wait(reply)
         return result
 
@@ -1008,7 +984,7 @@ class Brokerage:
         Events are published before the call that caused them returns, so after
         `flush_events()` every callback for those calls has run.
         """
-        if self._bus is not None:
+        if self._engine is not None:
             reply = new_future()
-            self._bus.tell(Flush(reply))
+            self._engine.bus.tell(Flush(reply))
             self._wait(reply)

@@ -17,6 +17,7 @@ import pykka
 from actors.futures import LightFuture
 from engine.account import Account
 from engine.audit import AuditReport, reconcile
+from engine.commands import PlaceOrder
 from engine.errors import OrderNotCancellableError, UnknownOrderError
 from engine.factory import OrderFactory
 from engine.ids import AccountId, OrderId, Symbol, UserId
@@ -103,23 +104,18 @@ class LockedExchange:
         limit_price: Any = None,
         time_in_force: str = "gtc",
     ) -> OrderSnapshot:
-        """Check, reserve, match and settle an order, all under the lock."""
+        """Parse the order (as `Brokerage.place_order` does, in the caller's thread), then check,
+        reserve, match and settle it, all under the lock."""
+        command = PlaceOrder.parse(
+            account_id, symbol, side, quantity, order_type, limit_price, time_in_force
+        )
         with self._lock:
             now = time.time_ns()
-            account = self._accounts[AccountId(account_id)]
-            market = self._markets[Symbol(symbol)]
+            account = self._accounts[command.account_id]
+            market = self._markets[command.symbol]
             self._next_order += 1
             order = self._factory.create(
-                OrderId(f"O-{self._next_order:06d}"),
-                account.account_id,
-                market.symbol,
-                side,
-                quantity,
-                order_type,
-                limit_price,
-                time_in_force,
-                now,
-                market.price,
+                OrderId(f"O-{self._next_order:06d}"), command, now, market.price
             )
             self._routes[order.order_id] = account.account_id
             if account.accept(order, now) is not None:
@@ -134,7 +130,7 @@ class LockedExchange:
 
     def place_order_async(self, *args: Any, **kwargs: Any) -> pykka.Future[OrderSnapshot]:
         """`place_order`, done at once, behind an already answered future."""
-        future = LightFuture()
+        future: LightFuture[OrderSnapshot] = LightFuture()
         future.set(self.place_order(*args, **kwargs))
         return future
 

@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from pydantic import Field, StrictBool, StrictStr
 
 from engine.account import Holding
+from engine.errors import DuplicateError, UnknownOrderError
 from engine.money import MAX_NUMBER_TEXT, parse_percent
 from engine.orders import CancelReason, OrderSnapshot, OrderStatus, RejectReason
 from engine.session import next_close, next_open
@@ -147,7 +148,7 @@ def order_json(shared: ServerState, order: OrderSnapshot) -> dict[str, Any]:
         status = "expired"
     return {
         "id": order_uuid(order.order_id),
-        "client_order_id": shared.client_ids.get(order.order_id, order.order_id),
+        "client_order_id": order.client_order_id or order.order_id,
         "created_at": iso(order.created_at),
         "updated_at": updated,
         "submitted_at": iso(order.created_at),
@@ -351,10 +352,6 @@ async def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[
     account_id = own_account(record)
     _check_supported(body)
     client_id = body.client_order_id or str(uuid.uuid4())
-    key = (account_id, client_id)
-    claim = f"placing:{uuid.uuid4()}"  # this request's own mark: setdefault is atomic
-    if shared.by_client_id.setdefault(key, claim) is not claim:
-        raise ApiError(422, f"client_order_id must be unique, was {client_id!r}")
     try:
         order = await shared.broker.aplace_order(
             account_id,
@@ -364,17 +361,14 @@ async def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[
             body.type,
             body.limit_price,
             body.time_in_force,
-            keep_refused=False,  # as on Alpaca: a refused order is no order
+            client_order_id=client_id,  # the account refuses one it has already
+            keep_refused=False,  # as on Alpaca: a refused order is no order, its id is free
         )
-    except BaseException:
-        del shared.by_client_id[key]
-        raise
+    except DuplicateError:
+        raise ApiError(422, f"client_order_id must be unique, was {client_id!r}") from None
     if order.status is OrderStatus.REJECTED and order.reject_reason is not None:
-        del shared.by_client_id[key]  # as on Alpaca, a refused order is no order: the id is free
         status, message = _REFUSALS[order.reject_reason]
         raise ApiError(status, message)
-    shared.client_ids[order.order_id] = client_id
-    shared.by_client_id[key] = order.order_id
     return order_json(shared, order)
 
 
@@ -451,8 +445,10 @@ async def order_by_client_id(
 ) -> dict[str, Any]:
     """One of the caller's orders by the id the client gave it."""
     account_id = own_account(record)
-    order_id = shared.by_client_id.get((account_id, client_order_id)) or client_order_id
-    order = await own_order(shared, account_id, order_id)
+    try:
+        order = await shared.broker.aorder_by_client_id(account_id, client_order_id)
+    except UnknownOrderError:  # an order placed without one goes by its own id
+        order = await own_order(shared, account_id, client_order_id)
     return order_json(shared, order)
 
 

@@ -65,8 +65,6 @@ class ServerState:
     broker: Brokerage
     keys: KeyStore
     limits: Limits = field(default_factory=Limits)
-    client_ids: dict[str, str] = field(default_factory=dict)  # order id -> client order id
-    by_client_id: dict[tuple[str, str], str] = field(default_factory=dict)
     watchlist_ids: dict[str, tuple[str, str]] = field(
         default_factory=dict
     )  # UUID -> (account, name)

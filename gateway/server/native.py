@@ -16,8 +16,8 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from actors.gateway import AccountInfo
+from actors.messages import Preferences
 from actors.metrics import MetricsSnapshot
-from actors.notify import Preferences
 from engine.account import Balance, Portfolio, Transaction
 from engine.alerts import AlertSnapshot
 from engine.audit import AuditReport

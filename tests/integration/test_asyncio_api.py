@@ -16,10 +16,10 @@ from gateway import Brokerage
 
 def test_done_callback_runs_once_whoever_comes_second() -> None:
     calls: list[object] = []
-    early = LightFuture()
+    early: LightFuture[int] = LightFuture()
     early.add_done_callback(calls.append)
     early.set(1)
-    late = LightFuture()
+    late: LightFuture[int] = LightFuture()
     late.set(2)
     late.add_done_callback(calls.append)
     assert calls == [early, late]
@@ -30,7 +30,7 @@ def test_done_callback_runs_once_whoever_comes_second() -> None:
 def test_done_callback_races_with_the_setter() -> None:
     for _ in range(2000):
         calls: list[object] = []
-        future = LightFuture()
+        future: LightFuture[None] = LightFuture()
         setter = threading.Thread(target=future.set, args=(None,))
         setter.start()
         future.add_done_callback(calls.append)

@@ -34,8 +34,8 @@ def test_orders_beyond_the_in_flight_bound_are_rejected_busy_change_nothing_and_
     with Brokerage(workers=1, max_in_flight=3) as broker:
         broker.list_stock("AAPL", "Apple", "100")
         account = broker.open_account("U1", "One", initial_deposit="10000").account_id
-        assert broker._runtime is not None
-        blocker = broker._runtime.spawn(Blocker, broker._log)
+        assert broker._engine is not None
+        blocker = broker._engine.runtime.spawn(Blocker, broker._log)
         release = threading.Event()
         blocker.tell(Hold(release))  # the only worker is busy: nothing is answered yet
 

@@ -7,6 +7,8 @@ from typing import Any
 import pykka
 import pytest
 
+from actors.futures import new_future
+from actors.messages import Request
 from engine import (
     BrokerStoppedError,
     CancelReason,
@@ -309,6 +311,41 @@ def test_cancelling_a_finished_or_unknown_order_is_a_clear_error(broker: Brokera
         broker.cancel_order("O-999")
 
 
+def test_a_client_order_id_names_one_order_of_its_account(broker: Brokerage) -> None:
+    account = funded(broker)
+    other = funded(broker, user="U2")
+    first = broker.place_order(account, "AAPL", "buy", 1, client_order_id="mine-1")
+    assert first.client_order_id == "mine-1"
+    assert broker.order_by_client_id(account, "mine-1") == broker.get_order(first.order_id)
+
+    with pytest.raises(DuplicateError, match="mine-1"):
+        broker.place_order(account, "AAPL", "buy", 1, client_order_id="mine-1")
+    assert [o.order_id for o in broker.orders(account)] == [first.order_id]
+    assert broker.balance(account).reserved == 0
+    # another account has its own ids
+    assert broker.place_order(other, "AAPL", "buy", 1, client_order_id="mine-1").client_order_id
+    with pytest.raises(UnknownOrderError):
+        broker.order_by_client_id(account, "never")
+    with pytest.raises(ValidationError, match="client_order_id"):
+        broker.place_order(account, "AAPL", "buy", 1, client_order_id="x" * 129)
+
+
+def test_a_refused_order_not_kept_frees_its_client_order_id(broker: Brokerage) -> None:
+    account = funded(broker, "100")
+    refused = broker.place_order(
+        account, "AAPL", "buy", 10, client_order_id="retry", keep_refused=False
+    )
+    assert refused.status is OrderStatus.REJECTED
+    with pytest.raises(UnknownOrderError):
+        broker.order_by_client_id(account, "retry")
+    kept = broker.place_order(account, "AAPL", "buy", 10, client_order_id="kept")
+    assert kept.status is OrderStatus.REJECTED  # refused but kept: the id stays taken
+    with pytest.raises(DuplicateError):
+        broker.place_order(account, "AAPL", "buy", 1, client_order_id="kept")
+    again = broker.place_order(account, "AAPL", "buy", 0 + 1, client_order_id="retry")
+    assert broker.order_by_client_id(account, "retry").order_id == again.order_id
+
+
 def test_order_history_filters_by_status_and_symbol(broker: Brokerage) -> None:
     account = funded(broker)
     broker.grant_shares(account, "BOOK", 5, "90")
@@ -482,6 +519,10 @@ def test_no_actor_dies_from_a_bad_message(broker: Brokerage) -> None:
     assert broker._gateway is not None
     broker._gateway.tell("not a command")
     broker._gateway.tell(object())
+    reply = new_future()
+    broker._gateway.tell(Request(object(), reply))
+    with pytest.raises(TypeError, match="no handler"):
+        reply.get(timeout=5)
 
     order = broker.place_order(account, "AAPL", "buy", 1)
 

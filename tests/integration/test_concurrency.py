@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from engine import (
+    DuplicateError,
     InsufficientAvailableCashError,
     OrderNotCancellableError,
     OrderSnapshot,
@@ -266,3 +267,57 @@ def test_refused_orders_not_kept_leave_no_trace_while_many_threads_trade(broker:
     assert report.shares["BK"] == 120
     assert report.reserved_cash == 0
     assert report.reserved_shares["BK"] == 0
+
+
+def test_one_client_order_id_gives_one_order_whatever_the_threads(broker: Brokerage) -> None:
+    """Many threads place orders under a few client order ids at once, some refused and not kept
+    (which frees the id): per account and id at most one kept order holds it, every duplicate is
+    refused with DuplicateError and changes nothing, and cash and shares are conserved."""
+    accounts = [
+        broker.open_account(f"U{n}", f"User {n}", initial_deposit="3000").account_id
+        for n in range(2)
+    ]
+    for account in accounts:
+        broker.grant_shares(account, "BOOK", 40, "100")
+    placed: list[OrderSnapshot] = []
+    duplicates: list[str] = []
+
+    def trade(n: int) -> None:
+        rng = random.Random(n)
+        for _ in range(30):
+            account = rng.choice(accounts)
+            client_id = f"bot-{rng.randint(0, 11)}"
+            side = rng.choice(["buy", "sell"])
+            quantity = rng.randint(1, 40)  # sometimes more than the account can afford
+            try:
+                placed.append(
+                    broker.place_order(
+                        account,
+                        "BOOK",
+                        side,
+                        quantity,
+                        "limit",
+                        str(rng.randint(97, 103)),
+                        client_order_id=client_id,
+                        keep_refused=False,
+                    )
+                )
+            except DuplicateError:
+                duplicates.append(client_id)
+
+    run_together(trade)
+    assert duplicates  # the ids do collide
+    for account in accounts:
+        kept = broker.orders(account)
+        client_ids = [o.client_order_id for o in kept]
+        assert len(client_ids) == len(set(client_ids)), client_ids
+        for order in kept:
+            assert order.client_order_id is not None
+            found = broker.order_by_client_id(account, order.client_order_id)
+            assert found.order_id == order.order_id
+    cancel_everything_open(broker, accounts)
+    report = broker.audit()
+    assert report.cash == Decimal("6000.00")
+    assert report.shares["BOOK"] == 80
+    assert report.reserved_cash == 0
+    assert report.reserved_shares["BOOK"] == 0

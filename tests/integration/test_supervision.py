@@ -195,4 +195,4 @@ def test_a_failure_during_a_price_move_halts_the_symbol_and_the_move_is_answered
             CancelReason.HALTED,
         )
         assert broker.balance(account).reserved == 0
-        assert broker.audit().failures == ["AAPL: halted after Crash in SetPrice"]
+        assert broker.audit().failures == ["AAPL: halted after Crash in UpdatePrice"]

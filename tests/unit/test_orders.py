@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from engine.commands import PlaceOrder
 from engine.errors import InvalidTransitionError, ValidationError
 from engine.factory import OrderFactory, collar_price
 from engine.ids import AccountId, OrderId, Symbol
@@ -93,9 +94,8 @@ def test_collar_is_five_percent_above_the_price_rounded_up_to_the_cent() -> None
 def test_factory_builds_a_market_buy_reserving_at_the_collar() -> None:
     factory = OrderFactory()
 
-    order = factory.create(
-        OrderId("O-1"), AccountId("A"), Symbol("AAPL"), "BUY", 10, "market", None, "gtc", 1, 15000
-    )
+    command = PlaceOrder.parse("A", "aapl", "BUY", 10, "market", None, "gtc")
+    order = factory.create(OrderId("O-1"), command, 1, 15000)
 
     assert order.reserve_price == 15750
     assert order.reserved_cents == 157500
@@ -115,7 +115,9 @@ def test_factory_builds_a_market_buy_reserving_at_the_collar() -> None:
         ({"order_type": "market", "limit_price": "10"}, "limit_price"),
     ],
 )
-def test_factory_refuses_bad_fields_naming_the_field(fields: dict[str, object], field: str) -> None:
+def test_place_order_command_refuses_bad_fields_naming_the_field(
+    fields: dict[str, object], field: str
+) -> None:
     request: dict[str, object] = {
         "side": "buy",
         "quantity": 1,
@@ -126,17 +128,14 @@ def test_factory_refuses_bad_fields_naming_the_field(fields: dict[str, object], 
     request.update(fields)
 
     with pytest.raises(ValidationError) as error:
-        OrderFactory().create(
-            OrderId("O-1"),
-            AccountId("A"),
-            Symbol("AAPL"),
+        PlaceOrder.parse(
+            "A",
+            "AAPL",
             request["side"],
             request["quantity"],
             request["order_type"],
             request["limit_price"],
             request["time_in_force"],
-            1,
-            15000,
         )
 
     assert error.value.field == field

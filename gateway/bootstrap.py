@@ -1,0 +1,72 @@
+"""Wiring: start the actors of one brokerage on a runtime, and stop them in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from actors.base import Clock
+from actors.bus import EventBusActor, Interest
+from actors.futures import new_future, resolve
+from actors.gateway import GatewayActor
+from actors.messages import ActorRef, GetChildren
+from actors.metrics import Metrics
+from actors.notify import NotificationActor, NotificationSettings
+from actors.runtimes import LoopRuntime, Runtime, make_runtime
+from actors.services import Services
+from engine.factory import OrderFactory
+from engine.ids import Symbol
+from engine.session import Session
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """The running actors of a brokerage: the gateway every request goes to, the event bus, the
+    notifier, the runtime they run on, and (on the "asyncio" runtime) a check for its loop."""
+
+    runtime: Runtime
+    gateway: ActorRef
+    bus: ActorRef
+    notifier: ActorRef
+    on_loop: Callable[[], bool] | None
+
+
+def start_engine(
+    runtime_name: str,
+    workers: int | None,
+    *,
+    clock: Clock,
+    log: Any,
+    metrics: Metrics,
+    prices: MutableMapping[Symbol, int],
+    factory: OrderFactory,
+    history_limit: int,
+    session: Session,
+    notifications: NotificationSettings,
+) -> Engine:
+    """Start a runtime, then the bus, the gateway actor (which starts an actor per account and
+    per symbol as they come) and the notifier on it."""
+    runtime = make_runtime(runtime_name, workers)
+    interest = Interest()
+    bus = runtime.spawn(EventBusActor, log, interest)
+    services = Services(bus, interest, clock, log, metrics)
+    gateway = runtime.spawn(
+        GatewayActor, runtime, services, prices, factory, history_limit, session
+    )
+    notifier = runtime.spawn(NotificationActor, log, notifications)
+    on_loop = runtime.on_loop_thread if isinstance(runtime, LoopRuntime) else None
+    return Engine(runtime, gateway, bus, notifier, on_loop)
+
+
+def stop_engine(engine: Engine, timeout: float) -> None:
+    """Stop the accounts and symbols, then the gateway, then the bus and the notifier, then the
+    runtime."""
+    runtime = engine.runtime
+    reply = new_future()
+    engine.gateway.tell(GetChildren(reply))
+    children: list[ActorRef] = resolve(reply.get(timeout=timeout), timeout)
+    runtime.stop_all(children, timeout=timeout)
+    runtime.stop_all([engine.gateway], timeout=timeout)
+    runtime.stop_all([engine.bus, engine.notifier], timeout=timeout)
+    runtime.shutdown()
