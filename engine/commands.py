@@ -458,7 +458,8 @@ def decode(plain: dict[str, Any]) -> Command:
     """The command `encode` wrote; `ValidationError` if `plain` is not one."""
     if not isinstance(plain, dict):
         raise ValidationError("command", "must be an object", plain)
-    kind = COMMANDS.get(plain.get("type"))  # type: ignore[arg-type]
+    name = plain.get("type")
+    kind = COMMANDS.get(name) if isinstance(name, str) else None
     if kind is None:
         raise ValidationError("type", f"must be one of {', '.join(COMMANDS)}", plain.get("type"))
     hints = _HINTS.get(kind)

@@ -19,6 +19,7 @@ from engine.errors import (
     UnknownAlertError,
     UnknownOrderError,
     UnknownSymbolError,
+    UnknownUserError,
     ValidationError,
 )
 from engine.ids import AccountId, OrderId, Symbol, UserId
@@ -139,6 +140,13 @@ def account_key(value: Any) -> AccountId:
     if not isinstance(value, str):
         raise UnknownAccountError(value)
     return AccountId(value)
+
+
+def user_key(value: Any) -> UserId:
+    """A user id as given; a value that is no text names no user."""
+    if not isinstance(value, str):
+        raise UnknownUserError(value)
+    return UserId(value)
 
 
 def symbol_key(value: Any) -> Symbol:

@@ -104,8 +104,8 @@ from engine.fields import (
     parse_page,
     parse_statuses,
     parse_symbol,
-    parse_user_id,
     symbol_key,
+    user_key,
 )
 from engine.ids import AccountId, Symbol
 from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
@@ -496,7 +496,7 @@ class Brokerage:
     @operation
     def accounts(self, user_id: str | None = None) -> Call[list[AccountId]]:
         """Ids of the accounts of `user_id` (of every user if None), oldest first."""
-        user = None if user_id is None else parse_user_id(user_id)
+        user = None if user_id is None else user_key(user_id)
         return self._ask("accounts", lambda r: GetAccounts(user, r))
 
     accounts_async = accounts.future()

@@ -19,7 +19,7 @@ the future form delivers a refused value as the future's error, like the engine'
 
 from __future__ import annotations
 
-import functools
+import inspect
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar, cast, overload
@@ -80,7 +80,19 @@ class _Form(Generic[P, R]):
     def __get__(self, instance: object, owner: type) -> Self | Callable[P, R]:
         if instance is None:
             return self
-        return self._bind(cast(Caller, instance))
+        bound = self._bind(cast(Caller, instance))
+        signature = inspect.signature(self._define)
+        bound.__name__ = self.__name__
+        bound.__qualname__ = self.__qualname__
+        bound.__doc__ = self.__doc__
+        bound.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=list(signature.parameters.values())[1:],
+            return_annotation=inspect.Signature.empty,
+        )
+        # kept on the instance, which then finds it before this (non-data) descriptor: made
+        # once per instance and form, a plain attribute look-up after that
+        vars(instance)[self.__name__] = bound
+        return bound
 
     def _bind(self, instance: Caller) -> Callable[P, R]:
         raise NotImplementedError
@@ -96,7 +108,6 @@ class Operation(_Form[P, T]):
     def _bind(self, instance: Caller) -> Callable[P, T]:
         define = self._typed
 
-        @functools.wraps(define)
         def blocking(*args: P.args, **kwargs: P.kwargs) -> T:
             call = define(instance, *args, **kwargs)
             return call.finish(instance._wait(call.reply))
@@ -120,7 +131,6 @@ class _FutureForm(_Form[P, "pykka.Future[T]"]):
     def _bind(self, instance: Caller) -> Callable[P, pykka.Future[T]]:
         define = self._typed
 
-        @functools.wraps(define)
         def future(*args: P.args, **kwargs: P.kwargs) -> pykka.Future[T]:
             try:
                 call = define(instance, *args, **kwargs)
@@ -145,7 +155,6 @@ class _CoroutineForm(_Form[P, "Coroutine[Any, Any, T]"]):
     def _bind(self, instance: Caller) -> Callable[P, Coroutine[Any, Any, T]]:
         define = self._typed
 
-        @functools.wraps(define)
         async def awaited(*args: P.args, **kwargs: P.kwargs) -> T:
             call = define(instance, *args, **kwargs)
             return call.finish(await settle(call.reply, instance.timeout))

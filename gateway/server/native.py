@@ -97,6 +97,7 @@ class OrderBody(Strict):
     type: Literal["market", "limit"] = "market"
     limit_price: Money | None = None
     time_in_force: Literal["gtc", "day", "ioc", "fok"] = "gtc"
+    client_order_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
 
 
 class WatchlistBody(Strict):
@@ -244,6 +245,7 @@ async def place_order(body: OrderBody, record: Caller, shared: Shared) -> JSONRe
         body.type,
         body.limit_price,
         body.time_in_force,
+        client_order_id=body.client_order_id,
     )
     return reply(order, 201)
 

@@ -36,10 +36,19 @@ def test_account_money_orders_and_portfolio(served: Served) -> None:
             "type": "limit",
             "limit_price": "120.50",
             "time_in_force": "day",
+            "client_order_id": "my-dip-buy",
         },
         headers=me,
     ).json()
     assert resting["status"] == "pending"
+    assert resting["client_order_id"] == "my-dip-buy"
+    reused = http.post(
+        "/api/orders",
+        json={"symbol": "AAPL", "side": "buy", "quantity": 1, "client_order_id": "my-dip-buy"},
+        headers=me,
+    )
+    assert reused.status_code == 409
+    assert "my-dip-buy" in reused.json()["message"]
     assert http.get(f"/api/orders/{resting['order_id']}", headers=me).json() == resting
     pending = http.get("/api/orders", params={"status": "pending"}, headers=me).json()
     assert [o["order_id"] for o in pending] == [resting["order_id"]]

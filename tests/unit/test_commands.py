@@ -148,6 +148,7 @@ def test_a_reference_that_is_no_text_names_nothing() -> None:
     [
         [],
         {"type": "Nope"},
+        {"type": ["Deposit"]},
         {"type": "Deposit", "account_id": "A"},
         {"type": "Deposit", "account_id": "A", "amount": 1, "extra": 1},
         {"type": "Deposit", "account_id": "A", "amount": "1"},

@@ -66,3 +66,47 @@ def test_every_import_points_down_the_layers(package: str) -> None:
             wrong[module] = sorted(bad)
 
     assert wrong == {}
+
+
+def test_every_message_an_actor_handles_is_in_the_protocol_module() -> None:
+    """Each handled type is a message of `actors.messages` (whose docstring names its sender
+    and handler) or a domain command of `engine.commands` (it travels in a `Request`), and
+    no other module of `actors` defines a message carrying a reply."""
+    from actors import (
+        AccountActor,
+        EventBusActor,
+        GatewayActor,
+        NotificationActor,
+        SymbolActor,
+        messages,
+    )
+    from engine import commands
+
+    handled = {
+        kind
+        for actor in (AccountActor, EventBusActor, GatewayActor, NotificationActor, SymbolActor)
+        for kind in actor._handlers
+    }
+    strays = {
+        kind.__qualname__
+        for kind in handled
+        if kind.__module__ not in (messages.__name__, commands.__name__)
+    }
+    assert strays == set()
+    for kind in handled:
+        if kind.__module__ == messages.__name__:
+            assert "->" in (kind.__doc__ or ""), f"{kind.__name__} does not say its route"
+        else:
+            assert kind in commands.COMMANDS.values()
+    for path in sorted((ROOT / "actors").glob("*.py")):
+        if path.name == "messages.py":
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                fields = {
+                    item.target.id
+                    for item in node.body
+                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                }
+                assert "reply" not in fields, f"{path.name} defines message {node.name}"
