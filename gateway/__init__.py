@@ -1,5 +1,6 @@
-"""The embedding tier: `Brokerage`, the public embedded API, with the server and the
-applications (cli, demo, simulate, feeds) beside it."""
+"""The embedding tier: the wiring (`bootstrap`), `Brokerage`, the public embedded API
+(`brokerage`, its operations defined once in `operations`), the HTTP server (`server`) and the
+applications (`apps`: cli, demo, simulate, feeds)."""
 
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ from fastapi import FastAPI
 
 from actors.log import make_logger
 from actors.notify import NotificationSettings
+from gateway.apps.feeds import FeedRunner, random_walk
 from gateway.brokerage import Brokerage
-from gateway.feeds import FeedRunner, random_walk
 from gateway.server import alpaca, native, streams
 from gateway.server.auth import KeyStore
 from gateway.server.context import ServerState, document_security

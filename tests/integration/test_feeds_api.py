@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from gateway import Brokerage
-from gateway.feeds import FeedRunner, random_walk, sample_prices
+from gateway.apps.feeds import FeedRunner, random_walk, sample_prices
 
 
 def test_replaying_the_sample_csv_leaves_its_last_prices(broker: Brokerage) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from gateway.simulate import Simulation, SimulationConfig, simulate
+from gateway.apps.simulate import Simulation, SimulationConfig, simulate
 
 
 @pytest.mark.parametrize("mode", ["market", "book"])

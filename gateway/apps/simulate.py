@@ -35,8 +35,8 @@ from engine.ids import Symbol
 from engine.money import cents_to_decimal, parse_price
 from engine.session import SimulatedClock
 from engine.universe import DEFAULT_UNIVERSE
+from gateway.apps.feeds import FeedRunner, csv_ticks, sample_prices
 from gateway.brokerage import Brokerage
-from gateway.feeds import FeedRunner, csv_ticks, sample_prices
 
 AGENT_KINDS = ("noise", "maker", "momentum", "value")
 DEFAULT_MIX = {"noise": 0.6, "maker": 0.1, "momentum": 0.15, "value": 0.15}

@@ -14,10 +14,10 @@ from typing import Any
 from rich.console import Console
 
 from actors.log import LEVELS
-from gateway.demo import run_demo
+from gateway.apps.demo import run_demo
+from gateway.apps.simulate import AGENT_KINDS, SimulationConfig, simulate
 from gateway.server.app import serve
 from gateway.server.limits import Limits
-from gateway.simulate import AGENT_KINDS, SimulationConfig, simulate
 
 PLUGINS = "brokerage.commands"
 """The entry-point group through which other packages add commands (`loadtest` adds bench):
