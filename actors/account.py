@@ -33,13 +33,13 @@ from actors.messages import (
 from actors.services import Services
 from engine.account import Account
 from engine.commands import (
+    WATCHLIST_EDITS,
     AddToWatchlist,
     CancelOrder,
     CreateWatchlist,
     DeleteWatchlist,
     Deposit,
     GrantShares,
-    RemoveFromWatchlist,
     RenameWatchlist,
     ReplaceWatchlist,
     WatchlistEdit,
@@ -236,14 +236,7 @@ class AccountActor(BrokerActor):
 
     # -- watchlists ----------------------------------------------------------------------------
 
-    @handles(
-        CreateWatchlist,
-        RenameWatchlist,
-        ReplaceWatchlist,
-        DeleteWatchlist,
-        AddToWatchlist,
-        RemoveFromWatchlist,
-    )
+    @handles(*WATCHLIST_EDITS)
     def _edit_watchlist(self, message: Request[WatchlistEdit]) -> None:
         lists = self.account.watchlists
         command = message.command

@@ -45,19 +45,18 @@ from actors.services import Services
 from actors.symbol import SymbolActor
 from engine.account import Account, Balance, User
 from engine.commands import (
+    WATCHLIST_EDITS,
     AddAlert,
     AddToWatchlist,
     CancelAlert,
     CancelOrder,
     CreateWatchlist,
-    DeleteWatchlist,
     Deposit,
     ExpireDayOrders,
     GrantShares,
     ListStock,
     OpenAccount,
     RemoveFromWatchlist,
-    RenameWatchlist,
     ReplaceWatchlist,
     UpdatePrice,
     WatchlistEdit,
@@ -358,14 +357,7 @@ class GatewayActor(BrokerActor):
 
     # -- watchlists ----------------------------------------------------------------------------
 
-    @handles(
-        CreateWatchlist,
-        RenameWatchlist,
-        ReplaceWatchlist,
-        DeleteWatchlist,
-        AddToWatchlist,
-        RemoveFromWatchlist,
-    )
+    @handles(*WATCHLIST_EDITS)
     def _edit_watchlist(self, message: Request[WatchlistEdit]) -> None:
         command = message.command
         ref = self._account(command.account_id)

@@ -367,6 +367,8 @@ WatchlistEdit = (
 )
 """The commands that change an account's watchlists."""
 
+WATCHLIST_EDITS: tuple[type[WatchlistEdit], ...] = typing.get_args(WatchlistEdit)
+
 
 # -- alerts --------------------------------------------------------------------------------------
 
@@ -508,6 +510,7 @@ def _typed(hint: Any, value: Any, name: str) -> Any:
 
 __all__ = [
     "COMMANDS",
+    "WATCHLIST_EDITS",
     "AddAlert",
     "AddToWatchlist",
     "CancelAlert",
