@@ -1,10 +1,11 @@
 """An account's cash, holdings, reservations, orders and transactions, and its valuation.
 
 Reservations are made when an order is accepted, so settling a fill can never fail: a buy
-holds `remaining * reserve_price` cents, a sell holds its remaining shares. Cost basis is kept
-exactly (total cost of the shares held, in cents: an int while whole, a `Fraction` once a
-sale leaves a rest), so average cost never drifts;
-it is rounded only for display.
+holds `remaining * reserve_price` cents, a sell holds its remaining shares. Cost basis is the
+total cost in whole cents of the shares held: a sale of part of a position takes away its share
+of the cost rounded half to even to the cent (`share_of`), so cost taken plus cost kept is
+always cost paid, realized plus unrealized P/L stays exact to the cent, and a fill costs the
+same however long the account has traded. Average cost is shown from it.
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, NamedTuple
 
 from engine.errors import DuplicateError, InsufficientAvailableCashError, UnknownOrderError
 from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId
 from engine.money import (
-    Exact,
     cents_to_decimal,
-    exact_share,
     fraction_to_decimal,
     notional,
     percent,
+    share_of,
 )
 from engine.orders import CancelReason, Order, OrderStatus, RejectReason, Side, ns_to_datetime
 from engine.watchlists import Watchlists
@@ -90,13 +91,13 @@ class Position:
     """Shares of one symbol held, as the account knows them (no prices).
 
     Attributes:
-        cost: The exact total cost in cents of the shares held.
+        cost: The total cost in cents of the shares held.
     """
 
     symbol: Symbol
     quantity: int
     reserved: int
-    cost: Exact
+    cost: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,7 @@ class AccountState:
     account_id: AccountId
     cash: int
     reserved_cash: int
-    realized: Exact
+    realized: int
     positions: tuple[Position, ...]
 
 
@@ -144,7 +145,7 @@ class AccountState:
 class _Position:
     quantity: int = 0
     reserved: int = 0
-    cost: Exact = 0
+    cost: int = 0
 
 
 class Account:
@@ -158,7 +159,7 @@ class Account:
         self.reserved_cash = 0
         self.deposited = 0
         self.withdrawn = 0
-        self.realized: Exact = 0
+        self.realized = 0
         self.positions: dict[Symbol, _Position] = {}
         self.orders: dict[OrderId, Order] = {}
         self.open: dict[OrderId, Order] = {}  # the pending and partially filled ones, in order
@@ -321,7 +322,7 @@ class Account:
             kind = TransactionKind.BUY
         else:
             order.fill(quantity, price_cents, at_ns)
-            removed = exact_share(position.cost, quantity, position.quantity)
+            removed = share_of(position.cost, quantity, position.quantity)
             position.reserved -= quantity
             position.quantity -= quantity
             position.cost -= removed
@@ -443,8 +444,9 @@ class Account:
         """Check the invariants, reconcile cash and shares with the transaction log, and return
         the totals. O(t) for t transactions.
 
-        Cash must equal deposits - withdrawals - buys + sells, and each holding grants + buys -
-        sells, to the cent and to the share.
+        Cash must equal deposits - withdrawals - buys + sells, each holding grants + buys -
+        sells, and realized P/L minus the cost still held the cash made less the stated cost of
+        grants, to the cent and to the share.
         """
         self.check()
         granted: dict[Symbol, int] = {}
@@ -452,7 +454,7 @@ class Account:
         sold: dict[Symbol, int] = {}
         paid: dict[Symbol, int] = {}
         received: dict[Symbol, int] = {}
-        cash = 0
+        cash = granted_cost = 0
         for record in self.transactions:
             cents = int(record.amount.scaleb(2))
             if record.kind is TransactionKind.DEPOSIT:
@@ -461,6 +463,7 @@ class Account:
                 cash -= cents
             elif record.kind is TransactionKind.GRANT:
                 _add(granted, record.symbol, record.quantity or 0)
+                granted_cost += cents
             elif record.kind is TransactionKind.BUY:
                 cash -= cents
                 _add(bought, record.symbol, record.quantity or 0)
@@ -473,6 +476,10 @@ class Account:
         assert cash == self.deposited - self.withdrawn - sum(paid.values()) + sum(
             received.values()
         ), f"{self.account_id} cash does not reconcile with deposits, buys and sells"
+        cost_held = sum(p.cost for p in self.positions.values())
+        assert self.realized - cost_held == cash - self.deposited + self.withdrawn - granted_cost, (
+            f"{self.account_id} realized P/L and cost held do not reconcile with cash made"
+        )
         held = {s: p.quantity for s, p in self.positions.items() if p.quantity}
         for symbol in set(held) | set(granted) | set(bought) | set(sold):
             expected = granted.get(symbol, 0) + bought.get(symbol, 0) - sold.get(symbol, 0)
@@ -535,7 +542,7 @@ def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfo
     """
     holdings = []
     total_value = 0
-    total_cost: Exact = 0
+    total_cost = 0
     for position in state.positions:
         if not position.quantity:
             continue
@@ -547,11 +554,11 @@ def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfo
                 symbol=position.symbol,
                 quantity=position.quantity,
                 reserved=position.reserved,
-                average_cost=fraction_to_decimal(exact_share(position.cost, 1, position.quantity)),
-                cost_basis=fraction_to_decimal(position.cost),
+                average_cost=fraction_to_decimal(Fraction(position.cost, position.quantity)),
+                cost_basis=cents_to_decimal(position.cost),
                 market_price=cents_to_decimal(price),
                 market_value=cents_to_decimal(value),
-                unrealized_pl=fraction_to_decimal(pl),
+                unrealized_pl=cents_to_decimal(pl),
                 unrealized_pl_percent=percent(pl, position.cost),
             )
         )
@@ -563,9 +570,9 @@ def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfo
         holdings=tuple(holdings),
         cash=cents_to_decimal(state.cash),
         market_value=cents_to_decimal(total_value),
-        cost_basis=fraction_to_decimal(total_cost),
-        unrealized_pl=fraction_to_decimal(unrealized),
+        cost_basis=cents_to_decimal(total_cost),
+        unrealized_pl=cents_to_decimal(unrealized),
         unrealized_pl_percent=percent(unrealized, total_cost),
-        realized_pl=fraction_to_decimal(state.realized),
+        realized_pl=cents_to_decimal(state.realized),
         net_worth=cents_to_decimal(state.cash + total_value),
     )

@@ -182,19 +182,17 @@ def fraction_to_decimal(cents: Fraction | int) -> Decimal:
     return value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN).scaleb(-2)
 
 
-Exact = int | Fraction
-"""An exact amount of cents: an int while it is whole, a Fraction once a division left a rest."""
+def share_of(total_cents: int, part: int, whole: int) -> int:
+    """Return `total_cents * part / whole` rounded half to even, to the cent, in integers: the
+    cost a sale of `part` of `whole` shares takes away, so that what is taken plus what is
+    kept is always the total (0 <= part <= whole, whole > 0)."""
+    quotient, rest = divmod(total_cents * part, whole)
+    if 2 * rest > whole or (2 * rest == whole and quotient % 2):
+        quotient += 1
+    return quotient
 
 
-def exact_share(total: Exact, part: int, whole: int) -> Exact:
-    """Return `total * part / whole` exactly, as an int whenever it divides evenly."""
-    scaled = total * part
-    if isinstance(scaled, int) and scaled % whole == 0:
-        return scaled // whole
-    return Fraction(scaled) / whole
-
-
-def percent(part: Exact, whole: Exact) -> Decimal | None:
+def percent(part: int | Fraction, whole: int | Fraction) -> Decimal | None:
     """Return `part / whole` as a percentage rounded to 0.01, or None when `whole` is zero."""
     if whole == 0:
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import itertools
 import json
 import random
 import subprocess
@@ -47,6 +48,8 @@ class Sizes:
     stocks: int = 10_000
     window: int = 32
     workers: int | None = None  # the M:N runtime's worker threads (None: its default)
+    long_orders: int = 1_000_000
+    long_chunk: int = 100_000
 
     @classmethod
     def full(cls, seconds: float = 5.0) -> Sizes:
@@ -56,7 +59,18 @@ class Sizes:
     @classmethod
     def quick(cls) -> Sizes:
         """A seconds-long smoke run (its figures mean nothing)."""
-        return cls(0.3, 200, 10, (100, 300), 50, (300,), stocks=300, window=8)
+        return cls(
+            0.3,
+            200,
+            10,
+            (100, 300),
+            50,
+            (300,),
+            stocks=300,
+            window=8,
+            long_orders=2_000,
+            long_chunk=500,
+        )
 
 
 @dataclass
@@ -75,6 +89,8 @@ class Run:
     skipped: str | None = None
     audit: dict[str, Any] = field(default_factory=dict)
     tries: list[int] = field(default_factory=list)
+    chunks: list[dict[str, float]] = field(default_factory=list)
+    """Per chunk of a long run: its orders/s and the resident set at its end (bytes)."""
 
 
 def _rss_bytes() -> int:
@@ -232,6 +248,104 @@ def accounts_scenario(runtime: str, sizes: Sizes, accounts: int | None = None) -
         _measure(run, _closed_loop(engine, 8, sizes.seconds, sizes.window, make))
         _audit(engine, run)
     return run
+
+
+LONG_ACCOUNTS = 100
+LONG_SYMBOLS = 4
+
+
+def long_run_scenario(runtime: str, sizes: Sizes) -> Run:
+    """`sizes.long_orders` book-mode orders from 4 client threads over 100 accounts and 4
+    symbols: half resting limit orders within 5 cents of the price, half IOC orders that cross
+    them, so accounts keep buying and partly selling. Throughput and resident memory per chunk
+    of `sizes.long_chunk` orders: does a fill cost the same after a million orders?"""
+    run = Run("long-run", runtime, LONG_ACCOUNTS)
+    if runtime == "lock":
+        run.skipped = "it measures the engine's own cost over time"
+        return run
+    with _engine(runtime, sizes) as engine:
+        ids, names = _setup(engine, LONG_ACCOUNTS, LONG_SYMBOLS, "book", grant=1_000_000)
+        _settled()
+        counter = itertools.count()
+        threads = 4
+        finished: list[list[int]] = [[] for _ in range(threads)]
+        latencies: list[list[int]] = [[] for _ in range(threads)]
+        samples: list[tuple[int, int]] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.02):
+                samples.append((time.perf_counter_ns(), _rss_bytes()))
+
+        def order(rng: random.Random) -> tuple[Any, ...]:
+            side = rng.choice(("buy", "sell"))
+            account, symbol, quantity = rng.choice(ids), rng.choice(names), rng.randint(1, 10)
+            if rng.random() < 0.5:  # a maker, resting near the price
+                price = f"{100 + rng.randint(-5, 5) / 100:.2f}"
+                return (account, symbol, side, quantity, "limit", price, "gtc")
+            price = "100.10" if side == "buy" else "99.90"  # a taker: crosses every maker
+            return (account, symbol, side, quantity, "limit", price, "ioc")
+
+        def client(n: int) -> None:
+            rng = random.Random(n)
+            pending: collections.deque[tuple[int, Any]] = collections.deque()
+            while True:
+                more = next(counter) < sizes.long_orders
+                if more:
+                    pending.append((time.perf_counter_ns(), engine.place_order_async(*order(rng))))
+                if pending and (len(pending) >= sizes.window or not more):
+                    began, future = pending.popleft()
+                    future.get(timeout=120)
+                    now = time.perf_counter_ns()
+                    finished[n].append(now)
+                    latencies[n].append(now - began)
+                elif not more:
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        began = time.perf_counter_ns()
+        samples.append((began, _rss_bytes()))
+        workers = [threading.Thread(target=client, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        sampling.set()
+        sampler.join()
+        samples.append((time.perf_counter_ns(), _rss_bytes()))
+        ends = sorted(t for chunk in finished for t in chunk)
+        _measure(run, (len(ends), (ends[-1] - began) / 1e9, [x for c in latencies for x in c]))
+        start = began
+        for last in range(sizes.long_chunk - 1, len(ends), sizes.long_chunk):
+            end = ends[last]
+            rss = _nearest(samples, end)
+            run.chunks.append(
+                {"orders_per_second": sizes.long_chunk / ((end - start) / 1e9), "rss": rss}
+            )
+            start = end
+        for account in ids:
+            for left in engine.orders(account, status=["pending", "partially_filled"]):
+                with suppress(OrderNotCancellableError):
+                    engine.cancel_order(left.order_id)
+        _audit(engine, run)
+    return run
+
+
+def _nearest(samples: list[tuple[int, int]], moment: int) -> int:
+    """The resident set of the sample taken nearest `moment`."""
+    return min(samples, key=lambda sample: abs(sample[0] - moment))[1]
+
+
+def long_run_summary(run: Run, chunk: int) -> dict[str, float]:
+    """The last chunk's throughput over the first's, and resident memory grown per order after
+    the first chunk (bytes)."""
+    first, last = run.chunks[0], run.chunks[-1]
+    orders_after_first = chunk * (len(run.chunks) - 1)
+    return {
+        "last/first": round(last["orders_per_second"] / first["orders_per_second"], 2),
+        "rss_bytes_per_order": round((last["rss"] - first["rss"]) / max(1, orders_after_first)),
+    }
 
 
 def idle_memory_per_account(runtime: str, accounts: int) -> int:
@@ -494,6 +608,7 @@ def run_bench(
         "hot-symbol": hot_symbol_scenario,
         "hot-account": hot_account_scenario,
         "search": search_scenario,
+        "long-run": long_run_scenario,
     }
     for scenario in scenarios:
         for runtime in runtimes:
@@ -538,7 +653,8 @@ def ratios(runs: list[Run]) -> dict[str, dict[str, float]]:
             baseline = per_runtime.get(other)
             if baseline is not None and baseline.orders_per_second:
                 entry[f"mn/{other}"] = round(mn.orders_per_second / baseline.orders_per_second, 2)
-        result[key] = entry
+        if entry:
+            result[key] = entry
     return result
 
 

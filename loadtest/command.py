@@ -13,7 +13,9 @@ import sys
 from rich.console import Console
 
 RUNTIMES = ("mn", "threads", "lock")
-SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search")
+SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search", "long-run")
+DEFAULT_SCENARIOS = SCENARIOS[:-1]
+"""What a bench without `--scenario` runs: all but `long-run` (a million orders per runtime)."""
 NAME = "bench"
 HELP = "benchmark the engine on three runtimes"
 
@@ -24,7 +26,7 @@ def add_arguments(bench: argparse.ArgumentParser) -> None:
         "--scenario",
         action="append",
         choices=SCENARIOS,
-        help="run only this scenario (repeatable; default: all)",
+        help="run only this scenario (repeatable; default: all but long-run)",
     )
     bench.add_argument(
         "--runtime",
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from loadtest.bench import (  # noqa: PLC0415  (the benchmark loads only when asked for)
         Sizes,
         as_json,
+        long_run_summary,
         plot,
         ratios,
         run_bench,
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     sizes = Sizes.quick() if args.quick else Sizes.full(args.seconds)
     if args.workers is not None:
         sizes = dataclasses.replace(sizes, workers=args.workers)
-    scenarios = tuple(args.scenario or SCENARIOS)
+    scenarios = tuple(args.scenario or DEFAULT_SCENARIOS)
     runtimes = tuple(args.runtime or RUNTIMES)
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)
     runs = run_bench(scenarios, runtimes, sizes, console, max(1, args.repeat))
@@ -83,5 +86,14 @@ def run(args: argparse.Namespace) -> int:
     console.print(table(runs))
     for key, entry in ratios(runs).items():
         console.print(f"{key}: " + ", ".join(f"{k} = {v}x" for k, v in entry.items()))
+    for found in runs:
+        if found.scenario == "long-run" and found.chunks:
+            summary = long_run_summary(found, sizes.long_chunk)
+            console.print(
+                f"long-run on {found.runtime}: chunks of {sizes.long_chunk:,} orders at "
+                + ", ".join(f"{c['orders_per_second']:,.0f}" for c in found.chunks)
+                + f" orders/s; last/first = {summary['last/first']}x; resident memory grew "
+                f"{summary['rss_bytes_per_order']:,} B per order after the first chunk"
+            )
     console.print("every run's audit passed: cash and shares conserved, nothing reserved")
     return 0

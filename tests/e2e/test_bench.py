@@ -84,3 +84,21 @@ def test_the_history_listing_benchmark_runs_and_finds_what_it_built() -> None:
         "open, newest 50": 1,
         "all, newest 50": 50,
     }
+
+
+def test_quick_long_run_reports_throughput_and_memory_per_chunk() -> None:
+    result = subprocess.run(
+        [BROKERAGE, "bench", "--quick", "--json", "--scenario", "long-run", "--runtime", "mn"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    (run,) = json.loads(result.stdout)["runs"]
+    assert run["scenario"] == "long-run"
+    assert run["orders"] == 2_000
+    assert len(run["chunks"]) == 4
+    assert all(c["orders_per_second"] > 0 and c["rss"] > 0 for c in run["chunks"])
+    assert run["audit"]["accounts"] == 100

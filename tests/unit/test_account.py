@@ -3,10 +3,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.account import Account, value_portfolio
 from engine.errors import InsufficientAvailableCashError
 from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId
+from engine.money import share_of
 from engine.orders import (
     CancelReason,
     Order,
@@ -91,19 +94,69 @@ def test_fill_below_the_limit_releases_the_difference() -> None:
     account.check()
 
 
-def test_average_cost_is_exact_and_unchanged_by_sells() -> None:
+def test_a_partial_sell_takes_its_share_of_the_cost_to_the_cent_half_even() -> None:
     account = new_account()
     buy(account, 1, 1, 10_00)
-    buy(account, 2, 2, 10_01)  # 3 shares cost 30.02: average 10.00666...
+    buy(account, 2, 2, 10_01)  # 3 shares cost 30.02: average 10.0066...
     sell = order(3, Side.SELL, 1, 1)
     account.accept(sell, 3)
 
     account.settle_fill(sell.order_id, TradeId("T-3"), 1, 12_00, 4)
 
     position = account.positions[S]
-    assert position.cost / position.quantity == pytest.approx(30_02 / 3)
-    assert position.cost * 3 == 30_02 * 2  # exactly two thirds of the cost remain
-    assert float(account.realized) == pytest.approx(12_00 - 30_02 / 3)
+    assert position.cost == 20_01  # 30.02 / 3 = 10.0066... takes 10.01; 20.01 stays
+    assert account.realized == 12_00 - 10_01
+    assert position.cost + 10_01 == 30_02
+    portfolio = value_portfolio(account.state(), {S: 10_00})
+    assert portfolio.holdings[0].average_cost == Decimal("10.00")  # 20.01 / 2, shown half-even
+    assert portfolio.realized_pl == Decimal("1.99")
+    account.audit()
+
+
+def test_share_of_rounds_half_to_even_and_never_loses_a_cent() -> None:
+    assert share_of(30_02, 1, 3) == 10_01
+    assert share_of(5, 1, 2) == 2  # 2.5 -> 2
+    assert share_of(7, 1, 2) == 4  # 3.5 -> 4
+    assert share_of(10, 3, 3) == 10
+    assert share_of(10, 0, 3) == 0
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.integers(1, 50), st.integers(1, 100_000)),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_cost_and_pl_stay_exact_to_the_cent_over_any_buys_and_partial_sells(
+    trades: list[tuple[bool, int, int]],
+) -> None:
+    """Whatever the buys and partial sells: realized P/L minus the cost still held equals the
+    cash made (cash minus net deposits), to the cent; cost taken plus cost kept is cost paid;
+    and the cost of each fill is an int of bounded size."""
+    account = new_account(10**12)
+    paid = 0
+    for n, (is_buy, quantity, price) in enumerate(trades):
+        held = account.positions[S].quantity if S in account.positions else 0
+        if is_buy or not held:
+            buy(account, n, quantity, price)
+            paid += quantity * price
+            continue
+        sold = min(quantity, held)
+        sell = order(n, Side.SELL, sold, 1)
+        assert account.accept(sell, 1) is None
+        before = account.positions[S].cost
+        account.settle_fill(sell.order_id, TradeId(f"T-{n}"), sold, price, 2)
+        after = account.positions[S].cost if S in account.positions else 0
+        assert 0 <= after <= before
+        assert isinstance(after, int)
+    cost = account.positions[S].cost if S in account.positions else 0
+    assert account.realized - cost == account.cash - 10**12
+    assert isinstance(account.realized, int)
+    portfolio = value_portfolio(account.state(), {S: 1_00})
+    made = portfolio.realized_pl + portfolio.unrealized_pl
+    assert made == Decimal(account.cash - 10**12 + (portfolio.market_value * 100)).scaleb(-2)
     account.audit()
 
 
