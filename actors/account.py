@@ -6,6 +6,7 @@ and settles the fills that come back. Its logic lives in `engine.account.Account
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +26,7 @@ from actors.messages import (
     OrderExpired,
     RemovedFromBook,
     RemoveFromBook,
+    Reply,
     Request,
     SettleFill,
     SettleMatch,
@@ -34,20 +36,26 @@ from actors.services import Services
 from engine.account import Account
 from engine.commands import (
     WATCHLIST_EDITS,
-    AddToWatchlist,
     CancelOrder,
-    CreateWatchlist,
-    DeleteWatchlist,
     Deposit,
     GrantShares,
-    RenameWatchlist,
-    ReplaceWatchlist,
     WatchlistEdit,
     Withdraw,
+    encode,
 )
 from engine.errors import OrderNotCancellableError
 from engine.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
 from engine.ids import OrderId
+from engine.journal import (
+    Applied,
+    CashMoved,
+    Fact,
+    Granted,
+    WatchlistChanged,
+    accepted,
+    apply_watchlist_edit,
+    refused,
+)
 from engine.matching import OrderTicket
 from engine.orders import CancelReason, Order, OrderStatus, RejectReason
 
@@ -72,14 +80,19 @@ class AccountActor(BrokerActor):
 
     supervised = True
 
-    def __init__(self, account: Account, services: Services) -> None:
+    def __init__(
+        self,
+        account: Account,
+        services: Services,
+        books: dict[OrderId, ActorRef] | None = None,
+    ) -> None:
         super().__init__(services.log, account_id=account.account_id)
         self.account = account
         self.services = services
         self.clock = services.clock
         self.metrics = services.metrics
         self.verbose = services.verbose
-        self.books: dict[OrderId, ActorRef] = {}  # open order -> its symbol's actor
+        self.books: dict[OrderId, ActorRef] = books or {}  # open order -> its symbol's actor
 
     def _finished(self, order: Order) -> None:
         if order.status.is_final:
@@ -99,26 +112,41 @@ class AccountActor(BrokerActor):
             self.metrics.count("withdrawals")
         if self.verbose:
             self.log.info("cash." + record.kind.value, amount=str(record.amount))
-        message.reply.set(self.account.balance())
+        cents = command.amount if isinstance(command, Deposit) else -command.amount
+        fact = CashMoved(command.account_id, cents, now)
+        self._reply(message.reply, self.account.balance(), fact)
 
     @handles(GrantShares)
     def _grant_shares(self, message: Request[GrantShares]) -> None:
         command = message.command
-        record = self.account.grant(command.symbol, command.quantity, command.price, self.clock())
+        now = self.clock()
+        record = self.account.grant(command.symbol, command.quantity, command.price, now)
         if self.verbose:
             self.log.info("shares.granted", symbol=command.symbol, quantity=command.quantity)
-        message.reply.set(record)
+        fact = Granted(command.account_id, command.symbol, command.quantity, command.price, now)
+        self._reply(message.reply, record, fact)
+
+    def _reply(self, reply: Reply, value: object, fact: Fact) -> None:
+        """Answer `value`, once the journal (if any) holds `fact`."""
+        journal = self.services.journal
+        if journal is None:
+            reply.set(value)
+        else:
+            reply.set(AfterAll(value, (journal.append(fact),)))
 
     # -- orders --------------------------------------------------------------------------------
 
     @handles(AcceptOrder)
     def _accept(self, message: AcceptOrder) -> None:
         order = message.order
-        reason = order.reject_reason  # set already when the gateway refused it
+        reason = order.reject_reason  # set already when the gateway refused it (and journaled)
         if reason is None:
-            reason = self.account.accept(order, self.clock())
+            reason = self.account.accept(order, order.created_ns)
+            journaled = False
         else:
             self.account.record_refused(order)
+            journaled = True
+        journal = self.services.journal
         if reason is not None:
             rejected(self.services, order, reason, self.log)
             if not message.keep_refused:
@@ -128,8 +156,14 @@ class AccountActor(BrokerActor):
                     OrderRejected, lambda: OrderRejected(order.snapshot(), reason)
                 )
             if message.reply is not None:
-                message.reply.set(order.snapshot())
+                if journal is None or journaled:
+                    message.reply.set(order.snapshot())
+                else:
+                    fact = refused(order, kept=message.keep_refused)
+                    message.reply.set(AfterAll(order.snapshot(), (journal.append(fact),)))
             return
+        if journal is not None:
+            journal.append(accepted(order))  # the reply waits for the match, journaled later
         self.metrics.count("orders_accepted")
         self.metrics.latency(
             "place_to_accepted", self.services.monotonic() - order.placed_monotonic_ns
@@ -150,7 +184,7 @@ class AccountActor(BrokerActor):
 
     def _settle(self, order_id: OrderId, fill: Any) -> Order:
         record = self.account.settle_fill(
-            order_id, fill.trade_id, fill.quantity, fill.price, self.clock()
+            order_id, fill.trade_id, fill.quantity, fill.price, fill.at_ns
         )
         order = self.account.orders[order_id]
         if order.status is OrderStatus.EXECUTED:
@@ -172,8 +206,8 @@ class AccountActor(BrokerActor):
         self._finished(order)
         return order
 
-    def _cancel(self, order_id: OrderId, reason: CancelReason) -> Order:
-        order = self.account.cancel_rest(order_id, reason, self.clock())
+    def _cancel(self, order_id: OrderId, reason: CancelReason, at_ns: int) -> Order:
+        order = self.account.cancel_rest(order_id, reason, at_ns)
         self.metrics.count("orders_cancelled")
         if self.verbose:
             self.log.info(
@@ -194,7 +228,7 @@ class AccountActor(BrokerActor):
         for fill in result.fills:
             self._settle(message.order_id, fill)
         if result.cancel_reason is not None:
-            self._cancel(message.order_id, result.cancel_reason)
+            self._cancel(message.order_id, result.cancel_reason, message.at_ns)
         elif result.rested and self.verbose:
             self.log.info(
                 "order.resting",
@@ -202,18 +236,27 @@ class AccountActor(BrokerActor):
                 symbol=order.symbol,
                 remaining=order.remaining,
             )
+        self._applied(f"match:{message.order_id}")
         if message.reply is not None:
             message.reply.set(AfterAll(order.snapshot(), message.waits))
+
+    def _applied(self, key: str) -> None:
+        """Tell the journal (if any) this account applied the effect `key` of a book's fact."""
+        journal = self.services.journal
+        if journal is not None:
+            journal.append(Applied(self.account.account_id, key))
 
     @handles(SettleFill)
     def _settle_fill(self, message: SettleFill) -> None:
         self._settle(message.order_id, message.fill)
+        self._applied(f"fill:{message.fill.trade_id}:{message.order_id}")
         if message.done is not None:
             message.done.set(None)
 
     @handles(OrderExpired)
     def _expired(self, message: OrderExpired) -> None:
-        self._cancel(message.order_id, message.reason)
+        self._cancel(message.order_id, message.reason, message.at_ns)
+        self._applied(f"expired:{message.order_id}")
         message.done.set(None)
 
     @handles(CancelOrder)
@@ -232,27 +275,22 @@ class AccountActor(BrokerActor):
             # account before this answer, so they are settled and the order is final.
             assert order.status.is_final, f"{order.order_id} neither resting nor final"
             raise OrderNotCancellableError(order.order_id, order.status.value)
-        message.reply.set(self._cancel(message.order_id, CancelReason.REQUESTED).snapshot())
+        cancelled = self._cancel(message.order_id, CancelReason.REQUESTED, message.at_ns)
+        self._applied(f"removed:{message.order_id}")
+        durable = message.durable
+        if durable is None:
+            message.reply.set(cancelled.snapshot())
+        else:
+            message.reply.set(AfterAll(cancelled.snapshot(), (durable,)))
 
     # -- watchlists ----------------------------------------------------------------------------
 
     @handles(*WATCHLIST_EDITS)
     def _edit_watchlist(self, message: Request[WatchlistEdit]) -> None:
-        lists = self.account.watchlists
         command = message.command
-        if isinstance(command, CreateWatchlist):
-            message.reply.set(lists.create(command.name, command.symbols))
-        elif isinstance(command, RenameWatchlist):
-            message.reply.set(lists.rename(command.name, command.new_name))
-        elif isinstance(command, ReplaceWatchlist):
-            message.reply.set(lists.replace(command.name, command.symbols, command.new_name))
-        elif isinstance(command, DeleteWatchlist):
-            lists.delete(command.name)
-            message.reply.set(None)
-        elif isinstance(command, AddToWatchlist):
-            message.reply.set(lists.add(command.name, command.symbol))
-        else:
-            message.reply.set(lists.remove(command.name, command.symbol))
+        answer = apply_watchlist_edit(self.account, command)
+        fact = WatchlistChanged(command.account_id, json.dumps(encode(command)))
+        self._reply(message.reply, answer, fact)
 
     @handles(GetWatchlists)
     def _watchlists(self, message: GetWatchlists) -> None:

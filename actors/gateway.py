@@ -14,7 +14,7 @@ from typing import Any
 
 from actors.account import AccountActor, rejected
 from actors.base import BrokerActor, handles, send
-from actors.futures import Gathered, new_future
+from actors.futures import AfterAll, Gathered, new_future
 from actors.messages import (
     AcceptOrder,
     ActorRef,
@@ -36,6 +36,7 @@ from actors.messages import (
     GetTransactions,
     GetWatchlists,
     Place,
+    Reply,
     Request,
     Search,
     SetAlert,
@@ -74,6 +75,7 @@ from engine.errors import (
 from engine.events import OrderRejected
 from engine.factory import OrderFactory
 from engine.ids import AccountId, OrderId, Symbol, UserId
+from engine.journal import Fact, Listed, Opened, State, refused
 from engine.matching import Market
 from engine.money import cents_to_decimal
 from engine.orders import RejectReason
@@ -103,6 +105,7 @@ class GatewayActor(BrokerActor):
         factory: OrderFactory,
         history_limit: int,
         session: Session,
+        recovered: State | None = None,
     ) -> None:
         super().__init__(services.log, actor="gateway")
         self.runtime = runtime
@@ -124,6 +127,39 @@ class GatewayActor(BrokerActor):
         self.next_alert = 0
         self.next_account = 0
         self.next_order = 0
+        if recovered is not None:
+            self._adopt(recovered)
+
+    def _adopt(self, state: State) -> None:
+        """Start an actor for each account and symbol a journal's replay rebuilt, and take
+        over its directory and id counters."""
+        for symbol, market in state.markets.items():
+            self.index.add(symbol, market.name)
+            self.symbols[symbol] = self.runtime.spawn(
+                SymbolActor,
+                market,
+                self.prices,
+                self.services,
+                state.trade_ids[symbol],
+                state.alerts[symbol],
+            )
+        for account_id, account in state.accounts.items():
+            books = {order_id: self.symbols[o.symbol] for order_id, o in account.open.items()}
+            self.accounts[account_id] = self.runtime.spawn(
+                AccountActor, account, self.services, books
+            )
+        for market in state.markets.values():
+            for entry in market.book.entries():
+                entry.owner = self.accounts[entry.account_id]
+        self.users.update(state.users)
+        self.owners.update(state.owners)
+        self.routes.update(state.routes)
+        self.alert_routes.update(state.alert_routes)
+        for account_id, symbols in state.alert_symbols.items():
+            self.alert_symbols[account_id] = set(symbols)
+        self.next_account = state.next_account
+        self.next_order = state.next_order
+        self.next_alert = state.next_alert
 
     @handles(GetChildren)
     def _children(self, message: GetChildren) -> None:
@@ -157,13 +193,9 @@ class GatewayActor(BrokerActor):
         symbol = command.symbol
         if symbol in self.symbols:
             raise DuplicateError("symbol", symbol)
+        now = self.clock()
         market = Market(
-            symbol,
-            command.name,
-            command.price,
-            command.mode,
-            self.clock(),
-            history_limit=self.history_limit,
+            symbol, command.name, command.price, command.mode, now, history_limit=self.history_limit
         )
         self.index.add(symbol, command.name)
         self.symbols[symbol] = self.runtime.spawn(SymbolActor, market, self.prices, self.services)
@@ -173,7 +205,16 @@ class GatewayActor(BrokerActor):
             price=str(cents_to_decimal(command.price)),
             mode=command.mode.value,
         )
-        message.reply.set(market.quote())
+        fact = Listed(symbol, command.name, command.price, command.mode, now)
+        self._reply(message.reply, market.quote(), fact)
+
+    def _reply(self, reply: Reply, value: object, fact: Fact) -> None:
+        """Answer `value`, once the journal (if any) holds `fact`."""
+        journal = self.services.journal
+        if journal is None:
+            reply.set(value)
+        else:
+            reply.set(AfterAll(value, (journal.append(fact),)))
 
     @handles(OpenAccount)
     def _open_account(self, message: Request[OpenAccount]) -> None:
@@ -214,7 +255,10 @@ class GatewayActor(BrokerActor):
         self.owners[account_id] = user_id
         self.accounts[account_id] = self.runtime.spawn(AccountActor, account, self.services)
         self.log.info("account.opened", account_id=account_id, user_id=user_id)
-        message.reply.set(AccountInfo(account_id, user, balance))
+        fact = Opened(
+            account_id, user_id, user.name, user.email, user.phone, command.initial_deposit, now
+        )
+        self._reply(message.reply, AccountInfo(account_id, user, balance), fact)
 
     @handles(GetAccounts)
     def _accounts(self, message: GetAccounts) -> None:
@@ -286,10 +330,10 @@ class GatewayActor(BrokerActor):
             self.services.publish(
                 OrderRejected, lambda: OrderRejected(order.snapshot(), RejectReason.BUSY)
             )
-            message.reply.set(order.snapshot())
+            self._reply(message.reply, order.snapshot(), refused(order, kept=False))
         elif not self.session.is_open(now):
             order.reject(RejectReason.MARKET_CLOSED, now)
-            message.reply.set(order.snapshot())
+            self._reply(message.reply, order.snapshot(), refused(order, kept=True))
             send(account_ref, AcceptOrder(order, symbol_ref, None))  # recorded in its history
         else:
             send(account_ref, AcceptOrder(order, symbol_ref, message.reply, message.keep_refused))

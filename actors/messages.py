@@ -98,17 +98,18 @@ class SubmitOrder(NamedTuple):
 
 
 class SettleMatch(NamedTuple):
-    """Symbol actor -> the order's own account actor: what the submission did at once, to
-    settle and reply.
+    """Symbol actor -> the order's own account actor: what the submission did at once (at
+    `at_ns`), to settle and reply.
 
-    `waits` are the `done` replies of the fills sent to resting orders' accounts: the caller's
-    answer holds once they are settled too.
+    `waits` are the `done` replies of the fills sent to resting orders' accounts, and the
+    journal's word that the match is durable: the caller's answer holds once they are done.
     """
 
     order_id: OrderId
     result: MatchResult
     reply: Reply | None
     waits: tuple[pykka.Future[Any], ...] = ()
+    at_ns: int = 0
 
 
 class SettleFill(NamedTuple):
@@ -132,11 +133,13 @@ class RemoveFromBook:
 @dataclass(frozen=True, slots=True)
 class RemovedFromBook:
     """Symbol actor -> account actor: the answer to `RemoveFromBook`, whether the order was
-    still resting."""
+    still resting (taken out at `at_ns`; `durable` set once the journal holds it)."""
 
     order_id: OrderId
     removed: bool
     reply: Reply
+    at_ns: int = 0
+    durable: pykka.Future[Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,7 @@ class OrderExpired:
     order_id: OrderId
     done: Reply
     reason: CancelReason = CancelReason.EXPIRED
+    at_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)

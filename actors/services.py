@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pykka
 
@@ -15,6 +15,14 @@ from actors.bus import Interest
 from actors.messages import Publish
 from actors.metrics import Metrics
 from engine.events import Event
+from engine.journal import Fact
+
+
+class Journal(Protocol):
+    """Where the actors write the facts they make (see `engine.journal`)."""
+
+    def append(self, fact: Fact) -> pykka.Future[Any]:
+        """Queue `fact` for the journal; the future is set once it is durable."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,7 @@ class Services:
         log: The brokerage's structlog logger.
         metrics: Counters and latency histograms.
         monotonic: A monotonic clock in nanoseconds, for latencies.
+        journal: Where facts go before a reply may say they happened (None: kept nowhere).
     """
 
     bus: pykka.ActorRef[Any]
@@ -36,6 +45,7 @@ class Services:
     log: Any
     metrics: Metrics
     monotonic: Callable[[], int] = field(default=time.perf_counter_ns)
+    journal: Journal | None = None
 
     @property
     def verbose(self) -> bool:

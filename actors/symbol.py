@@ -19,6 +19,8 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+import pykka
+
 from actors.base import BrokerActor, handles, send
 from actors.futures import AfterAll, new_future
 from actors.messages import (
@@ -45,6 +47,16 @@ from engine.commands import CancelAlert, ExpireDayOrders, UpdatePrice
 from engine.errors import SymbolHaltedError
 from engine.events import AlertTriggered, PriceChanged
 from engine.ids import Symbol
+from engine.journal import (
+    AlertAdded,
+    AlertRemoved,
+    Expired,
+    Fact,
+    Halted,
+    Matched,
+    PriceSet,
+    Removed,
+)
 from engine.matching import Fill, Market, MatchResult, TradeIdSequence
 from engine.money import cents_to_decimal
 from engine.orders import CancelReason, ns_to_datetime
@@ -68,6 +80,8 @@ class SymbolActor(BrokerActor):
         market: Market,
         prices: MutableMapping[Symbol, int],
         services: Services,
+        trade_ids: TradeIdSequence | None = None,
+        alerts: AlertBook | None = None,
     ) -> None:
         super().__init__(services.log, symbol=market.symbol)
         self.market = market
@@ -75,8 +89,8 @@ class SymbolActor(BrokerActor):
         self.services = services
         self.clock = services.clock
         self.verbose = services.verbose
-        self.trade_ids = TradeIdSequence(market.symbol)
-        self.alerts = AlertBook()
+        self.trade_ids = trade_ids or TradeIdSequence(market.symbol)
+        self.alerts = alerts if alerts is not None else AlertBook()
         prices[market.symbol] = market.price
 
     def _tell_makers(self, fills: list[Fill] | tuple[Fill, ...]) -> tuple[Any, ...]:
@@ -128,8 +142,11 @@ class SymbolActor(BrokerActor):
             self.services.metrics.count("actors_restarted")
             return super().recover(message, error)
         self.services.metrics.count("symbols_halted")
+        now = self.clock()
+        self._journal(Halted(self.market.symbol, now))
         for entry in self.market.halt():  # every resting order back to its account
-            send(entry.owner, OrderExpired(entry.order_id, new_future(), CancelReason.HALTED))
+            expired = OrderExpired(entry.order_id, new_future(), CancelReason.HALTED, now)
+            send(entry.owner, expired)
         self._handlers = {**type(self)._handlers, **_HALTED_HANDLERS}
         try:  # the failed message is answered as a halted symbol answers it
             _HALTED_HANDLERS[kind](self, message)
@@ -139,7 +156,15 @@ class SymbolActor(BrokerActor):
 
     def _submit_halted(self, message: SubmitOrder) -> None:
         ticket = message.ticket
-        send(ticket.owner, SettleMatch(ticket.order_id, _HALTED, message.reply, ()))
+        now = self.clock()
+        waits = self._journal(Matched(self.market.symbol, ticket.order_id, now))
+        send(ticket.owner, SettleMatch(ticket.order_id, _HALTED, message.reply, waits, now))
+
+    def _journal(self, fact: Fact) -> tuple[pykka.Future[Any], ...]:
+        """Queue `fact` for the journal; return what a reply must wait for (nothing without
+        one)."""
+        journal = self.services.journal
+        return () if journal is None else (journal.append(fact),)
 
     def _remove_halted(self, message: RemoveFromBook) -> None:
         # not resting: its account was told to cancel it when the symbol halted
@@ -160,16 +185,24 @@ class SymbolActor(BrokerActor):
         old = self.market.price
         result = self.market.submit(ticket, now, self.trade_ids)
         self.services.metrics.count("fills", len(result.fills))
-        waits = self._tell_makers(result.fills)
+        durable = self._journal(Matched(self.market.symbol, ticket.order_id, now))
+        waits = self._tell_makers(result.fills) + durable
         self._price_moved(old, now)
         if result.rested and self.verbose:
             self.log.debug("book.rested", order_id=ticket.order_id, side=ticket.side.value)
-        send(ticket.owner, SettleMatch(ticket.order_id, result, message.reply, waits))
+        send(ticket.owner, SettleMatch(ticket.order_id, result, message.reply, waits, now))
 
     @handles(RemoveFromBook)
     def _remove(self, message: RemoveFromBook) -> None:
         removed = self.market.cancel(message.order_id) > 0
-        message.account_ref.tell(RemovedFromBook(message.order_id, removed, message.reply))
+        now = self.clock()
+        durable = (
+            self._journal(Removed(self.market.symbol, message.order_id, now)) if removed else ()
+        )
+        answer = RemovedFromBook(
+            message.order_id, removed, message.reply, now, durable[0] if durable else None
+        )
+        message.account_ref.tell(answer)
 
     @handles(UpdatePrice)
     def _set_price(self, message: Request[UpdatePrice]) -> None:
@@ -178,7 +211,8 @@ class SymbolActor(BrokerActor):
         price = message.command.price
         fills = self.market.update_price(price, now, self.trade_ids)
         self.services.metrics.count("fills", len(fills))
-        waits = self._tell_makers(fills)
+        durable = self._journal(PriceSet(self.market.symbol, price, now))
+        waits = self._tell_makers(fills) + durable
         self._price_moved(old, now)
         if fills and self.verbose:
             self.log.info("price.triggered", price=str(cents_to_decimal(price)), fills=len(fills))
@@ -196,11 +230,14 @@ class SymbolActor(BrokerActor):
     @handles(ExpireDayOrders)
     def _expire(self, message: Request[ExpireDayOrders]) -> None:
         waits = []
-        for entry in self.market.expire_day_orders():
+        now = self.clock()
+        expired = self.market.expire_day_orders()
+        for entry in expired:
             done = new_future()
-            send(entry.owner, OrderExpired(entry.order_id, done))
+            send(entry.owner, OrderExpired(entry.order_id, done, CancelReason.EXPIRED, now))
             waits.append(done)
-        message.reply.set(AfterAll(len(waits), tuple(waits)))
+        durable = self._journal(Expired(self.market.symbol, now)) if expired else ()
+        message.reply.set(AfterAll(len(waits), (*waits, *durable)))
 
     @handles(SetAlert)
     def _add_alert(self, message: SetAlert) -> None:
@@ -215,11 +252,22 @@ class SymbolActor(BrokerActor):
             message.created_ns,
         )
         self.alerts.add(alert)
-        message.reply.set(alert.snapshot())
+        fact = AlertAdded(
+            alert.alert_id,
+            alert.account_id,
+            alert.symbol,
+            alert.condition,
+            alert.threshold,
+            alert.one_shot,
+            alert.created_ns,
+        )
+        message.reply.set(AfterAll(alert.snapshot(), self._journal(fact)))
 
     @handles(CancelAlert)
     def _cancel_alert(self, message: Request[CancelAlert]) -> None:
-        message.reply.set(self.alerts.remove(message.command.alert_id).snapshot())
+        alert = self.alerts.remove(message.command.alert_id)
+        durable = self._journal(AlertRemoved(self.market.symbol, alert.alert_id))
+        message.reply.set(AfterAll(alert.snapshot(), durable))
 
     @handles(GetAlerts)
     def _alerts(self, message: GetAlerts) -> None:

@@ -240,25 +240,36 @@ class Account:
                 is kept of this one.
         """
         client_id = order.client_order_id
-        if client_id is not None:
-            if client_id in self.client_ids:
-                raise DuplicateError("client_order_id", client_id)
-            self.client_ids[client_id] = order.order_id
-        self.orders[order.order_id] = order
+        if client_id is not None and client_id in self.client_ids:
+            raise DuplicateError("client_order_id", client_id)
+        reason: RejectReason | None = None
         if order.side is Side.BUY:
             if order.reserved_cents > self.available_cash:
-                order.reject(RejectReason.INSUFFICIENT_FUNDS, at_ns)
-                return RejectReason.INSUFFICIENT_FUNDS
-            self.reserved_cash += order.reserved_cents
-            self.open[order.order_id] = order
-            return None
-        position = self.positions.get(order.symbol)
-        if position is None or position.quantity - position.reserved < order.quantity:
-            order.reject(RejectReason.INSUFFICIENT_SHARES, at_ns)
-            return RejectReason.INSUFFICIENT_SHARES
-        position.reserved += order.quantity
-        self.open[order.order_id] = order
+                reason = RejectReason.INSUFFICIENT_FUNDS
+        else:
+            position = self.positions.get(order.symbol)
+            if position is None or position.quantity - position.reserved < order.quantity:
+                reason = RejectReason.INSUFFICIENT_SHARES
+        if reason is not None:
+            order.reject(reason, at_ns)
+            self.orders[order.order_id] = order
+            if client_id is not None:
+                self.client_ids[client_id] = order.order_id
+            return reason
+        self.reserve(order)
         return None
+
+    def reserve(self, order: Order) -> None:
+        """Keep an accepted order open and reserve what it needs, without checking (what
+        `accept` does once its check passed; a replay of the journal does it as recorded)."""
+        self.orders[order.order_id] = order
+        self.open[order.order_id] = order
+        if order.client_order_id is not None:
+            self.client_ids[order.client_order_id] = order.order_id
+        if order.side is Side.BUY:
+            self.reserved_cash += order.reserved_cents
+        else:
+            self.positions.setdefault(order.symbol, _Position()).reserved += order.quantity
 
     def forget_refused(self, order: Order) -> None:
         """Drop a refused order from the history (one whose refusal created no order)."""

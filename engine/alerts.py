@@ -97,6 +97,10 @@ class AlertBook:
     def __len__(self) -> int:
         return len(self._alerts)
 
+    def all(self) -> list[Alert]:
+        """Every active alert, oldest first. O(n)."""
+        return list(self._alerts.values())
+
     def add(self, alert: Alert) -> None:
         """Keep an alert. O(log n).
 

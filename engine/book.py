@@ -140,6 +140,10 @@ class OrderBook:
         self._side(entry.side)[entry.price].volume -= quantity
         return entry
 
+    def entries(self) -> list[RestingOrder]:
+        """Every resting order, in the order they came to rest. O(n)."""
+        return sorted(self._index.values(), key=lambda entry: entry.sequence)
+
     def remove_day_orders(self) -> list[RestingOrder]:
         """Take every DAY order out of the book (the session closed). O(n)."""
         day = [entry for entry in self._index.values() if entry.day]

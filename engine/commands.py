@@ -13,14 +13,13 @@ nothing) are messages there too.
 
 from __future__ import annotations
 
-import enum
-import types
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any
 
 from engine.alerts import AlertCondition
+from engine.codec import Codec
 from engine.errors import ValidationError
 from engine.fields import (
     account_key,
@@ -436,76 +435,19 @@ Command = (
 COMMANDS: dict[str, type[Command]] = {kind.__name__: kind for kind in typing.get_args(Command)}
 """Each command class by its name, as `encode` writes it."""
 
-_HINTS: dict[type, dict[str, Any]] = {}
+_CODEC = Codec(COMMANDS, "command")
 
 
 def encode(command: Command) -> dict[str, Any]:
     """`command` as plain JSON values: its class's name under "type", then each field (enums
     by value, tuples as lists)."""
-    plain: dict[str, Any] = {"type": type(command).__name__}
-    for item in fields(command):
-        plain[item.name] = _plain(getattr(command, item.name))
-    return plain
+    return _CODEC.encode(command)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, tuple):
-        return [_plain(item) for item in value]
-    return value
-
-
-def decode(plain: dict[str, Any]) -> Command:
+def decode(plain: Any) -> Command:
     """The command `encode` wrote; `ValidationError` if `plain` is not one."""
-    if not isinstance(plain, dict):
-        raise ValidationError("command", "must be an object", plain)
-    name = plain.get("type")
-    kind = COMMANDS.get(name) if isinstance(name, str) else None
-    if kind is None:
-        raise ValidationError("type", f"must be one of {', '.join(COMMANDS)}", plain.get("type"))
-    hints = _HINTS.get(kind)
-    if hints is None:
-        hints = _HINTS[kind] = typing.get_type_hints(kind)
-    names = {item.name for item in fields(kind)}
-    extra = set(plain) - names - {"type"}
-    if extra:
-        raise ValidationError("command", f"has fields {kind.__name__} does not", sorted(extra))
-    values = {}
-    for name in names:
-        if name not in plain:
-            raise ValidationError(name, f"is missing from a {kind.__name__}", plain)
-        values[name] = _typed(hints[name], plain[name], name)
-    return kind(**values)
-
-
-def _typed(hint: Any, value: Any, name: str) -> Any:
-    """`value` read as a field of type `hint` (the types commands use)."""
-    supertype = getattr(hint, "__supertype__", None)  # a NewType: its base type
-    if supertype is not None:
-        return _typed(supertype, value, name)
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        (inner,) = (option for option in options if option is not type(None))
-        return _typed(inner, value, name)
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise ValidationError(name, "must be a list", value)
-        (item, _ellipsis) = typing.get_args(hint)
-        return tuple(_typed(item, v, name) for v in value)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        try:
-            return hint(value)
-        except ValueError:
-            raise ValidationError(name, f"must be a {hint.__name__}", value) from None
-    if hint is bool or hint is int or hint is str:
-        if type(value) is not hint:
-            raise ValidationError(name, f"must be a {hint.__name__}", value)
-        return value
-    raise TypeError(f"commands hold no field of type {hint!r}")  # pragma: no cover
+    found: Command = _CODEC.decode(plain)
+    return found
 
 
 __all__ = [

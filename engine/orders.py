@@ -129,6 +129,9 @@ class CancelReason(enum.StrEnum):
     PRICE_COLLAR = "price_collar"
     EXPIRED = "expired"
     HALTED = "halted"
+    INTERRUPTED = "interrupted"
+    """Accepted just before the engine stopped short, it never reached its book; recovery
+    cancelled it (its caller had no answer)."""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -14,9 +14,10 @@ from actors.messages import ActorRef, GetChildren
 from actors.metrics import Metrics
 from actors.notify import NotificationActor, NotificationSettings
 from actors.runtimes import LoopRuntime, Runtime, make_runtime
-from actors.services import Services
+from actors.services import Journal, Services
 from engine.factory import OrderFactory
 from engine.ids import Symbol
+from engine.journal import State
 from engine.session import Session
 
 
@@ -44,15 +45,18 @@ def start_engine(
     history_limit: int,
     session: Session,
     notifications: NotificationSettings,
+    journal: Journal | None = None,
+    recovered: State | None = None,
 ) -> Engine:
     """Start a runtime, then the bus, the gateway actor (which starts an actor per account and
-    per symbol as they come) and the notifier on it."""
+    per symbol as they come, and at once for every one `recovered` holds) and the notifier on
+    it; with a `journal`, the actors write their facts to it."""
     runtime = make_runtime(runtime_name, workers)
     interest = Interest()
     bus = runtime.spawn(EventBusActor, log, interest)
-    services = Services(bus, interest, clock, log, metrics)
+    services = Services(bus, interest, clock, log, metrics, journal=journal)
     gateway = runtime.spawn(
-        GatewayActor, runtime, services, prices, factory, history_limit, session
+        GatewayActor, runtime, services, prices, factory, history_limit, session, recovered
     )
     notifier = runtime.spawn(NotificationActor, log, notifications)
     on_loop = runtime.on_loop_thread if isinstance(runtime, LoopRuntime) else None

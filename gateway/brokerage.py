@@ -108,6 +108,7 @@ from engine.fields import (
     user_key,
 )
 from engine.ids import AccountId, Symbol
+from engine.journal import Interrupted, State
 from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot, Side
 from engine.search import SearchResult
@@ -116,6 +117,7 @@ from engine.universe import DEFAULT_UNIVERSE
 from engine.watchlists import Watchlist, parse_watchlist_name
 from gateway.bootstrap import Engine, start_engine, stop_engine
 from gateway.operations import Call, operation
+from gateway.stores import DURABILITIES, GroupCommitJournal, open_journal
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,12 @@ class Brokerage:
         notifications: Where email, push and SMS notifications go (SMTP server, SMS gateway,
             retries and backoff); users choose their channels with
             `set_notification_preferences`.
+        store: Where the journal is kept ("sqlite:///path/brokerage.db"), or None (the
+            default) for nothing kept: with a store, every change is journaled before its
+            caller is answered, and `start()` rebuilds the brokerage from the journal.
+        durability: With a store, "fsync" (the default: each batch reaches the disk before
+            its callers are answered) or "os" (it reaches the operating system: a process
+            crash loses nothing acknowledged, a power cut may).
     """
 
     def __init__(
@@ -223,9 +231,20 @@ class Brokerage:
         session: str = "always",
         session_poll: float | None = 1.0,
         notifications: NotificationSettings | None = None,
+        store: str | None = None,
+        durability: str = "fsync",
     ) -> None:
         self._notification_settings = notifications or NotificationSettings()
         self._engine: Engine | None = None
+        if durability not in DURABILITIES:
+            raise ValidationError(
+                "durability", f"must be one of {', '.join(DURABILITIES)}", durability
+            )
+        if store is not None and not (isinstance(store, str) and store.startswith("sqlite:///")):
+            raise ValidationError("store", "must be sqlite:///path", store)
+        self._store = store
+        self._durability = durability
+        self._journal: GroupCommitJournal | None = None
         self._notifying = False
         self._session = make_session(session)
         self._session_poll = session_poll
@@ -256,6 +275,7 @@ class Brokerage:
     def start(self) -> Brokerage:
         """Start the bus and the gateway actor; return self."""
         if self._engine is None:
+            journal, recovered = self._recover()
             self._engine = start_engine(
                 self.runtime_name,
                 self._workers,
@@ -267,6 +287,8 @@ class Brokerage:
                 history_limit=self._history_limit,
                 session=self._session,
                 notifications=self._notification_settings,
+                journal=journal,
+                recovered=recovered,
             )
             self._notifying = False
             if self._session.name != "always" and self._session_poll:
@@ -276,6 +298,25 @@ class Brokerage:
                 )
                 self._watcher.start()
         return self
+
+    def _recover(self) -> tuple[GroupCommitJournal | None, State | None]:
+        """Open the store and replay its journal (nothing without a store). An order accepted
+        just before a crash that never reached its book is cancelled (INTERRUPTED): its caller
+        never had an answer."""
+        if self._store is None:
+            return None, None
+        journal = open_journal(self._store, self._durability)
+        state = State(history_limit=self._history_limit)
+        for fact in journal.facts():
+            state.apply(fact)
+        state.finish()
+        for order in state.unsubmitted():
+            interrupted = Interrupted(order.order_id, self._clock())
+            state.apply(interrupted)
+            journal.append(interrupted)
+        journal.start()
+        self._journal = journal
+        return journal, state
 
     def _watch_session(self) -> None:
         """Cancel the resting DAY orders each time the session goes from open to closed."""
@@ -298,6 +339,9 @@ class Brokerage:
         engine, self._engine = self._engine, None
         if engine is not None:
             stop_engine(engine, self.timeout)
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            journal.close()
 
     async def aclose(self) -> None:
         """`close()` from a coroutine (on the "asyncio" runtime's loop too)."""

@@ -1,0 +1,93 @@
+"""Plain JSON values for frozen dataclasses of simple fields (the domain commands, the journal's
+facts): each becomes an object with its class's name under "type" and each field, enums by
+value and tuples as lists; reading one back checks every field's type."""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from dataclasses import fields
+from typing import Any, Union
+
+from engine.errors import ValidationError
+
+
+class Codec:
+    """Encodes and decodes the classes of `registry` (name -> class); `what` names them in
+    errors ("command", "fact")."""
+
+    def __init__(self, registry: dict[str, type[Any]], what: str) -> None:
+        self.registry = registry
+        self.what = what
+        self._hints: dict[type, dict[str, Any]] = {}
+        self._names: dict[type, tuple[str, ...]] = {}
+
+    def encode(self, value: Any) -> dict[str, Any]:
+        """`value` as plain JSON values."""
+        plain: dict[str, Any] = {"type": type(value).__name__}
+        for item in fields(value):
+            plain[item.name] = _plain(getattr(value, item.name))
+        return plain
+
+    def decode(self, plain: Any) -> Any:
+        """The value `encode` wrote; `ValidationError` if `plain` is not one."""
+        if not isinstance(plain, dict):
+            raise ValidationError(self.what, "must be an object", plain)
+        name = plain.get("type")
+        kind = self.registry.get(name) if isinstance(name, str) else None
+        if kind is None:
+            choices = ", ".join(self.registry)
+            raise ValidationError("type", f"must be one of {choices}", name)
+        hints = self._hints.get(kind)
+        if hints is None:
+            hints = self._hints[kind] = typing.get_type_hints(kind)
+            self._names[kind] = tuple(item.name for item in fields(kind))
+        names = self._names[kind]
+        extra = set(plain) - set(names) - {"type"}
+        if extra:
+            raise ValidationError(self.what, f"has fields {kind.__name__} does not", sorted(extra))
+        values = {}
+        for field_name in names:
+            if field_name not in plain:
+                raise ValidationError(field_name, f"is missing from a {kind.__name__}", plain)
+            values[field_name] = _typed(hints[field_name], plain[field_name], field_name)
+        return kind(**values)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _typed(hint: Any, value: Any, name: str) -> Any:
+    """`value` read as a field of type `hint` (str, int, bool, enums, NewTypes of them, optional
+    ones and tuples of them)."""
+    supertype = getattr(hint, "__supertype__", None)  # a NewType: its base type
+    if supertype is not None:
+        return _typed(supertype, value, name)
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = (option for option in options if option is not type(None))
+        return _typed(inner, value, name)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ValidationError(name, "must be a list", value)
+        (item, _ellipsis) = typing.get_args(hint)
+        return tuple(_typed(item, v, name) for v in value)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ValidationError(name, f"must be a {hint.__name__}", value) from None
+    if hint is bool or hint is int or hint is str:
+        if type(value) is not hint:
+            raise ValidationError(name, f"must be a {hint.__name__}", value)
+        return value
+    raise TypeError(f"no field of type {hint!r} is encoded")  # pragma: no cover

@@ -1,0 +1,590 @@
+"""The journal's facts, and the state they rebuild.
+
+A fact is what happened, written by the actor that made it happen, in the order the journal
+made it durable: an account opened, cash moved, an order accepted with its reservation (or
+refused), an order matched in its book at a moment, a price set, an order taken out of its
+book, ... Replaying facts never decides anything again: an accepted order is reserved for even
+if the cash at that point of the replay would say otherwise, so replay gives the same state
+whatever the actors' interleaving was.
+
+A match is one fact: replaying it re-runs the (deterministic) matching at its recorded moment,
+which makes the account effects (each fill to settle, a rest to cancel) pending; each account
+says with `Applied` when it applied one, and the replay applies it there, so each account's
+fills settle in the order they did live (average cost depends on it). Effects still pending at
+the end of the journal (the accounts had not said so when the process died) are applied then,
+in order: a trade is after recovery either in the book and both accounts, or nowhere.
+
+`State.apply(fact)` applies one fact to plain engine objects (no actors); `State.digest()`
+summarises everything a user can see, so a recovered engine can be compared with the live one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from engine.account import Account, User
+from engine.alerts import Alert, AlertBook, AlertCondition
+from engine.codec import Codec
+from engine.commands import (
+    AddToWatchlist,
+    CreateWatchlist,
+    DeleteWatchlist,
+    RemoveFromWatchlist,
+    RenameWatchlist,
+    ReplaceWatchlist,
+    WatchlistEdit,
+)
+from engine.commands import decode as decode_command
+from engine.ids import AccountId, OrderId, Symbol, UserId
+from engine.matching import Fill, Market, OrderTicket, TradeIdSequence
+from engine.orders import (
+    CancelReason,
+    LiquidityMode,
+    Order,
+    OrderType,
+    RejectReason,
+    Side,
+    TimeInForce,
+)
+
+# -- the facts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A stock was listed (gateway actor)."""
+
+    symbol: Symbol
+    name: str
+    price: int
+    mode: LiquidityMode
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """An account was opened for a user, registered then if new (gateway actor)."""
+
+    account_id: AccountId
+    user_id: UserId
+    name: str
+    email: str | None
+    phone: str | None
+    initial_deposit: int
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class CashMoved:
+    """Cash deposited (`cents` > 0) or withdrawn (< 0) (account actor)."""
+
+    account_id: AccountId
+    cents: int
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """Shares credited at a stated cost (account actor)."""
+
+    account_id: AccountId
+    symbol: Symbol
+    quantity: int
+    price: int
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An order passed its pre-trade check and its cash or shares were reserved (account
+    actor)."""
+
+    order_id: OrderId
+    account_id: AccountId
+    symbol: Symbol
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    quantity: int
+    limit_price: int | None
+    reserve_price: int | None
+    client_order_id: str | None
+    created_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An order was refused and kept in its account's history (`kept`), or refused and kept
+    nowhere (its id is spent all the same) (account or gateway actor)."""
+
+    order_id: OrderId
+    account_id: AccountId
+    symbol: Symbol
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    quantity: int
+    limit_price: int | None
+    reserve_price: int | None
+    client_order_id: str | None
+    created_ns: int
+    reason: RejectReason
+    kept: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Matched:
+    """An accepted order went through its symbol's book at `at_ns` (symbol actor)."""
+
+    symbol: Symbol
+    order_id: OrderId
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSet:
+    """The feed moved a symbol's price (symbol actor)."""
+
+    symbol: Symbol
+    price: int
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """A resting order was taken out of its book on its account's request (symbol actor)."""
+
+    symbol: Symbol
+    order_id: OrderId
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """The session closed: the symbol's resting DAY orders were taken out (symbol actor)."""
+
+    symbol: Symbol
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Halted:
+    """A failure left the symbol's book untrustworthy: its resting orders were cancelled and
+    it trades no more (symbol actor)."""
+
+    symbol: Symbol
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """An account applied an effect of its symbol's facts: "match:ORDER" (an order's own fills
+    and the cancel of its rest), "fill:TRADE:ORDER" (a resting order's fill),
+    "removed:ORDER", "expired:ORDER" (a cancel out of the book) (account actor)."""
+
+    account_id: AccountId
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """An order accepted before a crash never reached its book; recovery cancelled it."""
+
+    order_id: OrderId
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchlistChanged:
+    """A watchlist edit succeeded (account actor); `command` is the encoded command."""
+
+    account_id: AccountId
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAdded:
+    """A price alert was set (symbol actor)."""
+
+    alert_id: str
+    account_id: AccountId
+    symbol: Symbol
+    condition: AlertCondition
+    threshold: int
+    one_shot: bool
+    created_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRemoved:
+    """An active alert was cancelled (symbol actor)."""
+
+    symbol: Symbol
+    alert_id: str
+
+
+Fact = (
+    Listed
+    | Opened
+    | CashMoved
+    | Granted
+    | Accepted
+    | Refused
+    | Matched
+    | PriceSet
+    | Removed
+    | Expired
+    | Halted
+    | Applied
+    | Interrupted
+    | WatchlistChanged
+    | AlertAdded
+    | AlertRemoved
+)
+"""Every fact the journal holds."""
+
+FACTS: dict[str, type[Fact]] = {kind.__name__: kind for kind in typing.get_args(Fact)}
+_CODEC = Codec(FACTS, "fact")
+
+
+def encode(fact: Fact) -> dict[str, Any]:
+    """`fact` as plain JSON values."""
+    return _CODEC.encode(fact)
+
+
+def decode(plain: Any) -> Fact:
+    """The fact `encode` wrote; `ValidationError` if `plain` is not one."""
+    found: Fact = _CODEC.decode(plain)
+    return found
+
+
+def accepted(order: Order) -> Accepted:
+    """The fact of an order accepted."""
+    return Accepted(**_terms(order))
+
+
+def refused(order: Order, *, kept: bool) -> Refused:
+    """The fact of an order refused (its `reject_reason` set)."""
+    assert order.reject_reason is not None
+    return Refused(**_terms(order), reason=order.reject_reason, kept=kept)
+
+
+def _terms(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "account_id": order.account_id,
+        "symbol": order.symbol,
+        "side": order.side,
+        "order_type": order.order_type,
+        "time_in_force": order.time_in_force,
+        "quantity": order.quantity,
+        "limit_price": order.limit_price,
+        "reserve_price": order.reserve_price,
+        "client_order_id": order.client_order_id,
+        "created_ns": order.created_ns,
+    }
+
+
+def _order(fact: Accepted | Refused) -> Order:
+    return Order(
+        order_id=fact.order_id,
+        account_id=fact.account_id,
+        symbol=fact.symbol,
+        side=fact.side,
+        order_type=fact.order_type,
+        time_in_force=fact.time_in_force,
+        quantity=fact.quantity,
+        limit_price=fact.limit_price,
+        reserve_price=fact.reserve_price,
+        created_ns=fact.created_ns,
+        client_order_id=fact.client_order_id,
+    )
+
+
+def id_number(identifier: str, prefix: str) -> int:
+    """The number of an id the brokerage numbered ("O-000042" -> 42), else 0."""
+    rest = identifier.removeprefix(prefix)
+    return int(rest) if rest != identifier and rest.isdigit() else 0
+
+
+# -- the state they rebuild --------------------------------------------------------------------
+
+
+@dataclass
+class State:
+    """Everything the facts rebuild: users, accounts, markets with their books, alerts and
+    trade id sequences, where each order and alert lives, and the id counters."""
+
+    history_limit: int = 100_000
+    users: dict[UserId, User] = field(default_factory=dict)
+    owners: dict[AccountId, UserId] = field(default_factory=dict)
+    accounts: dict[AccountId, Account] = field(default_factory=dict)
+    markets: dict[Symbol, Market] = field(default_factory=dict)
+    trade_ids: dict[Symbol, TradeIdSequence] = field(default_factory=dict)
+    alerts: dict[Symbol, AlertBook] = field(default_factory=dict)
+    routes: dict[OrderId, AccountId] = field(default_factory=dict)
+    alert_routes: dict[str, Symbol] = field(default_factory=dict)
+    alert_symbols: dict[AccountId, set[Symbol]] = field(default_factory=dict)
+    next_account: int = 0
+    next_order: int = 0
+    next_alert: int = 0
+    facts: int = 0
+    pending: dict[str, Callable[[], object]] = field(default_factory=dict)
+    """Account effects of the book's facts not yet applied, by key, oldest first."""
+
+    def apply(self, fact: Fact) -> None:
+        """Apply one fact (in journal order)."""
+        self.facts += 1
+        handler = _APPLY[type(fact)]
+        handler(self, fact)
+
+    # -- per fact ------------------------------------------------------------------------------
+
+    def _listed(self, fact: Listed) -> None:
+        self.markets[fact.symbol] = Market(
+            fact.symbol,
+            fact.name,
+            fact.price,
+            fact.mode,
+            fact.at_ns,
+            history_limit=self.history_limit,
+        )
+        self.trade_ids[fact.symbol] = TradeIdSequence(fact.symbol)
+        self.alerts[fact.symbol] = AlertBook()
+
+    def _opened(self, fact: Opened) -> None:
+        if fact.user_id not in self.users:
+            self.users[fact.user_id] = User(fact.user_id, fact.name, fact.email, fact.phone)
+        account = Account(fact.account_id, fact.user_id, fact.at_ns)
+        if fact.initial_deposit:
+            account.deposit(fact.initial_deposit, fact.at_ns)
+        self.accounts[fact.account_id] = account
+        self.owners[fact.account_id] = fact.user_id
+        self.next_account = max(self.next_account, id_number(fact.account_id, "A-"))
+
+    def _cash(self, fact: CashMoved) -> None:
+        account = self.accounts[fact.account_id]
+        if fact.cents > 0:
+            account.deposit(fact.cents, fact.at_ns)
+        else:
+            account.withdraw(-fact.cents, fact.at_ns)
+
+    def _granted(self, fact: Granted) -> None:
+        self.accounts[fact.account_id].grant(fact.symbol, fact.quantity, fact.price, fact.at_ns)
+
+    def _accepted(self, fact: Accepted) -> None:
+        order = _order(fact)
+        self.next_order = max(self.next_order, id_number(fact.order_id, "O-"))
+        account = self.accounts[fact.account_id]
+        account.reserve(order)
+        self.routes[fact.order_id] = fact.account_id
+
+    def _refused(self, fact: Refused) -> None:
+        self.next_order = max(self.next_order, id_number(fact.order_id, "O-"))
+        if not fact.kept:
+            return
+        order = _order(fact)
+        order.reject(fact.reason, fact.created_ns)
+        self.accounts[fact.account_id].record_refused(order)
+        self.routes[fact.order_id] = fact.account_id
+
+    def _matched(self, fact: Matched) -> None:
+        market = self.markets[fact.symbol]
+        account = self.accounts[self.routes[fact.order_id]]
+        order_id, at_ns = fact.order_id, fact.at_ns
+        if market.halted:
+            self.pending[f"match:{order_id}"] = partial(
+                account.cancel_rest, order_id, CancelReason.HALTED, at_ns
+            )
+            return
+        order = account.orders[order_id]
+        old = market.price
+        result = market.submit(OrderTicket.of(order), at_ns, self.trade_ids[fact.symbol])
+        own = list(result.fills)
+        for fill in result.fills:
+            maker = fill.order_id_for(fill.taker_side.opposite)
+            if maker is not None:
+                self._pend_fill(maker, fill)
+        self.pending[f"match:{order_id}"] = partial(
+            self._settle_match, account, order_id, own, result.cancel_reason, at_ns
+        )
+        self.alerts[fact.symbol].move(old, market.price)
+
+    @staticmethod
+    def _settle_match(
+        account: Account,
+        order_id: OrderId,
+        fills: list[Fill],
+        cancel_reason: CancelReason | None,
+        at_ns: int,
+    ) -> None:
+        for fill in fills:
+            account.settle_fill(order_id, fill.trade_id, fill.quantity, fill.price, fill.at_ns)
+        if cancel_reason is not None:
+            account.cancel_rest(order_id, cancel_reason, at_ns)
+
+    def _pend_fill(self, order_id: OrderId, fill: Fill) -> None:
+        account = self.accounts[self.routes[order_id]]
+        self.pending[f"fill:{fill.trade_id}:{order_id}"] = partial(
+            account.settle_fill, order_id, fill.trade_id, fill.quantity, fill.price, fill.at_ns
+        )
+
+    def _pend_cancel(self, key: str, order_id: OrderId, reason: CancelReason, at_ns: int) -> None:
+        account = self.accounts[self.routes[order_id]]
+        self.pending[f"{key}:{order_id}"] = partial(account.cancel_rest, order_id, reason, at_ns)
+
+    def _price(self, fact: PriceSet) -> None:
+        market = self.markets[fact.symbol]
+        old = market.price
+        for fill in market.update_price(fact.price, fact.at_ns, self.trade_ids[fact.symbol]):
+            maker = fill.order_id_for(fill.taker_side.opposite)
+            assert maker is not None
+            self._pend_fill(maker, fill)
+        self.alerts[fact.symbol].move(old, market.price)
+
+    def _removed(self, fact: Removed) -> None:
+        self.markets[fact.symbol].cancel(fact.order_id)
+        self._pend_cancel("removed", fact.order_id, CancelReason.REQUESTED, fact.at_ns)
+
+    def _expired(self, fact: Expired) -> None:
+        for entry in self.markets[fact.symbol].expire_day_orders():
+            self._pend_cancel("expired", entry.order_id, CancelReason.EXPIRED, fact.at_ns)
+
+    def _halted(self, fact: Halted) -> None:
+        for entry in self.markets[fact.symbol].halt():
+            self._pend_cancel("expired", entry.order_id, CancelReason.HALTED, fact.at_ns)
+
+    def _applied(self, fact: Applied) -> None:
+        effect = self.pending.pop(fact.key, None)
+        if effect is not None:
+            effect()
+
+    def finish(self) -> None:
+        """Apply the account effects still pending (the journal ended before their accounts
+        said so), oldest first. Call after the last fact."""
+        while self.pending:
+            key = next(iter(self.pending))
+            self.pending.pop(key)()
+
+    def _interrupted(self, fact: Interrupted) -> None:
+        account = self.accounts[self.routes[fact.order_id]]
+        account.cancel_rest(fact.order_id, CancelReason.INTERRUPTED, fact.at_ns)
+
+    def _watchlist(self, fact: WatchlistChanged) -> None:
+        import json  # noqa: PLC0415  (replay only)
+
+        command = decode_command(json.loads(fact.command))
+        apply_watchlist_edit(self.accounts[fact.account_id], command)  # type: ignore[arg-type]
+
+    def _alert_added(self, fact: AlertAdded) -> None:
+        alert = Alert(
+            fact.alert_id,
+            fact.account_id,
+            fact.symbol,
+            fact.condition,
+            fact.threshold,
+            fact.one_shot,
+            fact.created_ns,
+        )
+        self.alerts[fact.symbol].add(alert)
+        self.alert_routes[fact.alert_id] = fact.symbol
+        self.alert_symbols.setdefault(fact.account_id, set()).add(fact.symbol)
+        self.next_alert = max(self.next_alert, id_number(fact.alert_id, "AL-"))
+
+    def _alert_removed(self, fact: AlertRemoved) -> None:
+        self.alerts[fact.symbol].remove(fact.alert_id)
+
+    # -- after the replay ----------------------------------------------------------------------
+
+    def unsubmitted(self) -> list[Order]:
+        """Open orders that rest in no book: accepted, and the crash came before their match."""
+        resting = {
+            entry.order_id for market in self.markets.values() for entry in market.book.entries()
+        }
+        return [
+            order
+            for account in self.accounts.values()
+            for order in account.open.values()
+            if order.order_id not in resting
+        ]
+
+    def digest(self) -> str:
+        """A hash of what users can see: every account's cash, reservations, positions with
+        their cost, realized P/L, orders and transactions; every book's resting orders, price
+        and volume; every alert."""
+        return hashlib.sha256("\n".join(self.parts()).encode()).hexdigest()
+
+    def parts(self) -> list[str]:
+        """What `digest` hashes, one text per account and per symbol."""
+        parts: list[str] = []
+        for account_id in sorted(self.accounts):
+            account = self.accounts[account_id]
+            positions = sorted(
+                (s, p.quantity, p.reserved, p.cost) for s, p in account.positions.items()
+            )
+            parts.append(
+                repr(
+                    (
+                        account_id,
+                        account.cash,
+                        account.reserved_cash,
+                        account.realized,
+                        positions,
+                        [o.snapshot() for o in account.orders.values()],
+                        account.transactions,
+                        account.watchlists.all(),
+                    )
+                )
+            )
+        for symbol in sorted(self.markets):
+            market = self.markets[symbol]
+            entries = [
+                (e.order_id, e.side, e.price, e.remaining, e.sequence)
+                for e in market.book.entries()
+            ]
+            alerts = sorted(a.alert_id for a in self.alerts[symbol].all())
+            parts.append(repr((symbol, market.price, market.volume, entries, alerts)))
+        return parts
+
+
+def apply_watchlist_edit(account: Account, command: WatchlistEdit) -> object:
+    """Apply a watchlist edit to an account; return what it answers."""
+    lists = account.watchlists
+    if isinstance(command, CreateWatchlist):
+        return lists.create(command.name, command.symbols)
+    if isinstance(command, RenameWatchlist):
+        return lists.rename(command.name, command.new_name)
+    if isinstance(command, ReplaceWatchlist):
+        return lists.replace(command.name, command.symbols, command.new_name)
+    if isinstance(command, DeleteWatchlist):
+        lists.delete(command.name)
+        return None
+    if isinstance(command, AddToWatchlist):
+        return lists.add(command.name, command.symbol)
+    assert isinstance(command, RemoveFromWatchlist)
+    return lists.remove(command.name, command.symbol)
+
+
+_APPLY: dict[type, Any] = {
+    Listed: State._listed,
+    Opened: State._opened,
+    CashMoved: State._cash,
+    Granted: State._granted,
+    Accepted: State._accepted,
+    Refused: State._refused,
+    Matched: State._matched,
+    PriceSet: State._price,
+    Removed: State._removed,
+    Expired: State._expired,
+    Halted: State._halted,
+    Applied: State._applied,
+    Interrupted: State._interrupted,
+    WatchlistChanged: State._watchlist,
+    AlertAdded: State._alert_added,
+    AlertRemoved: State._alert_removed,
+}

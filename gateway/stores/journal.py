@@ -1,0 +1,106 @@
+"""Group commit: facts queue up from every actor, and one writer thread makes each batch durable
+with one transaction, then tells every fact's future. An actor never waits for the disk; a
+caller's reply waits for its facts' futures.
+
+Facts are made durable in the order they were appended, so a fact that caused another (an
+account's acceptance before the match it led to) is never durable after it.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pykka
+
+from actors.futures import LightFuture
+from engine.journal import Fact, decode, encode
+
+DURABILITIES = ("fsync", "os")
+
+
+class GroupCommitJournal:
+    """A journal that batches: subclasses say how a batch is written and how facts are read."""
+
+    def __init__(self) -> None:
+        self._queue: collections.deque[tuple[Fact, LightFuture[Any]]] = collections.deque()
+        self._wake = threading.Event()
+        self._closing = False
+        self._writer: threading.Thread | None = None
+        self.batches = 0
+        self.written = 0
+
+    def start(self) -> None:
+        """Start the writer thread (after the replay)."""
+        if self._writer is None:
+            self._closing = False
+            self._writer = threading.Thread(target=self._run, name="journal", daemon=True)
+            self._writer.start()
+
+    def append(self, fact: Fact) -> pykka.Future[Any]:
+        """Queue `fact`; the future is set once it is durable (or fails with the write's
+        error)."""
+        future: LightFuture[Any] = LightFuture()
+        self._queue.append((fact, future))
+        self._wake.set()
+        return future
+
+    def _run(self) -> None:
+        queue, wake = self._queue, self._wake
+        while True:
+            wake.wait()
+            wake.clear()
+            batch = []
+            while True:
+                try:
+                    batch.append(queue.popleft())
+                except IndexError:
+                    break
+            if batch:
+                self._commit(batch)
+            elif self._closing:
+                return
+
+    def _commit(self, batch: list[tuple[Fact, LightFuture[Any]]]) -> None:
+        rows = [json.dumps(encode(fact), separators=(",", ":")) for fact, _ in batch]
+        try:
+            self.write(rows)
+        except Exception as error:  # the disk refused: nothing of this batch is acknowledged
+            for _, future in batch:
+                future.set_exception((type(error), error, error.__traceback__))
+            return
+        self.batches += 1
+        self.written += len(rows)
+        for _, future in batch:
+            future.set(None)
+
+    def close(self) -> None:
+        """Write what is queued, stop the writer, close the store."""
+        writer = self._writer
+        if writer is not None:
+            self._closing = True
+            self._wake.set()
+            writer.join()
+            self._writer = None
+        self.shut()
+
+    def facts(self) -> Iterator[Fact]:
+        """Every durable fact, oldest first."""
+        for row in self.read():
+            yield decode(json.loads(row))
+
+    # -- what a store provides -----------------------------------------------------------------
+
+    def write(self, rows: Sequence[str]) -> None:
+        """Append `rows` (encoded facts) in one durable transaction."""
+        raise NotImplementedError
+
+    def read(self) -> Iterator[str]:
+        """Every row written, oldest first."""
+        raise NotImplementedError
+
+    def shut(self) -> None:
+        """Release the store."""

@@ -1,0 +1,83 @@
+"""A brokerage with a store that trades from several threads until it is killed.
+
+    python -m tests.durability.child STORE ACKS SEED
+
+Every operation the engine acknowledges is written to ACKS (one JSON line, flushed) after the
+answer: the parent kills this process with SIGKILL at a random moment, reopens the store and
+checks that everything acknowledged is there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import sys
+import threading
+
+from engine.errors import BrokerageError
+from gateway import Brokerage
+
+THREADS = 4
+
+
+def main(store: str, acks_path: str, seed: int) -> None:
+    acks = open(acks_path, "a", buffering=1)  # noqa: SIM115  (open until killed)
+    lock = threading.Lock()
+
+    def ack(**entry: object) -> None:
+        with lock:
+            acks.write(json.dumps(entry) + "\n")
+            acks.flush()
+
+    with Brokerage(store=store, durability="fsync") as broker:
+        if not broker.stocks():
+            broker.list_stock("MKT", "Market Co", "100")
+            broker.list_stock("BK", "Book Co", "100", mode="book")
+        accounts = broker.accounts()
+        for n in range(len(accounts), 6):
+            opened = broker.open_account(f"U{seed}-{n}", f"Trader {n}", initial_deposit="50000")
+            broker.grant_shares(opened.account_id, "BK", 200, "100")
+            accounts.append(opened.account_id)
+        ack(kind="ready", accounts=accounts)
+
+        def trade(n: int) -> None:
+            rng = random.Random(seed * 100 + n)
+            mine: list[str] = []
+            while True:
+                account = rng.choice(accounts)
+                roll = rng.random()
+                try:
+                    if roll < 0.1:
+                        balance = broker.deposit(account, "10")
+                        ack(kind="cash", account=account, cash=str(balance.cash))
+                    elif roll < 0.15:
+                        broker.withdraw(account, "5")
+                        ack(kind="cash", account=account)
+                    elif roll < 0.3 and mine:
+                        cancelled = broker.cancel_order(mine.pop(rng.randrange(len(mine))))
+                        ack(kind="cancel", order=cancelled.order_id)
+                    elif roll < 0.35:
+                        broker.update_price("MKT", str(rng.randint(95, 105)))
+                        ack(kind="price")
+                    else:
+                        symbol = rng.choice(["MKT", "BK"])
+                        side = rng.choice(["buy", "sell"])
+                        price = str(rng.randint(97, 103))
+                        order = broker.place_order(
+                            account, symbol, side, rng.randint(1, 10), "limit", price
+                        )
+                        ack(kind="order", order=order.order_id, status=order.status.value)
+                        if order.status.value in ("pending", "partially_filled"):
+                            mine.append(order.order_id)
+                except BrokerageError:
+                    continue
+
+        for n in range(THREADS):
+            threading.Thread(target=trade, args=(n,), daemon=True).start()
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
