@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo serve loadtest test lint typecheck unit clean constraints
+.PHONY: run demo serve loadtest test lint typecheck unit clean constraints chaos
 
 USERS ?= 1000
 DURATION ?= 60
@@ -13,7 +13,7 @@ DURATION ?= 60
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,loadtest,plots]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,loadtest,plots,postgres]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -28,6 +28,11 @@ serve: $(STAMP)
 # locust against a fresh `brokerage serve`; reports in loadtest-report/, fails on any failure
 loadtest: $(STAMP)
 	$(BIN)/python -m loadtest.run --users $(USERS) --seconds $(DURATION) --out loadtest-report
+
+# the crash test at length: a trading child process SIGKILLed at ROUNDS random moments
+ROUNDS ?= 20
+chaos: $(STAMP)
+	CHAOS_ROUNDS=$(ROUNDS) $(BIN)/pytest -q tests/durability -k sigkill
 
 test: lint typecheck unit
 
@@ -46,7 +51,7 @@ constraints:
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,loadtest,plots]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,loadtest,plots,postgres]'
 	{ echo '# Versions CI tested: written by `make constraints`, used by every make target.'; \
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^pip=='; } > constraints.txt
 	touch $(STAMP)

@@ -236,7 +236,8 @@ class AccountActor(BrokerActor):
                 symbol=order.symbol,
                 remaining=order.remaining,
             )
-        self._applied(f"match:{message.order_id}")
+        if result.fills or result.cancel_reason is not None:  # else there was nothing to apply
+            self._applied(f"match:{message.order_id}")
         if message.reply is not None:
             message.reply.set(AfterAll(order.snapshot(), message.waits))
 

@@ -21,7 +21,9 @@ class Codec:
         self.registry = registry
         self.what = what
         self._hints: dict[type, dict[str, Any]] = {}
-        self._names: dict[type, tuple[str, ...]] = {}
+        self._names: dict[type, tuple[str, ...]] = {
+            kind: tuple(item.name for item in fields(kind)) for kind in registry.values()
+        }
 
     def encode(self, value: Any) -> dict[str, Any]:
         """`value` as plain JSON values."""
@@ -39,10 +41,7 @@ class Codec:
         if kind is None:
             choices = ", ".join(self.registry)
             raise ValidationError("type", f"must be one of {choices}", name)
-        hints = self._hints.get(kind)
-        if hints is None:
-            hints = self._hints[kind] = typing.get_type_hints(kind)
-            self._names[kind] = tuple(item.name for item in fields(kind))
+        hints = self._type_hints(kind)
         names = self._names[kind]
         extra = set(plain) - set(names) - {"type"}
         if extra:
@@ -53,6 +52,33 @@ class Codec:
                 raise ValidationError(field_name, f"is missing from a {kind.__name__}", plain)
             values[field_name] = _typed(hints[field_name], plain[field_name], field_name)
         return kind(**values)
+
+    def _type_hints(self, kind: type) -> dict[str, Any]:
+        hints = self._hints.get(kind)
+        if hints is None:
+            hints = self._hints[kind] = typing.get_type_hints(kind)
+        return hints
+
+    def encode_row(self, value: Any) -> list[Any]:
+        """`value` as a compact JSON array: its class's name, then its fields in order."""
+        return [
+            type(value).__name__,
+            *(_plain(getattr(value, n)) for n in self._names[type(value)]),
+        ]
+
+    def decode_row(self, row: Any) -> Any:
+        """The value `encode_row` wrote; `ValidationError` if `row` is not one."""
+        if not isinstance(row, list) or not row:
+            raise ValidationError(self.what, "must be a non-empty list", row)
+        name = row[0]
+        kind = self.registry.get(name) if isinstance(name, str) else None
+        if kind is None:
+            raise ValidationError("type", f"must be one of {', '.join(self.registry)}", name)
+        names = self._names[kind]
+        if len(row) != len(names) + 1:
+            raise ValidationError(self.what, f"must have the {len(names)} fields of {name}", row)
+        hints = self._type_hints(kind)
+        return kind(*(_typed(hints[n], v, n) for n, v in zip(names, row[1:], strict=True)))
 
 
 def _plain(value: Any) -> Any:

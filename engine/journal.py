@@ -252,14 +252,14 @@ FACTS: dict[str, type[Fact]] = {kind.__name__: kind for kind in typing.get_args(
 _CODEC = Codec(FACTS, "fact")
 
 
-def encode(fact: Fact) -> dict[str, Any]:
-    """`fact` as plain JSON values."""
-    return _CODEC.encode(fact)
+def encode(fact: Fact) -> list[Any]:
+    """`fact` as a compact JSON array: its kind, then its fields in order."""
+    return _CODEC.encode_row(fact)
 
 
-def decode(plain: Any) -> Fact:
-    """The fact `encode` wrote; `ValidationError` if `plain` is not one."""
-    found: Fact = _CODEC.decode(plain)
+def decode(row: Any) -> Fact:
+    """The fact `encode` wrote; `ValidationError` if `row` is not one."""
+    found: Fact = _CODEC.decode_row(row)
     return found
 
 

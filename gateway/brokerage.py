@@ -117,7 +117,7 @@ from engine.universe import DEFAULT_UNIVERSE
 from engine.watchlists import Watchlist, parse_watchlist_name
 from gateway.bootstrap import Engine, start_engine, stop_engine
 from gateway.operations import Call, operation
-from gateway.stores import DURABILITIES, GroupCommitJournal, open_journal
+from gateway.stores import DURABILITIES, GroupCommitJournal, check_store, open_journal
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,8 @@ class Brokerage:
         notifications: Where email, push and SMS notifications go (SMTP server, SMS gateway,
             retries and backoff); users choose their channels with
             `set_notification_preferences`.
-        store: Where the journal is kept ("sqlite:///path/brokerage.db"), or None (the
+        store: Where the journal is kept ("sqlite:///path/brokerage.db", or
+            "postgresql://host/database" with the `postgres` extra), or None (the
             default) for nothing kept: with a store, every change is journaled before its
             caller is answered, and `start()` rebuilds the brokerage from the journal.
         durability: With a store, "fsync" (the default: each batch reaches the disk before
@@ -240,9 +241,7 @@ class Brokerage:
             raise ValidationError(
                 "durability", f"must be one of {', '.join(DURABILITIES)}", durability
             )
-        if store is not None and not (isinstance(store, str) and store.startswith("sqlite:///")):
-            raise ValidationError("store", "must be sqlite:///path", store)
-        self._store = store
+        self._store = None if store is None else check_store(store)
         self._durability = durability
         self._journal: GroupCommitJournal | None = None
         self._notifying = False

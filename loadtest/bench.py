@@ -12,8 +12,10 @@ import gc
 import itertools
 import json
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -118,21 +120,32 @@ def _summary(latencies_ns: list[int]) -> dict[str, int]:
 
 @contextmanager
 def _engine(runtime: str, sizes: Sizes) -> Iterator[Any]:
-    target: Any = (
-        LockedExchange()
-        if runtime == "lock"
-        else Brokerage(
-            runtime=runtime,
+    """The engine a run uses: the lock baseline, or a brokerage on `runtime`; "mn-fsync" and
+    "mn-os" are the M:N runtime journaling to a fresh SQLite store with that durability."""
+    folder = None
+    if runtime == "lock":
+        target: Any = LockedExchange()
+    else:
+        base, _, durability = runtime.partition("-")
+        store = None
+        if durability:
+            folder = tempfile.mkdtemp(prefix="brokerage-bench-")
+            store = f"sqlite:///{folder}/journal.db"
+        target = Brokerage(
+            runtime=base,
             timeout=120,
             max_in_flight=1_000_000,
-            workers=sizes.workers if runtime == "mn" else None,
+            workers=sizes.workers if base == "mn" else None,
+            store=store,
+            durability=durability or "fsync",
         )
-    )
     try:
         with target as engine:
             yield engine
     finally:
         gc.unfreeze()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         gc.collect()
 
 
@@ -638,7 +651,8 @@ def run_bench(
 
 
 def ratios(runs: list[Run]) -> dict[str, dict[str, float]]:
-    """Per scenario (and size or rate), mn/threads and mn/lock throughput ratios."""
+    """Per scenario (and size or rate), mn/threads and mn/lock throughput ratios, and what
+    journaling keeps: mn-fsync/mn and mn-os/mn."""
     by_key: dict[str, dict[str, Run]] = collections.defaultdict(dict)
     for run in runs:
         key = f"{run.scenario}@{run.offered_per_second or run.accounts}"
@@ -653,6 +667,12 @@ def ratios(runs: list[Run]) -> dict[str, dict[str, float]]:
             baseline = per_runtime.get(other)
             if baseline is not None and baseline.orders_per_second:
                 entry[f"mn/{other}"] = round(mn.orders_per_second / baseline.orders_per_second, 2)
+        for durable in ("mn-fsync", "mn-os"):
+            journaled = per_runtime.get(durable)
+            if journaled is not None:
+                entry[f"{durable}/mn"] = round(
+                    journaled.orders_per_second / mn.orders_per_second, 2
+                )
         if entry:
             result[key] = entry
     return result

@@ -13,6 +13,8 @@ import sys
 from rich.console import Console
 
 RUNTIMES = ("mn", "threads", "lock")
+DURABLE = ("mn-fsync", "mn-os")
+"""The M:N runtime journaling to SQLite, each way (`--runtime mn-fsync`); not run by default."""
 SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search", "long-run")
 DEFAULT_SCENARIOS = SCENARIOS[:-1]
 """What a bench without `--scenario` runs: all but `long-run` (a million orders per runtime)."""
@@ -31,8 +33,9 @@ def add_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument(
         "--runtime",
         action="append",
-        choices=RUNTIMES,
-        help="run only on this runtime (repeatable; default: all)",
+        choices=RUNTIMES + DURABLE,
+        help="run only on this runtime (repeatable; default: mn, threads and lock; mn-fsync and "
+        "mn-os journal to a SQLite store)",
     )
     bench.add_argument(
         "--seconds", type=float, default=5.0, help="seconds of load per run (default: 5)"

@@ -65,15 +65,16 @@ class GroupCommitJournal:
                 return
 
     def _commit(self, batch: list[tuple[Fact, LightFuture[Any]]]) -> None:
-        rows = [json.dumps(encode(fact), separators=(",", ":")) for fact, _ in batch]
+        # one row per batch: a JSON array of facts, each an array (kind, then fields)
+        row = json.dumps([encode(fact) for fact, _ in batch], separators=(",", ":"))
         try:
-            self.write(rows)
+            self.write([row])
         except Exception as error:  # the disk refused: nothing of this batch is acknowledged
             for _, future in batch:
                 future.set_exception((type(error), error, error.__traceback__))
             return
         self.batches += 1
-        self.written += len(rows)
+        self.written += len(batch)
         for _, future in batch:
             future.set(None)
 
@@ -90,12 +91,13 @@ class GroupCommitJournal:
     def facts(self) -> Iterator[Fact]:
         """Every durable fact, oldest first."""
         for row in self.read():
-            yield decode(json.loads(row))
+            for fact in json.loads(row):
+                yield decode(fact)
 
     # -- what a store provides -----------------------------------------------------------------
 
     def write(self, rows: Sequence[str]) -> None:
-        """Append `rows` (encoded facts) in one durable transaction."""
+        """Append `rows` (each a batch of encoded facts) in one durable transaction."""
         raise NotImplementedError
 
     def read(self) -> Iterator[str]:

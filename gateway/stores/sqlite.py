@@ -11,9 +11,10 @@ from gateway.stores.journal import GroupCommitJournal
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    fact TEXT NOT NULL
+    facts TEXT NOT NULL
 )
 """
+"""One row per batch of facts made durable together, in order (a JSON array of facts)."""
 
 
 class SqliteJournal(GroupCommitJournal):
@@ -36,15 +37,15 @@ class SqliteJournal(GroupCommitJournal):
         db = self._db
         db.execute("BEGIN")
         try:
-            db.executemany("INSERT INTO journal (fact) VALUES (?)", [(row,) for row in rows])
+            db.executemany("INSERT INTO journal (facts) VALUES (?)", [(row,) for row in rows])
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 
     def read(self) -> Iterator[str]:
-        """Every fact's row, in the order written."""
-        for (row,) in self._db.execute("SELECT fact FROM journal ORDER BY seq"):
+        """Every batch's row, in the order written."""
+        for (row,) in self._db.execute("SELECT facts FROM journal ORDER BY seq"):
             yield row
 
     def shut(self) -> None:
