@@ -192,6 +192,15 @@ class Applied:
 
 
 @dataclass(frozen=True, slots=True)
+class Note:
+    """A record the tiers above the engine keep with its journal (an API key of the server,
+    say); `kind` says whose, `data` is theirs (the engine reads neither)."""
+
+    kind: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
 class Interrupted:
     """An order accepted before a crash never reached its book; recovery cancelled it."""
 
@@ -241,6 +250,7 @@ Fact = (
     | Expired
     | Halted
     | Applied
+    | Note
     | Interrupted
     | WatchlistChanged
     | AlertAdded
@@ -334,6 +344,8 @@ class State:
     next_order: int = 0
     next_alert: int = 0
     facts: int = 0
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    """The `Note` facts' data by kind, oldest first."""
     pending: dict[str, Callable[[], object]] = field(default_factory=dict)
     """Account effects of the book's facts not yet applied, by key, oldest first."""
 
@@ -464,6 +476,9 @@ class State:
         if effect is not None:
             effect()
 
+    def _note(self, fact: Note) -> None:
+        self.notes.setdefault(fact.kind, []).append(fact.data)
+
     def finish(self) -> None:
         """Apply the account effects still pending (the journal ended before their accounts
         said so), oldest first. Call after the last fact."""
@@ -583,6 +598,7 @@ _APPLY: dict[type, Any] = {
     Expired: State._expired,
     Halted: State._halted,
     Applied: State._applied,
+    Note: State._note,
     Interrupted: State._interrupted,
     WatchlistChanged: State._watchlist,
     AlertAdded: State._alert_added,

@@ -30,6 +30,7 @@ from typing import Any
 
 import pykka
 
+from actors.aio import settle
 from actors.base import Clock, default_clock, send
 from actors.futures import LightFuture, new_future, resolve
 from actors.gateway import AccountInfo
@@ -108,7 +109,7 @@ from engine.fields import (
     user_key,
 )
 from engine.ids import AccountId, Symbol
-from engine.journal import Interrupted, State
+from engine.journal import Interrupted, Note, State
 from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot, Side
 from engine.search import SearchResult
@@ -244,6 +245,7 @@ class Brokerage:
         self._store = None if store is None else check_store(store)
         self._durability = durability
         self._journal: GroupCommitJournal | None = None
+        self._notes: dict[str, list[str]] = {}
         self._notifying = False
         self._session = make_session(session)
         self._session_poll = session_poll
@@ -315,7 +317,34 @@ class Brokerage:
             journal.append(interrupted)
         journal.start()
         self._journal = journal
+        self._notes = {kind: list(data) for kind, data in state.notes.items()}
         return journal, state
+
+    def notes(self, kind: str) -> list[str]:
+        """The data of every note of `kind` kept so far, oldest first (nothing without a
+        store)."""
+        return list(self._notes.get(kind, ()))
+
+    def _note(self, kind: str, data: str) -> pykka.Future[Any] | None:
+        if not isinstance(kind, str) or not isinstance(data, str):
+            raise ValidationError("note", "kind and data must be strings", (kind, data))
+        self._notes.setdefault(kind, []).append(data)
+        journal = self._journal
+        return None if journal is None else journal.append(Note(kind, data))
+
+    def note(self, kind: str, data: str) -> None:
+        """Keep `data` under `kind` with the journal, for the tiers above the engine (the
+        server keeps its API keys so); returns once it is durable (at once without a store).
+        `notes(kind)` reads them back after a restart."""
+        durable = self._note(kind, data)
+        if durable is not None:
+            self._wait(durable)
+
+    async def anote(self, kind: str, data: str) -> None:
+        """`note`, awaited."""
+        durable = self._note(kind, data)
+        if durable is not None:
+            await settle(durable, self.timeout)
 
     def _watch_session(self) -> None:
         """Cancel the resting DAY orders each time the session goes from open to closed."""

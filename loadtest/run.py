@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -87,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    data = out / "serve-data"  # the served brokerage's journal: fresh for every run
+    shutil.rmtree(data, ignore_errors=True)
     bin_dir = Path(sys.executable).parent
     # Every simulated user signs up from this one address, where real users come from many:
     # the per-address sign-up limit is lifted for the run; every other limit stays as served.
@@ -100,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "loadtest",
             "--signups-per-minute",
             "0",
+            "--data",
+            str(data),
         ],
         stdout=subprocess.DEVNULL,
     )

@@ -122,6 +122,25 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument(
         "--threads", type=int, default=64, help="threads that run requests on the engine (64)"
     )
+    kept = srv.add_mutually_exclusive_group()
+    kept.add_argument(
+        "--data",
+        default="brokerage-data",
+        metavar="DIR",
+        help="keep the brokerage in DIR/brokerage.db, a SQLite journal (./brokerage-data)",
+    )
+    kept.add_argument(
+        "--store", metavar="URL", help="keep it in this store instead (postgresql://...)"
+    )
+    kept.add_argument(
+        "--memory", action="store_true", help="keep nothing: every start begins empty"
+    )
+    srv.add_argument(
+        "--durability",
+        choices=("fsync", "os"),
+        default="fsync",
+        help="fsync: answered once on disk (default); os: once handed to the OS",
+    )
     srv.add_argument(
         "--max-in-flight", type=int, default=10_000, help="orders in flight before BUSY"
     )
@@ -179,6 +198,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         max_in_flight=args.max_in_flight,
         session=args.session,
+        store=None if args.memory else (args.store or f"sqlite:///{args.data}/brokerage.db"),
+        durability=args.durability,
         limits=Limits(
             max_connections=args.max_connections,
             request_timeout=args.request_timeout,

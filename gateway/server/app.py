@@ -28,7 +28,7 @@ from actors.notify import NotificationSettings
 from gateway.apps.feeds import FeedRunner, random_walk
 from gateway.brokerage import Brokerage
 from gateway.server import alpaca, native, streams
-from gateway.server.auth import KeyStore
+from gateway.server.auth import KEY_NOTE, KeyStore
 from gateway.server.context import ServerState, document_security
 from gateway.server.errors import MAX_BODY_BYTES, BodyLimit, Contain, install
 from gateway.server.limits import Limits, raise_file_limit, timed_protocol
@@ -69,12 +69,16 @@ def create_app(
         owned = not broker.running
         if owned:
             broker.start()
+        restored = keys.restore(broker.notes(KEY_NOTE))
+        if restored and announce is not None:
+            accounts = await broker.aaccounts()
+            announce(f"recovered {len(accounts)} accounts and {restored} keys")
         feed = None
         try:
             if universe is not None:
                 listed = await asyncio.to_thread(broker.list_universe, universe)
                 if feed_interval:
-                    symbols = [q.symbol for q in listed]
+                    symbols = [q.symbol for q in await asyncio.to_thread(broker.stocks)]
                     walk = await asyncio.to_thread(
                         random_walk, broker, symbols, seed=time.time_ns()
                     )
@@ -215,6 +219,8 @@ def serve(
         NotificationSettings(allow_private_addresses=limits.allow_private_webhooks),
     )
     broker = Brokerage(log_level=log_level, runtime="asyncio", **broker_options)
+    store = broker_options.get("store")
+    announce(f"  kept in: {store.split('@')[-1] if store else 'memory only (--memory)'}")
     app = create_app(
         broker,
         keys,

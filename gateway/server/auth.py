@@ -3,19 +3,23 @@
 
 Secrets are 256-bit random tokens, so they are stored as their SHA-256 digest: a fast hash is
 enough for a secret that cannot be guessed (slow, salted hashes are for passwords people pick),
-and every request checks one. The comparison is constant-time.
+and every request checks one. The comparison is constant-time. With a store, each account's
+key is kept with the journal (as a note: id, digest, account) before its secret is shown.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
 
 from engine.ids import AccountId
 
+KEY_NOTE = "api-key"
+"""The kind of note an account's key is kept under (see `Brokerage.note`)."""
 KEY_ID_HEADER = "APCA-API-KEY-ID"
 SECRET_HEADER = "APCA-API-SECRET-KEY"
 
@@ -65,6 +69,34 @@ class KeyStore:
         record = KeyRecord(key_id, _digest(secret), account_id, user_id, uuid.uuid4())
         self._records[key_id] = record
         return IssuedKey(key_id, secret)
+
+    def restore(self, notes: list[str]) -> int:
+        """Take back the keys `note` wrote (from a store's journal); return how many."""
+        for text in notes:
+            data = json.loads(text)
+            record = KeyRecord(
+                data["key_id"],
+                bytes.fromhex(data["digest"]),
+                AccountId(data["account_id"]),
+                data["user_id"],
+                uuid.UUID(data["alpaca_id"]),
+            )
+            self._records[record.key_id] = record
+        return len(notes)
+
+    def note(self, key_id: str) -> str:
+        """What to keep of an account's key so that `restore` can take it back: its id, the
+        digest of its secret (never the secret), its account and user."""
+        record = self._records[key_id]
+        return json.dumps(
+            {
+                "key_id": record.key_id,
+                "digest": record.secret_digest.hex(),
+                "account_id": record.account_id,
+                "user_id": record.user_id,
+                "alpaca_id": str(record.alpaca_id),
+            }
+        )
 
     def check(self, key_id: str | None, secret: str | None) -> KeyRecord | None:
         """The record of a key if the secret matches, else None."""

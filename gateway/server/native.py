@@ -27,6 +27,7 @@ from engine.orders import OrderSnapshot
 from engine.search import SearchResult
 from engine.watchlists import Watchlist
 from gateway.brokerage import WatchlistQuotes
+from gateway.server.auth import KEY_NOTE
 from gateway.server.context import (
     Caller,
     Shared,
@@ -178,6 +179,7 @@ async def open_account(body: OpenAccountBody, request: Request, shared: Shared) 
         new_user=record is None,
     )
     key = shared.keys.issue(opened.account_id, opened.user.user_id)
+    await shared.broker.anote(KEY_NOTE, shared.keys.note(key.key_id))  # durable before shown
     return JSONResponse(
         {**plain(opened), "api_key_id": key.key_id, "api_secret_key": key.secret}, 201
     )

@@ -90,9 +90,33 @@ def test_simulate_prints_a_json_report_whose_conservation_check_passes() -> None
     assert report["accounts"] == 60
 
 
-def test_serve_answers_and_stops_cleanly_on_interrupt() -> None:
+def _start_serve(data: Path, port: int) -> subprocess.Popen[str]:
+    import time
+
+    import httpx
+
+    server = subprocess.Popen(
+        [BROKERAGE, "serve", "--port", str(port), "--admin-secret", "s3", "--data", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None, server.communicate()[1]
+        assert time.monotonic() < deadline, "brokerage serve did not start"
+        time.sleep(0.1)
+
+
+def test_serve_answers_keeps_its_state_and_stops_cleanly_on_interrupt(tmp_path: Path) -> None:
     """`brokerage serve` lists the universe, moves prices, trades over HTTP, and on Ctrl-C
-    closes the engine and exits 0."""
+    closes the engine and exits 0; started again on its data it holds the account, its key
+    and its order, and after a SIGKILL too."""
     import signal
     import time
 
@@ -101,23 +125,11 @@ def test_serve_answers_and_stops_cleanly_on_interrupt() -> None:
     from gateway.server.app import free_port
 
     port = free_port()
-    server = subprocess.Popen(
-        [BROKERAGE, "serve", "--port", str(port), "--admin-secret", "s3", "--feed-interval", "0.1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     url = f"http://127.0.0.1:{port}"
+    data = tmp_path / "data"
+    server = _start_serve(data, port)
     try:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "brokerage serve did not start"
-            time.sleep(0.1)
         opened = httpx.post(
             f"{url}/api/accounts",
             json={"user_id": "cli", "name": "Cli", "initial_deposit": "5000"},
@@ -143,3 +155,27 @@ def test_serve_answers_and_stops_cleanly_on_interrupt() -> None:
     assert "listed 52 stocks (market mode)" in out
     assert out.rstrip().endswith("brokerage stopped")
     assert "Traceback" not in err
+
+    for stop in (signal.SIGKILL, signal.SIGINT):  # after a clean stop, then after a kill -9
+        server = _start_serve(data, port)
+        try:
+            mine = httpx.get(f"{url}/api/orders/{order['order_id']}", headers=keys)
+            assert mine.status_code == 200, mine.text
+            assert mine.json()["status"] == "executed"
+            held = httpx.get(f"{url}/api/account/portfolio", headers=keys).json()["holdings"]
+            assert [(h["symbol"], h["quantity"]) for h in held] == [("MSFT", 2)]
+            order = httpx.post(
+                f"{url}/api/orders",
+                json={"symbol": "MSFT", "side": "sell", "quantity": 1},
+                headers=keys,
+            ).json()
+            assert order["status"] == "executed"
+            order = httpx.post(
+                f"{url}/api/orders",
+                json={"symbol": "MSFT", "side": "buy", "quantity": 1},
+                headers=keys,
+            ).json()
+        finally:
+            server.send_signal(stop)
+            out, err = server.communicate(timeout=60)
+        assert "recovered 1 accounts and 1 keys" in out, out

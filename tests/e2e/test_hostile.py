@@ -87,6 +87,8 @@ def serve(tmp: Path, *flags: str) -> Iterator[Server]:
                 "debug",
                 "--request-timeout",
                 str(REQUEST_TIMEOUT),
+                "--data",
+                str(tmp / f"data-{port}"),
                 *flags,
             ],
             stdout=sink,
