@@ -8,13 +8,16 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from actors.log import LEVELS
 from gateway.apps.demo import run_demo
+from gateway.apps.replay import replay, report, store_of
 from gateway.apps.simulate import AGENT_KINDS, SimulationConfig, simulate
 from gateway.server.app import serve
 from gateway.server.limits import Limits
@@ -61,6 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     for command in _plugins():  # commands other packages register (the benchmark)
         command.add_arguments(commands.add_parser(command.NAME, help=command.HELP))
+    rep = commands.add_parser("replay", help="rebuild a brokerage from its journal and show it")
+    rep.add_argument(
+        "where", help="a --data folder, or a store URL (sqlite:///..., postgresql://...)"
+    )
+    rep.add_argument("--until", type=int, metavar="N", help="stop after the first N facts")
+    rep.add_argument(
+        "--until-time",
+        type=datetime.fromisoformat,
+        metavar="ISO",
+        help="stop after the last fact made at or before this time (naive: UTC)",
+    )
+    rep.add_argument("--json", action="store_true", help="print the state as JSON")
     sim = commands.add_parser("simulate", help="run an agent-based market simulation")
     sim.add_argument("--accounts", type=int, default=10_000, help="trader agents (default 10,000)")
     sim.add_argument(
@@ -99,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--report", metavar="DIR", help="write report.json and PNG charts here")
     sim.add_argument("--json", action="store_true", help="print the report as JSON at the end")
     sim.add_argument("--no-live", action="store_true", help="no live view while it runs")
+    sim.add_argument(
+        "--store",
+        metavar="URL",
+        help="journal the run to this store (sqlite:///run.db) to inspect with brokerage replay",
+    )
     srv = commands.add_parser("serve", help="serve the HTTP and WebSocket API")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     srv.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
@@ -222,6 +242,52 @@ def _parse_mix(text: str) -> dict[str, float]:
     return mix
 
 
+def _replay(args: argparse.Namespace) -> int:
+    state = replay(store_of(args.where), args.until, args.until_time)
+    found = report(state)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    console = Console(width=None if sys.stdout.isatty() else 132)
+    console.print(f"{found['facts']:,} facts replayed; state digest {found['digest'][:16]}")
+    accounts = Table(title="accounts")
+    for column in ("account", "user", "cash", "reserved", "net worth", "realized", "holdings"):
+        accounts.add_column(column, justify="right")
+    for row in found["accounts"]:
+        held = ", ".join(f"{s} {q}" for s, q in row["holdings"].items())
+        accounts.add_row(
+            row["account_id"],
+            row["user_id"],
+            row["cash"],
+            row["reserved"],
+            row["net_worth"],
+            row["realized_pl"],
+            held,
+        )
+    console.print(accounts)
+    books = Table(title="books")
+    for column in ("symbol", "price", "volume", "resting", "best bid", "best ask"):
+        books.add_column(column, justify="right")
+    for row in found["books"]:
+        bid, ask = row["best_bid"], row["best_ask"]
+        books.add_row(
+            row["symbol"],
+            row["price"],
+            f"{row['volume']:,}",
+            str(row["resting"]),
+            "" if bid is None else bid["price"],
+            "" if ask is None else ask["price"],
+        )
+    console.print(books)
+    audit = found["audit"]
+    console.print(
+        f"audit passed: {audit['accounts']} accounts, cash {audit['cash']} "
+        f"(deposited {audit['deposited']}, withdrawn {audit['withdrawn']}), "
+        f"{audit['open_orders']} open orders"
+    )
+    return 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     config = SimulationConfig(
         accounts=args.accounts,
@@ -235,6 +301,7 @@ def _simulate(args: argparse.Namespace) -> int:
         deterministic=args.deterministic,
         steps=args.steps,
         threads=args.threads,
+        store=args.store,
     )
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)
     report = simulate(
@@ -252,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _simulate(args)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "replay":
+        return _replay(args)
     for command in _plugins():
         if args.command == command.NAME:
             return int(command.run(args))

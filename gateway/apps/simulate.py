@@ -59,6 +59,7 @@ class SimulationConfig:
     deterministic: bool = False
     steps: int = 20
     threads: int = 4
+    store: str | None = None  # journal the run there, for `brokerage replay` afterwards
 
 
 def _price(cents: int) -> str:
@@ -221,9 +222,9 @@ class Simulation:
         self.config = config
         self.clock = SimulatedClock(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))
         self.broker = (
-            Brokerage(clock=self.clock, max_in_flight=1_000_000)
+            Brokerage(clock=self.clock, max_in_flight=1_000_000, store=config.store)
             if config.deterministic
-            else Brokerage(max_in_flight=1_000_000)
+            else Brokerage(max_in_flight=1_000_000, store=config.store)
         )
         self.agents: list[Agent] = []
         self.symbols: list[Symbol] = []
