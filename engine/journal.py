@@ -425,7 +425,7 @@ class State:
         self.pending[f"match:{order_id}"] = partial(
             self._settle_match, account, order_id, own, result.cancel_reason, at_ns
         )
-        self.alerts[fact.symbol].move(old, market.price)
+        self._alerts_moved(fact.symbol, old, market.price)
 
     @staticmethod
     def _settle_match(
@@ -439,6 +439,11 @@ class State:
             account.settle_fill(order_id, fill.trade_id, fill.quantity, fill.price, fill.at_ns)
         if cancel_reason is not None:
             account.cancel_rest(order_id, cancel_reason, at_ns)
+
+    def _alerts_moved(self, symbol: Symbol, old: int, new: int) -> None:
+        book = self.alerts[symbol]
+        if new != old and book:  # as the symbol's actor: only a move with alerts to look at
+            book.move(old, new)
 
     def _pend_fill(self, order_id: OrderId, fill: Fill) -> None:
         account = self.accounts[self.routes[order_id]]
@@ -457,7 +462,7 @@ class State:
             maker = fill.order_id_for(fill.taker_side.opposite)
             assert maker is not None
             self._pend_fill(maker, fill)
-        self.alerts[fact.symbol].move(old, market.price)
+        self._alerts_moved(fact.symbol, old, market.price)
 
     def _removed(self, fact: Removed) -> None:
         self.markets[fact.symbol].cancel(fact.order_id)
@@ -482,9 +487,10 @@ class State:
     def finish(self) -> None:
         """Apply the account effects still pending (the journal ended before their accounts
         said so), oldest first. Call after the last fact."""
-        while self.pending:
-            key = next(iter(self.pending))
-            self.pending.pop(key)()
+        effects = list(self.pending.values())
+        self.pending.clear()
+        for effect in effects:
+            effect()
 
     def _interrupted(self, fact: Interrupted) -> None:
         account = self.accounts[self.routes[fact.order_id]]

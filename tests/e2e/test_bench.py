@@ -102,3 +102,14 @@ def test_quick_long_run_reports_throughput_and_memory_per_chunk() -> None:
     assert len(run["chunks"]) == 4
     assert all(c["orders_per_second"] > 0 and c["rss"] > 0 for c in run["chunks"])
     assert run["audit"]["accounts"] == 100
+
+
+def test_the_recovery_benchmark_journals_recovers_and_audits() -> None:
+    from loadtest.recovery import main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main(["--orders", "1000"])
+
+    assert "1,000 orders (" in printed.getvalue()
+    assert "audit passed" in printed.getvalue()
