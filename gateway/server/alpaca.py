@@ -250,8 +250,11 @@ def _watchlist_json(
 
 
 def _watchlist_id(shared: ServerState, account_id: str, name: str) -> str:
-    wid = shared.watchlist_by_name.setdefault((account_id, name), str(uuid.uuid4()))
+    fresh = str(uuid.uuid4())
+    wid = shared.watchlist_by_name.setdefault((account_id, name), fresh)
     shared.watchlist_ids.setdefault(wid, (account_id, name))
+    if wid == fresh:  # a watchlist made outside /v2, named here for the first time
+        shared.keep_watchlist(wid)
     return wid
 
 
@@ -591,6 +594,7 @@ def create_watchlist(body: WatchlistBody, record: Caller, shared: Shared) -> dic
     shared.watchlist_by_name[(account_id, found.name)] = wid
     shared.watchlist_ids[wid] = (account_id, found.name)
     _touch(shared, wid, created=True)
+    shared.keep_watchlist(wid)
     return _watchlist_json(shared, record.alpaca_id, wid, found)
 
 
@@ -624,6 +628,7 @@ def update_watchlist(
         shared.watchlist_by_name[(account_id, found.name)] = wid
         shared.watchlist_ids[wid] = (account_id, found.name)
     _touch(shared, wid)
+    shared.keep_watchlist(wid)
     return _watchlist_json(shared, record.alpaca_id, wid, found)
 
 
@@ -635,6 +640,7 @@ def _edit(
     wid = watchlist_id.lower()
     found = edit(account_id, _watchlist_name(shared, account_id, wid))
     _touch(shared, wid)
+    shared.keep_watchlist(wid)
     return _watchlist_json(shared, record.alpaca_id, wid, found)
 
 
@@ -668,6 +674,7 @@ def delete_watchlist(watchlist_id: str, record: Caller, shared: Shared) -> Respo
     shared.watchlist_ids.pop(wid, None)
     shared.watchlist_by_name.pop((account_id, name), None)
     shared.watchlist_times.pop(wid, None)
+    shared.keep_watchlist(wid)
     return Response(status_code=204)
 
 

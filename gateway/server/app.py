@@ -29,7 +29,7 @@ from gateway.apps.feeds import FeedRunner, random_walk
 from gateway.brokerage import Brokerage
 from gateway.server import alpaca, native, streams
 from gateway.server.auth import KEY_NOTE, KeyStore
-from gateway.server.context import ServerState, document_security
+from gateway.server.context import WATCHLIST_NOTE, ServerState, document_security
 from gateway.server.errors import MAX_BODY_BYTES, BodyLimit, Contain, install
 from gateway.server.limits import Limits, raise_file_limit, timed_protocol
 
@@ -70,6 +70,7 @@ def create_app(
         if owned:
             broker.start()
         restored = keys.restore(broker.notes(KEY_NOTE))
+        app.state.server.restore_watchlists(broker.notes(WATCHLIST_NOTE))
         if restored and announce is not None:
             accounts = await broker.aaccounts()
             announce(f"recovered {len(accounts)} accounts and {restored} keys")

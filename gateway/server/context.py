@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -20,6 +21,8 @@ from gateway.server.limits import Limits, RateLimiter
 
 # Alpaca's ids are UUIDs. An order's UUID spells the engine's order number in its last twelve
 # hex digits, so no table is needed to go either way; an asset's is derived from its symbol.
+WATCHLIST_NOTE = "v2-watchlist"
+"""The kind of note a `/v2` watchlist's UUID is kept under (see `Brokerage.note`)."""
 _ORDER_PREFIX = "0e7de700-0000-4000-8000-"
 _ASSETS = uuid.UUID("5a3e7c1d-8f1b-4c7e-9d2a-6b0f4e8a1c55")
 _EXECUTIONS = uuid.UUID("2c9d7e41-3b6a-4f08-8e15-97d0a4b3c6f2")
@@ -80,6 +83,35 @@ class ServerState:
         self.auth_failures = RateLimiter(
             "failed authentications", self.limits.auth_failures_per_minute
         )
+
+    def keep_watchlist(self, wid: str) -> None:
+        """Keep what `/v2` knows of a watchlist (its UUID, account, name and times; or that it
+        is gone) with the brokerage's journal, so a restarted server gives it the same UUID."""
+        where = self.watchlist_ids.get(wid)
+        if where is None:
+            data: dict[str, Any] = {"wid": wid, "deleted": True}
+        else:
+            created, updated = self.watchlist_times.get(wid, (None, None))
+            data = {"wid": wid, "account": where[0], "name": where[1]}
+            data |= {"created": created, "updated": updated}
+        self.broker.note(WATCHLIST_NOTE, json.dumps(data))
+
+    def restore_watchlists(self, notes: list[str]) -> None:
+        """Take back what `keep_watchlist` kept, the newest of each watchlist winning."""
+        for text in notes:
+            data = json.loads(text)
+            wid = data["wid"]
+            old = self.watchlist_ids.pop(wid, None)
+            if old is not None:
+                self.watchlist_by_name.pop(old, None)
+            self.watchlist_times.pop(wid, None)
+            if data.get("deleted"):
+                continue
+            key = (data["account"], data["name"])
+            self.watchlist_ids[wid] = key
+            self.watchlist_by_name[key] = wid
+            if data.get("created"):
+                self.watchlist_times[wid] = (data["created"], data["updated"] or data["created"])
 
     def listed(self, *, refresh: bool = False) -> dict[str, str]:
         """Listed symbols and their names, read from the engine once (and on `refresh`);

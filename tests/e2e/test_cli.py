@@ -116,7 +116,7 @@ def _start_serve(data: Path, port: int) -> subprocess.Popen[str]:
 def test_serve_answers_keeps_its_state_and_stops_cleanly_on_interrupt(tmp_path: Path) -> None:
     """`brokerage serve` lists the universe, moves prices, trades over HTTP, and on Ctrl-C
     closes the engine and exits 0; started again on its data it holds the account, its key
-    and its order, and after a SIGKILL too."""
+    its order and its /v2 watchlist's UUID, and after a SIGKILL too."""
     import signal
     import time
 
@@ -144,6 +144,9 @@ def test_serve_answers_keeps_its_state_and_stops_cleanly_on_interrupt(tmp_path: 
         ).json()
         assert order["status"] == "executed"
         assert len(httpx.get(f"{url}/v2/assets", headers=keys).json()) == 52
+        listed = httpx.post(
+            f"{url}/v2/watchlists", json={"name": "tech", "symbols": ["MSFT"]}, headers=keys
+        ).json()
         while httpx.get(f"{url}/api/stocks/MSFT", headers=keys).json()["last_price"] == first:
             assert time.monotonic() < deadline + 30, "the price feed did not move MSFT"
             time.sleep(0.1)
@@ -164,6 +167,8 @@ def test_serve_answers_keeps_its_state_and_stops_cleanly_on_interrupt(tmp_path: 
             assert mine.json()["status"] == "executed"
             held = httpx.get(f"{url}/api/account/portfolio", headers=keys).json()["holdings"]
             assert [(h["symbol"], h["quantity"]) for h in held] == [("MSFT", 2)]
+            kept = httpx.get(f"{url}/v2/watchlists/{listed['id']}", headers=keys).json()
+            assert (kept["name"], kept["created_at"]) == ("tech", listed["created_at"])
             order = httpx.post(
                 f"{url}/api/orders",
                 json={"symbol": "MSFT", "side": "sell", "quantity": 1},
