@@ -26,7 +26,6 @@ from actors.messages import (
     OrderExpired,
     RemovedFromBook,
     RemoveFromBook,
-    Reply,
     Request,
     SettleFill,
     SettleMatch,
@@ -49,7 +48,6 @@ from engine.ids import OrderId
 from engine.journal import (
     Applied,
     CashMoved,
-    Fact,
     Granted,
     WatchlistChanged,
     accepted,
@@ -114,7 +112,7 @@ class AccountActor(BrokerActor):
             self.log.info("cash." + record.kind.value, amount=str(record.amount))
         cents = command.amount if isinstance(command, Deposit) else -command.amount
         fact = CashMoved(command.account_id, cents, now)
-        self._reply(message.reply, self.account.balance(), fact)
+        self.services.answer(message.reply, self.account.balance(), fact)
 
     @handles(GrantShares)
     def _grant_shares(self, message: Request[GrantShares]) -> None:
@@ -124,15 +122,7 @@ class AccountActor(BrokerActor):
         if self.verbose:
             self.log.info("shares.granted", symbol=command.symbol, quantity=command.quantity)
         fact = Granted(command.account_id, command.symbol, command.quantity, command.price, now)
-        self._reply(message.reply, record, fact)
-
-    def _reply(self, reply: Reply, value: object, fact: Fact) -> None:
-        """Answer `value`, once the journal (if any) holds `fact`."""
-        journal = self.services.journal
-        if journal is None:
-            reply.set(value)
-        else:
-            reply.set(AfterAll(value, (journal.append(fact),)))
+        self.services.answer(message.reply, record, fact)
 
     # -- orders --------------------------------------------------------------------------------
 
@@ -291,7 +281,7 @@ class AccountActor(BrokerActor):
         command = message.command
         answer = apply_watchlist_edit(self.account, command)
         fact = WatchlistChanged(command.account_id, json.dumps(encode(command)))
-        self._reply(message.reply, answer, fact)
+        self.services.answer(message.reply, answer, fact)
 
     @handles(GetWatchlists)
     def _watchlists(self, message: GetWatchlists) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from actors.account import AccountActor, rejected
 from actors.base import BrokerActor, handles, send
-from actors.futures import AfterAll, Gathered, new_future
+from actors.futures import Gathered, new_future
 from actors.messages import (
     AcceptOrder,
     ActorRef,
@@ -36,7 +36,6 @@ from actors.messages import (
     GetTransactions,
     GetWatchlists,
     Place,
-    Reply,
     Request,
     Search,
     SetAlert,
@@ -75,7 +74,7 @@ from engine.errors import (
 from engine.events import OrderRejected
 from engine.factory import OrderFactory
 from engine.ids import AccountId, OrderId, Symbol, UserId
-from engine.journal import Fact, Listed, Opened, State, refused
+from engine.journal import Listed, Opened, State, refused
 from engine.matching import Market
 from engine.money import cents_to_decimal
 from engine.orders import RejectReason
@@ -206,15 +205,7 @@ class GatewayActor(BrokerActor):
             mode=command.mode.value,
         )
         fact = Listed(symbol, command.name, command.price, command.mode, now)
-        self._reply(message.reply, market.quote(), fact)
-
-    def _reply(self, reply: Reply, value: object, fact: Fact) -> None:
-        """Answer `value`, once the journal (if any) holds `fact`."""
-        journal = self.services.journal
-        if journal is None:
-            reply.set(value)
-        else:
-            reply.set(AfterAll(value, (journal.append(fact),)))
+        self.services.answer(message.reply, market.quote(), fact)
 
     @handles(OpenAccount)
     def _open_account(self, message: Request[OpenAccount]) -> None:
@@ -258,7 +249,7 @@ class GatewayActor(BrokerActor):
         fact = Opened(
             account_id, user_id, user.name, user.email, user.phone, command.initial_deposit, now
         )
-        self._reply(message.reply, AccountInfo(account_id, user, balance), fact)
+        self.services.answer(message.reply, AccountInfo(account_id, user, balance), fact)
 
     @handles(GetAccounts)
     def _accounts(self, message: GetAccounts) -> None:
@@ -330,10 +321,10 @@ class GatewayActor(BrokerActor):
             self.services.publish(
                 OrderRejected, lambda: OrderRejected(order.snapshot(), RejectReason.BUSY)
             )
-            self._reply(message.reply, order.snapshot(), refused(order, kept=False))
+            self.services.answer(message.reply, order.snapshot(), refused(order, kept=False))
         elif not self.session.is_open(now):
             order.reject(RejectReason.MARKET_CLOSED, now)
-            self._reply(message.reply, order.snapshot(), refused(order, kept=True))
+            self.services.answer(message.reply, order.snapshot(), refused(order, kept=True))
             send(account_ref, AcceptOrder(order, symbol_ref, None))  # recorded in its history
         else:
             send(account_ref, AcceptOrder(order, symbol_ref, message.reply, message.keep_refused))

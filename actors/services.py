@@ -12,7 +12,8 @@ import pykka
 
 from actors.base import Clock, send
 from actors.bus import Interest
-from actors.messages import Publish
+from actors.futures import AfterAll
+from actors.messages import Publish, Reply
 from actors.metrics import Metrics
 from engine.events import Event
 from engine.journal import Fact
@@ -51,6 +52,17 @@ class Services:
     def verbose(self) -> bool:
         """True when lifecycle events at info level are logged."""
         return bool(self.log.is_enabled_for(logging.INFO))
+
+    def durable(self, fact: Fact) -> tuple[pykka.Future[Any], ...]:
+        """Queue `fact` for the journal; return what a reply must wait for before it says the
+        fact happened (nothing without a journal)."""
+        journal = self.journal
+        return () if journal is None else (journal.append(fact),)
+
+    def answer(self, reply: Reply, value: object, fact: Fact) -> None:
+        """Answer `value` once the journal (if any) holds `fact`."""
+        durable = self.durable(fact)
+        reply.set(AfterAll(value, durable) if durable else value)
 
     def publish(self, kind: type, make: Callable[[], Event]) -> None:
         """Send the event `make()` builds to the bus, if anyone subscribed to `kind`.

@@ -19,8 +19,6 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-import pykka
-
 from actors.base import BrokerActor, handles, send
 from actors.futures import AfterAll, new_future
 from actors.messages import (
@@ -51,7 +49,6 @@ from engine.journal import (
     AlertAdded,
     AlertRemoved,
     Expired,
-    Fact,
     Halted,
     Matched,
     PriceSet,
@@ -143,7 +140,7 @@ class SymbolActor(BrokerActor):
             return super().recover(message, error)
         self.services.metrics.count("symbols_halted")
         now = self.clock()
-        self._journal(Halted(self.market.symbol, now))
+        self.services.durable(Halted(self.market.symbol, now))
         for entry in self.market.halt():  # every resting order back to its account
             expired = OrderExpired(entry.order_id, new_future(), CancelReason.HALTED, now)
             send(entry.owner, expired)
@@ -157,14 +154,8 @@ class SymbolActor(BrokerActor):
     def _submit_halted(self, message: SubmitOrder) -> None:
         ticket = message.ticket
         now = self.clock()
-        waits = self._journal(Matched(self.market.symbol, ticket.order_id, now))
+        waits = self.services.durable(Matched(self.market.symbol, ticket.order_id, now))
         send(ticket.owner, SettleMatch(ticket.order_id, _HALTED, message.reply, waits, now))
-
-    def _journal(self, fact: Fact) -> tuple[pykka.Future[Any], ...]:
-        """Queue `fact` for the journal; return what a reply must wait for (nothing without
-        one)."""
-        journal = self.services.journal
-        return () if journal is None else (journal.append(fact),)
 
     def _remove_halted(self, message: RemoveFromBook) -> None:
         # not resting: its account was told to cancel it when the symbol halted
@@ -185,7 +176,7 @@ class SymbolActor(BrokerActor):
         old = self.market.price
         result = self.market.submit(ticket, now, self.trade_ids)
         self.services.metrics.count("fills", len(result.fills))
-        durable = self._journal(Matched(self.market.symbol, ticket.order_id, now))
+        durable = self.services.durable(Matched(self.market.symbol, ticket.order_id, now))
         waits = self._tell_makers(result.fills) + durable
         self._price_moved(old, now)
         if result.rested and self.verbose:
@@ -197,7 +188,9 @@ class SymbolActor(BrokerActor):
         removed = self.market.cancel(message.order_id) > 0
         now = self.clock()
         durable = (
-            self._journal(Removed(self.market.symbol, message.order_id, now)) if removed else ()
+            self.services.durable(Removed(self.market.symbol, message.order_id, now))
+            if removed
+            else ()
         )
         answer = RemovedFromBook(
             message.order_id, removed, message.reply, now, durable[0] if durable else None
@@ -211,7 +204,7 @@ class SymbolActor(BrokerActor):
         price = message.command.price
         fills = self.market.update_price(price, now, self.trade_ids)
         self.services.metrics.count("fills", len(fills))
-        durable = self._journal(PriceSet(self.market.symbol, price, now))
+        durable = self.services.durable(PriceSet(self.market.symbol, price, now))
         waits = self._tell_makers(fills) + durable
         self._price_moved(old, now)
         if fills and self.verbose:
@@ -236,7 +229,7 @@ class SymbolActor(BrokerActor):
             done = new_future()
             send(entry.owner, OrderExpired(entry.order_id, done, CancelReason.EXPIRED, now))
             waits.append(done)
-        durable = self._journal(Expired(self.market.symbol, now)) if expired else ()
+        durable = self.services.durable(Expired(self.market.symbol, now)) if expired else ()
         message.reply.set(AfterAll(len(waits), (*waits, *durable)))
 
     @handles(SetAlert)
@@ -261,12 +254,12 @@ class SymbolActor(BrokerActor):
             alert.one_shot,
             alert.created_ns,
         )
-        message.reply.set(AfterAll(alert.snapshot(), self._journal(fact)))
+        message.reply.set(AfterAll(alert.snapshot(), self.services.durable(fact)))
 
     @handles(CancelAlert)
     def _cancel_alert(self, message: Request[CancelAlert]) -> None:
         alert = self.alerts.remove(message.command.alert_id)
-        durable = self._journal(AlertRemoved(self.market.symbol, alert.alert_id))
+        durable = self.services.durable(AlertRemoved(self.market.symbol, alert.alert_id))
         message.reply.set(AfterAll(alert.snapshot(), durable))
 
     @handles(GetAlerts)

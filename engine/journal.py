@@ -21,6 +21,7 @@ summarises everything a user can see, so a recovered engine can be compared with
 from __future__ import annotations
 
 import hashlib
+import json
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -497,8 +498,6 @@ class State:
         account.cancel_rest(fact.order_id, CancelReason.INTERRUPTED, fact.at_ns)
 
     def _watchlist(self, fact: WatchlistChanged) -> None:
-        import json  # noqa: PLC0415  (replay only)
-
         command = decode_command(json.loads(fact.command))
         apply_watchlist_edit(self.accounts[fact.account_id], command)  # type: ignore[arg-type]
 
