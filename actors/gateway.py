@@ -31,6 +31,7 @@ from actors.messages import (
     GetOrders,
     GetPriceHistory,
     GetQuote,
+    GetState,
     GetStocks,
     GetTrades,
     GetTransactions,
@@ -44,6 +45,7 @@ from actors.runtimes import Runtime
 from actors.services import Services
 from actors.symbol import SymbolActor
 from engine.account import Account, Balance, User
+from engine.alerts import AlertBook
 from engine.commands import (
     WATCHLIST_EDITS,
     AddAlert,
@@ -75,7 +77,7 @@ from engine.events import OrderRejected
 from engine.factory import OrderFactory
 from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.journal import Listed, Opened, State, refused
-from engine.matching import Market
+from engine.matching import Market, TradeIdSequence
 from engine.money import cents_to_decimal
 from engine.orders import RejectReason
 from engine.search import SearchIndex
@@ -115,14 +117,17 @@ class GatewayActor(BrokerActor):
         self.session = session
         self.clock = services.clock
         self.history_limit = history_limit
-        self.users: dict[UserId, User] = {}
-        self.owners: dict[AccountId, UserId] = {}
+        # the engine's objects, shared with the actors that own them, and the directory: what a
+        # snapshot at a clean stop holds (`GetState`)
+        self.state = state = recovered or State(history_limit=history_limit)
+        self.users: dict[UserId, User] = state.users
+        self.owners: dict[AccountId, UserId] = state.owners
         self.accounts: dict[AccountId, ActorRef] = {}
         self.symbols: dict[Symbol, ActorRef] = {}
-        self.routes: dict[OrderId, AccountId] = {}
+        self.routes: dict[OrderId, AccountId] = state.routes
         self.index = SearchIndex()
-        self.alert_routes: dict[str, Symbol] = {}
-        self.alert_symbols: dict[AccountId, set[Symbol]] = {}
+        self.alert_routes: dict[str, Symbol] = state.alert_routes
+        self.alert_symbols: dict[AccountId, set[Symbol]] = state.alert_symbols
         self.next_alert = 0
         self.next_account = 0
         self.next_order = 0
@@ -150,12 +155,6 @@ class GatewayActor(BrokerActor):
         for market in state.markets.values():
             for entry in market.book.entries():
                 entry.owner = self.accounts[entry.account_id]
-        self.users.update(state.users)
-        self.owners.update(state.owners)
-        self.routes.update(state.routes)
-        self.alert_routes.update(state.alert_routes)
-        for account_id, symbols in state.alert_symbols.items():
-            self.alert_symbols[account_id] = set(symbols)
         self.next_account = state.next_account
         self.next_order = state.next_order
         self.next_alert = state.next_alert
@@ -163,6 +162,14 @@ class GatewayActor(BrokerActor):
     @handles(GetChildren)
     def _children(self, message: GetChildren) -> None:
         message.reply.set([*self.accounts.values(), *self.symbols.values()])
+
+    @handles(GetState)
+    def _get_state(self, message: GetState) -> None:
+        state = self.state
+        state.next_account = self.next_account
+        state.next_order = self.next_order
+        state.next_alert = self.next_alert
+        message.reply.set(state)
 
     # -- lookups -------------------------------------------------------------------------------
 
@@ -197,7 +204,13 @@ class GatewayActor(BrokerActor):
             symbol, command.name, command.price, command.mode, now, history_limit=self.history_limit
         )
         self.index.add(symbol, command.name)
-        self.symbols[symbol] = self.runtime.spawn(SymbolActor, market, self.prices, self.services)
+        state = self.state
+        state.markets[symbol] = market
+        trade_ids = state.trade_ids[symbol] = TradeIdSequence(symbol)
+        alerts = state.alerts[symbol] = AlertBook()
+        self.symbols[symbol] = self.runtime.spawn(
+            SymbolActor, market, self.prices, self.services, trade_ids, alerts
+        )
         self.log.info(
             "stock.listed",
             symbol=symbol,
@@ -244,6 +257,7 @@ class GatewayActor(BrokerActor):
         balance = account.balance()
         self.users[user_id] = user
         self.owners[account_id] = user_id
+        self.state.accounts[account_id] = account
         self.accounts[account_id] = self.runtime.spawn(AccountActor, account, self.services)
         self.log.info("account.opened", account_id=account_id, user_id=user_id)
         fact = Opened(

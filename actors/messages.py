@@ -326,6 +326,14 @@ class Audit:
 
 
 @dataclass(frozen=True, slots=True)
+class GetState:
+    """Brokerage -> gateway actor, at a clean stop once every account and symbol actor has
+    stopped: the engine's objects and directory (`engine.journal.State`), for a snapshot."""
+
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
 class GetChildren:
     """Brokerage -> gateway actor: the refs of every account and symbol actor (to stop them)."""
 

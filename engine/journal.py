@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import typing
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -520,6 +522,25 @@ class State:
         self.alerts[fact.symbol].remove(fact.alert_id)
 
     # -- after the replay ----------------------------------------------------------------------
+
+    def to_snapshot(self) -> bytes:
+        """The state as bytes, at rest (nothing pending, no actor running): the actors'
+        addresses the books and tapes hold are dropped (a restart sets them again)."""
+        assert not self.pending, "a snapshot is taken at rest"
+        for market in self.markets.values():
+            for entry in market.book.entries():
+                entry.owner = None
+            market.tape = deque(
+                (fill._replace(maker_owner=None) for fill in market.tape), maxlen=market.tape.maxlen
+            )
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def from_snapshot(data: bytes) -> State:
+        """The state `to_snapshot` wrote (the store is the brokerage's own: trusted)."""
+        state = pickle.loads(data)
+        assert isinstance(state, State)
+        return state
 
     def unsubmitted(self) -> list[Order]:
         """Open orders that rest in no book: accepted, and the crash came before their match."""

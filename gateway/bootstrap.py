@@ -10,7 +10,7 @@ from actors.base import Clock
 from actors.bus import EventBusActor, Interest
 from actors.futures import new_future, resolve
 from actors.gateway import GatewayActor
-from actors.messages import ActorRef, GetChildren
+from actors.messages import ActorRef, GetChildren, GetState
 from actors.metrics import Metrics
 from actors.notify import NotificationActor, NotificationSettings
 from actors.runtimes import LoopRuntime, Runtime, make_runtime
@@ -63,14 +63,21 @@ def start_engine(
     return Engine(runtime, gateway, bus, notifier, on_loop)
 
 
-def stop_engine(engine: Engine, timeout: float) -> None:
+def stop_engine(engine: Engine, timeout: float, *, keep: bool = False) -> State | None:
     """Stop the accounts and symbols, then the gateway, then the bus and the notifier, then the
-    runtime."""
+    runtime. With `keep`, return the engine's state as it rests once the accounts and symbols
+    have stopped (for a snapshot)."""
     runtime = engine.runtime
     reply = new_future()
     engine.gateway.tell(GetChildren(reply))
     children: list[ActorRef] = resolve(reply.get(timeout=timeout), timeout)
     runtime.stop_all(children, timeout=timeout)
+    state: State | None = None
+    if keep:
+        asked = new_future()
+        engine.gateway.tell(GetState(asked))
+        state = asked.get(timeout=timeout)
     runtime.stop_all([engine.gateway], timeout=timeout)
     runtime.stop_all([engine.bus, engine.notifier], timeout=timeout)
     runtime.shutdown()
+    return state

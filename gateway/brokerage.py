@@ -122,6 +122,15 @@ from gateway.stores import DURABILITIES, GroupCommitJournal, check_store, open_j
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """How a start rebuilt the brokerage: from a snapshot (taken at the last clean stop) or not,
+    and how many journal facts it replayed after it (none after a clean stop)."""
+
+    from_snapshot: bool
+    replayed: int
+
+
+@dataclass(frozen=True)
 class WatchlistQuotes:
     """A watchlist with the quote of each of its symbols, in the list's order."""
 
@@ -245,6 +254,8 @@ class Brokerage:
         self._store = None if store is None else check_store(store)
         self._durability = durability
         self._journal: GroupCommitJournal | None = None
+        self.recovery: Recovery | None = None
+        """How the last `start()` with a store rebuilt the brokerage."""
         self._notes: dict[str, list[str]] = {}
         self._notifying = False
         self._session = make_session(session)
@@ -307,10 +318,17 @@ class Brokerage:
         if self._store is None:
             return None, None
         journal = open_journal(self._store, self._durability)
-        state = State(history_limit=self._history_limit)
-        for fact in journal.facts():
+        snapshot = journal.latest_snapshot()
+        if snapshot is None:
+            state, position = State(history_limit=self._history_limit), 0
+        else:
+            position, data = snapshot
+            state = State.from_snapshot(data)
+        before = state.facts
+        for fact in journal.facts(after=position):
             state.apply(fact)
         state.finish()
+        self.recovery = Recovery(snapshot is not None, state.facts - before)
         for order in state.unsubmitted():
             interrupted = Interrupted(order.order_id, self._clock())
             state.apply(interrupted)
@@ -365,11 +383,16 @@ class Brokerage:
             self._watcher.join()
         self._watcher = None
         engine, self._engine = self._engine, None
-        if engine is not None:
-            stop_engine(engine, self.timeout)
         journal, self._journal = self._journal, None
+        state = None
+        if engine is not None:
+            state = stop_engine(engine, self.timeout, keep=journal is not None)
         if journal is not None:
-            journal.close()
+            journal.stop()  # every fact written: the state rests at the journal's last position
+            if state is not None:
+                state.notes = {kind: list(data) for kind, data in self._notes.items()}
+                journal.save_snapshot(state.to_snapshot())
+            journal.shut()
 
     async def aclose(self) -> None:
         """`close()` from a coroutine (on the "asyncio" runtime's loop too)."""

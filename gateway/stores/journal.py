@@ -78,19 +78,23 @@ class GroupCommitJournal:
         for _, future in batch:
             future.set(None)
 
-    def close(self) -> None:
-        """Write what is queued, stop the writer, close the store."""
+    def stop(self) -> None:
+        """Write what is queued and stop the writer."""
         writer = self._writer
         if writer is not None:
             self._closing = True
             self._wake.set()
             writer.join()
             self._writer = None
+
+    def close(self) -> None:
+        """Write what is queued, stop the writer, close the store."""
+        self.stop()
         self.shut()
 
-    def facts(self) -> Iterator[Fact]:
-        """Every durable fact, oldest first."""
-        for row in self.read():
+    def facts(self, after: int = 0) -> Iterator[Fact]:
+        """Every durable fact of the batches after position `after`, oldest first."""
+        for _, row in self.read(after):
             for fact in json.loads(row):
                 yield decode(fact)
 
@@ -100,8 +104,17 @@ class GroupCommitJournal:
         """Append `rows` (each a batch of encoded facts) in one durable transaction."""
         raise NotImplementedError
 
-    def read(self) -> Iterator[str]:
-        """Every row written, oldest first."""
+    def read(self, after: int = 0) -> Iterator[tuple[int, str]]:
+        """Every row written after position `after` with its position, oldest first."""
+        raise NotImplementedError
+
+    def save_snapshot(self, state: bytes) -> int:
+        """Keep `state` as the snapshot at the journal's last position (the writer stopped);
+        return that position. Older snapshots go."""
+        raise NotImplementedError
+
+    def latest_snapshot(self) -> tuple[int, bytes] | None:
+        """The newest snapshot and its position, if any."""
         raise NotImplementedError
 
     def shut(self) -> None:

@@ -15,6 +15,14 @@ CREATE TABLE IF NOT EXISTS brokerage_journal (
 """
 """One row per batch of facts made durable together, in order (a JSON array of facts)."""
 
+SNAPSHOTS = """
+CREATE TABLE IF NOT EXISTS brokerage_snapshots (
+    seq BIGINT PRIMARY KEY,
+    state BYTEA NOT NULL
+)
+"""
+"""The engine's state at a clean stop, at the journal position `seq` (the last batch in it)."""
+
 
 class PostgresJournal(GroupCommitJournal):
     """Facts as rows of one table, one transaction per batch. `durability` "fsync" waits for
@@ -33,6 +41,7 @@ class PostgresJournal(GroupCommitJournal):
         self.url = url
         self._db: Any = psycopg.connect(url, autocommit=True)
         self._db.execute(SCHEMA)
+        self._db.execute(SNAPSHOTS)
         self._db.execute(f"SET synchronous_commit = {'on' if durability == 'fsync' else 'off'}")
 
     def write(self, rows: Sequence[str]) -> None:
@@ -42,10 +51,28 @@ class PostgresJournal(GroupCommitJournal):
                 "INSERT INTO brokerage_journal (facts) VALUES (%s)", [(row,) for row in rows]
             )
 
-    def read(self) -> Iterator[str]:
-        """Every batch's row, in the order written."""
-        for (row,) in self._db.execute("SELECT facts FROM brokerage_journal ORDER BY seq"):
-            yield row
+    def read(self, after: int = 0) -> Iterator[tuple[int, str]]:
+        """Every batch's row after position `after`, in the order written."""
+        yield from self._db.execute(
+            "SELECT seq, facts FROM brokerage_journal WHERE seq > %s ORDER BY seq", (after,)
+        )
+
+    def save_snapshot(self, state: bytes) -> int:
+        """Keep `state` at the last position; drop the older snapshots."""
+        (seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM brokerage_journal").fetchone()
+        with self._db.transaction():
+            self._db.execute("DELETE FROM brokerage_snapshots")
+            self._db.execute(
+                "INSERT INTO brokerage_snapshots (seq, state) VALUES (%s, %s)", (seq, state)
+            )
+        return int(seq)
+
+    def latest_snapshot(self) -> tuple[int, bytes] | None:
+        """The newest snapshot, if any."""
+        row = self._db.execute(
+            "SELECT seq, state FROM brokerage_snapshots ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
 
     def shut(self) -> None:
         """Close the connection."""

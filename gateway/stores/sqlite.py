@@ -16,6 +16,14 @@ CREATE TABLE IF NOT EXISTS journal (
 """
 """One row per batch of facts made durable together, in order (a JSON array of facts)."""
 
+SNAPSHOTS = """
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq INTEGER PRIMARY KEY,
+    state BLOB NOT NULL
+)
+"""
+"""The engine's state at a clean stop, at the journal position `seq` (the last batch in it)."""
+
 
 class SqliteJournal(GroupCommitJournal):
     """Facts as rows of one table, one transaction per batch; `durability` "fsync" syncs the
@@ -31,6 +39,7 @@ class SqliteJournal(GroupCommitJournal):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'fsync' else 'NORMAL'}")
         self._db.execute(SCHEMA)
+        self._db.execute(SNAPSHOTS)
 
     def write(self, rows: Sequence[str]) -> None:
         """Append the rows in one transaction."""
@@ -43,10 +52,28 @@ class SqliteJournal(GroupCommitJournal):
             raise
         db.execute("COMMIT")
 
-    def read(self) -> Iterator[str]:
-        """Every batch's row, in the order written."""
-        for (row,) in self._db.execute("SELECT facts FROM journal ORDER BY seq"):
-            yield row
+    def read(self, after: int = 0) -> Iterator[tuple[int, str]]:
+        """Every batch's row after position `after`, in the order written."""
+        yield from self._db.execute(
+            "SELECT seq, facts FROM journal WHERE seq > ? ORDER BY seq", (after,)
+        )
+
+    def save_snapshot(self, state: bytes) -> int:
+        """Keep `state` at the last position; drop the older snapshots."""
+        db = self._db
+        (seq,) = db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()
+        db.execute("BEGIN")
+        db.execute("DELETE FROM snapshots")
+        db.execute("INSERT INTO snapshots (seq, state) VALUES (?, ?)", (seq, state))
+        db.execute("COMMIT")
+        return int(seq)
+
+    def latest_snapshot(self) -> tuple[int, bytes] | None:
+        """The newest snapshot, if any."""
+        row = self._db.execute(
+            "SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
 
     def shut(self) -> None:
         """Close the database."""

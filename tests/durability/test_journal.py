@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 
 from engine.journal import FACTS, Fact, State, decode, encode
 from gateway import Brokerage
+from gateway.bootstrap import stop_engine
+from gateway.brokerage import Recovery
 from gateway.stores import open_journal
 from tests.integration.test_concurrency import run_together
 
@@ -131,6 +133,7 @@ def test_a_reopened_brokerage_holds_everything_it_acknowledged(store: str, durab
     assert replayed(store).digest() == live
     assert replayed(store).digest() == live  # the same journal always gives the same state
     with Brokerage(store=store, durability=durability) as again:
+        assert again.recovery == Recovery(from_snapshot=True, replayed=0)  # a clean stop's
         assert visible(again, accounts) == before
         assert live_state(again).digest() == live
         assert again.audit() == report
@@ -138,6 +141,33 @@ def test_a_reopened_brokerage_holds_everything_it_acknowledged(store: str, durab
         taken = {o.order_id for a in accounts for o in again.orders(a)} - {order.order_id}
         assert order.order_id not in taken
         assert order.order_id == f"O-{max(int(t[2:]) for t in taken) + 1:06d}"
+
+
+def test_a_crash_after_a_snapshot_replays_only_the_journal_after_it(store: str) -> None:
+    """A clean stop leaves a snapshot; trading goes on, then the process dies (no snapshot):
+    the next start loads the snapshot and replays only what came after, to the same state."""
+    with Brokerage(store=store) as broker:
+        accounts = trade_a_while(broker)
+    broker = Brokerage(store=store).start()
+    for account in accounts:
+        broker.deposit(account, "1.00")
+        broker.place_order(account, "BK", "buy", 1, "limit", "99.00")
+    broker.update_price("MKT", "101.50")
+    live = live_state(broker).digest()
+    before = visible(broker, accounts)
+    engine, journal = broker._engine, broker._journal
+    assert engine is not None
+    assert journal is not None
+    stop_engine(engine, 10)  # the process "dies": the journal is flushed, no snapshot taken
+    journal.close()
+    broker._engine = broker._journal = None
+    with Brokerage(store=store) as again:
+        assert again.recovery is not None
+        assert again.recovery.from_snapshot
+        assert 0 < again.recovery.replayed < 40
+        assert live_state(again).digest() == live
+        assert visible(again, accounts) == before
+        again.audit()
 
 
 def test_no_store_keeps_nothing_and_a_bad_store_is_refused(tmp_path: Path) -> None:
@@ -170,10 +200,14 @@ def test_an_order_accepted_but_never_matched_is_cancelled_as_interrupted(store: 
 
 
 def drop_matches(store: str) -> None:
-    """Take every `Matched` fact out of the journal, as if the process died before each."""
+    """Take every `Matched` fact out of the journal, as if the process died before each (so
+    without the snapshot of a clean stop)."""
     journal = open_journal(store, "fsync")
     db: Any = journal._db  # type: ignore[attr-defined]
     table, mark = ("journal", "?") if store.startswith("sqlite") else ("brokerage_journal", "%s")
+    db.execute(
+        "DELETE FROM " + ("snapshots" if store.startswith("sqlite") else "brokerage_snapshots")
+    )
     rows = [(seq, json.loads(text)) for seq, text in db.execute(f"SELECT seq, facts FROM {table}")]
     for seq, facts in rows:
         kept = [fact for fact in facts if fact[0] != "Matched"]
