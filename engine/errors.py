@@ -116,6 +116,13 @@ class SymbolHaltedError(BrokerageError):
         super().__init__(f"{symbol} is halted after a failure: {operation} refused, was {symbol!r}")
 
 
+class JournalFailedError(BrokerageError):
+    """The journal could not be written: the brokerage takes no more changes (reads go on)."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(f"the journal could not be written, so no change is taken, was {cause!r}")
+
+
 class BrokerStoppedError(BrokerageError):
     """The brokerage was used after it was stopped (or before it was started)."""
 

@@ -92,7 +92,7 @@ from engine.commands import (
     UpdatePrice,
     Withdraw,
 )
-from engine.errors import BrokerStoppedError, ValidationError
+from engine.errors import BrokerStoppedError, JournalFailedError, ValidationError
 from engine.events import Event
 from engine.factory import DEFAULT_COLLAR_PERCENT, OrderFactory
 from engine.fields import (
@@ -389,7 +389,7 @@ class Brokerage:
             state = stop_engine(engine, self.timeout, keep=journal is not None)
         if journal is not None:
             journal.stop()  # every fact written: the state rests at the journal's last position
-            if state is not None:
+            if state is not None and journal.failure is None:  # else the state is ahead of it
                 state.notes = {kind: list(data) for kind, data in self._notes.items()}
                 journal.save_snapshot(state.to_snapshot())
             journal.shut()
@@ -427,8 +427,15 @@ class Brokerage:
             raise BrokerStoppedError(operation) from None
         return Call(reply)
 
+    def _changing(self) -> None:
+        """Refuse a change once the journal failed (what it would change could not be kept)."""
+        journal = self._journal
+        if journal is not None and journal.failure is not None:
+            raise JournalFailedError(journal.failure)
+
     def _request(self, command: Command) -> Call[Any]:
         """Send a domain command to the gateway actor."""
+        self._changing()
         reply = new_future()
         return self._send(type(command).__name__, Request(command, reply), reply)
 
@@ -817,6 +824,7 @@ class Brokerage:
             client_order_id,
         )
         keep = parse_flag(keep_refused, "keep_refused")
+        self._changing()
         try:
             self._admission.pop()
             reply = _OrderFuture(self._admission, self.timeout)

@@ -24,6 +24,7 @@ from engine.errors import (
     BrokerStoppedError,
     DuplicateError,
     InsufficientAvailableCashError,
+    JournalFailedError,
     NotFoundError,
 )
 from engine.money import shown
@@ -75,7 +76,7 @@ def status_of(error: BrokerageError) -> int:
         return 409
     if isinstance(error, InsufficientAvailableCashError):
         return 403
-    if isinstance(error, BrokerStoppedError):
+    if isinstance(error, BrokerStoppedError | JournalFailedError):
         return 503
     return 422  # ValidationError, OrderNotCancellableError and any other misuse
 

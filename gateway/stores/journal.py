@@ -17,6 +17,7 @@ from typing import Any
 import pykka
 
 from actors.futures import LightFuture
+from engine.errors import JournalFailedError
 from engine.journal import Fact, decode, encode
 
 DURABILITIES = ("fsync", "os")
@@ -32,6 +33,8 @@ class GroupCommitJournal:
         self._writer: threading.Thread | None = None
         self.batches = 0
         self.written = 0
+        self.failure: str | None = None
+        """Why a write failed, once one has: from then on every fact is refused."""
 
     def start(self) -> None:
         """Start the writer thread (after the replay)."""
@@ -44,6 +47,10 @@ class GroupCommitJournal:
         """Queue `fact`; the future is set once it is durable (or fails with the write's
         error)."""
         future: LightFuture[Any] = LightFuture()
+        if self.failure is not None:
+            error = JournalFailedError(self.failure)
+            future.set_exception((JournalFailedError, error, None))
+            return future
         self._queue.append((fact, future))
         self._wake.set()
         return future
@@ -69,9 +76,11 @@ class GroupCommitJournal:
         row = json.dumps([encode(fact) for fact, _ in batch], separators=(",", ":"))
         try:
             self.write([row])
-        except Exception as error:  # the disk refused: nothing of this batch is acknowledged
+        except Exception as error:  # the disk refused: nothing of this batch is acknowledged,
+            self.failure = f"{type(error).__name__}: {error}"  # and nothing more is taken
+            failed = JournalFailedError(self.failure)
             for _, future in batch:
-                future.set_exception((type(error), error, error.__traceback__))
+                future.set_exception((JournalFailedError, failed, None))
             return
         self.batches += 1
         self.written += len(batch)

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.errors import JournalFailedError
 from engine.journal import FACTS, Fact, State, decode, encode
 from gateway import Brokerage
 from gateway.bootstrap import stop_engine
@@ -168,6 +170,32 @@ def test_a_crash_after_a_snapshot_replays_only_the_journal_after_it(store: str) 
         assert live_state(again).digest() == live
         assert visible(again, accounts) == before
         again.audit()
+
+
+def test_a_journal_that_cannot_be_written_stops_every_change_and_reads_go_on(
+    tmp_path: Path,
+) -> None:
+    """When a write fails (here the store is pulled away), the calls waiting on it fail, and
+    every later change is refused at once (what it changed could not be kept); reads answer."""
+    with Brokerage(store=f"sqlite:///{tmp_path}/brokerage.db") as broker:
+        broker.list_stock("MKT", "Market Co", "100")
+        account = broker.open_account("U1", "Ann", initial_deposit="100").account_id
+        journal = broker._journal
+        assert journal is not None
+        journal._db.close()  # type: ignore[attr-defined]
+        with pytest.raises(JournalFailedError, match="journal could not be written"):
+            broker.deposit(account, "1")
+        with pytest.raises(JournalFailedError):
+            broker.place_order(account, "MKT", "buy", 1)
+        with pytest.raises(JournalFailedError):
+            broker.open_account("U2", "Bob")
+        assert broker.balance(account).cash >= Decimal("100")
+        assert broker.orders(account) == []
+    # the close wrote no snapshot of a state ahead of its journal: the store holds what it held
+    with Brokerage(store=f"sqlite:///{tmp_path}/brokerage.db") as again:
+        assert again.recovery is not None
+        assert not again.recovery.from_snapshot
+        assert again.balance(account).cash == Decimal("100.00")
 
 
 def test_no_store_keeps_nothing_and_a_bad_store_is_refused(tmp_path: Path) -> None:
