@@ -554,6 +554,18 @@ class State:
             if order.order_id not in resting
         ]
 
+    def interrupt_unsubmitted(self, at_ns: int | None = None) -> list[Interrupted]:
+        """Cancel (INTERRUPTED) every open order that rests in no book, at `at_ns` (None: each
+        order's own creation time), as a recovery does; return the facts, for the journal.
+        They are not counted among the facts replayed."""
+        made = [
+            Interrupted(order.order_id, order.created_ns if at_ns is None else at_ns)
+            for order in self.unsubmitted()
+        ]
+        for fact in made:
+            self._interrupted(fact)
+        return made
+
     def digest(self) -> str:
         """A hash of what users can see: every account's cash, reservations, positions with
         their cost, realized P/L, orders and transactions; every book's resting orders, price

@@ -109,7 +109,7 @@ from engine.fields import (
     user_key,
 )
 from engine.ids import AccountId, Symbol
-from engine.journal import Interrupted, Note, State
+from engine.journal import Note, State
 from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot, Side
 from engine.search import SearchResult
@@ -329,9 +329,7 @@ class Brokerage:
             state.apply(fact)
         state.finish()
         self.recovery = Recovery(snapshot is not None, state.facts - before)
-        for order in state.unsubmitted():
-            interrupted = Interrupted(order.order_id, self._clock())
-            state.apply(interrupted)
+        for interrupted in state.interrupt_unsubmitted(self._clock()):
             journal.append(interrupted)
         journal.start()
         self._journal = journal

@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.account import value_portfolio
 from engine.audit import reconcile
-from engine.journal import Interrupted, State
+from engine.journal import State
 from engine.money import cents_to_decimal
 from engine.orders import Side, datetime_to_ns
 from gateway.stores import open_journal
@@ -50,10 +50,7 @@ def replay(store: str, until: int | None = None, until_time: datetime | None = N
     finally:
         journal.close()
     state.finish()
-    replayed = state.facts
-    for order in state.unsubmitted():  # in flight at that position: as a recovery there would
-        state.apply(Interrupted(order.order_id, order.created_ns))
-    state.facts = replayed
+    state.interrupt_unsubmitted()  # in flight at that position: as a recovery there would
     return state
 
 
