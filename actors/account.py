@@ -23,6 +23,7 @@ from actors.messages import (
     GetOrders,
     GetTransactions,
     GetWatchlists,
+    Kept,
     OrderExpired,
     RemovedFromBook,
     RemoveFromBook,
@@ -91,6 +92,10 @@ class AccountActor(BrokerActor):
         self.metrics = services.metrics
         self.verbose = services.verbose
         self.books: dict[OrderId, ActorRef] = books or {}  # open order -> its symbol's actor
+        if services.journal is None:
+            account.outbox = None
+        elif account.outbox is None:
+            account.outbox = []
 
     def _finished(self, order: Order) -> None:
         if order.status.is_final:
@@ -112,7 +117,7 @@ class AccountActor(BrokerActor):
             self.log.info("cash." + record.kind.value, amount=str(record.amount))
         cents = command.amount if isinstance(command, Deposit) else -command.amount
         fact = CashMoved(command.account_id, cents, now)
-        self.services.answer(message.reply, self.account.balance(), fact)
+        self.services.answer(message.reply, self.account.balance(), fact, self._outbox())
 
     @handles(GrantShares)
     def _grant_shares(self, message: Request[GrantShares]) -> None:
@@ -122,7 +127,7 @@ class AccountActor(BrokerActor):
         if self.verbose:
             self.log.info("shares.granted", symbol=command.symbol, quantity=command.quantity)
         fact = Granted(command.account_id, command.symbol, command.quantity, command.price, now)
-        self.services.answer(message.reply, record, fact)
+        self.services.answer(message.reply, record, fact, self._outbox())
 
     # -- orders --------------------------------------------------------------------------------
 
@@ -150,7 +155,10 @@ class AccountActor(BrokerActor):
                     message.reply.set(order.snapshot())
                 else:
                     fact = refused(order, kept=message.keep_refused)
-                    message.reply.set(AfterAll(order.snapshot(), (journal.append(fact),)))
+                    durable = journal.append(fact, self._outbox())
+                    message.reply.set(AfterAll(order.snapshot(), (durable,)))
+            if journaled:  # the gateway journaled its refusal: the order's row goes with this
+                self._applied(f"kept:{order.order_id}")
             return
         if journal is not None:
             journal.append(accepted(order))  # the reply waits for the match, journaled later
@@ -232,10 +240,15 @@ class AccountActor(BrokerActor):
             message.reply.set(AfterAll(order.snapshot(), message.waits))
 
     def _applied(self, key: str) -> None:
-        """Tell the journal (if any) this account applied the effect `key` of a book's fact."""
+        """Tell the journal (if any) this account applied the effect `key` of a book's fact
+        (with the orders it finished and the transactions it made, for the history)."""
         journal = self.services.journal
         if journal is not None:
-            journal.append(Applied(self.account.account_id, key))
+            journal.append(Applied(self.account.account_id, key), self._outbox())
+
+    def _outbox(self) -> list[Any]:
+        """The orders finished and transactions made since the last fact, for the store."""
+        return self.account.take_outbox()
 
     @handles(SettleFill)
     def _settle_fill(self, message: SettleFill) -> None:
@@ -309,17 +322,17 @@ class AccountActor(BrokerActor):
 
     @handles(GetOrders)
     def _orders(self, message: GetOrders) -> None:
+        query = message.query
         orders = self.account.order_history(
-            message.status,
-            message.symbol,
-            side=message.side,
-            after_ns=message.after_ns,
-            until_ns=message.until_ns,
-            newest_first=message.newest_first,
-            offset=message.offset,
-            limit=message.limit,
+            query.status,
+            query.symbol,
+            side=query.side,
+            after_ns=None if query.low is None else query.low - 1,
+            until_ns=query.high,
+            newest_first=query.newest_first,
+            limit=query.end,
         )
-        message.reply.set([o.snapshot() for o in orders])
+        message.reply.set(Kept([o.snapshot() for o in orders], self.account.dropped_ns))
 
     @handles(GetBalance)
     def _balance(self, message: GetBalance) -> None:
@@ -331,5 +344,8 @@ class AccountActor(BrokerActor):
 
     @handles(GetTransactions)
     def _transactions(self, message: GetTransactions) -> None:
-        end = None if message.limit is None else message.offset + message.limit
-        message.reply.set(self.account.transactions[message.offset : end])
+        account = self.account
+        kept = account.transactions
+        page = replace(message.query, offset=0, limit=message.query.end).page(kept)
+        dropped = account.transaction_count - len(kept)
+        message.reply.set(Kept(page, dropped=dropped, oldest=kept[0].at if kept else None))

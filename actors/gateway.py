@@ -75,7 +75,7 @@ from engine.errors import (
 )
 from engine.events import OrderRejected
 from engine.factory import OrderFactory
-from engine.ids import AccountId, OrderId, Symbol, UserId
+from engine.ids import AccountId, OrderId, Routes, Symbol, UserId
 from engine.journal import Listed, Opened, State, refused
 from engine.matching import Market, TradeIdSequence
 from engine.money import cents_to_decimal
@@ -124,7 +124,7 @@ class GatewayActor(BrokerActor):
         self.owners: dict[AccountId, UserId] = state.owners
         self.accounts: dict[AccountId, ActorRef] = {}
         self.symbols: dict[Symbol, ActorRef] = {}
-        self.routes: dict[OrderId, AccountId] = state.routes
+        self.routes: Routes = state.routes
         self.index = SearchIndex()
         self.alert_routes: dict[str, Symbol] = state.alert_routes
         self.alert_symbols: dict[AccountId, set[Symbol]] = state.alert_symbols
@@ -251,7 +251,9 @@ class GatewayActor(BrokerActor):
             if account_id in self.accounts:
                 raise DuplicateError("account", account_id)
         now = self.clock()
-        account = Account(account_id, user_id, now)
+        account = Account(account_id, user_id, now, self.state.history_window)
+        if self.services.journal is not None:
+            account.outbox = []  # the first deposit's transaction goes with the fact
         if command.initial_deposit:
             account.deposit(command.initial_deposit, now)
         balance = account.balance()
@@ -263,7 +265,8 @@ class GatewayActor(BrokerActor):
         fact = Opened(
             account_id, user_id, user.name, user.email, user.phone, command.initial_deposit, now
         )
-        self.services.answer(message.reply, AccountInfo(account_id, user, balance), fact)
+        info = AccountInfo(account_id, user, balance)
+        self.services.answer(message.reply, info, fact, account.take_outbox())
 
     @handles(GetAccounts)
     def _accounts(self, message: GetAccounts) -> None:

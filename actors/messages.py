@@ -17,15 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import pykka
 
 from engine.commands import AddAlert, Command, PlaceOrder
 from engine.events import Event
+from engine.history import OrderQuery, TransactionQuery
 from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.matching import Fill, MatchResult, OrderTicket
-from engine.orders import CancelReason, Order, OrderStatus, Side
+from engine.orders import CancelReason, Order
 
 ActorRef = pykka.ActorRef[Any]
 """A reference to any of the project's actors."""
@@ -188,19 +190,30 @@ class GetOrderByClientId:
 
 @dataclass(frozen=True, slots=True)
 class GetOrders:
-    """Brokerage -> gateway actor -> account actor: a page of an account's orders, filtered:
-    `limit` (None: all) from the `offset`-th match on."""
+    """Brokerage -> gateway actor -> account actor: the orders the account keeps that match
+    `query`, the first `query.end` in its order, as a `Kept` with the latest creation time of
+    a finished order it no longer keeps."""
 
-    account_id: AccountId
-    status: frozenset[OrderStatus] | None
-    symbol: Symbol | None
+    query: OrderQuery
     reply: Reply
-    offset: int = 0
-    limit: int | None = None
-    side: Side | None = None
-    after_ns: int | None = None
-    until_ns: int | None = None
-    newest_first: bool = False
+
+    @property
+    def account_id(self) -> AccountId:
+        """The account asked."""
+        return self.query.account_id
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """What an account keeps of its history for a query: `items` (the first matches, in the
+    query's order), `dropped_ns` (orders: the latest creation time of one no longer kept) or
+    `dropped` (transactions: how many of the oldest are no longer kept) and `oldest` (the
+    time of the oldest transaction kept)."""
+
+    items: list[Any]
+    dropped_ns: int | None = None
+    dropped: int = 0
+    oldest: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,12 +234,16 @@ class GetAccountState:
 
 @dataclass(frozen=True, slots=True)
 class GetTransactions:
-    """Brokerage -> gateway actor -> account actor: a page of the transaction history."""
+    """Brokerage -> gateway actor -> account actor: the transactions the account keeps that
+    match `query`, the first `query.end` in its order, as a `Kept`."""
 
-    account_id: AccountId
+    query: TransactionQuery
     reply: Reply
-    offset: int = 0
-    limit: int | None = None
+
+    @property
+    def account_id(self) -> AccountId:
+        """The account asked."""
+        return self.query.account_id
 
 
 @dataclass(frozen=True, slots=True)

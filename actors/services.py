@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,8 +22,10 @@ from engine.journal import Fact
 class Journal(Protocol):
     """Where the actors write the facts they make (see `engine.journal`)."""
 
-    def append(self, fact: Fact) -> pykka.Future[Any]:
-        """Queue `fact` for the journal; the future is set once it is durable."""
+    def append(self, fact: Fact, archive: Sequence[Any] = ()) -> pykka.Future[Any]:
+        """Queue `fact` for the journal, with the history rows it made (`archive`: finished
+        orders and new transactions, written in the same batch); the future is set once it
+        is durable."""
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,15 @@ class Services:
         """True when lifecycle events at info level are logged."""
         return bool(self.log.is_enabled_for(logging.INFO))
 
-    def durable(self, fact: Fact) -> tuple[pykka.Future[Any], ...]:
-        """Queue `fact` for the journal; return what a reply must wait for before it says the
-        fact happened (nothing without a journal)."""
+    def durable(self, fact: Fact, archive: Sequence[Any] = ()) -> tuple[pykka.Future[Any], ...]:
+        """Queue `fact` (and the history rows it made) for the journal; return what a reply
+        must wait for before it says the fact happened (nothing without a journal)."""
         journal = self.journal
-        return () if journal is None else (journal.append(fact),)
+        return () if journal is None else (journal.append(fact, archive),)
 
-    def answer(self, reply: Reply, value: object, fact: Fact) -> None:
-        """Answer `value` once the journal (if any) holds `fact`."""
-        durable = self.durable(fact)
+    def answer(self, reply: Reply, value: object, fact: Fact, archive: Sequence[Any] = ()) -> None:
+        """Answer `value` once the journal (if any) holds `fact` (and `archive`)."""
+        durable = self.durable(fact, archive)
         reply.set(AfterAll(value, durable) if durable else value)
 
     def publish(self, kind: type, make: Callable[[], Event]) -> None:

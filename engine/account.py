@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import enum
 import itertools
+from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -151,20 +152,30 @@ class _Position:
 class Account:
     """One account's state. Only its account actor touches it, one message at a time."""
 
-    def __init__(self, account_id: AccountId, user_id: UserId, opened_ns: int) -> None:
+    def __init__(
+        self, account_id: AccountId, user_id: UserId, opened_ns: int, window: int | None = None
+    ) -> None:
         self.account_id = account_id
         self.user_id = user_id
         self.opened_ns = opened_ns
+        self.window = window
         self.cash = 0
         self.reserved_cash = 0
         self.deposited = 0
         self.withdrawn = 0
         self.realized = 0
         self.positions: dict[Symbol, _Position] = {}
-        self.orders: dict[OrderId, Order] = {}
+        self.orders: dict[OrderId, Order] = {}  # the open ones and the newest finished ones
         self.open: dict[OrderId, Order] = {}  # the pending and partially filled ones, in order
+        self.finished: deque[OrderId] = deque()  # the finished orders kept, oldest finish first
         self.client_ids: dict[str, OrderId] = {}  # client order id -> the order that has it
-        self.transactions: list[Transaction] = []
+        self.transactions: deque[Transaction] = deque(maxlen=window)  # the newest ones
+        self.transaction_count = 0
+        self.dropped_ns: int | None = None
+        """The latest creation time of a finished order no longer kept (None: none went)."""
+        self.outbox: list[Order | Transaction] | None = None
+        """Where finished orders and new transactions go for the store (None: nowhere)."""
+        self.ledger = Ledger()
         self._watchlists: Watchlists | None = None
 
     @property
@@ -180,8 +191,9 @@ class Account:
         return self.cash - self.reserved_cash
 
     def _record(self, kind: TransactionKind, amount: int, at_ns: int, **fill: Any) -> Transaction:
+        self.transaction_count += 1
         record = Transaction(
-            f"{self.account_id}-{len(self.transactions) + 1}",
+            f"{self.account_id}-{self.transaction_count}",
             self.account_id,
             kind,
             cents_to_decimal(amount),
@@ -189,7 +201,39 @@ class Account:
             **fill,
         )
         self.transactions.append(record)
+        self.ledger.add(kind, amount, fill.get("symbol"), fill.get("quantity"))
+        if self.outbox is not None:
+            self.outbox.append(record)
         return record
+
+    def _finish(self, order: Order) -> None:
+        """Keep a finished order among the newest `window`, and hand it to the store; the
+        oldest finished one goes once there are more (its client order id stays taken)."""
+        if self.outbox is not None:
+            self.outbox.append(order)
+        finished = self.finished
+        finished.append(order.order_id)
+        if self.window is not None and len(finished) > self.window:
+            gone = self.orders.pop(finished.popleft())
+            if self.dropped_ns is None or gone.created_ns > self.dropped_ns:
+                self.dropped_ns = gone.created_ns
+
+    def set_window(self, window: int | None) -> None:
+        """Keep `window` finished orders and transactions from now on (None: all)."""
+        self.window = window
+        self.transactions = deque(self.transactions, maxlen=window)
+        while window is not None and len(self.finished) > window:
+            gone = self.orders.pop(self.finished.popleft())
+            if self.dropped_ns is None or gone.created_ns > self.dropped_ns:
+                self.dropped_ns = gone.created_ns
+
+    def take_outbox(self) -> list[Order | Transaction]:
+        """What went to the outbox since the last call (nothing without one)."""
+        outbox = self.outbox
+        if not outbox:
+            return []
+        self.outbox = []
+        return outbox
 
     # -- cash ----------------------------------------------------------------------------------
 
@@ -255,6 +299,7 @@ class Account:
             self.orders[order.order_id] = order
             if client_id is not None:
                 self.client_ids[client_id] = order.order_id
+            self._finish(order)
             return reason
         self.reserve(order)
         return None
@@ -274,6 +319,11 @@ class Account:
     def forget_refused(self, order: Order) -> None:
         """Drop a refused order from the history (one whose refusal created no order)."""
         assert order.status is OrderStatus.REJECTED, f"{order.order_id} was not refused"
+        assert self.finished[-1] == order.order_id, f"{order.order_id} was not just refused"
+        self.finished.pop()
+        if self.outbox:
+            assert self.outbox[-1] is order
+            self.outbox.pop()
         self.orders.pop(order.order_id, None)
         client_id = order.client_order_id
         if client_id is not None and self.client_ids.get(client_id) == order.order_id:
@@ -285,6 +335,7 @@ class Account:
         self.orders[order.order_id] = order
         if order.client_order_id is not None:
             self.client_ids.setdefault(order.client_order_id, order.order_id)
+        self._finish(order)
 
     def order(self, order_id: OrderId) -> Order:
         """Return this account's order `order_id`.
@@ -306,7 +357,10 @@ class Account:
         order_id = self.client_ids.get(client_order_id)
         if order_id is None:
             raise UnknownOrderError(client_order_id)
-        return self.orders[order_id]
+        order = self.orders.get(order_id)
+        if order is None:  # finished and no longer kept here: the store has it
+            raise UnknownOrderError(client_order_id)
+        return order
 
     def settle_fill(
         self, order_id: OrderId, trade_id: TradeId, quantity: int, price_cents: int, at_ns: int
@@ -342,9 +396,7 @@ class Account:
             kind = TransactionKind.SELL
         if not position.quantity and not position.reserved:
             del self.positions[order.symbol]
-        if order.status.is_final:
-            del self.open[order_id]
-        return self._record(
+        record = self._record(
             kind,
             amount,
             at_ns,
@@ -355,6 +407,10 @@ class Account:
             quantity=quantity,
             price=cents_to_decimal(price_cents),
         )
+        if order.status.is_final:
+            del self.open[order_id]
+            self._finish(order)
+        return record
 
     def cancel_rest(self, order_id: OrderId, reason: CancelReason, at_ns: int) -> Order:
         """Cancel what remains of an accepted order and release its reservation."""
@@ -368,6 +424,7 @@ class Account:
             position.reserved -= shares
             if not position.quantity and not position.reserved:
                 del self.positions[order.symbol]
+        self._finish(order)
         return order
 
     # -- views ---------------------------------------------------------------------------------
@@ -432,9 +489,13 @@ class Account:
         open_orders = [o for o in self.orders.values() if not o.status.is_final]
         assert list(self.open.values()) == open_orders, f"{self.account_id} open index mismatch"
         for client_id, order_id in self.client_ids.items():
-            assert self.orders[order_id].client_order_id == client_id, (
+            kept = self.orders.get(order_id)
+            assert kept is None or kept.client_order_id == client_id, (
                 f"{self.account_id} client order id {client_id!r} mismatch"
             )
+        assert len(self.finished) == len(self.orders) - len(self.open), (
+            f"{self.account_id} finished index mismatch"
+        )
         held = sum(o.reserved_cents for o in open_orders)
         assert self.reserved_cash == held, (
             f"{self.account_id} reserved {self.reserved_cash} != {held}"
@@ -452,43 +513,25 @@ class Account:
                 assert o.symbol in self.positions, f"{o.order_id} sells shares not held"
 
     def audit(self) -> AccountAudit:
-        """Check the invariants, reconcile cash and shares with the transaction log, and return
-        the totals. O(t) for t transactions.
+        """Check the invariants, reconcile cash and shares with the ledger of every
+        transaction, and return the totals. O(h) for h holdings.
 
         Cash must equal deposits - withdrawals - buys + sells, each holding grants + buys -
         sells, and realized P/L minus the cost still held the cash made less the stated cost of
         grants, to the cent and to the share.
         """
         self.check()
-        granted: dict[Symbol, int] = {}
-        bought: dict[Symbol, int] = {}
-        sold: dict[Symbol, int] = {}
-        paid: dict[Symbol, int] = {}
-        received: dict[Symbol, int] = {}
-        cash = granted_cost = 0
-        for record in self.transactions:
-            cents = int(record.amount.scaleb(2))
-            if record.kind is TransactionKind.DEPOSIT:
-                cash += cents
-            elif record.kind is TransactionKind.WITHDRAWAL:
-                cash -= cents
-            elif record.kind is TransactionKind.GRANT:
-                _add(granted, record.symbol, record.quantity or 0)
-                granted_cost += cents
-            elif record.kind is TransactionKind.BUY:
-                cash -= cents
-                _add(bought, record.symbol, record.quantity or 0)
-                _add(paid, record.symbol, cents)
-            else:
-                cash += cents
-                _add(sold, record.symbol, record.quantity or 0)
-                _add(received, record.symbol, cents)
+        ledger = self.ledger
+        cash = ledger.cash
+        granted, bought, sold = ledger.granted, ledger.bought, ledger.sold
+        paid, received = ledger.paid, ledger.received
         assert cash == self.cash, f"{self.account_id} cash {self.cash} != ledger {cash}"
         assert cash == self.deposited - self.withdrawn - sum(paid.values()) + sum(
             received.values()
         ), f"{self.account_id} cash does not reconcile with deposits, buys and sells"
         cost_held = sum(p.cost for p in self.positions.values())
-        assert self.realized - cost_held == cash - self.deposited + self.withdrawn - granted_cost, (
+        made = cash - self.deposited + self.withdrawn - ledger.granted_cost
+        assert self.realized - cost_held == made, (
             f"{self.account_id} realized P/L and cost held do not reconcile with cash made"
         )
         held = {s: p.quantity for s, p in self.positions.items() if p.quantity}
@@ -505,13 +548,47 @@ class Account:
             withdrawn=self.withdrawn,
             held=held,
             reserved_shares={s: p.reserved for s, p in self.positions.items() if p.reserved},
-            granted=granted,
-            bought=bought,
-            sold=sold,
-            paid=paid,
-            received=received,
+            granted=dict(granted),
+            bought=dict(bought),
+            sold=dict(sold),
+            paid=dict(paid),
+            received=dict(received),
             open_orders=len(self.open),
         )
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Running totals of every transaction an account ever recorded (cents and shares), kept
+    as each is made, so the audit reconciles against all of them with only the newest kept."""
+
+    cash: int = 0
+    granted_cost: int = 0
+    granted: dict[Symbol, int] = field(default_factory=dict)
+    bought: dict[Symbol, int] = field(default_factory=dict)
+    sold: dict[Symbol, int] = field(default_factory=dict)
+    paid: dict[Symbol, int] = field(default_factory=dict)
+    received: dict[Symbol, int] = field(default_factory=dict)
+
+    def add(
+        self, kind: TransactionKind, cents: int, symbol: Symbol | None, quantity: int | None
+    ) -> None:
+        """Count one transaction of `cents` (and `quantity` shares of `symbol`)."""
+        if kind is TransactionKind.DEPOSIT:
+            self.cash += cents
+        elif kind is TransactionKind.WITHDRAWAL:
+            self.cash -= cents
+        elif kind is TransactionKind.GRANT:
+            _add(self.granted, symbol, quantity or 0)
+            self.granted_cost += cents
+        elif kind is TransactionKind.BUY:
+            self.cash -= cents
+            _add(self.bought, symbol, quantity or 0)
+            _add(self.paid, symbol, cents)
+        else:
+            self.cash += cents
+            _add(self.sold, symbol, quantity or 0)
+            _add(self.received, symbol, cents)
 
 
 @dataclass(frozen=True, slots=True)

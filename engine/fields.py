@@ -9,11 +9,13 @@ nothing, so they raise the matching `NotFoundError` as a look-up of it would.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from engine.account import TransactionKind
 from engine.errors import (
     UnknownAccountError,
     UnknownAlertError,
@@ -24,6 +26,8 @@ from engine.errors import (
 )
 from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.orders import OrderStatus, datetime_to_ns
+
+E = TypeVar("E", bound=enum.Enum)
 
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,9}")
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}")
@@ -122,14 +126,34 @@ def parse_moment(value: Any, field: str) -> int | None:
 
 def parse_statuses(value: Any) -> frozenset[OrderStatus] | None:
     """Return the set of statuses an order filter asks for (None: every status)."""
+    return _parse_choices(value, OrderStatus, "status")
+
+
+def parse_kinds(value: Any) -> frozenset[TransactionKind] | None:
+    """Return the set of kinds a transaction filter asks for (None: every kind)."""
+    return _parse_choices(value, TransactionKind, "kind")
+
+
+def _parse_choices(value: Any, kind: type[E], name: str) -> frozenset[E] | None:
     if value is None:
         return None
-    items: Iterable[Any] = [value] if isinstance(value, str | OrderStatus) else value
-    try:
-        return frozenset(OrderStatus(str(item).strip().lower()) for item in items)
-    except (TypeError, ValueError):
-        choices = ", ".join(repr(s.value) for s in OrderStatus)
-        raise ValidationError("status", f"must be one or more of {choices}", value) from None
+    items: Any = [value] if isinstance(value, str | enum.Enum) else value
+    choices = ", ".join(repr(item.value) for item in kind)
+    problem = ValidationError(name, f"must be one or more of {choices}", value)
+    if not isinstance(items, Iterable):
+        raise problem
+    chosen: list[E] = []
+    for item in items:  # each choice at most once: a longer list is no filter
+        if len(chosen) >= len(kind) * 2 or not isinstance(item, str | enum.Enum):
+            raise problem
+        text = item.value if isinstance(item, enum.Enum) else item
+        if not isinstance(text, str) or len(text) > 40:
+            raise problem
+        try:
+            chosen.append(kind(text.strip().lower()))
+        except ValueError:
+            raise problem from None
+    return frozenset(chosen)
 
 
 # -- references to what may exist ---------------------------------------------------------------

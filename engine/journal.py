@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from engine.account import Account, User
+from engine.account import Account, Transaction, User
 from engine.alerts import Alert, AlertBook, AlertCondition
 from engine.codec import Codec
 from engine.commands import (
@@ -43,7 +43,7 @@ from engine.commands import (
     WatchlistEdit,
 )
 from engine.commands import decode as decode_command
-from engine.ids import AccountId, OrderId, Symbol, UserId
+from engine.ids import AccountId, OrderId, Routes, Symbol, UserId, id_number
 from engine.matching import Fill, Market, OrderTicket, TradeIdSequence
 from engine.orders import (
     CancelReason,
@@ -319,12 +319,6 @@ def _order(fact: Accepted | Refused) -> Order:
     )
 
 
-def id_number(identifier: str, prefix: str) -> int:
-    """The number of an id the brokerage numbered ("O-000042" -> 42), else 0."""
-    rest = identifier.removeprefix(prefix)
-    return int(rest) if rest != identifier and rest.isdigit() else 0
-
-
 # -- the state they rebuild --------------------------------------------------------------------
 
 
@@ -334,13 +328,15 @@ class State:
     trade id sequences, where each order and alert lives, and the id counters."""
 
     history_limit: int = 100_000
+    history_window: int | None = None
+    """How many finished orders and transactions each account keeps (None: all)."""
     users: dict[UserId, User] = field(default_factory=dict)
     owners: dict[AccountId, UserId] = field(default_factory=dict)
     accounts: dict[AccountId, Account] = field(default_factory=dict)
     markets: dict[Symbol, Market] = field(default_factory=dict)
     trade_ids: dict[Symbol, TradeIdSequence] = field(default_factory=dict)
     alerts: dict[Symbol, AlertBook] = field(default_factory=dict)
-    routes: dict[OrderId, AccountId] = field(default_factory=dict)
+    routes: Routes = field(default_factory=Routes)
     alert_routes: dict[str, Symbol] = field(default_factory=dict)
     alert_symbols: dict[AccountId, set[Symbol]] = field(default_factory=dict)
     next_account: int = 0
@@ -375,7 +371,7 @@ class State:
     def _opened(self, fact: Opened) -> None:
         if fact.user_id not in self.users:
             self.users[fact.user_id] = User(fact.user_id, fact.name, fact.email, fact.phone)
-        account = Account(fact.account_id, fact.user_id, fact.at_ns)
+        account = Account(fact.account_id, fact.user_id, fact.at_ns, self.history_window)
         if fact.initial_deposit:
             account.deposit(fact.initial_deposit, fact.at_ns)
         self.accounts[fact.account_id] = account
@@ -527,6 +523,8 @@ class State:
         """The state as bytes, at rest (nothing pending, no actor running): the actors'
         addresses the books and tapes hold are dropped (a restart sets them again)."""
         assert not self.pending, "a snapshot is taken at rest"
+        for account in self.accounts.values():
+            account.outbox = None
         for market in self.markets.values():
             for entry in market.book.entries():
                 entry.owner = None
@@ -541,6 +539,16 @@ class State:
         state = pickle.loads(data)
         assert isinstance(state, State)
         return state
+
+    def set_window(self, window: int | None) -> None:
+        """Keep `window` finished orders and transactions per account from now on."""
+        self.history_window = window
+        for account in self.accounts.values():
+            account.set_window(window)
+
+    def take_outboxes(self) -> list[Order | Transaction]:
+        """What every account's outbox holds (finished orders, new transactions), emptied."""
+        return [item for account in self.accounts.values() for item in account.take_outbox()]
 
     def unsubmitted(self) -> list[Order]:
         """Open orders that rest in no book: accepted, and the crash came before their match."""
@@ -589,7 +597,7 @@ class State:
                         account.realized,
                         positions,
                         [o.snapshot() for o in account.orders.values()],
-                        account.transactions,
+                        list(account.transactions),
                         account.watchlists.all(),
                     )
                 )

@@ -11,7 +11,9 @@ here is pure: times and trade ids come in as arguments, results go out as values
 from __future__ import annotations
 
 import itertools
+from array import array
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -253,7 +255,8 @@ class Market:
         self.volume = 0
         self.trade_count = 0
         self.updated_ns = at_ns
-        self._history: deque[tuple[int, int]] = deque([(at_ns, price)], maxlen=history_limit)
+        self._history = PriceHistory(history_limit)
+        self._history.append(at_ns, price)
         self.tape: deque[Fill] = deque(maxlen=tape_limit)
 
     # -- prices ------------------------------------------------------------------------------
@@ -265,7 +268,7 @@ class Market:
             series.price(price, at_ns)
         self.updated_ns = at_ns
         if changed:
-            self._history.append((at_ns, price))
+            self._history.append(at_ns, price)
         return changed
 
     def update_price(self, price: int, at_ns: int, next_trade_id: _TradeIds) -> list[Fill]:
@@ -525,6 +528,32 @@ class Market:
     def history(self) -> list[PricePoint]:
         """Every kept price point, oldest first. O(n)."""
         return [PricePoint(ns_to_datetime(at), cents_to_decimal(p)) for at, p in self._history]
+
+
+class PriceHistory:
+    """The newest `limit` price points (moment, cents), 16 bytes each in two arrays of
+    64-bit integers (a deque of tuples costs some 120 bytes a point). Appending is amortized
+    O(1): the oldest points go in blocks, once the arrays hold twice the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._moments = array("q")
+        self._prices = array("q")
+
+    def append(self, at_ns: int, price: int) -> None:
+        """Add the newest point."""
+        self._moments.append(at_ns)
+        self._prices.append(price)
+        if len(self._moments) >= 2 * self.limit:
+            del self._moments[: -self.limit]
+            del self._prices[: -self.limit]
+
+    def __len__(self) -> int:
+        return min(len(self._moments), self.limit)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        start = max(0, len(self._moments) - self.limit)
+        return zip(self._moments[start:], self._prices[start:], strict=True)
 
 
 class _TradeIds(Protocol):

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -55,6 +56,7 @@ from actors.messages import (
     GetTransactions,
     GetUndelivered,
     GetWatchlists,
+    Kept,
     KnowAccount,
     Notify,
     Place,
@@ -92,7 +94,12 @@ from engine.commands import (
     UpdatePrice,
     Withdraw,
 )
-from engine.errors import BrokerStoppedError, JournalFailedError, ValidationError
+from engine.errors import (
+    BrokerStoppedError,
+    JournalFailedError,
+    UnknownOrderError,
+    ValidationError,
+)
 from engine.events import Event
 from engine.factory import DEFAULT_COLLAR_PERCENT, OrderFactory
 from engine.fields import (
@@ -101,6 +108,7 @@ from engine.fields import (
     parse_client_order_id,
     parse_count,
     parse_flag,
+    parse_kinds,
     parse_moment,
     parse_page,
     parse_statuses,
@@ -108,10 +116,11 @@ from engine.fields import (
     symbol_key,
     user_key,
 )
+from engine.history import OrderQuery, TransactionQuery, archive_rows
 from engine.ids import AccountId, Symbol
 from engine.journal import Note, State
 from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
-from engine.orders import OrderSnapshot, Side
+from engine.orders import OrderSnapshot, Side, ns_to_datetime
 from engine.search import SearchResult
 from engine.session import Session, make_session
 from engine.universe import DEFAULT_UNIVERSE
@@ -119,6 +128,11 @@ from engine.watchlists import Watchlist, parse_watchlist_name
 from gateway.bootstrap import Engine, start_engine, stop_engine
 from gateway.operations import Call, operation
 from gateway.stores import DURABILITIES, GroupCommitJournal, check_store, open_journal
+
+DEFAULT_HISTORY_WINDOW = 1_000
+"""Finished orders and transactions an account keeps in memory by default."""
+SEARCH_THREADS = 4
+"""Threads that search a store's history (so no caller's event loop waits for the disk)."""
 
 
 @dataclass(frozen=True)
@@ -226,6 +240,10 @@ class Brokerage:
         durability: With a store, "fsync" (the default: each batch reaches the disk before
             its callers are answered) or "os" (it reaches the operating system: a process
             crash loses nothing acknowledged, a power cut may).
+        history_window: How many finished orders and transactions each account keeps in
+            memory (1,000 by default; None for all). With a store the older ones are read
+            from it (`orders`, `transactions`, `get_order` search it); without one they are
+            gone.
     """
 
     def __init__(
@@ -244,6 +262,7 @@ class Brokerage:
         notifications: NotificationSettings | None = None,
         store: str | None = None,
         durability: str = "fsync",
+        history_window: int | None = DEFAULT_HISTORY_WINDOW,
     ) -> None:
         self._notification_settings = notifications or NotificationSettings()
         self._engine: Engine | None = None
@@ -273,6 +292,16 @@ class Brokerage:
         self._clock = clock
         self._log = make_logger(log_level)
         self._history_limit = history_limit
+        if history_window is not None and (
+            not isinstance(history_window, int)
+            or isinstance(history_window, bool)
+            or history_window < 1
+        ):
+            raise ValidationError(
+                "history_window", "must be a positive int or None", history_window
+            )
+        self._history_window = history_window
+        self._searches: ThreadPoolExecutor | None = None
         self._prices: dict[Symbol, int] = {}
         if not isinstance(max_in_flight, int) or max_in_flight < 1:
             raise ValidationError("max_in_flight", "must be a positive int", max_in_flight)
@@ -300,7 +329,7 @@ class Brokerage:
                 session=self._session,
                 notifications=self._notification_settings,
                 journal=journal,
-                recovered=recovered,
+                recovered=recovered or self._new_state(),
             )
             self._notifying = False
             if self._session.name != "always" and self._session_poll:
@@ -311,6 +340,9 @@ class Brokerage:
                 self._watcher.start()
         return self
 
+    def _new_state(self) -> State:
+        return State(history_limit=self._history_limit, history_window=self._history_window)
+
     def _recover(self) -> tuple[GroupCommitJournal | None, State | None]:
         """Open the store and replay its journal (nothing without a store). An order accepted
         just before a crash that never reached its book is cancelled (INTERRUPTED): its caller
@@ -320,18 +352,24 @@ class Brokerage:
         journal = open_journal(self._store, self._durability)
         snapshot = journal.latest_snapshot()
         if snapshot is None:
-            state, position = State(history_limit=self._history_limit), 0
+            state, position = self._new_state(), 0
         else:
             position, data = snapshot
             state = State.from_snapshot(data)
+            state.set_window(self._history_window)
         before = state.facts
         for fact in journal.facts(after=position):
             state.apply(fact)
+        # what the replay finishes from here on was never kept in the history tables
+        for account in state.accounts.values():
+            account.outbox = []
         state.finish()
         self.recovery = Recovery(snapshot is not None, state.facts - before)
         for interrupted in state.interrupt_unsubmitted(self._clock()):
             journal.append(interrupted)
+        journal.keep_history(*archive_rows(state.take_outboxes()))
         journal.start()
+        self._searches = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="history")
         self._journal = journal
         self._notes = {kind: list(data) for kind, data in state.notes.items()}
         return journal, state
@@ -391,6 +429,9 @@ class Brokerage:
                 state.notes = {kind: list(data) for kind, data in self._notes.items()}
                 journal.save_snapshot(state.to_snapshot())
             journal.shut()
+        searches, self._searches = self._searches, None
+        if searches is not None:
+            searches.shutdown(wait=False, cancel_futures=True)
 
     async def aclose(self) -> None:
         """`close()` from a coroutine (on the "asyncio" runtime's loop too)."""
@@ -441,6 +482,48 @@ class Brokerage:
         """Send the query `make(reply)` to the gateway actor."""
         reply = new_future()
         return self._send(operation, make(reply), reply)
+
+    def _searched(
+        self,
+        call: Call[Any],
+        search: Callable[[GroupCommitJournal, Any], Any],
+        page: Callable[[Any], Any] = lambda answer: answer,
+        complete: Callable[[Any], bool] = lambda answer: True,
+    ) -> Call[Any]:
+        """The `page` of what the account keeps if that is `complete`, else what `search`
+        finds in the store once everything journaled so far is in it, on a search thread (so
+        that no event loop waits for the disk); an order the account no longer keeps is
+        searched for too. Without a store, only what the account keeps."""
+        journal, searches, timeout = self._journal, self._searches, self.timeout
+        if journal is None or searches is None:
+            return Call(call.reply, page)
+        reply = new_future()
+
+        def run() -> None:
+            try:
+                missing: UnknownOrderError | None = None
+                answer = None
+                try:
+                    answer = resolve(call.reply.get(timeout=timeout), timeout)
+                except UnknownOrderError as error:
+                    missing = error
+                if missing is None and complete(answer):
+                    reply.set(page(answer))
+                    return
+                journal.barrier().get(timeout=timeout)
+                value = search(journal, answer)
+                if value is None:
+                    assert missing is not None
+                    raise missing
+                reply.set(value)
+            except BaseException:
+                reply.set_exception(sys.exc_info())
+
+        try:
+            searches.submit(run)
+        except RuntimeError:  # shut down: the brokerage closed meanwhile
+            raise BrokerStoppedError("search") from None
+        return Call(reply)
 
     def _wait(self, reply: pykka.Future[Any]) -> Any:
         """Block until the reply, and what it depends on, is done; return the value."""
@@ -656,12 +739,43 @@ class Brokerage:
 
     @operation
     def transactions(
-        self, account_id: str, *, offset: int = 0, limit: int | None = None
+        self,
+        account_id: str,
+        kind: str | Iterable[str] | None = None,
+        symbol: str | None = None,
+        *,
+        after: datetime | None = None,
+        until: datetime | None = None,
+        newest_first: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> Call[list[Transaction]]:
-        """Every movement of cash or shares in the account, oldest first: all of them, or
-        `limit` from the `offset`-th on."""
-        key, (start, count) = account_key(account_id), parse_page(offset, limit)
-        return self._ask("transactions", lambda r: GetTransactions(key, r, start, count))
+        """Movements of cash or shares in the account, oldest first (or `newest_first`),
+        optionally only of `kind` (one or several of "buy", "sell", "deposit", "withdrawal",
+        "grant"), of `symbol`, made after `after` and before `until` (exclusive; a naive
+        datetime is UTC); all of them, or `limit` from the `offset`-th match on."""
+        start, count = parse_page(offset, limit)
+        query = TransactionQuery(
+            account_key(account_id),
+            parse_kinds(kind),
+            None if symbol is None else parse_symbol(symbol),
+            None if after is None else ns_to_datetime(parse_moment(after, "after") or 0),
+            None if until is None else ns_to_datetime(parse_moment(until, "until") or 0),
+            parse_flag(newest_first, "newest_first"),
+            start,
+            count,
+        )
+        call = self._ask("transactions", lambda r: GetTransactions(query, r))
+
+        def search(journal: GroupCommitJournal, _: Kept) -> list[Transaction]:
+            return journal.find_transactions(query)[query.offset : query.end]
+
+        return self._searched(
+            call,
+            search,
+            lambda found: found.items[query.offset : query.end],
+            lambda found: query.complete(found.items, found.dropped, found.oldest),
+        )
 
     transactions_async = transactions.future()
     atransactions = transactions.coroutine()
@@ -854,7 +968,8 @@ class Brokerage:
     def get_order(self, order_id: str) -> Call[OrderSnapshot]:
         """One order as it stands now."""
         key = order_key(order_id)
-        return self._ask("get_order", lambda r: GetOrder(key, r))
+        call = self._ask("get_order", lambda r: GetOrder(key, r))
+        return self._searched(call, lambda journal, _: journal.find_order(order_id=key))
 
     get_order_async = get_order.future()
     aget_order = get_order.coroutine()
@@ -867,7 +982,8 @@ class Brokerage:
         client_id = parse_client_order_id(client_order_id)
         if client_id is None:
             raise ValidationError("client_order_id", "is required", client_order_id)
-        return self._ask("order_by_client_id", lambda r: GetOrderByClientId(key, client_id, r))
+        call = self._ask("order_by_client_id", lambda r: GetOrderByClientId(key, client_id, r))
+        return self._searched(call, lambda journal, _: journal.find_order(client=(key, client_id)))
 
     order_by_client_id_async = order_by_client_id.future()
     aorder_by_client_id = order_by_client_id.coroutine()
@@ -892,19 +1008,28 @@ class Brokerage:
         from the `offset`-th match on. Open orders are indexed: asking only for them looks at
         no finished order."""
         start, count = parse_page(offset, limit)
-        query = partial(
-            GetOrders,
+        query = OrderQuery(
             account_key(account_id),
             parse_statuses(status),
             None if symbol is None else parse_symbol(symbol),
-            offset=start,
-            limit=count,
-            side=None if side is None else Side.parse(side, "side"),
-            after_ns=parse_moment(after, "after"),
-            until_ns=parse_moment(until, "until"),
-            newest_first=parse_flag(newest_first, "newest_first"),
+            None if side is None else Side.parse(side, "side"),
+            parse_moment(after, "after"),
+            parse_moment(until, "until"),
+            parse_flag(newest_first, "newest_first"),
+            start,
+            count,
         )
-        return self._ask("orders", lambda r: query(reply=r))
+        call = self._ask("orders", lambda r: GetOrders(query, r))
+
+        def search(journal: GroupCommitJournal, found: Kept) -> list[OrderSnapshot]:
+            return query.merge(found.items, journal.find_orders(query))
+
+        return self._searched(
+            call,
+            search,
+            lambda found: found.items[query.offset : query.end],
+            lambda found: query.complete(found.items, found.dropped_ns),
+        )
 
     orders_async = orders.future()
     aorders = orders.coroutine()

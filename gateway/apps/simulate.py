@@ -77,6 +77,8 @@ class Agent:
         self.rng = rng
         self.resting: list[str] = []
         self.counts: Counter[str] = Counter()
+        self.invested = Decimal(0)
+        """Cash put in less cash taken out, plus the stated cost of shares granted."""
 
     def price(self, sim: Simulation, symbol: Symbol) -> int:
         """The symbol's last price, in cents."""
@@ -135,10 +137,12 @@ class NoiseTrader(Agent):
             self.cancel_one(sim)
         elif roll < 0.92:
             sim.broker.deposit(self.account_id, "100.00")
+            self.invested += 100
             self.counts["deposit"] += 1
         elif roll < 0.97:
             with suppress(InsufficientAvailableCashError):
                 sim.broker.withdraw(self.account_id, "50.00")
+                self.invested -= 50
                 self.counts["withdraw"] += 1
         else:
             level = self.price(sim, symbol) * (102 if side == "buy" else 98) // 100
@@ -254,12 +258,15 @@ class Simulation:
             symbols = list(self.symbols)
             if kind == "maker":
                 symbols = [self.symbols[n % len(self.symbols)]]
+            agent = AGENTS[kind](account, symbols, own_rng)
+            agent.invested += START_CASH
             if config.mode == "book":
                 for symbol in sorted({symbols[0], self.symbols[n % len(self.symbols)]}):
                     cost = self.broker.quote(symbol).last_price
                     self.broker.grant_shares(account, symbol, GRANTED_SHARES, cost)
                     self.granted[symbol] += GRANTED_SHARES
-            self.agents.append(AGENTS[kind](account, symbols, own_rng))
+                    agent.invested += cost * GRANTED_SHARES
+            self.agents.append(agent)
 
     def _walk(self) -> RandomWalk:
         start = {s: parse_price(self.broker.quote(s).last_price) for s in self.symbols}
@@ -365,14 +372,7 @@ class Simulation:
         results = []
         for agent in self.agents:
             portfolio = broker.portfolio(agent.account_id)
-            # cash put in (deposits less withdrawals) plus the stated cost of granted shares
-            invested = Decimal(0)
-            for t in broker.transactions(agent.account_id):
-                if t.kind.value in ("deposit", "grant"):
-                    invested += t.amount
-                elif t.kind.value == "withdrawal":
-                    invested -= t.amount
-            results.append((portfolio.net_worth - invested, agent))
+            results.append((portfolio.net_worth - agent.invested, agent))
         results.sort(key=lambda item: item[0])
         counts: Counter[str] = Counter()
         for agent in self.agents:

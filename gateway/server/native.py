@@ -223,13 +223,42 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="skip this man
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"at most this many (<= {MAX_PAGE})")]
 
 
+After = Annotated[datetime | None, Query(description="only those made after (exclusive)")]
+Until = Annotated[datetime | None, Query(description="only those made before (exclusive)")]
+Direction = Annotated[
+    Literal["asc", "desc"], Query(description="oldest first (asc) or newest first (desc)")
+]
+
+
 @router.get("/account/transactions", tags=["accounts"], response_model=many(Transaction))
 async def transactions(
-    record: Caller, shared: Shared, offset: Offset = 0, limit: Limit = PAGE
+    record: Caller,
+    shared: Shared,
+    kind: Annotated[
+        list[Literal["buy", "sell", "deposit", "withdrawal", "grant"]] | None,
+        Query(max_length=5),
+    ] = None,
+    symbol: Annotated[str | None, Query(max_length=16)] = None,
+    after: After = None,
+    until: Until = None,
+    direction: Direction = "asc",
+    offset: Offset = 0,
+    limit: Limit = PAGE,
 ) -> JSONResponse:
-    """Movements of cash or shares, oldest first, a page at a time (`offset`, `limit`)."""
-    account_id = own_account(record)
-    return reply(await shared.broker.atransactions(account_id, offset=offset, limit=limit))
+    """Movements of cash or shares, oldest first (or `direction=desc`), optionally of some
+    kinds, one symbol and a time range, a page at a time (`offset`, `limit`). Older history
+    than the account keeps in memory is searched in the store."""
+    found = await shared.broker.atransactions(
+        own_account(record),
+        kind or None,
+        symbol,
+        after=after,
+        until=until,
+        newest_first=direction == "desc",
+        offset=offset,
+        limit=limit,
+    )
+    return reply(found)
 
 
 # -- orders --------------------------------------------------------------------------------------
@@ -261,13 +290,26 @@ async def list_orders(
         Query(max_length=5),
     ] = None,
     symbol: Annotated[str | None, Query(max_length=16)] = None,
+    side: Literal["buy", "sell"] | None = None,
+    after: After = None,
+    until: Until = None,
+    direction: Direction = "asc",
     offset: Offset = 0,
     limit: Limit = PAGE,
 ) -> JSONResponse:
-    """The caller's orders, oldest first, optionally of some statuses and one symbol, a page
-    at a time (`offset`, `limit`)."""
+    """The caller's orders, oldest first (or `direction=desc`), optionally of some statuses,
+    one symbol, one side and a creation time range, a page at a time (`offset`, `limit`).
+    Older history than the account keeps in memory is searched in the store."""
     orders = await shared.broker.aorders(
-        own_account(record), status or None, symbol, offset=offset, limit=limit
+        own_account(record),
+        status or None,
+        symbol,
+        side=side,
+        after=after,
+        until=until,
+        newest_first=direction == "desc",
+        offset=offset,
+        limit=limit,
     )
     return reply(orders)
 

@@ -17,17 +17,23 @@ from typing import Any
 import pykka
 
 from actors.futures import LightFuture
+from engine.account import Transaction
 from engine.errors import JournalFailedError
+from engine.history import OrderQuery, TransactionQuery, archive_rows
 from engine.journal import Fact, decode, encode
+from engine.orders import OrderSnapshot
 
 DURABILITIES = ("fsync", "os")
+
+Queued = tuple[Fact | None, LightFuture[Any], Sequence[Any]]
+"""A fact (None: a barrier), its future, and the history rows it made."""
 
 
 class GroupCommitJournal:
     """A journal that batches: subclasses say how a batch is written and how facts are read."""
 
     def __init__(self) -> None:
-        self._queue: collections.deque[tuple[Fact, LightFuture[Any]]] = collections.deque()
+        self._queue: collections.deque[Queued] = collections.deque()
         self._wake = threading.Event()
         self._closing = False
         self._writer: threading.Thread | None = None
@@ -43,17 +49,23 @@ class GroupCommitJournal:
             self._writer = threading.Thread(target=self._run, name="journal", daemon=True)
             self._writer.start()
 
-    def append(self, fact: Fact) -> pykka.Future[Any]:
-        """Queue `fact`; the future is set once it is durable (or fails with the write's
-        error)."""
+    def append(self, fact: Fact | None, archive: Sequence[Any] = ()) -> pykka.Future[Any]:
+        """Queue `fact` and the history it made (`archive`: finished orders and new
+        transactions, written in the same transaction); the future is set once it is durable
+        (or fails with the write's error). No fact: a barrier, set once everything queued
+        before it is durable."""
         future: LightFuture[Any] = LightFuture()
         if self.failure is not None:
             error = JournalFailedError(self.failure)
             future.set_exception((JournalFailedError, error, None))
             return future
-        self._queue.append((fact, future))
+        self._queue.append((fact, future, archive))
         self._wake.set()
         return future
+
+    def barrier(self) -> pykka.Future[Any]:
+        """A future set once everything queued so far is durable (its history rows too)."""
+        return self.append(None)
 
     def _run(self) -> None:
         queue, wake = self._queue, self._wake
@@ -71,20 +83,22 @@ class GroupCommitJournal:
             elif self._closing:
                 return
 
-    def _commit(self, batch: list[tuple[Fact, LightFuture[Any]]]) -> None:
+    def _commit(self, batch: list[Queued]) -> None:
         # one row per batch: a JSON array of facts, each an array (kind, then fields)
-        row = json.dumps([encode(fact) for fact, _ in batch], separators=(",", ":"))
+        facts = [encode(fact) for fact, _, _ in batch if fact is not None]
+        row = json.dumps(facts, separators=(",", ":")) if facts else None
+        orders, transactions = archive_rows(item for _, _, archive in batch for item in archive)
         try:
-            self.write([row])
+            self.write([] if row is None else [row], orders, transactions)
         except Exception as error:  # the disk refused: nothing of this batch is acknowledged,
             self.failure = f"{type(error).__name__}: {error}"  # and nothing more is taken
             failed = JournalFailedError(self.failure)
-            for _, future in batch:
+            for _, future, _ in batch:
                 future.set_exception((JournalFailedError, failed, None))
             return
-        self.batches += 1
-        self.written += len(batch)
-        for _, future in batch:
+        self.batches += row is not None
+        self.written += len(facts)
+        for _, future, _ in batch:
             future.set(None)
 
     def stop(self) -> None:
@@ -109,8 +123,35 @@ class GroupCommitJournal:
 
     # -- what a store provides -----------------------------------------------------------------
 
-    def write(self, rows: Sequence[str]) -> None:
-        """Append `rows` (each a batch of encoded facts) in one durable transaction."""
+    def write(
+        self,
+        rows: Sequence[str],
+        orders: Sequence[tuple[Any, ...]] = (),
+        transactions: Sequence[tuple[Any, ...]] = (),
+    ) -> None:
+        """Append `rows` (each a batch of encoded facts) and keep the history rows (finished
+        orders, replacing an earlier row of the same order; transactions) in one durable
+        transaction."""
+        raise NotImplementedError
+
+    def keep_history(
+        self, orders: Sequence[tuple[Any, ...]], transactions: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Keep history rows outside a batch (what a recovery finished), durably."""
+        self.write((), orders, transactions)
+
+    def find_orders(self, query: OrderQuery) -> list[OrderSnapshot]:
+        """The finished orders kept that match `query`: its first `query.end`, in its order."""
+        raise NotImplementedError
+
+    def find_order(
+        self, order_id: str | None = None, client: tuple[str, str] | None = None
+    ) -> OrderSnapshot | None:
+        """The finished order kept with this id, or with this (account, client order id)."""
+        raise NotImplementedError
+
+    def find_transactions(self, query: TransactionQuery) -> list[Transaction]:
+        """The transactions kept that match `query`: its first `query.end`, in its order."""
         raise NotImplementedError
 
     def read(self, after: int = 0) -> Iterator[tuple[int, str]]:

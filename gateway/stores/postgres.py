@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from engine.account import Transaction
+from engine.history import OrderQuery, TransactionQuery, order_from_row, transaction_from_row
+from engine.orders import OrderSnapshot
+from gateway.stores import history
 from gateway.stores.journal import GroupCommitJournal
+
+PREFIX = "brokerage_"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS brokerage_journal (
@@ -40,16 +47,60 @@ class PostgresJournal(GroupCommitJournal):
             ) from None
         self.url = url
         self._db: Any = psycopg.connect(url, autocommit=True)
+        self._connect = psycopg.connect
         self._db.execute(SCHEMA)
         self._db.execute(SNAPSHOTS)
+        for statement in history.schema(PREFIX):
+            self._db.execute(statement)
         self._db.execute(f"SET synchronous_commit = {'on' if durability == 'fsync' else 'off'}")
+        self._keep_order, self._keep_transaction = history.upserts(PREFIX, "%s")
+        self._readers = threading.local()
+        self._opened: list[Any] = []
+        self._opening = threading.Lock()
 
-    def write(self, rows: Sequence[str]) -> None:
-        """Append the rows in one transaction."""
+    def write(
+        self,
+        rows: Sequence[str],
+        orders: Sequence[tuple[Any, ...]] = (),
+        transactions: Sequence[tuple[Any, ...]] = (),
+    ) -> None:
+        """Append the rows and keep the history rows in one transaction."""
         with self._db.transaction(), self._db.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO brokerage_journal (facts) VALUES (%s)", [(row,) for row in rows]
-            )
+            if rows:
+                cursor.executemany(
+                    "INSERT INTO brokerage_journal (facts) VALUES (%s)", [(row,) for row in rows]
+                )
+            if orders:
+                cursor.executemany(self._keep_order, orders)
+            if transactions:
+                cursor.executemany(self._keep_transaction, transactions)
+
+    def _reader(self) -> Any:
+        """This thread's own connection for history searches."""
+        db = getattr(self._readers, "db", None)
+        if db is None:
+            db = self._readers.db = self._connect(self.url, autocommit=True)
+            with self._opening:
+                self._opened.append(db)
+        return db
+
+    def find_orders(self, query: OrderQuery) -> list[OrderSnapshot]:
+        """The finished orders kept that match `query`, from the index on (account, time)."""
+        sql, params = history.find_orders(query, PREFIX, "%s")
+        return [order_from_row(tuple(row)) for row in self._reader().execute(sql, params)]
+
+    def find_order(
+        self, order_id: str | None = None, client: tuple[str, str] | None = None
+    ) -> OrderSnapshot | None:
+        """One finished order kept, by id or by (account, client order id)."""
+        sql, params = history.find_order(order_id, client, PREFIX, "%s")
+        row = self._reader().execute(sql, params).fetchone()
+        return None if row is None else order_from_row(tuple(row))
+
+    def find_transactions(self, query: TransactionQuery) -> list[Transaction]:
+        """The transactions kept that match `query`, from the index on (account, number)."""
+        sql, params = history.find_transactions(query, PREFIX, "%s")
+        return [transaction_from_row(tuple(row)) for row in self._reader().execute(sql, params)]
 
     def read(self, after: int = 0) -> Iterator[tuple[int, str]]:
         """Every batch's row after position `after`, in the order written."""
@@ -75,5 +126,9 @@ class PostgresJournal(GroupCommitJournal):
         return None if row is None else (int(row[0]), bytes(row[1]))
 
     def shut(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
+        with self._opening:
+            for reader in self._opened:
+                reader.close()
+            self._opened.clear()
         self._db.close()

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+from engine.account import Transaction
+from engine.history import OrderQuery, TransactionQuery, order_from_row, transaction_from_row
+from engine.orders import OrderSnapshot
+from gateway.stores import history
 from gateway.stores.journal import GroupCommitJournal
 
 SCHEMA = """
@@ -40,17 +46,59 @@ class SqliteJournal(GroupCommitJournal):
         self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'fsync' else 'NORMAL'}")
         self._db.execute(SCHEMA)
         self._db.execute(SNAPSHOTS)
+        for statement in history.schema(""):
+            self._db.execute(statement)
+        self._keep_order, self._keep_transaction = history.upserts("", "?")
+        self._readers = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opening = threading.Lock()
 
-    def write(self, rows: Sequence[str]) -> None:
-        """Append the rows in one transaction."""
+    def write(
+        self,
+        rows: Sequence[str],
+        orders: Sequence[tuple[Any, ...]] = (),
+        transactions: Sequence[tuple[Any, ...]] = (),
+    ) -> None:
+        """Append the rows and keep the history rows in one transaction."""
         db = self._db
         db.execute("BEGIN")
         try:
             db.executemany("INSERT INTO journal (facts) VALUES (?)", [(row,) for row in rows])
+            if orders:
+                db.executemany(self._keep_order, orders)
+            if transactions:
+                db.executemany(self._keep_transaction, transactions)
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's own connection for history searches (it sees what is committed)."""
+        db: sqlite3.Connection | None = getattr(self._readers, "db", None)
+        if db is None:
+            db = self._readers.db = sqlite3.connect(self.path, check_same_thread=False)
+            with self._opening:
+                self._opened.append(db)
+        return db
+
+    def find_orders(self, query: OrderQuery) -> list[OrderSnapshot]:
+        """The finished orders kept that match `query`, from the index on (account, time)."""
+        sql, params = history.find_orders(query, "", "?")
+        return [order_from_row(row) for row in self._reader().execute(sql, params)]
+
+    def find_order(
+        self, order_id: str | None = None, client: tuple[str, str] | None = None
+    ) -> OrderSnapshot | None:
+        """One finished order kept, by id or by (account, client order id)."""
+        sql, params = history.find_order(order_id, client, "", "?")
+        row = self._reader().execute(sql, params).fetchone()
+        return None if row is None else order_from_row(row)
+
+    def find_transactions(self, query: TransactionQuery) -> list[Transaction]:
+        """The transactions kept that match `query`, from the index on (account, number)."""
+        sql, params = history.find_transactions(query, "", "?")
+        return [transaction_from_row(row) for row in self._reader().execute(sql, params)]
 
     def read(self, after: int = 0) -> Iterator[tuple[int, str]]:
         """Every batch's row after position `after`, in the order written."""
@@ -76,5 +124,9 @@ class SqliteJournal(GroupCommitJournal):
         return None if row is None else (int(row[0]), bytes(row[1]))
 
     def shut(self) -> None:
-        """Close the database."""
+        """Close the database (and the searches' connections)."""
+        with self._opening:
+            for reader in self._opened:
+                reader.close()
+            self._opened.clear()
         self._db.close()

@@ -24,7 +24,7 @@ from engine.errors import JournalFailedError
 from engine.journal import FACTS, Fact, State, decode, encode
 from gateway import Brokerage
 from gateway.bootstrap import stop_engine
-from gateway.brokerage import Recovery
+from gateway.brokerage import DEFAULT_HISTORY_WINDOW, Recovery
 from gateway.stores import open_journal
 from tests.integration.test_concurrency import run_together
 
@@ -71,7 +71,7 @@ def live_state(broker: Brokerage) -> State:
 
 def replayed(store: str) -> State:
     journal = open_journal(store, "os")
-    state = State()
+    state = State(history_window=DEFAULT_HISTORY_WINDOW)
     for fact in journal.facts():
         state.apply(fact)
     state.finish()

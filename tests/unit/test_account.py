@@ -209,3 +209,51 @@ def test_transactions_record_every_movement_in_order() -> None:
     assert kinds == ["deposit", "buy", "withdrawal"]
     assert account.transactions[1].amount == Decimal("200.00")
     assert account.transactions[1].trade_id == "T-1"
+
+
+def test_a_window_keeps_open_orders_and_the_newest_finished_ones() -> None:
+    """With a window of 2 the account keeps every open order, the two newest finished ones and
+    the two newest transactions; the outbox has every finished order and every transaction
+    once, and the audit still reconciles (against running totals)."""
+    account = Account(AccountId("A-1"), UserId("U-1"), 0, window=2)
+    account.outbox = []
+    account.deposit(1_000_000, 0)
+    resting = order(1, Side.BUY, 5, 1000)
+    assert account.accept(resting, 1) is None
+    for n in range(2, 7):
+        placed = order(n, Side.BUY, 1, 1000)
+        assert account.accept(placed, n) is None
+        account.settle_fill(placed.order_id, TradeId(f"T-{n}"), 1, 990, n)
+    assert list(account.orders) == ["O-1", "O-5", "O-6"]
+    assert [t.transaction_id for t in account.transactions] == ["A-1-5", "A-1-6"]
+    assert account.transaction_count == 6
+    assert account.dropped_ns == placed.created_ns  # every order here is made at one moment
+    outbox = account.take_outbox()
+    assert [getattr(item, "order_id", None) for item in outbox if isinstance(item, Order)] == [
+        "O-2",
+        "O-3",
+        "O-4",
+        "O-5",
+        "O-6",
+    ]
+    assert len([item for item in outbox if not isinstance(item, Order)]) == 6
+    assert account.take_outbox() == []
+    report = account.audit()
+    assert report.bought == {S: 5} and report.cash == 1_000_000 - 5 * 990
+    account.set_window(1)
+    assert list(account.orders) == ["O-1", "O-6"]
+
+
+def test_history_rows_round_trip() -> None:
+    from engine.history import order_from_row, order_row, transaction_from_row, transaction_row
+
+    account = new_account()
+    placed = order(7, Side.BUY, 3, 1000)
+    placed.client_order_id = "mine"
+    account.accept(placed, 5)
+    record = account.settle_fill(placed.order_id, TradeId("T-1"), 2, 999, 123_456_789)
+    account.cancel_rest(placed.order_id, CancelReason.REQUESTED, 200_000_000)
+    assert order_from_row(order_row(placed)) == placed.snapshot()
+    assert transaction_from_row(transaction_row(record)) == record
+    deposit = account.transactions[0]
+    assert transaction_from_row(transaction_row(deposit)) == deposit

@@ -1,0 +1,136 @@
+"""History out of memory: accounts keep their open orders and a small window of finished
+orders and transactions; the rest is searched in the store, and every answer equals the one a
+brokerage keeping everything would give (the journal replayed with no window)."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from engine.account import Transaction
+from engine.errors import UnknownOrderError
+from engine.journal import State
+from engine.orders import OrderSnapshot
+from gateway import Brokerage
+from gateway.stores import open_journal
+from tests.durability.test_journal import trade_a_while
+
+WINDOW = 3
+
+
+def everything(store: str) -> State:
+    """The journal replayed keeping every order and transaction in memory."""
+    journal = open_journal(store, "os")
+    state = State(history_window=None)
+    for fact in journal.facts():
+        state.apply(fact)
+    state.finish()
+    journal.close()
+    return state
+
+
+def check_orders(broker: Brokerage, truth: State, accounts: list[str]) -> None:
+    rng = random.Random(7)
+    for account_id in accounts:
+        account = truth.accounts[account_id]  # type: ignore[index]
+        every: list[OrderSnapshot] = [o.snapshot() for o in account.orders.values()]
+        assert len(every) > WINDOW
+        assert broker.orders(account_id) == every
+        assert broker.orders(account_id, newest_first=True) == every[::-1]
+        for _ in range(12):
+            offset, limit = rng.randint(0, len(every)), rng.randint(1, 7)
+            newest = rng.random() < 0.5
+            status = rng.choice([None, "executed", "cancelled", ["executed", "rejected"]])
+            symbol = rng.choice([None, "MKT", "BK"])
+            side = rng.choice([None, "buy", "sell"])
+            middle = every[len(every) // 2].created_at
+            after = rng.choice([None, middle - timedelta(microseconds=1), middle])
+            wanted = [
+                o
+                for o in (every[::-1] if newest else every)
+                if (
+                    status is None
+                    or o.status.value in ([status] if isinstance(status, str) else status)
+                )
+                and (symbol is None or o.symbol == symbol)
+                and (side is None or o.side.value == side)
+                and (after is None or o.created_at > after)
+            ]
+            found = broker.orders(
+                account_id,
+                status,
+                symbol,
+                side=side,
+                after=after,
+                newest_first=newest,
+                offset=offset,
+                limit=limit,
+            )
+            assert found == wanted[offset : offset + limit], (status, symbol, side, after)
+        for order in every:
+            assert broker.get_order(order.order_id) == order
+        for order in every:
+            if order.client_order_id is not None:
+                assert broker.order_by_client_id(account_id, order.client_order_id) == order
+
+
+def check_transactions(broker: Brokerage, truth: State, accounts: list[str]) -> None:
+    rng = random.Random(8)
+    for account_id in accounts:
+        every: list[Transaction] = list(truth.accounts[account_id].transactions)  # type: ignore[index]
+        assert len(every) > WINDOW
+        assert broker.transactions(account_id) == every
+        assert broker.transactions(account_id, newest_first=True, limit=2) == every[::-1][:2]
+        for _ in range(12):
+            offset, limit = rng.randint(0, len(every)), rng.randint(1, 7)
+            newest = rng.random() < 0.5
+            kind = rng.choice([None, "buy", "sell", ["deposit", "grant"]])
+            symbol = rng.choice([None, "MKT", "BK"])
+            wanted = [
+                t
+                for t in (every[::-1] if newest else every)
+                if (kind is None or t.kind.value in ([kind] if isinstance(kind, str) else kind))
+                and (symbol is None or t.symbol == symbol)
+            ]
+            found = broker.transactions(
+                account_id, kind, symbol, newest_first=newest, offset=offset, limit=limit
+            )
+            assert found == wanted[offset : offset + limit], (kind, symbol)
+
+
+def test_history_past_the_window_comes_from_the_store(store: str) -> None:
+    """Six threads trade with a window of 3: every listing, page, filter and look-up answers
+    as if everything were kept, before and after a restart."""
+    with Brokerage(store=store, history_window=WINDOW) as broker:
+        accounts = trade_a_while(broker)
+        for n, account_id in enumerate(accounts):  # orders with client ids, soon dropped
+            for k in range(WINDOW + 2):
+                broker.place_order(account_id, "MKT", "buy", 1, client_order_id=f"c-{n}-{k}")
+        broker.audit()  # the ledger reconciles with only the window kept
+        truth = everything(store)
+        check_orders(broker, truth, accounts)
+        check_transactions(broker, truth, accounts)
+        with pytest.raises(UnknownOrderError):
+            broker.get_order("O-999999")
+    with Brokerage(store=store, history_window=WINDOW) as broker:
+        check_orders(broker, truth, accounts)
+        check_transactions(broker, truth, accounts)
+        with pytest.raises(Exception, match="client_order_id"):
+            broker.place_order(accounts[0], "MKT", "buy", 1, client_order_id="c-0-0")
+
+
+def test_without_a_store_an_account_keeps_only_its_window() -> None:
+    """In memory the window bounds what is kept: the newest finished orders, every open one."""
+    with Brokerage(history_window=WINDOW) as broker:
+        broker.list_stock("MKT", "Market Co", "100")
+        account = broker.open_account("U1", "Ann", initial_deposit="10000").account_id
+        filled = [broker.place_order(account, "MKT", "buy", 1).order_id for _ in range(6)]
+        resting = broker.place_order(account, "MKT", "buy", 1, "limit", "50").order_id
+        kept = [o.order_id for o in broker.orders(account)]
+        assert kept == [*filled[-WINDOW:], resting]
+        assert len(broker.transactions(account)) == WINDOW
+        with pytest.raises(UnknownOrderError):
+            broker.get_order(filled[0])
+        broker.audit()
