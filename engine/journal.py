@@ -520,9 +520,10 @@ class State:
     # -- after the replay ----------------------------------------------------------------------
 
     def to_snapshot(self) -> bytes:
-        """The state as bytes, at rest (nothing pending, no actor running): the actors'
-        addresses the books and tapes hold are dropped (a restart sets them again)."""
-        assert not self.pending, "a snapshot is taken at rest"
+        """The state as bytes: the actors' addresses the books and tapes hold are dropped (a
+        restart sets them again). Account effects still pending go with it (a replay that
+        follows the journal is snapshotted at any position), to be applied by the facts after
+        it or by `finish()`."""
         for account in self.accounts.values():
             account.outbox = None
         for market in self.markets.values():

@@ -128,6 +128,7 @@ from engine.watchlists import Watchlist, parse_watchlist_name
 from gateway.bootstrap import Engine, start_engine, stop_engine
 from gateway.operations import Call, operation
 from gateway.stores import DURABILITIES, GroupCommitJournal, check_store, open_journal
+from gateway.stores.snapshotter import SnapshotPolicy, Snapshotter
 
 DEFAULT_HISTORY_WINDOW = 1_000
 """Finished orders and transactions an account keeps in memory by default."""
@@ -240,6 +241,10 @@ class Brokerage:
         durability: With a store, "fsync" (the default: each batch reaches the disk before
             its callers are answered) or "os" (it reaches the operating system: a process
             crash loses nothing acknowledged, a power cut may).
+        snapshot_facts, snapshot_seconds: With a store, a process of its own follows the
+            journal and writes a snapshot after that many facts, or that many seconds after
+            the last when facts came since (None: never on that count; both None: only at a
+            clean stop), so a recovery replays at most about that much.
         history_window: How many finished orders and transactions each account keeps in
             memory (1,000 by default; None for all). With a store the older ones are read
             from it (`orders`, `transactions`, `get_order` search it); without one they are
@@ -263,6 +268,8 @@ class Brokerage:
         store: str | None = None,
         durability: str = "fsync",
         history_window: int | None = DEFAULT_HISTORY_WINDOW,
+        snapshot_facts: int | None = SnapshotPolicy.facts,
+        snapshot_seconds: float | None = SnapshotPolicy.seconds,
     ) -> None:
         self._notification_settings = notifications or NotificationSettings()
         self._engine: Engine | None = None
@@ -302,6 +309,17 @@ class Brokerage:
             )
         self._history_window = history_window
         self._searches: ThreadPoolExecutor | None = None
+        for name, every in (
+            ("snapshot_facts", snapshot_facts),
+            ("snapshot_seconds", snapshot_seconds),
+        ):
+            if every is not None and (
+                not isinstance(every, int | float) or isinstance(every, bool) or not every > 0
+            ):
+                raise ValidationError(name, "must be a positive number or None", every)
+        self._snapshot_policy = SnapshotPolicy(snapshot_facts, snapshot_seconds)
+        self.snapshotter: Snapshotter | None = None
+        """The process writing snapshots in the background (with a store), while running."""
         self._prices: dict[Symbol, int] = {}
         if not isinstance(max_in_flight, int) or max_in_flight < 1:
             raise ValidationError("max_in_flight", "must be a positive int", max_in_flight)
@@ -370,6 +388,12 @@ class Brokerage:
         journal.keep_history(*archive_rows(state.take_outboxes()))
         journal.start()
         self._searches = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="history")
+        policy = self._snapshot_policy
+        if policy.facts is not None or policy.seconds is not None:
+            self.snapshotter = Snapshotter(
+                self._store, policy, self._history_limit, self._history_window
+            )
+            self.snapshotter.start()
         self._journal = journal
         self._notes = {kind: list(data) for kind, data in state.notes.items()}
         return journal, state
@@ -420,6 +444,9 @@ class Brokerage:
         self._watcher = None
         engine, self._engine = self._engine, None
         journal, self._journal = self._journal, None
+        snapshotter, self.snapshotter = self.snapshotter, None
+        if snapshotter is not None:
+            snapshotter.stop()
         state = None
         if engine is not None:
             state = stop_engine(engine, self.timeout, keep=journal is not None)

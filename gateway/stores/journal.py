@@ -154,13 +154,15 @@ class GroupCommitJournal:
         """The transactions kept that match `query`: its first `query.end`, in its order."""
         raise NotImplementedError
 
-    def read(self, after: int = 0) -> Iterator[tuple[int, str]]:
-        """Every row written after position `after` with its position, oldest first."""
+    def read(self, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, str]]:
+        """Every row written after position `after` (the first `limit`) with its position,
+        oldest first."""
         raise NotImplementedError
 
-    def save_snapshot(self, state: bytes) -> int:
-        """Keep `state` as the snapshot at the journal's last position (the writer stopped);
-        return that position. Older snapshots go."""
+    def save_snapshot(self, state: bytes, position: int | None = None) -> int:
+        """Keep `state` as the snapshot at journal `position` (None: the last, with the writer
+        stopped); return that position. Older snapshots go; a snapshot older than the newest
+        kept is not kept."""
         raise NotImplementedError
 
     def latest_snapshot(self) -> tuple[int, bytes] | None:

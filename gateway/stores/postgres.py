@@ -102,21 +102,32 @@ class PostgresJournal(GroupCommitJournal):
         sql, params = history.find_transactions(query, PREFIX, "%s")
         return [transaction_from_row(tuple(row)) for row in self._reader().execute(sql, params)]
 
-    def read(self, after: int = 0) -> Iterator[tuple[int, str]]:
-        """Every batch's row after position `after`, in the order written."""
-        yield from self._db.execute(
-            "SELECT seq, facts FROM brokerage_journal WHERE seq > %s ORDER BY seq", (after,)
-        )
+    def read(self, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, str]]:
+        """Every batch's row after position `after` (the first `limit`), in the order written."""
+        sql = "SELECT seq, facts FROM brokerage_journal WHERE seq > %s ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        yield from self._db.execute(sql, (after,))
 
-    def save_snapshot(self, state: bytes) -> int:
-        """Keep `state` at the last position; drop the older snapshots."""
-        (seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM brokerage_journal").fetchone()
-        with self._db.transaction():
-            self._db.execute("DELETE FROM brokerage_snapshots")
-            self._db.execute(
-                "INSERT INTO brokerage_snapshots (seq, state) VALUES (%s, %s)", (seq, state)
-            )
-        return int(seq)
+    def save_snapshot(self, state: bytes, position: int | None = None) -> int:
+        """Keep `state` at `position` (None: the last); drop the older snapshots."""
+        db = self._reader()  # not the writer's connection: the journal goes on meanwhile
+        if position is None:
+            (position,) = db.execute(
+                "SELECT coalesce(max(seq), 0) FROM brokerage_journal"
+            ).fetchone()
+        with db.transaction():
+            db.execute("LOCK TABLE brokerage_snapshots IN EXCLUSIVE MODE")
+            (newest,) = db.execute(
+                "SELECT coalesce(max(seq), -1) FROM brokerage_snapshots"
+            ).fetchone()
+            if newest <= position:
+                db.execute("DELETE FROM brokerage_snapshots")
+                db.execute(
+                    "INSERT INTO brokerage_snapshots (seq, state) VALUES (%s, %s)",
+                    (position, state),
+                )
+        return int(position)
 
     def latest_snapshot(self) -> tuple[int, bytes] | None:
         """The newest snapshot, if any."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,10 @@ CREATE TABLE IF NOT EXISTS snapshots (
     state BLOB NOT NULL
 )
 """
-"""The engine's state at a clean stop, at the journal position `seq` (the last batch in it)."""
+"""The engine's state at the journal position `seq` (the last batch in it), in a database file
+of its own (`<path>-snapshots`)."""
+
+LATEST = "SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1"
 
 
 class SqliteJournal(GroupCommitJournal):
@@ -100,28 +104,45 @@ class SqliteJournal(GroupCommitJournal):
         sql, params = history.find_transactions(query, "", "?")
         return [transaction_from_row(row) for row in self._reader().execute(sql, params)]
 
-    def read(self, after: int = 0) -> Iterator[tuple[int, str]]:
-        """Every batch's row after position `after`, in the order written."""
-        yield from self._db.execute(
-            "SELECT seq, facts FROM journal WHERE seq > ? ORDER BY seq", (after,)
-        )
+    def read(self, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, str]]:
+        """Every batch's row after position `after` (the first `limit`), in the order written."""
+        sql = "SELECT seq, facts FROM journal WHERE seq > ? ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        yield from self._db.execute(sql, (after,))
 
-    def save_snapshot(self, state: bytes) -> int:
-        """Keep `state` at the last position; drop the older snapshots."""
-        db = self._db
-        (seq,) = db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()
-        db.execute("BEGIN")
-        db.execute("DELETE FROM snapshots")
-        db.execute("INSERT INTO snapshots (seq, state) VALUES (?, ?)", (seq, state))
-        db.execute("COMMIT")
-        return int(seq)
+    def save_snapshot(self, state: bytes, position: int | None = None) -> int:
+        """Keep `state` at `position` (None: the last) in the snapshots' own database file, so
+        that writing one never holds the journal's write lock; drop the older snapshots."""
+        if position is None:
+            (position,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()
+        with closing(self._snapshot_db()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            (newest,) = db.execute("SELECT coalesce(max(seq), -1) FROM snapshots").fetchone()
+            if newest <= position:
+                db.execute("DELETE FROM snapshots")
+                db.execute("INSERT INTO snapshots (seq, state) VALUES (?, ?)", (position, state))
+            db.execute("COMMIT")
+        return int(position)
 
     def latest_snapshot(self) -> tuple[int, bytes] | None:
-        """The newest snapshot, if any."""
-        row = self._db.execute(
-            "SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else (int(row[0]), bytes(row[1]))
+        """The newest snapshot, if any (one kept in the journal's own file by an earlier
+        version too)."""
+        found = []
+        with closing(self._snapshot_db()) as db:
+            found.append(db.execute(LATEST).fetchone())
+        found.append(self._db.execute(LATEST).fetchone())
+        rows = [row for row in found if row is not None]
+        if not rows:
+            return None
+        seq, state = max(rows, key=lambda row: int(row[0]))
+        return int(seq), bytes(state)
+
+    def _snapshot_db(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path + "-snapshots", isolation_level=None, timeout=60)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(SNAPSHOTS)
+        return db
 
     def shut(self) -> None:
         """Close the database (and the searches' connections)."""

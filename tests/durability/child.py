@@ -30,7 +30,8 @@ def main(store: str, acks_path: str, seed: int) -> None:
             acks.write(json.dumps(entry) + "\n")
             acks.flush()
 
-    with Brokerage(store=store, durability="fsync") as broker:
+    # snapshots every few hundred facts: each restart recovers from one plus the journal after
+    with Brokerage(store=store, durability="fsync", snapshot_facts=300) as broker:
         if not broker.stocks():
             broker.list_stock("MKT", "Market Co", "100")
             broker.list_stock("BK", "Book Co", "100", mode="book")

@@ -79,16 +79,20 @@ def replayed(store: str) -> State:
     return state
 
 
-def trade_a_while(broker: Brokerage) -> list[str]:
-    broker.list_stock("MKT", "Market Co", "100")
-    broker.list_stock("BK", "Book Co", "100", mode="book")
+def trade_a_while(broker: Brokerage, *, listed: bool = False) -> list[str]:
+    """Six threads trade for a while (four new accounts; the two stocks listed unless
+    `listed` already)."""
+    if not listed:
+        broker.list_stock("MKT", "Market Co", "100")
+        broker.list_stock("BK", "Book Co", "100", mode="book")
+    tag = len(broker.accounts())
     accounts: list[str] = [
-        broker.open_account(f"U{n}", f"Trader {n}", initial_deposit="20000").account_id
+        broker.open_account(f"U{tag}-{n}", f"Trader {n}", initial_deposit="20000").account_id
         for n in range(4)
     ]
     for account in accounts:
         broker.grant_shares(account, "BK", 100, "95.50")
-    broker.create_watchlist(accounts[0], "mine", ["MKT", "BK"])
+    broker.create_watchlist(accounts[0], f"mine{tag}", ["MKT", "BK"])
     broker.add_alert(accounts[1], "MKT", "above", "103", one_shot=False)
     broker.add_alert(accounts[1], "MKT", "below", "96")
 
@@ -233,9 +237,11 @@ def drop_matches(store: str) -> None:
     journal = open_journal(store, "fsync")
     db: Any = journal._db  # type: ignore[attr-defined]
     table, mark = ("journal", "?") if store.startswith("sqlite") else ("brokerage_journal", "%s")
-    db.execute(
-        "DELETE FROM " + ("snapshots" if store.startswith("sqlite") else "brokerage_snapshots")
-    )
+    if store.startswith("sqlite"):
+        for end in ("", "-wal", "-shm"):  # the snapshots' own file
+            Path(store.removeprefix("sqlite:///") + "-snapshots" + end).unlink(missing_ok=True)
+    else:
+        db.execute("DELETE FROM brokerage_snapshots")
     rows = [(seq, json.loads(text)) for seq, text in db.execute(f"SELECT seq, facts FROM {table}")]
     for seq, facts in rows:
         kept = [fact for fact in facts if fact[0] != "Matched"]
@@ -260,6 +266,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(store: str, tmp_pa
     (the audit reconciles every account with its ledger and the book with the accounts), and
     new ids collide with none issued before."""
     rng = random.Random(7)
+    recoveries = []
     for round_ in range(CRASHES):
         acks = tmp_path / f"acks-{round_}.jsonl"
         child = subprocess.Popen(
@@ -281,6 +288,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(store: str, tmp_pa
         cancels = {e["order"] for e in entries if e["kind"] == "cancel"}
         assert orders, "the child acknowledged no order before it was killed"
         with Brokerage(store=store) as broker:
+            recoveries.append(broker.recovery)
             report = broker.audit()  # raises on anything half-applied
             assert report.reserved_cash >= 0
             for order_id, entry in orders.items():
@@ -295,3 +303,5 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(store: str, tmp_pa
             fresh = broker.place_order(accounts[0], "MKT", "buy", 1, "limit", "1")
             assert fresh.order_id not in issued
             broker.cancel_order(fresh.order_id)
+    # the child's snapshots, taken while it traded: a recovery from one plus the journal after
+    assert any(r is not None and r.from_snapshot and r.replayed for r in recoveries), recoveries

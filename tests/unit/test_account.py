@@ -239,7 +239,8 @@ def test_a_window_keeps_open_orders_and_the_newest_finished_ones() -> None:
     assert len([item for item in outbox if not isinstance(item, Order)]) == 6
     assert account.take_outbox() == []
     report = account.audit()
-    assert report.bought == {S: 5} and report.cash == 1_000_000 - 5 * 990
+    assert report.bought == {S: 5}
+    assert report.cash == 1_000_000 - 5 * 990
     account.set_window(1)
     assert list(account.orders) == ["O-1", "O-6"]
 
