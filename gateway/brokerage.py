@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import json
 import sys
 import threading
 import time
@@ -197,6 +198,18 @@ class _OrderFuture(LightFuture[Any]):
             self._tokens.append(None)
 
 
+PREFERENCES_NOTE = "notification-preferences"
+"""The kind of note a user's notification preferences are kept under."""
+
+
+def _plain_preferences(user_id: str, preferences: Preferences) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "channels": preferences.channels,
+        "kinds": sorted(preferences.kinds),
+    }
+
+
 def _flatten(per_symbol: list[list[AlertSnapshot]]) -> list[AlertSnapshot]:
     return [alert for alerts in per_symbol for alert in alerts]
 
@@ -350,6 +363,8 @@ class Brokerage:
                 recovered=recovered or self._new_state(),
             )
             self._notifying = False
+            if recovered is not None:
+                self._restore_preferences(recovered)
             if self._session.name != "always" and self._session_poll:
                 self._closing.clear()
                 self._watcher = threading.Thread(
@@ -1100,16 +1115,45 @@ class Brokerage:
         for name, address in (("email", email), ("push", push), ("sms", sms)):
             if address is not None:
                 channels[name] = address
-        for account_id in self.accounts(user_id):  # raises UnknownUserError
-            self._know(account_id, user_id)
+        accounts = self.accounts(user_id)  # raises UnknownUserError
+        chosen = Preferences(channels, kinds)
+        # kept with the journal first (a restart sets them again), then applied
+        self.note(PREFERENCES_NOTE, json.dumps(_plain_preferences(user_id, chosen)))
+        applied: Preferences = self._wait(self._prefer(user_id, chosen, accounts))
+        return applied
+
+    def _prefer(
+        self, user_id: str, preferences: Preferences, accounts: Iterable[str]
+    ) -> pykka.Future[Any]:
+        """Tell the notifier a user's preferences (and accounts); the future is its answer."""
         notifier = self._running("set_notification_preferences").notifier
+        for account_id in accounts:
+            self._know(account_id, user_id)
         if not self._notifying:  # the first user to ask makes the bus send these events on
             self._notifying = True
-            self.subscribe(lambda event: send(notifier, Notify(event)), list(KINDS.values()))
+            bus = self._running("set_notification_preferences").bus
+            subscription = Subscription(
+                next(self._subscription_ids),
+                lambda event: send(notifier, Notify(event)),
+                tuple(KINDS.values()),
+                None,
+                None,
+            )
+            bus.tell(AddSubscription(subscription, new_future()))  # handled before any event
         reply = new_future()
-        send(notifier, SetPreferences(user_id, Preferences(channels, kinds), reply))
-        chosen: Preferences = self._wait(reply)
-        return chosen
+        send(notifier, SetPreferences(user_id, preferences, reply))
+        return reply
+
+    def _restore_preferences(self, state: State) -> None:
+        """Set again the notification preferences the journal kept (each user's latest),
+        without waiting (a start on an event loop must not block it)."""
+        latest: dict[str, Preferences] = {}
+        for text in self._notes.get(PREFERENCES_NOTE, ()):
+            data = json.loads(text)
+            latest[data["user_id"]] = Preferences(dict(data["channels"]), frozenset(data["kinds"]))
+        for user_id, preferences in latest.items():
+            accounts = [a for a, owner in state.owners.items() if owner == user_id]
+            self._prefer(user_id, preferences, accounts)
 
     def undelivered(self) -> list[Undelivered]:
         """Notifications that failed every attempt, oldest first."""

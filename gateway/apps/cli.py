@@ -137,7 +137,10 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument(
         "--admin-secret",
         default=os.environ.get("BROKERAGE_ADMIN_SECRET"),
-        help="admin secret (default: $BROKERAGE_ADMIN_SECRET, else generated and printed)",
+        help=(
+            "admin secret (default: $BROKERAGE_ADMIN_SECRET, else made at the first start, "
+            "printed once and kept with the data)"
+        ),
     )
     srv.add_argument(
         "--threads", type=int, default=64, help="threads that run requests on the engine (64)"

@@ -28,7 +28,7 @@ from actors.notify import NotificationSettings
 from gateway.apps.feeds import FeedRunner, random_walk
 from gateway.brokerage import Brokerage
 from gateway.server import alpaca, native, streams
-from gateway.server.auth import KEY_NOTE, KeyStore
+from gateway.server.auth import ADMIN_NOTE, KEY_NOTE, KeyStore
 from gateway.server.context import WATCHLIST_NOTE, ServerState, document_security
 from gateway.server.errors import MAX_BODY_BYTES, BodyLimit, Contain, install
 from gateway.server.limits import Limits, raise_file_limit, timed_protocol
@@ -69,6 +69,15 @@ def create_app(
         owned = not broker.running
         if owned:
             broker.start()
+        if keys.restore_admin(broker.notes(ADMIN_NOTE)):
+            if announce is not None:
+                announce(f"  admin key id: {keys.admin.key_id} (kept: its secret was shown before)")
+        else:
+            await broker.anote(ADMIN_NOTE, keys.admin_note())  # the same key after a restart
+            if announce is not None:
+                announce(f"  admin key id: {keys.admin.key_id}")
+                if not keys.admin_chosen:
+                    announce(f"  admin secret: {keys.admin.secret}")
         restored = keys.restore(broker.notes(KEY_NOTE))
         app.state.server.restore_watchlists(broker.notes(WATCHLIST_NOTE))
         if restored and announce is not None:
@@ -234,9 +243,6 @@ def serve(
     )
     announce(f"brokerage serving on http://{host}:{port}")
     announce(f"  API docs: http://{host}:{port}/docs  Alpaca base URL: http://{host}:{port}")
-    announce(f"  admin key id: {keys.admin.key_id}")
-    if admin_secret is None:
-        announce(f"  admin secret: {keys.admin.secret}")
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once shut down
         uvicorn.Server(_config(app, host, port, log_level)).run()
     announce("brokerage stopped")

@@ -20,6 +20,8 @@ from engine.ids import AccountId
 
 KEY_NOTE = "api-key"
 """The kind of note an account's key is kept under (see `Brokerage.note`)."""
+ADMIN_NOTE = "admin-key"
+"""The kind of note the admin key is kept under (its id and digest)."""
 KEY_ID_HEADER = "APCA-API-KEY-ID"
 SECRET_HEADER = "APCA-API-SECRET-KEY"
 
@@ -49,7 +51,8 @@ class IssuedKey:
     """A key pair as handed to its owner; the secret is never shown again."""
 
     key_id: str
-    secret: str
+    secret: str | None
+    """None for a key kept from an earlier start (its secret was shown then)."""
 
 
 class KeyStore:
@@ -60,7 +63,34 @@ class KeyStore:
         key_id = admin_key_id or "ADMIN" + secrets.token_hex(8).upper()
         secret = admin_secret or secrets.token_urlsafe(32)
         self.admin = IssuedKey(key_id, secret)
+        self.admin_chosen = admin_key_id is not None or admin_secret is not None
+        """True when the operator gave the admin key (else it was made here)."""
         self._records[key_id] = KeyRecord(key_id, _digest(secret), None, None, uuid.uuid4())
+
+    def restore_admin(self, notes: list[str]) -> bool:
+        """Take back the admin key an earlier start kept (the latest), unless the operator
+        chose one now; return True if it was taken back."""
+        if not notes or self.admin_chosen:
+            return False
+        data = json.loads(notes[-1])
+        del self._records[self.admin.key_id]
+        record = KeyRecord(
+            data["key_id"], bytes.fromhex(data["digest"]), None, None, uuid.UUID(data["alpaca_id"])
+        )
+        self._records[record.key_id] = record
+        self.admin = IssuedKey(record.key_id, None)
+        return True
+
+    def admin_note(self) -> str:
+        """What to keep of the admin key: its id and the digest of its secret."""
+        record = self._records[self.admin.key_id]
+        return json.dumps(
+            {
+                "key_id": record.key_id,
+                "digest": record.secret_digest.hex(),
+                "alpaca_id": str(record.alpaca_id),
+            }
+        )
 
     def issue(self, account_id: AccountId, user_id: str) -> IssuedKey:
         """Make a new key pair for an account and return it (the only time the secret is seen)."""

@@ -231,3 +231,58 @@ def test_replay_shows_a_journal_at_any_position(tmp_path: Path) -> None:
     )
     assert missing.returncode != 0
     assert "no journal" in missing.stderr
+
+
+def test_serve_keeps_the_admin_key_it_made(tmp_path: Path) -> None:
+    """Without --admin-secret, the first start makes the admin key and prints its secret once;
+    a restart on the same data keeps that key (and says so) instead of making another."""
+    import signal
+    import time
+
+    import httpx
+
+    from gateway.server.app import free_port
+
+    data = tmp_path / "data"
+    outputs: list[str] = []
+    for _ in range(2):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [BROKERAGE, "serve", "--port", str(port), "--data", str(data), "--feed-interval", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "brokerage serve did not start"
+                time.sleep(0.1)
+            if outputs:  # the first start's admin key works after the restart
+                key_id = outputs[0].split("admin key id: ")[1].split()[0]
+                secret = outputs[0].split("admin secret: ")[1].split()[0]
+                admin = {"APCA-API-KEY-ID": key_id, "APCA-API-SECRET-KEY": secret}
+                listed = httpx.post(
+                    f"{url}/api/admin/stocks",
+                    json={"symbol": "KEPT", "name": "Kept Co", "price": "10.00"},
+                    headers=admin,
+                )
+                assert listed.status_code == 201, listed.text
+        finally:
+            server.send_signal(signal.SIGINT)
+            out, err = server.communicate(timeout=60)
+        assert server.returncode == 0, err
+        outputs.append(out)
+    first, second = outputs
+    key_id = first.split("admin key id: ")[1].split()[0]
+    secret = first.split("admin secret: ")[1].split()[0]
+    assert f"admin key id: {key_id} (kept" in second
+    assert "admin secret" not in second
+    assert secret not in second

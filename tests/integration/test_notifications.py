@@ -310,3 +310,25 @@ def test_a_webhook_redirect_is_not_followed(hooks: tuple[str, Inbox, threading.E
 
     assert "307" in undelivered.error
     assert received.posts == []
+
+
+def test_preferences_survive_a_restart_with_a_store(
+    inbox: tuple[Inbox, int, int], tmp_path: Any
+) -> None:
+    """With a store the preferences are journaled: after a restart a fill still notifies."""
+    received, _smtp_port, http_port = inbox
+    settings = NotificationSettings(retries=0, allow_private_addresses=True)
+    store = f"sqlite:///{tmp_path}/brokerage.db"
+    with Brokerage(notifications=settings, store=store) as broker:
+        broker.list_stock("AAPL", "Apple Inc.", "150.00")
+        alice = broker.open_account("U1", "Alice", initial_deposit="10000").account_id
+        broker.set_notification_preferences(
+            "U1", push=f"http://127.0.0.1:{http_port}/first", events=["fill"]
+        )
+        broker.set_notification_preferences(
+            "U1", push=f"http://127.0.0.1:{http_port}/hook", events=["fill"]
+        )
+    with Brokerage(notifications=settings, store=store) as broker:
+        broker.place_order(alice, "AAPL", "buy", 1)
+        received.wait_for(emails=0, posts=1)
+    assert [path for path, _ in received.posts] == ["/hook"]
