@@ -451,8 +451,10 @@ class Brokerage:
                     return
             was_open = is_open
 
-    def close(self) -> None:
-        """Stop every actor of this brokerage (accounts and symbols first, then the bus)."""
+    def close(self, *, snapshot: bool = True) -> None:
+        """Stop every actor of this brokerage (accounts and symbols first, then the bus); with
+        a store, flush the journal and (unless `snapshot` is False) write a snapshot, so that
+        the next start replays nothing."""
         self._closing.set()
         if self._watcher is not None and self._watcher is not threading.current_thread():
             self._watcher.join()
@@ -467,7 +469,8 @@ class Brokerage:
             state = stop_engine(engine, self.timeout, keep=journal is not None)
         if journal is not None:
             journal.stop()  # every fact written: the state rests at the journal's last position
-            if state is not None and journal.failure is None:  # else the state is ahead of it
+            # none after a failed write either: the state would be ahead of the journal
+            if snapshot and state is not None and journal.failure is None:
                 state.notes = {kind: list(data) for kind, data in self._notes.items()}
                 journal.save_snapshot(state.to_snapshot())
             journal.shut()

@@ -109,7 +109,16 @@ def test_the_recovery_benchmark_journals_recovers_and_audits() -> None:
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        main(["--orders", "1000"])
+        main(["--orders", "1000", "--tail", "100"])
 
-    assert "1,000 orders (" in printed.getvalue()
-    assert "audit passed" in printed.getvalue()
+    out = printed.getvalue()
+    assert "1,100 orders (" in out
+    assert out.count("audit passed") == 2
+    replayed = [
+        int(line.split(": ")[1].split()[0].replace(",", ""))
+        for line in out.splitlines()
+        if "facts replayed" in line
+    ]
+    assert len(replayed) == 2
+    assert 0 < replayed[1] < replayed[0]  # from the snapshot: only the tail
+    assert "/api/health answered" in out
