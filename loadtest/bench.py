@@ -11,6 +11,7 @@ import collections
 import gc
 import itertools
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
@@ -32,7 +34,7 @@ from rich.table import Table
 from engine.errors import OrderNotCancellableError
 from gateway import Brokerage
 from loadtest.baseline import LockedExchange
-from loadtest.command import RUNTIMES
+from loadtest.command import DURABLE, RUNTIMES
 
 THREAD_LIMIT = 20_000  # thread-per-actor fails near 21,800 threads on this machine
 
@@ -121,14 +123,19 @@ def _summary(latencies_ns: list[int]) -> dict[str, int]:
 @contextmanager
 def _engine(runtime: str, sizes: Sizes) -> Iterator[Any]:
     """The engine a run uses: the lock baseline, or a brokerage on `runtime`; "mn-fsync" and
-    "mn-os" are the M:N runtime journaling to a fresh SQLite store with that durability."""
+    "mn-os" are the M:N runtime journaling to a fresh SQLite store with that durability, "mn-pg"
+    to a fresh schema of a PostgreSQL server with "fsync"."""
     folder = None
+    schema = None
     if runtime == "lock":
         target: Any = LockedExchange()
     else:
         base, _, durability = runtime.partition("-")
         store = None
-        if durability:
+        if durability == "pg":
+            store, schema = _postgres_schema()
+            durability = "fsync"
+        elif durability:
             folder = tempfile.mkdtemp(prefix="brokerage-bench-")
             store = f"sqlite:///{folder}/journal.db"
         target = Brokerage(
@@ -146,7 +153,30 @@ def _engine(runtime: str, sizes: Sizes) -> Iterator[Any]:
         gc.unfreeze()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+        if schema is not None:
+            _drop_schema(schema)
         gc.collect()
+
+
+POSTGRES = os.environ.get("BROKERAGE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_schema() -> tuple[str, str]:
+    """A store URL on a fresh schema of the benchmark's PostgreSQL server, and the schema."""
+    import psycopg  # noqa: PLC0415  (only the mn-pg runtime needs it)
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in POSTGRES else "?"
+    return f"{POSTGRES}{separator}options=-csearch_path%3D{schema}", schema
+
+
+def _drop_schema(schema: str) -> None:
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def _settled() -> None:
@@ -667,7 +697,7 @@ def ratios(runs: list[Run]) -> dict[str, dict[str, float]]:
             baseline = per_runtime.get(other)
             if baseline is not None and baseline.orders_per_second:
                 entry[f"mn/{other}"] = round(mn.orders_per_second / baseline.orders_per_second, 2)
-        for durable in ("mn-fsync", "mn-os"):
+        for durable in DURABLE:
             journaled = per_runtime.get(durable)
             if journaled is not None:
                 entry[f"{durable}/mn"] = round(

@@ -13,8 +13,10 @@ import sys
 from rich.console import Console
 
 RUNTIMES = ("mn", "threads", "lock")
-DURABLE = ("mn-fsync", "mn-os")
-"""The M:N runtime journaling to SQLite, each way (`--runtime mn-fsync`); not run by default."""
+DURABLE = ("mn-fsync", "mn-os", "mn-pg")
+"""The M:N runtime journaling to SQLite each way (`--runtime mn-fsync`), or to PostgreSQL with
+"fsync" durability (`mn-pg`: the server at $BROKERAGE_BENCH_POSTGRES, by default
+postgresql://postgres@127.0.0.1:5432/test, in a schema of its own); not run by default."""
 SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search", "long-run")
 DEFAULT_SCENARIOS = SCENARIOS[:-1]
 """What a bench without `--scenario` runs: all but `long-run` (a million orders per runtime)."""
