@@ -322,17 +322,15 @@ class AccountActor(BrokerActor):
 
     @handles(GetOrders)
     def _orders(self, message: GetOrders) -> None:
-        query = message.query
-        orders = self.account.order_history(
-            query.status,
-            query.symbol,
-            side=query.side,
-            after_ns=None if query.low is None else query.low - 1,
-            until_ns=query.high,
+        query, account = message.query, self.account
+        orders = account.kept_orders(
+            query.matches,
+            only_open=query.only_open(),
             newest_first=query.newest_first,
             limit=query.end,
         )
-        message.reply.set(Kept([o.snapshot() for o in orders], self.account.dropped_ns))
+        snapshots = [o.snapshot() for o in orders]
+        message.reply.set(Kept(snapshots, account.dropped_ns, account.dropped_number))
 
     @handles(GetBalance)
     def _balance(self, message: GetBalance) -> None:

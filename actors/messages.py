@@ -206,12 +206,14 @@ class GetOrders:
 @dataclass(frozen=True, slots=True)
 class Kept:
     """What an account keeps of its history for a query: `items` (the first matches, in the
-    query's order), `dropped_ns` (orders: the latest creation time of one no longer kept) or
+    query's order), `dropped_ns` and `dropped_number` (orders: the latest creation time and
+    the highest id number of one no longer kept) or
     `dropped` (transactions: how many of the oldest are no longer kept) and `oldest` (the
     time of the oldest transaction kept)."""
 
     items: list[Any]
     dropped_ns: int | None = None
+    dropped_number: int = 0
     dropped: int = 0
     oldest: datetime | None = None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import itertools
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from engine.errors import DuplicateError, InsufficientAvailableCashError, UnknownOrderError
-from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId
+from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId, id_number
 from engine.money import (
     cents_to_decimal,
     fraction_to_decimal,
@@ -173,8 +173,11 @@ class Account:
         self.transaction_count = 0
         self.dropped_ns: int | None = None
         """The latest creation time of a finished order no longer kept (None: none went)."""
-        self.outbox: list[Order | Transaction] | None = None
-        """Where finished orders and new transactions go for the store (None: nowhere)."""
+        self.dropped_number = 0
+        """The highest id number of a finished order no longer kept."""
+        self.outbox: list[Order | tuple[Any, ...]] | None = None
+        """Where finished orders and new transactions' rows (`engine.history`'s
+        `TRANSACTION_COLUMNS`) go for the store (None: nowhere)."""
         self.ledger = Ledger()
         self._watchlists: Watchlists | None = None
 
@@ -190,20 +193,45 @@ class Account:
         """Cash not held back by pending buy orders, in cents."""
         return self.cash - self.reserved_cash
 
-    def _record(self, kind: TransactionKind, amount: int, at_ns: int, **fill: Any) -> Transaction:
+    def _record(
+        self,
+        kind: TransactionKind,
+        amount: int,
+        at_ns: int,
+        price_cents: int | None = None,
+        **fill: Any,
+    ) -> Transaction:
         self.transaction_count += 1
+        number = self.transaction_count
         record = Transaction(
-            f"{self.account_id}-{self.transaction_count}",
+            f"{self.account_id}-{number}",
             self.account_id,
             kind,
             cents_to_decimal(amount),
             ns_to_datetime(at_ns),
+            price=None if price_cents is None else cents_to_decimal(price_cents),
             **fill,
         )
         self.transactions.append(record)
         self.ledger.add(kind, amount, fill.get("symbol"), fill.get("quantity"))
-        if self.outbox is not None:
-            self.outbox.append(record)
+        if self.outbox is not None:  # its row for the store, made from the integers at hand
+            side = fill.get("side")
+            self.outbox.append(
+                (
+                    record.transaction_id,
+                    number,
+                    self.account_id,
+                    kind.value,
+                    amount,
+                    at_ns // 1000 * 1000,  # to the microsecond, as the transaction shows it
+                    fill.get("trade_id"),
+                    fill.get("order_id"),
+                    fill.get("symbol"),
+                    None if side is None else side.value,
+                    fill.get("quantity"),
+                    price_cents,
+                )
+            )
         return record
 
     def _finish(self, order: Order) -> None:
@@ -214,20 +242,22 @@ class Account:
         finished = self.finished
         finished.append(order.order_id)
         if self.window is not None and len(finished) > self.window:
-            gone = self.orders.pop(finished.popleft())
-            if self.dropped_ns is None or gone.created_ns > self.dropped_ns:
-                self.dropped_ns = gone.created_ns
+            self._drop(finished.popleft())
+
+    def _drop(self, order_id: OrderId) -> None:
+        gone = self.orders.pop(order_id)
+        if self.dropped_ns is None or gone.created_ns > self.dropped_ns:
+            self.dropped_ns = gone.created_ns
+        self.dropped_number = max(self.dropped_number, id_number(order_id, "O-"))
 
     def set_window(self, window: int | None) -> None:
         """Keep `window` finished orders and transactions from now on (None: all)."""
         self.window = window
         self.transactions = deque(self.transactions, maxlen=window)
         while window is not None and len(self.finished) > window:
-            gone = self.orders.pop(self.finished.popleft())
-            if self.dropped_ns is None or gone.created_ns > self.dropped_ns:
-                self.dropped_ns = gone.created_ns
+            self._drop(self.finished.popleft())
 
-    def take_outbox(self) -> list[Order | Transaction]:
+    def take_outbox(self) -> list[Order | tuple[Any, ...]]:
         """What went to the outbox since the last call (nothing without one)."""
         outbox = self.outbox
         if not outbox:
@@ -266,9 +296,9 @@ class Account:
             TransactionKind.GRANT,
             notional(price_cents, quantity),
             at_ns,
+            price_cents,
             symbol=symbol,
             quantity=quantity,
-            price=cents_to_decimal(price_cents),
         )
 
     # -- orders --------------------------------------------------------------------------------
@@ -400,12 +430,12 @@ class Account:
             kind,
             amount,
             at_ns,
+            price_cents,
             trade_id=trade_id,
             order_id=order_id,
             symbol=order.symbol,
             side=order.side,
             quantity=quantity,
-            price=cents_to_decimal(price_cents),
         )
         if order.status.is_final:
             del self.open[order_id]
@@ -448,39 +478,24 @@ class Account:
             self.account_id, self.cash, self.reserved_cash, self.realized, positions
         )
 
-    def order_history(
+    def kept_orders(
         self,
-        status: Iterable[OrderStatus] | None = None,
-        symbol: Symbol | None = None,
+        matches: Callable[[Order], bool],
         *,
-        side: Side | None = None,
-        after_ns: int | None = None,
-        until_ns: int | None = None,
+        only_open: bool = False,
         newest_first: bool = False,
-        offset: int = 0,
         limit: int | None = None,
     ) -> list[Order]:
-        """Orders oldest (or newest) first, optionally only those with one of `status`, of
-        `symbol`, of `side`, made after `after_ns` and before `until_ns`; and only `limit` of
-        them from the `offset`-th match on.
+        """The first `limit` orders the account keeps (open ones, and its window of finished
+        ones) that `matches`, oldest (or newest) first.
 
-        Open orders have an index of their own, so asking for open orders only looks at open
-        orders: O(open orders looked at). Otherwise O(orders looked at), which is
-        O(offset + limit) when most orders match.
+        Open orders have an index of their own, so asking for `only_open` looks at no finished
+        order: O(open orders looked at). Otherwise O(orders looked at), which is O(limit) when
+        most orders match.
         """
-        wanted = None if status is None else frozenset(status)
-        source = self.open if wanted is not None and wanted <= OPEN_STATUSES else self.orders
+        source = self.open if only_open else self.orders
         orders = reversed(source.values()) if newest_first else iter(source.values())
-        matching = (
-            o
-            for o in orders
-            if (wanted is None or o.status in wanted)
-            and (symbol is None or o.symbol == symbol)
-            and (side is None or o.side is side)
-            and (after_ns is None or o.created_ns > after_ns)
-            and (until_ns is None or o.created_ns < until_ns)
-        )
-        return list(itertools.islice(matching, offset, None if limit is None else offset + limit))
+        return list(itertools.islice(filter(matches, orders), limit))
 
     def check(self) -> None:
         """Assert the account's invariants: no negative cash or position, reservations equal to

@@ -124,6 +124,18 @@ def parse_moment(value: Any, field: str) -> int | None:
     return datetime_to_ns(value)
 
 
+def parse_cursor(value: Any, prefix: str) -> int | None:
+    """The number of the id a page's cursor names (`prefix` then digits: "O-000042" -> 42), or
+    None for no cursor."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= len(prefix) + 20:
+        rest = value.removeprefix(prefix)
+        if rest != value and rest.isascii() and rest.isdigit():
+            return int(rest)
+    raise ValidationError("cursor", f"must be an id {prefix}<number> from a listing", value)
+
+
 def parse_statuses(value: Any) -> frozenset[OrderStatus] | None:
     """Return the set of statuses an order filter asks for (None: every status)."""
     return _parse_choices(value, OrderStatus, "status")

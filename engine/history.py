@@ -126,7 +126,7 @@ def transaction_row(record: Transaction) -> tuple[Any, ...]:
     """A transaction as a row of `TRANSACTION_COLUMNS`."""
     return (
         record.transaction_id,
-        int(record.transaction_id.rsplit("-", 1)[1]),
+        transaction_number(record.transaction_id),
         record.account_id,
         record.kind.value,
         int(record.amount.scaleb(2)),
@@ -138,6 +138,11 @@ def transaction_row(record: Transaction) -> tuple[Any, ...]:
         record.quantity,
         None if record.price is None else int(record.price.scaleb(2)),
     )
+
+
+def transaction_number(transaction_id: str) -> int:
+    """A transaction's number in its account ("A-000001-17" -> 17)."""
+    return int(transaction_id.rsplit("-", 1)[1])
 
 
 def transaction_from_row(row: tuple[Any, ...]) -> Transaction:
@@ -160,15 +165,16 @@ def transaction_from_row(row: tuple[Any, ...]) -> Transaction:
 
 
 def archive_rows(
-    items: Iterable[Order | Transaction],
+    items: Iterable[Order | tuple[Any, ...]],
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The order rows and transaction rows of an outbox's items."""
+    """The order rows and transaction rows of an outbox's items (finished orders, and the
+    rows of new transactions)."""
     orders, transactions = [], []
     for item in items:
         if isinstance(item, Order):
             orders.append(order_row(item))
         else:
-            transactions.append(transaction_row(item))
+            transactions.append(item)
     return orders, transactions
 
 
@@ -190,6 +196,8 @@ class OrderQuery:
     newest_first: bool = False
     offset: int = 0
     limit: int | None = None
+    cursor: int | None = None
+    """Only orders after this order id's number in the listing's order (a page's last)."""
 
     @property
     def end(self) -> int | None:
@@ -218,19 +226,29 @@ class OrderQuery:
             and (self.side is None or order.side is self.side)
             and (self.low is None or order.created_ns >= self.low)
             and (self.high is None or order.created_ns < self.high)
+            and (self.cursor is None or self._beyond(id_number(order.order_id, "O-")))
         )
 
-    def complete(self, kept: list[OrderSnapshot], dropped_ns: int | None) -> bool:
+    def _beyond(self, number: int) -> bool:
+        assert self.cursor is not None
+        return number < self.cursor if self.newest_first else number > self.cursor
+
+    def complete(
+        self, kept: list[OrderSnapshot], dropped_ns: int | None, dropped_number: int
+    ) -> bool:
         """True when the account's own matches (`kept`, in the query's order, the first `end`)
-        answer the query: it dropped no order that could be on the page."""
+        answer the query: it dropped no order that could be on the page (the dropped ones were
+        made at `dropped_ns` or before, and numbered `dropped_number` or below)."""
         if dropped_ns is None or self.only_open():
             return True
         low = self.low
         if low is not None and low > dropped_ns:
             return True
+        if self.cursor is not None and not self.newest_first and self.cursor >= dropped_number:
+            return True
         end = self.end
         if self.newest_first and end is not None and len(kept) >= end:
-            return datetime_to_ns(kept[end - 1].created_at) // 1000 > dropped_ns // 1000
+            return id_number(kept[end - 1].order_id, "O-") > dropped_number
         return False
 
     def merge(self, kept: list[OrderSnapshot], stored: list[OrderSnapshot]) -> list[OrderSnapshot]:
@@ -238,10 +256,8 @@ class OrderQuery:
         query's order): one of each order, the account's if both have it."""
         seen = {o.order_id for o in kept}
         both = kept + [o for o in stored if o.order_id not in seen]
-        both.sort(
-            key=lambda o: (o.created_at, id_number(o.order_id, "O-")),
-            reverse=self.newest_first,
-        )
+        # ids are numbered as orders are made: their order is the order of creation
+        both.sort(key=lambda o: id_number(o.order_id, "O-"), reverse=self.newest_first)
         end = self.end
         return both[self.offset : end]
 
@@ -258,6 +274,8 @@ class TransactionQuery:
     newest_first: bool = False
     offset: int = 0
     limit: int | None = None
+    cursor: int | None = None
+    """Only transactions after this number in the listing's order (a page's last)."""
 
     @property
     def end(self) -> int | None:
@@ -271,7 +289,12 @@ class TransactionQuery:
             and (self.symbol is None or record.symbol == self.symbol)
             and (self.after is None or record.at > self.after)
             and (self.until is None or record.at < self.until)
+            and (self.cursor is None or self._beyond(transaction_number(record.transaction_id)))
         )
+
+    def _beyond(self, number: int) -> bool:
+        assert self.cursor is not None
+        return number < self.cursor if self.newest_first else number > self.cursor
 
     def page(self, records: Iterable[Transaction]) -> list[Transaction]:
         """The page of `records` (oldest first) that match."""
@@ -286,6 +309,8 @@ class TransactionQuery:
         if not dropped:
             return True
         if self.after is not None and oldest is not None and self.after >= oldest:
+            return True
+        if self.cursor is not None and not self.newest_first and self.cursor >= dropped:
             return True
         end = self.end
         return self.newest_first and end is not None and len(kept) >= end

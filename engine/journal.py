@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from engine.account import Account, Transaction, User
+from engine.account import Account, User
 from engine.alerts import Alert, AlertBook, AlertCondition
 from engine.codec import Codec
 from engine.commands import (
@@ -547,7 +547,7 @@ class State:
         for account in self.accounts.values():
             account.set_window(window)
 
-    def take_outboxes(self) -> list[Order | Transaction]:
+    def take_outboxes(self) -> list[Order | tuple[Any, ...]]:
         """What every account's outbox holds (finished orders, new transactions), emptied."""
         return [item for account in self.accounts.values() for item in account.take_outbox()]
 

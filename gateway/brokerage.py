@@ -108,6 +108,7 @@ from engine.fields import (
     order_key,
     parse_client_order_id,
     parse_count,
+    parse_cursor,
     parse_flag,
     parse_kinds,
     parse_moment,
@@ -794,14 +795,17 @@ class Brokerage:
         newest_first: bool = False,
         offset: int = 0,
         limit: int | None = None,
+        cursor: str | None = None,
     ) -> Call[list[Transaction]]:
         """Movements of cash or shares in the account, oldest first (or `newest_first`),
         optionally only of `kind` (one or several of "buy", "sell", "deposit", "withdrawal",
         "grant"), of `symbol`, made after `after` and before `until` (exclusive; a naive
-        datetime is UTC); all of them, or `limit` from the `offset`-th match on."""
+        datetime is UTC); all of them, or `limit` from the `offset`-th match on, or after the
+        transaction `cursor` (a page's last transaction id, in the listing's order)."""
         start, count = parse_page(offset, limit)
+        key = account_key(account_id)
         query = TransactionQuery(
-            account_key(account_id),
+            key,
             parse_kinds(kind),
             None if symbol is None else parse_symbol(symbol),
             None if after is None else ns_to_datetime(parse_moment(after, "after") or 0),
@@ -809,6 +813,7 @@ class Brokerage:
             parse_flag(newest_first, "newest_first"),
             start,
             count,
+            parse_cursor(cursor, f"{key}-"),
         )
         call = self._ask("transactions", lambda r: GetTransactions(query, r))
 
@@ -1046,12 +1051,14 @@ class Brokerage:
         newest_first: bool = False,
         offset: int = 0,
         limit: int | None = None,
+        cursor: str | None = None,
     ) -> Call[list[OrderSnapshot]]:
         """An account's orders, oldest first (or `newest_first`), optionally only of `status`
         (one or several), `symbol`, `side` ("buy" or "sell"), made after `after` and before
         `until` (exclusive; a naive datetime is UTC); all of them, or a page: `limit` orders
-        from the `offset`-th match on. Open orders are indexed: asking only for them looks at
-        no finished order."""
+        from the `offset`-th match on, or after the order `cursor` (a page's last order id,
+        in the listing's order: the next page however many orders came meanwhile). Open
+        orders are indexed: asking only for them looks at no finished order."""
         start, count = parse_page(offset, limit)
         query = OrderQuery(
             account_key(account_id),
@@ -1063,6 +1070,7 @@ class Brokerage:
             parse_flag(newest_first, "newest_first"),
             start,
             count,
+            parse_cursor(cursor, "O-"),
         )
         call = self._ask("orders", lambda r: GetOrders(query, r))
 
@@ -1073,7 +1081,7 @@ class Brokerage:
             call,
             search,
             lambda found: found.items[query.offset : query.end],
-            lambda found: query.complete(found.items, found.dropped_ns),
+            lambda found: query.complete(found.items, found.dropped_ns, found.dropped_number),
         )
 
     orders_async = orders.future()

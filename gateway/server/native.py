@@ -228,6 +228,10 @@ Until = Annotated[datetime | None, Query(description="only those made before (ex
 Direction = Annotated[
     Literal["asc", "desc"], Query(description="oldest first (asc) or newest first (desc)")
 ]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=64, description="after this id (a page's last), in the listing's order"),
+]
 
 
 @router.get("/account/transactions", tags=["accounts"], response_model=many(Transaction))
@@ -244,10 +248,12 @@ async def transactions(
     direction: Direction = "asc",
     offset: Offset = 0,
     limit: Limit = PAGE,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     """Movements of cash or shares, oldest first (or `direction=desc`), optionally of some
-    kinds, one symbol and a time range, a page at a time (`offset`, `limit`). Older history
-    than the account keeps in memory is searched in the store."""
+    kinds, one symbol and a time range, a page at a time (`limit`, and `offset` or `cursor`:
+    the last transaction id of the page before). Older history than the account keeps in
+    memory is searched in the store."""
     found = await shared.broker.atransactions(
         own_account(record),
         kind or None,
@@ -257,6 +263,7 @@ async def transactions(
         newest_first=direction == "desc",
         offset=offset,
         limit=limit,
+        cursor=cursor,
     )
     return reply(found)
 
@@ -296,10 +303,12 @@ async def list_orders(
     direction: Direction = "asc",
     offset: Offset = 0,
     limit: Limit = PAGE,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     """The caller's orders, oldest first (or `direction=desc`), optionally of some statuses,
-    one symbol, one side and a creation time range, a page at a time (`offset`, `limit`).
-    Older history than the account keeps in memory is searched in the store."""
+    one symbol, one side and a creation time range, a page at a time (`limit`, and `offset`
+    or `cursor`: the last order id of the page before). Older history than the account keeps
+    in memory is searched in the store."""
     orders = await shared.broker.aorders(
         own_account(record),
         status or None,
@@ -310,6 +319,7 @@ async def list_orders(
         newest_first=direction == "desc",
         offset=offset,
         limit=limit,
+        cursor=cursor,
     )
     return reply(orders)
 

@@ -1,11 +1,13 @@
 """The history tables (finished orders, transactions) and the SQL that searches them, for
-SQLite and PostgreSQL alike: each search is answered from an index on (account, time)."""
+SQLite and PostgreSQL alike: each search is answered from an index on (account, number) or
+(account, time)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from engine.history import ORDER_COLUMNS, TRANSACTION_COLUMNS, OrderQuery, TransactionQuery
+from engine.ids import id_number
 from engine.orders import datetime_to_ns
 
 _TYPES = {
@@ -23,46 +25,47 @@ _TYPES = {
 }
 
 
-def _columns(columns: tuple[str, ...]) -> str:
-    first, *rest = columns
-    kinds = [f"{first} TEXT PRIMARY KEY"]
-    kinds += [f"{name} {_TYPES.get(name, 'TEXT')}" for name in rest]
-    return ",\n    ".join(kinds)
+def _columns(columns: tuple[str, ...], types: dict[str, str]) -> str:
+    return ",\n    ".join(f"{name} {types.get(name, 'TEXT')}" for name in columns)
 
 
-def schema(prefix: str) -> list[str]:
+def schema(prefix: str, sqlite: bool) -> list[str]:
     """The statements that create the history tables and their indexes (`prefix` before each
-    table's name)."""
+    table's name). Each index costs every write, so there are few: an order is found by its
+    number (the table's key: in SQLite its rowid), an account's orders by number or by time
+    (and by client order id, for the orders that have one); a transaction by account and
+    number (the table's only key)."""
     orders, transactions = f"{prefix}orders", f"{prefix}transactions"
+    key = "INTEGER PRIMARY KEY" if sqlite else "BIGINT PRIMARY KEY"
+    order_columns = _columns(ORDER_COLUMNS, {**_TYPES, "number": key})
+    transaction_columns = _columns(TRANSACTION_COLUMNS, _TYPES)
+    without_rowid = " WITHOUT ROWID" if sqlite else ""
     return [
-        f"CREATE TABLE IF NOT EXISTS {orders} (\n    {_columns(ORDER_COLUMNS)}\n)",
-        f"CREATE INDEX IF NOT EXISTS {orders}_by_account "
-        f"ON {orders} (account_id, created_ns, number)",
-        f"CREATE INDEX IF NOT EXISTS {orders}_by_client ON {orders} (account_id, client_order_id)",
-        f"CREATE TABLE IF NOT EXISTS {transactions} (\n    {_columns(TRANSACTION_COLUMNS)}\n)",
-        f"CREATE INDEX IF NOT EXISTS {transactions}_by_account "
-        f"ON {transactions} (account_id, number)",
+        f"CREATE TABLE IF NOT EXISTS {orders} (\n    {order_columns}\n)",
+        f"CREATE INDEX IF NOT EXISTS {orders}_by_account ON {orders} (account_id, number)",
+        f"CREATE INDEX IF NOT EXISTS {orders}_by_time ON {orders} (account_id, created_ns)",
+        f"CREATE INDEX IF NOT EXISTS {orders}_by_client ON {orders} (account_id, client_order_id)"
+        " WHERE client_order_id IS NOT NULL",
+        f"CREATE TABLE IF NOT EXISTS {transactions} (\n    {transaction_columns},\n"
+        f"    PRIMARY KEY (account_id, number)\n){without_rowid}",
     ]
 
 
 def upserts(prefix: str, mark: str) -> tuple[str, str]:
     """The statements that keep an order row (replacing one of the same order) and a
     transaction row (once), with `mark` as the parameter placeholder."""
-
-    def upsert(table: str, columns: tuple[str, ...]) -> str:
-        marks = ", ".join([mark] * len(columns))
-        update = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
-        return (
-            f"INSERT INTO {prefix}{table} ({', '.join(columns)}) VALUES ({marks}) "
-            f"ON CONFLICT ({columns[0]}) DO UPDATE SET {update}"
-        )
-
+    marks = ", ".join([mark] * len(ORDER_COLUMNS))
+    update = ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS if c != "number")
+    order = (
+        f"INSERT INTO {prefix}orders ({', '.join(ORDER_COLUMNS)}) VALUES ({marks}) "
+        f"ON CONFLICT (number) DO UPDATE SET {update}"
+    )
     transaction = (
         f"INSERT INTO {prefix}transactions ({', '.join(TRANSACTION_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(TRANSACTION_COLUMNS))}) "
-        f"ON CONFLICT (transaction_id) DO NOTHING"
+        f"ON CONFLICT (account_id, number) DO NOTHING"
     )
-    return upsert("orders", ORDER_COLUMNS), transaction
+    return order, transaction
 
 
 def find_orders(query: OrderQuery, prefix: str, mark: str) -> tuple[str, list[Any]]:
@@ -84,10 +87,13 @@ def find_orders(query: OrderQuery, prefix: str, mark: str) -> tuple[str, list[An
     if query.high is not None:
         where.append("created_ns < " + mark)
         params.append(query.high)
+    if query.cursor is not None:
+        where.append(("number < " if query.newest_first else "number > ") + mark)
+        params.append(query.cursor)
     direction = "DESC" if query.newest_first else "ASC"
     sql = (
         f"SELECT {', '.join(ORDER_COLUMNS)} FROM {prefix}orders WHERE {' AND '.join(where)} "
-        f"ORDER BY created_ns {direction}, number {direction}"
+        f"ORDER BY number {direction}"
     )
     if query.end is not None:
         sql += f" LIMIT {int(query.end)}"
@@ -100,7 +106,8 @@ def find_order(
     """The SQL for one order by id, or by (account, client order id)."""
     columns = ", ".join(ORDER_COLUMNS)
     if order_id is not None:
-        return f"SELECT {columns} FROM {prefix}orders WHERE order_id = {mark}", [order_id]
+        sql = f"SELECT {columns} FROM {prefix}orders WHERE number = {mark} AND order_id = {mark}"
+        return sql, [id_number(order_id, "O-"), order_id]
     assert client is not None
     return (
         f"SELECT {columns} FROM {prefix}orders "
@@ -124,6 +131,9 @@ def find_transactions(query: TransactionQuery, prefix: str, mark: str) -> tuple[
     if query.until is not None:
         where.append("at_ns < " + mark)
         params.append(datetime_to_ns(query.until) // 1000 * 1000)
+    if query.cursor is not None:
+        where.append(("number < " if query.newest_first else "number > ") + mark)
+        params.append(query.cursor)
     direction = "DESC" if query.newest_first else "ASC"
     sql = (
         f"SELECT {', '.join(TRANSACTION_COLUMNS)} FROM {prefix}transactions "

@@ -50,7 +50,7 @@ class PostgresJournal(GroupCommitJournal):
         self._connect = psycopg.connect
         self._db.execute(SCHEMA)
         self._db.execute(SNAPSHOTS)
-        for statement in history.schema(PREFIX):
+        for statement in history.schema(PREFIX, sqlite=False):
             self._db.execute(statement)
         self._db.execute(f"SET synchronous_commit = {'on' if durability == 'fsync' else 'off'}")
         self._keep_order, self._keep_transaction = history.upserts(PREFIX, "%s")

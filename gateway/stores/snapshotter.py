@@ -101,6 +101,7 @@ def follow(
 
 def main() -> None:
     """Read the settings from standard input, follow until it closes."""
+    os.nice(10)  # background work: the trading process has the CPU first
     settings = json.loads(sys.stdin.readline())
     stop = threading.Event()
 

@@ -50,7 +50,7 @@ class SqliteJournal(GroupCommitJournal):
         self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'fsync' else 'NORMAL'}")
         self._db.execute(SCHEMA)
         self._db.execute(SNAPSHOTS)
-        for statement in history.schema(""):
+        for statement in history.schema("", sqlite=True):
             self._db.execute(statement)
         self._keep_order, self._keep_transaction = history.upserts("", "?")
         self._readers = threading.local()

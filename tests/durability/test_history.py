@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from engine.account import Transaction
-from engine.errors import UnknownOrderError
+from engine.errors import UnknownOrderError, ValidationError
 from engine.journal import State
 from engine.orders import OrderSnapshot
 from gateway import Brokerage
@@ -69,6 +69,16 @@ def check_orders(broker: Brokerage, truth: State, accounts: list[str]) -> None:
                 limit=limit,
             )
             assert found == wanted[offset : offset + limit], (status, symbol, side, after)
+        for newest in (False, True):  # page by page, each after the last one's id
+            pages: list[OrderSnapshot] = []
+            cursor = None
+            while True:
+                page = broker.orders(account_id, newest_first=newest, limit=4, cursor=cursor)
+                if not page:
+                    break
+                pages += page
+                cursor = page[-1].order_id
+            assert pages == (every[::-1] if newest else every)
         for order in every:
             assert broker.get_order(order.order_id) == order
         for order in every:
@@ -83,6 +93,16 @@ def check_transactions(broker: Brokerage, truth: State, accounts: list[str]) -> 
         assert len(every) > WINDOW
         assert broker.transactions(account_id) == every
         assert broker.transactions(account_id, newest_first=True, limit=2) == every[::-1][:2]
+        for newest in (False, True):
+            pages: list[Transaction] = []
+            cursor = None
+            while True:
+                page = broker.transactions(account_id, newest_first=newest, limit=3, cursor=cursor)
+                if not page:
+                    break
+                pages += page
+                cursor = page[-1].transaction_id
+            assert pages == (every[::-1] if newest else every)
         for _ in range(12):
             offset, limit = rng.randint(0, len(every)), rng.randint(1, 7)
             newest = rng.random() < 0.5
@@ -114,6 +134,10 @@ def test_history_past_the_window_comes_from_the_store(store: str) -> None:
         check_transactions(broker, truth, accounts)
         with pytest.raises(UnknownOrderError):
             broker.get_order("O-999999")
+        with pytest.raises(ValidationError, match="cursor"):
+            broker.orders(accounts[0], cursor="A-000001-1")
+        with pytest.raises(ValidationError, match="cursor"):
+            broker.transactions(accounts[0], cursor="O-000001")
     with Brokerage(store=store, history_window=WINDOW) as broker:
         check_orders(broker, truth, accounts)
         check_transactions(broker, truth, accounts)

@@ -249,6 +249,7 @@ def test_history_rows_round_trip() -> None:
     from engine.history import order_from_row, order_row, transaction_from_row, transaction_row
 
     account = new_account()
+    account.outbox = []
     placed = order(7, Side.BUY, 3, 1000)
     placed.client_order_id = "mine"
     account.accept(placed, 5)
@@ -256,5 +257,6 @@ def test_history_rows_round_trip() -> None:
     account.cancel_rest(placed.order_id, CancelReason.REQUESTED, 200_000_000)
     assert order_from_row(order_row(placed)) == placed.snapshot()
     assert transaction_from_row(transaction_row(record)) == record
+    assert transaction_row(record) in account.take_outbox()  # the row the account made
     deposit = account.transactions[0]
     assert transaction_from_row(transaction_row(deposit)) == deposit
