@@ -5,6 +5,7 @@ value and tuples as lists; reading one back checks every field's type."""
 from __future__ import annotations
 
 import enum
+import operator
 import types
 import typing
 from collections.abc import Callable
@@ -26,6 +27,7 @@ class Codec:
         self._names: dict[type, tuple[str, ...]] = {
             kind: tuple(item.name for item in fields(kind)) for kind in registry.values()
         }
+        self._rows: dict[type, Callable[[Any], list[Any]]] = {}
 
     def encode(self, value: Any) -> dict[str, Any]:
         """`value` as plain JSON values."""
@@ -63,10 +65,23 @@ class Codec:
 
     def encode_row(self, value: Any) -> list[Any]:
         """`value` as a compact JSON array: its class's name, then its fields in order."""
-        return [
-            type(value).__name__,
-            *(_plain(getattr(value, n)) for n in self._names[type(value)]),
-        ]
+        kind = type(value)
+        row = self._rows.get(kind)
+        if row is None:
+            row = self._rows[kind] = self._row_maker(kind)
+        return row(value)
+
+    def _row_maker(self, kind: type) -> Callable[[Any], list[Any]]:
+        """How a value of `kind` becomes a row, made once per class: a class whose fields are
+        all text, numbers and string enums (JSON writes a string enum as its value) needs no
+        field converted, which the journal's writer, doing it for every fact, feels."""
+        name, names = kind.__name__, self._names[kind]
+        if all(_simple(hint) for hint in self._type_hints(kind).values()):
+            get = operator.attrgetter(*names)
+            if len(names) == 1:
+                return lambda value: [name, get(value)]
+            return lambda value: [name, *get(value)]
+        return lambda value: [name, *(_plain(getattr(value, n)) for n in names)]
 
     def decode_row(self, row: Any) -> Any:
         """The value `encode_row` wrote; `ValidationError` if `row` is not one."""
@@ -85,6 +100,17 @@ class Codec:
         if len(row) != len(readers) + 1:
             raise ValidationError(self.what, f"must have the {len(readers)} fields of {name}", row)
         return kind(*[read(value) for read, value in zip(readers, row[1:], strict=True)])
+
+
+def _simple(hint: Any) -> bool:
+    """True for a field JSON writes as it is: text, a whole number, a flag, a string enum,
+    optional or not."""
+    hint = getattr(hint, "__supertype__", hint)
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return all(_simple(option) for option in typing.get_args(hint))
+    return hint in (str, int, bool, type(None)) or (
+        isinstance(hint, type) and issubclass(hint, enum.StrEnum)
+    )
 
 
 def _plain(value: Any) -> Any:
