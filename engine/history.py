@@ -181,8 +181,28 @@ def archive_rows(
 # -- queries -----------------------------------------------------------------------------------
 
 
+class _Paged:
+    """What a page of a listing is: `limit` matches from the `offset`-th, or after the id
+    numbered `cursor`, in the listing's order (oldest first, or `newest_first`)."""
+
+    offset: int
+    limit: int | None
+    cursor: int | None
+    newest_first: bool
+
+    @property
+    def end(self) -> int | None:
+        """How many matches a page needs from each source."""
+        return None if self.limit is None else self.offset + self.limit
+
+    def _beyond(self, number: int) -> bool:
+        """True for a number after the cursor, in the listing's order."""
+        assert self.cursor is not None
+        return number < self.cursor if self.newest_first else number > self.cursor
+
+
 @dataclass(frozen=True, slots=True)
-class OrderQuery:
+class OrderQuery(_Paged):
     """Which of an account's orders, and which page of them (`limit` None: all from
     `offset`); creation time bounds are exclusive and, as orders show their times, to the
     microsecond: `after` an order's `created_at` leaves that order out."""
@@ -198,11 +218,6 @@ class OrderQuery:
     limit: int | None = None
     cursor: int | None = None
     """Only orders after this order id's number in the listing's order (a page's last)."""
-
-    @property
-    def end(self) -> int | None:
-        """How many matches a page needs from each source."""
-        return None if self.limit is None else self.offset + self.limit
 
     @property
     def low(self) -> int | None:
@@ -228,10 +243,6 @@ class OrderQuery:
             and (self.high is None or order.created_ns < self.high)
             and (self.cursor is None or self._beyond(id_number(order.order_id, "O-")))
         )
-
-    def _beyond(self, number: int) -> bool:
-        assert self.cursor is not None
-        return number < self.cursor if self.newest_first else number > self.cursor
 
     def complete(
         self, kept: list[OrderSnapshot], dropped_ns: int | None, dropped_number: int
@@ -263,7 +274,7 @@ class OrderQuery:
 
 
 @dataclass(frozen=True, slots=True)
-class TransactionQuery:
+class TransactionQuery(_Paged):
     """Which of an account's transactions, and which page of them; time bounds exclusive."""
 
     account_id: AccountId
@@ -277,11 +288,6 @@ class TransactionQuery:
     cursor: int | None = None
     """Only transactions after this number in the listing's order (a page's last)."""
 
-    @property
-    def end(self) -> int | None:
-        """How many matches a page needs."""
-        return None if self.limit is None else self.offset + self.limit
-
     def matches(self, record: Transaction) -> bool:
         """True when `record` is one the query asks for."""
         return (
@@ -291,10 +297,6 @@ class TransactionQuery:
             and (self.until is None or record.at < self.until)
             and (self.cursor is None or self._beyond(transaction_number(record.transaction_id)))
         )
-
-    def _beyond(self, number: int) -> bool:
-        assert self.cursor is not None
-        return number < self.cursor if self.newest_first else number > self.cursor
 
     def page(self, records: Iterable[Transaction]) -> list[Transaction]:
         """The page of `records` (oldest first) that match."""

@@ -68,36 +68,54 @@ def upserts(prefix: str, mark: str) -> tuple[str, str]:
     return order, transaction
 
 
-def find_orders(query: OrderQuery, prefix: str, mark: str) -> tuple[str, list[Any]]:
-    """The SQL (and its parameters) for the finished orders matching `query`, its first
-    `query.end` in its order."""
-    where, params = ["account_id = " + mark], list[Any]([query.account_id])
-    if query.status is not None:
-        where.append(f"status IN ({', '.join([mark] * len(query.status))})")
-        params += sorted(s.value for s in query.status)
-    if query.symbol is not None:
-        where.append("symbol = " + mark)
-        params.append(query.symbol)
-    if query.side is not None:
-        where.append("side = " + mark)
-        params.append(query.side.value)
-    if query.low is not None:
-        where.append("created_ns >= " + mark)
-        params.append(query.low)
-    if query.high is not None:
-        where.append("created_ns < " + mark)
-        params.append(query.high)
+class _Where:
+    """The terms of a WHERE clause and their parameters, with `mark` as the placeholder."""
+
+    def __init__(self, mark: str) -> None:
+        self.mark = mark
+        self.terms: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, term: str, value: Any) -> None:
+        """`term` then a placeholder for `value`, unless `value` is None (no filter)."""
+        if value is not None:
+            self.terms.append(term + self.mark)
+            self.params.append(value)
+
+    def any_of(self, column: str, values: list[str] | None) -> None:
+        """`column` one of `values`, unless None."""
+        if values is not None:
+            self.terms.append(f"{column} IN ({', '.join([self.mark] * len(values))})")
+            self.params += values
+
+
+def _page(
+    table: str, columns: tuple[str, ...], where: _Where, query: OrderQuery | TransactionQuery
+) -> tuple[str, list[Any]]:
+    """A page of `table` in the query's order of `number`, after its cursor, `end` at most."""
     if query.cursor is not None:
-        where.append(("number < " if query.newest_first else "number > ") + mark)
-        params.append(query.cursor)
+        where.add("number < " if query.newest_first else "number > ", query.cursor)
     direction = "DESC" if query.newest_first else "ASC"
     sql = (
-        f"SELECT {', '.join(ORDER_COLUMNS)} FROM {prefix}orders WHERE {' AND '.join(where)} "
+        f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where.terms)} "
         f"ORDER BY number {direction}"
     )
     if query.end is not None:
         sql += f" LIMIT {int(query.end)}"
-    return sql, params
+    return sql, where.params
+
+
+def find_orders(query: OrderQuery, prefix: str, mark: str) -> tuple[str, list[Any]]:
+    """The SQL (and its parameters) for the finished orders matching `query`, its first
+    `query.end` in its order."""
+    where = _Where(mark)
+    where.add("account_id = ", query.account_id)
+    where.any_of("status", None if query.status is None else sorted(s.value for s in query.status))
+    where.add("symbol = ", query.symbol)
+    where.add("side = ", None if query.side is None else query.side.value)
+    where.add("created_ns >= ", query.low)
+    where.add("created_ns < ", query.high)
+    return _page(f"{prefix}orders", ORDER_COLUMNS, where, query)
 
 
 def find_order(
@@ -118,27 +136,11 @@ def find_order(
 
 def find_transactions(query: TransactionQuery, prefix: str, mark: str) -> tuple[str, list[Any]]:
     """The SQL for the transactions matching `query`, its first `query.end` in its order."""
-    where, params = ["account_id = " + mark], list[Any]([query.account_id])
-    if query.kinds is not None:
-        where.append(f"kind IN ({', '.join([mark] * len(query.kinds))})")
-        params += sorted(k.value for k in query.kinds)
-    if query.symbol is not None:
-        where.append("symbol = " + mark)
-        params.append(query.symbol)
-    if query.after is not None:  # stored to the microsecond, as transactions show it
-        where.append("at_ns > " + mark)
-        params.append(datetime_to_ns(query.after) // 1000 * 1000)
-    if query.until is not None:
-        where.append("at_ns < " + mark)
-        params.append(datetime_to_ns(query.until) // 1000 * 1000)
-    if query.cursor is not None:
-        where.append(("number < " if query.newest_first else "number > ") + mark)
-        params.append(query.cursor)
-    direction = "DESC" if query.newest_first else "ASC"
-    sql = (
-        f"SELECT {', '.join(TRANSACTION_COLUMNS)} FROM {prefix}transactions "
-        f"WHERE {' AND '.join(where)} ORDER BY number {direction}"
-    )
-    if query.end is not None:
-        sql += f" LIMIT {int(query.end)}"
-    return sql, params
+    where = _Where(mark)
+    where.add("account_id = ", query.account_id)
+    where.any_of("kind", None if query.kinds is None else sorted(k.value for k in query.kinds))
+    where.add("symbol = ", query.symbol)
+    # times are stored to the microsecond, as transactions show them
+    where.add("at_ns > ", None if query.after is None else datetime_to_ns(query.after))
+    where.add("at_ns < ", None if query.until is None else datetime_to_ns(query.until))
+    return _page(f"{prefix}transactions", TRANSACTION_COLUMNS, where, query)

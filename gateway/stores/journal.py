@@ -19,9 +19,16 @@ import pykka
 from actors.futures import LightFuture
 from engine.account import Transaction
 from engine.errors import JournalFailedError
-from engine.history import OrderQuery, TransactionQuery, archive_rows
+from engine.history import (
+    OrderQuery,
+    TransactionQuery,
+    archive_rows,
+    order_from_row,
+    transaction_from_row,
+)
 from engine.journal import Fact, decode, encode
 from engine.orders import OrderSnapshot
+from gateway.stores import history
 
 DURABILITIES = ("fsync", "os")
 
@@ -41,6 +48,9 @@ class GroupCommitJournal:
         self.written = 0
         self.failure: str | None = None
         """Why a write failed, once one has: from then on every fact is refused."""
+        self._readers = threading.local()
+        self._opened: list[Any] = []
+        self._opening = threading.Lock()
 
     def start(self) -> None:
         """Start the writer thread (after the replay)."""
@@ -140,18 +150,48 @@ class GroupCommitJournal:
         """Keep history rows outside a batch (what a recovery finished), durably."""
         self.write((), orders, transactions)
 
+    # -- history searches (each on its thread's own connection) --------------------------------
+
+    PREFIX = ""
+    """What the history tables' names start with."""
+    MARK = "?"
+    """The SQL parameter placeholder."""
+
     def find_orders(self, query: OrderQuery) -> list[OrderSnapshot]:
         """The finished orders kept that match `query`: its first `query.end`, in its order."""
-        raise NotImplementedError
+        sql, params = history.find_orders(query, self.PREFIX, self.MARK)
+        return [order_from_row(row) for row in self._search(sql, params)]
 
     def find_order(
         self, order_id: str | None = None, client: tuple[str, str] | None = None
     ) -> OrderSnapshot | None:
         """The finished order kept with this id, or with this (account, client order id)."""
-        raise NotImplementedError
+        sql, params = history.find_order(order_id, client, self.PREFIX, self.MARK)
+        rows = self._search(sql, params)
+        return order_from_row(rows[0]) if rows else None
 
     def find_transactions(self, query: TransactionQuery) -> list[Transaction]:
         """The transactions kept that match `query`: its first `query.end`, in its order."""
+        sql, params = history.find_transactions(query, self.PREFIX, self.MARK)
+        return [transaction_from_row(row) for row in self._search(sql, params)]
+
+    def _search(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """The rows of a search, on this thread's own connection (made on first use)."""
+        db = getattr(self._readers, "db", None)
+        if db is None:
+            db = self._readers.db = self.connect()
+            with self._opening:
+                self._opened.append(db)
+        return [tuple(row) for row in db.execute(sql, params)]
+
+    def _close_searches(self) -> None:
+        with self._opening:
+            for db in self._opened:
+                db.close()
+            self._opened.clear()
+
+    def connect(self) -> Any:
+        """A new connection to the store, for one thread's searches."""
         raise NotImplementedError
 
     def read(self, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, str]]:

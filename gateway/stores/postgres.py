@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engine.account import Transaction
-from engine.history import OrderQuery, TransactionQuery, order_from_row, transaction_from_row
-from engine.orders import OrderSnapshot
 from gateway.stores import history
 from gateway.stores.journal import GroupCommitJournal
 
@@ -37,6 +33,9 @@ class PostgresJournal(GroupCommitJournal):
     (`off`: a crash of this process loses nothing committed, a crash of the server may lose
     the last commits)."""
 
+    PREFIX = PREFIX
+    MARK = "%s"
+
     def __init__(self, url: str, durability: str) -> None:
         super().__init__()
         try:
@@ -54,9 +53,6 @@ class PostgresJournal(GroupCommitJournal):
             self._db.execute(statement)
         self._db.execute(f"SET synchronous_commit = {'on' if durability == 'fsync' else 'off'}")
         self._keep_order, self._keep_transaction = history.upserts(PREFIX, "%s")
-        self._readers = threading.local()
-        self._opened: list[Any] = []
-        self._opening = threading.Lock()
 
     def write(
         self,
@@ -75,32 +71,9 @@ class PostgresJournal(GroupCommitJournal):
             if transactions:
                 cursor.executemany(self._keep_transaction, transactions)
 
-    def _reader(self) -> Any:
-        """This thread's own connection for history searches."""
-        db = getattr(self._readers, "db", None)
-        if db is None:
-            db = self._readers.db = self._connect(self.url, autocommit=True)
-            with self._opening:
-                self._opened.append(db)
-        return db
-
-    def find_orders(self, query: OrderQuery) -> list[OrderSnapshot]:
-        """The finished orders kept that match `query`, from the index on (account, time)."""
-        sql, params = history.find_orders(query, PREFIX, "%s")
-        return [order_from_row(tuple(row)) for row in self._reader().execute(sql, params)]
-
-    def find_order(
-        self, order_id: str | None = None, client: tuple[str, str] | None = None
-    ) -> OrderSnapshot | None:
-        """One finished order kept, by id or by (account, client order id)."""
-        sql, params = history.find_order(order_id, client, PREFIX, "%s")
-        row = self._reader().execute(sql, params).fetchone()
-        return None if row is None else order_from_row(tuple(row))
-
-    def find_transactions(self, query: TransactionQuery) -> list[Transaction]:
-        """The transactions kept that match `query`, from the index on (account, number)."""
-        sql, params = history.find_transactions(query, PREFIX, "%s")
-        return [transaction_from_row(tuple(row)) for row in self._reader().execute(sql, params)]
+    def connect(self) -> Any:
+        """A new connection for one thread's history searches (it sees what is committed)."""
+        return self._connect(self.url, autocommit=True)
 
     def read(self, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, str]]:
         """Every batch's row after position `after` (the first `limit`), in the order written."""
@@ -111,7 +84,11 @@ class PostgresJournal(GroupCommitJournal):
 
     def save_snapshot(self, state: bytes, position: int | None = None) -> int:
         """Keep `state` at `position` (None: the last); drop the older snapshots."""
-        db = self._reader()  # not the writer's connection: the journal goes on meanwhile
+        with self.connect() as db:  # not the writer's connection: the journal goes on
+            return self._save_snapshot(db, state, position)
+
+    @staticmethod
+    def _save_snapshot(db: Any, state: bytes, position: int | None) -> int:
         if position is None:
             (position,) = db.execute(
                 "SELECT coalesce(max(seq), 0) FROM brokerage_journal"
@@ -138,8 +115,5 @@ class PostgresJournal(GroupCommitJournal):
 
     def shut(self) -> None:
         """Close the connections."""
-        with self._opening:
-            for reader in self._opened:
-                reader.close()
-            self._opened.clear()
+        self._close_searches()
         self._db.close()

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from engine.account import Transaction
-from engine.history import OrderQuery, TransactionQuery, order_from_row, transaction_from_row
-from engine.orders import OrderSnapshot
 from gateway.stores import history
 from gateway.stores.journal import GroupCommitJournal
 
@@ -53,9 +49,6 @@ class SqliteJournal(GroupCommitJournal):
         for statement in history.schema("", sqlite=True):
             self._db.execute(statement)
         self._keep_order, self._keep_transaction = history.upserts("", "?")
-        self._readers = threading.local()
-        self._opened: list[sqlite3.Connection] = []
-        self._opening = threading.Lock()
 
     def write(
         self,
@@ -77,32 +70,9 @@ class SqliteJournal(GroupCommitJournal):
             raise
         db.execute("COMMIT")
 
-    def _reader(self) -> sqlite3.Connection:
-        """This thread's own connection for history searches (it sees what is committed)."""
-        db: sqlite3.Connection | None = getattr(self._readers, "db", None)
-        if db is None:
-            db = self._readers.db = sqlite3.connect(self.path, check_same_thread=False)
-            with self._opening:
-                self._opened.append(db)
-        return db
-
-    def find_orders(self, query: OrderQuery) -> list[OrderSnapshot]:
-        """The finished orders kept that match `query`, from the index on (account, time)."""
-        sql, params = history.find_orders(query, "", "?")
-        return [order_from_row(row) for row in self._reader().execute(sql, params)]
-
-    def find_order(
-        self, order_id: str | None = None, client: tuple[str, str] | None = None
-    ) -> OrderSnapshot | None:
-        """One finished order kept, by id or by (account, client order id)."""
-        sql, params = history.find_order(order_id, client, "", "?")
-        row = self._reader().execute(sql, params).fetchone()
-        return None if row is None else order_from_row(row)
-
-    def find_transactions(self, query: TransactionQuery) -> list[Transaction]:
-        """The transactions kept that match `query`, from the index on (account, number)."""
-        sql, params = history.find_transactions(query, "", "?")
-        return [transaction_from_row(row) for row in self._reader().execute(sql, params)]
+    def connect(self) -> Any:
+        """A new connection for one thread's history searches (it sees what is committed)."""
+        return sqlite3.connect(self.path, check_same_thread=False)
 
     def read(self, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, str]]:
         """Every batch's row after position `after` (the first `limit`), in the order written."""
@@ -146,8 +116,5 @@ class SqliteJournal(GroupCommitJournal):
 
     def shut(self) -> None:
         """Close the database (and the searches' connections)."""
-        with self._opening:
-            for reader in self._opened:
-                reader.close()
-            self._opened.clear()
+        self._close_searches()
         self._db.close()

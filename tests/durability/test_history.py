@@ -5,7 +5,10 @@ brokerage keeping everything would give (the journal replayed with no window).""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 import pytest
 
@@ -14,21 +17,24 @@ from engine.errors import UnknownOrderError, ValidationError
 from engine.journal import State
 from engine.orders import OrderSnapshot
 from gateway import Brokerage
-from gateway.stores import open_journal
-from tests.durability.test_journal import trade_a_while
+from tests.durability.test_journal import replayed, trade_a_while
 
 WINDOW = 3
 
 
 def everything(store: str) -> State:
     """The journal replayed keeping every order and transaction in memory."""
-    journal = open_journal(store, "os")
-    state = State(history_window=None)
-    for fact in journal.facts():
-        state.apply(fact)
-    state.finish()
-    journal.close()
-    return state
+    return replayed(store, window=None)
+
+
+def every_page(fetch: Callable[..., list[Any]], last: Callable[[Any], str]) -> list[Any]:
+    """Every item, page after page, each page `fetch(cursor=...)` after the last one's id."""
+    items: list[Any] = []
+    cursor = None
+    while page := fetch(cursor=cursor):
+        items += page
+        cursor = last(page[-1])
+    return items
 
 
 def check_orders(broker: Brokerage, truth: State, accounts: list[str]) -> None:
@@ -70,14 +76,10 @@ def check_orders(broker: Brokerage, truth: State, accounts: list[str]) -> None:
             )
             assert found == wanted[offset : offset + limit], (status, symbol, side, after)
         for newest in (False, True):  # page by page, each after the last one's id
-            pages: list[OrderSnapshot] = []
-            cursor = None
-            while True:
-                page = broker.orders(account_id, newest_first=newest, limit=4, cursor=cursor)
-                if not page:
-                    break
-                pages += page
-                cursor = page[-1].order_id
+            pages = every_page(
+                partial(broker.orders, account_id, newest_first=newest, limit=4),
+                lambda order: order.order_id,
+            )
             assert pages == (every[::-1] if newest else every)
         for order in every:
             assert broker.get_order(order.order_id) == order

@@ -70,9 +70,10 @@ def live_state(broker: Brokerage) -> State:
     return state
 
 
-def replayed(store: str) -> State:
+def replayed(store: str, window: int | None = DEFAULT_HISTORY_WINDOW) -> State:
+    """The store's journal replayed, each account keeping `window` finished orders."""
     journal = open_journal(store, "os")
-    state = State(history_window=DEFAULT_HISTORY_WINDOW)
+    state = State(history_window=window)
     for fact in journal.facts():
         state.apply(fact)
     state.finish()

@@ -75,15 +75,22 @@ def test_the_history_listing_benchmark_runs_and_finds_what_it_built() -> None:
     with contextlib.redirect_stdout(printed):
         assert main(["--orders", "2000"]) == 0
 
-    rows = {
-        line[:34].strip(): int(line[34:].split()[0]) for line in printed.getvalue().splitlines()
-    }
-    assert rows == {
+    sections: list[dict[str, int]] = []
+    for line in printed.getvalue().splitlines():
+        if line.endswith(":"):  # "with a store (SQLite):", "in memory (...):"
+            sections.append({})
+        else:
+            sections[-1][line[:34].strip()] = int(line[34:].split()[0])
+    stored, memory = sections
+    assert stored == {
         "all orders": 2001,
         "open orders": 1,
         "open, newest 50": 1,
         "all, newest 50": 50,
+        "all, oldest 50": 50,
+        "50 after the middle (cursor)": 50,
     }
+    assert memory == {**stored, "all orders": 1001}  # the window and the open order
 
 
 def test_quick_long_run_reports_throughput_and_memory_per_chunk() -> None:
