@@ -7,10 +7,11 @@ watchlists or alerts are 404, like ids that never existed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
@@ -234,36 +235,49 @@ Cursor = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The query parameters every history listing takes: a time range, an order, a page."""
+
+    after: After = None
+    until: Until = None
+    direction: Direction = "asc"
+    offset: Offset = 0
+    limit: Limit = PAGE
+    cursor: Cursor = None
+
+    def options(self) -> dict[str, Any]:
+        """The listing as `Brokerage.orders` / `transactions` keywords."""
+        return {
+            "after": self.after,
+            "until": self.until,
+            "newest_first": self.direction == "desc",
+            "offset": self.offset,
+            "limit": self.limit,
+            "cursor": self.cursor,
+        }
+
+
+Page = Annotated[Listing, Depends()]
+
+
 @router.get("/account/transactions", tags=["accounts"], response_model=many(Transaction))
 async def transactions(
     record: Caller,
     shared: Shared,
+    page: Page,
     kind: Annotated[
         list[Literal["buy", "sell", "deposit", "withdrawal", "grant"]] | None,
         Query(max_length=5),
     ] = None,
     symbol: Annotated[str | None, Query(max_length=16)] = None,
-    after: After = None,
-    until: Until = None,
-    direction: Direction = "asc",
-    offset: Offset = 0,
-    limit: Limit = PAGE,
-    cursor: Cursor = None,
 ) -> JSONResponse:
     """Movements of cash or shares, oldest first (or `direction=desc`), optionally of some
     kinds, one symbol and a time range, a page at a time (`limit`, and `offset` or `cursor`:
     the last transaction id of the page before). Older history than the account keeps in
     memory is searched in the store."""
     found = await shared.broker.atransactions(
-        own_account(record),
-        kind or None,
-        symbol,
-        after=after,
-        until=until,
-        newest_first=direction == "desc",
-        offset=offset,
-        limit=limit,
-        cursor=cursor,
+        own_account(record), kind or None, symbol, **page.options()
     )
     return reply(found)
 
@@ -292,34 +306,20 @@ async def place_order(body: OrderBody, record: Caller, shared: Shared) -> JSONRe
 async def list_orders(
     record: Caller,
     shared: Shared,
+    page: Page,
     status: Annotated[
         list[Literal["pending", "partially_filled", "executed", "cancelled", "rejected"]] | None,
         Query(max_length=5),
     ] = None,
     symbol: Annotated[str | None, Query(max_length=16)] = None,
     side: Literal["buy", "sell"] | None = None,
-    after: After = None,
-    until: Until = None,
-    direction: Direction = "asc",
-    offset: Offset = 0,
-    limit: Limit = PAGE,
-    cursor: Cursor = None,
 ) -> JSONResponse:
     """The caller's orders, oldest first (or `direction=desc`), optionally of some statuses,
     one symbol, one side and a creation time range, a page at a time (`limit`, and `offset`
     or `cursor`: the last order id of the page before). Older history than the account keeps
     in memory is searched in the store."""
     orders = await shared.broker.aorders(
-        own_account(record),
-        status or None,
-        symbol,
-        side=side,
-        after=after,
-        until=until,
-        newest_first=direction == "desc",
-        offset=offset,
-        limit=limit,
-        cursor=cursor,
+        own_account(record), status or None, symbol, side=side, **page.options()
     )
     return reply(orders)
 

@@ -153,7 +153,9 @@ class GroupCommitJournal:
     # -- history searches (each on its thread's own connection) --------------------------------
 
     PREFIX = ""
-    """What the history tables' names start with."""
+    """What the store's tables' names start with."""
+    _db: Any
+    """The writer's connection."""
     MARK = "?"
     """The SQL parameter placeholder."""
 
@@ -197,7 +199,10 @@ class GroupCommitJournal:
     def read(self, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, str]]:
         """Every row written after position `after` (the first `limit`) with its position,
         oldest first."""
-        raise NotImplementedError
+        sql = f"SELECT seq, facts FROM {self.PREFIX}journal WHERE seq > {self.MARK} ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        yield from self._db.execute(sql, (after,))
 
     def save_snapshot(self, state: bytes, position: int | None = None) -> int:
         """Keep `state` as the snapshot at journal `position` (None: the last, with the writer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gateway.stores import history
@@ -74,13 +74,6 @@ class PostgresJournal(GroupCommitJournal):
     def connect(self) -> Any:
         """A new connection for one thread's history searches (it sees what is committed)."""
         return self._connect(self.url, autocommit=True)
-
-    def read(self, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, str]]:
-        """Every batch's row after position `after` (the first `limit`), in the order written."""
-        sql = "SELECT seq, facts FROM brokerage_journal WHERE seq > %s ORDER BY seq"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        yield from self._db.execute(sql, (after,))
 
     def save_snapshot(self, state: bytes, position: int | None = None) -> int:
         """Keep `state` at `position` (None: the last); drop the older snapshots."""

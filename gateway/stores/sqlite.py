@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -73,13 +73,6 @@ class SqliteJournal(GroupCommitJournal):
     def connect(self) -> Any:
         """A new connection for one thread's history searches (it sees what is committed)."""
         return sqlite3.connect(self.path, check_same_thread=False)
-
-    def read(self, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, str]]:
-        """Every batch's row after position `after` (the first `limit`), in the order written."""
-        sql = "SELECT seq, facts FROM journal WHERE seq > ? ORDER BY seq"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        yield from self._db.execute(sql, (after,))
 
     def save_snapshot(self, state: bytes, position: int | None = None) -> int:
         """Keep `state` at `position` (None: the last) in the snapshots' own database file, so

@@ -74,7 +74,26 @@ def test_account_money_orders_and_portfolio(served: Served) -> None:
     every = [o["order_id"] for o in http.get("/api/orders", headers=me).json()]
     paged = http.get("/api/orders", params={"offset": 1, "limit": 1}, headers=me).json()
     assert [o["order_id"] for o in paged] == every[1:2]
+    newest = http.get("/api/orders", params={"direction": "desc", "limit": 1}, headers=me).json()
+    assert [o["order_id"] for o in newest] == every[-1:]
+    after = http.get(
+        "/api/orders", params={"cursor": every[0], "side": "buy", "limit": 5}, headers=me
+    ).json()
+    assert [o["order_id"] for o in after] == [
+        o for o in every[1:] if http.get(f"/api/orders/{o}", headers=me).json()["side"] == "buy"
+    ]
+    cash = http.get(
+        "/api/account/transactions",
+        params=[("kind", "withdrawal"), ("kind", "deposit"), ("direction", "desc")],
+        headers=me,
+    ).json()
+    assert [t["kind"] for t in cash] == ["withdrawal", "deposit", "deposit"]
+    first = http.get("/api/account/transactions", headers=me).json()[0]["transaction_id"]
+    rest = http.get("/api/account/transactions", params={"cursor": first}, headers=me).json()
+    assert [t["kind"] for t in rest] == ["deposit", "withdrawal", "buy"]
     for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"limit": "1e999999"}):
+        assert http.get("/api/orders", params=bad, headers=me).status_code == 422
+    for bad in ({"cursor": "A-000001-1"}, {"direction": "up"}, {"after": "yesterday"}):
         assert http.get("/api/orders", params=bad, headers=me).status_code == 422
     too_much = http.post("/api/account/withdraw", json={"amount": "99999"}, headers=me)
     assert too_much.status_code == 403
