@@ -188,7 +188,7 @@ def test_a_journal_that_cannot_be_written_stops_every_change_and_reads_go_on(
         account = broker.open_account("U1", "Ann", initial_deposit="100").account_id
         journal = broker._journal
         assert journal is not None
-        journal._db.close()  # type: ignore[attr-defined]
+        journal._db.close()
         with pytest.raises(JournalFailedError, match="journal could not be written"):
             broker.deposit(account, "1")
         with pytest.raises(JournalFailedError):
@@ -237,7 +237,7 @@ def drop_matches(store: str) -> None:
     """Take every `Matched` fact out of the journal, as if the process died before each (so
     without the snapshot of a clean stop)."""
     journal = open_journal(store, "fsync")
-    db: Any = journal._db  # type: ignore[attr-defined]
+    db: Any = journal._db
     table, mark = ("journal", "?") if store.startswith("sqlite") else ("brokerage_journal", "%s")
     if store.startswith("sqlite"):
         for end in ("", "-wal", "-shm"):  # the snapshots' own file
