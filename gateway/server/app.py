@@ -76,7 +76,7 @@ def create_app(
             await broker.anote(ADMIN_NOTE, keys.admin_note())  # the same key after a restart
             if announce is not None:
                 announce(f"  admin key id: {keys.admin.key_id}")
-                if not keys.admin_chosen:
+                if keys.secret_made:
                     announce(f"  admin secret: {keys.admin.secret}")
         restored = keys.restore(broker.notes(KEY_NOTE))
         app.state.server.restore_watchlists(broker.notes(WATCHLIST_NOTE))

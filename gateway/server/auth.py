@@ -64,7 +64,9 @@ class KeyStore:
         secret = admin_secret or secrets.token_urlsafe(32)
         self.admin = IssuedKey(key_id, secret)
         self.admin_chosen = admin_key_id is not None or admin_secret is not None
-        """True when the operator gave the admin key (else it was made here)."""
+        """True when the operator gave the admin key or its secret (else it was made here)."""
+        self.secret_made = admin_secret is None
+        """True when the admin secret was made here (so it must be shown once)."""
         self._records[key_id] = KeyRecord(key_id, _digest(secret), None, None, uuid.uuid4())
 
     def restore_admin(self, notes: list[str]) -> bool:
@@ -79,6 +81,7 @@ class KeyStore:
         )
         self._records[record.key_id] = record
         self.admin = IssuedKey(record.key_id, None)
+        self.secret_made = False
         return True
 
     def admin_note(self) -> str:
