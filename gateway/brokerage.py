@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import pykka
 
@@ -537,25 +537,24 @@ class Brokerage:
         complete: Callable[[Any], bool] = lambda answer: True,
     ) -> Call[Any]:
         """The `page` of what the account keeps if that is `complete`, else what `search`
-        finds in the store once everything journaled so far is in it, on a search thread (so
-        that no event loop waits for the disk); an order the account no longer keeps is
-        searched for too. Without a store, only what the account keeps."""
+        finds in the store once everything journaled so far is in it; an order the account no
+        longer keeps is searched for too. Without a store, only what the account keeps.
+
+        The account's answer is looked at in a callback, on the thread that answered (no hop
+        when it suffices); a search runs on a search thread, so that no event loop and no
+        actor waits for the disk."""
         journal, searches, timeout = self._journal, self._searches, self.timeout
         if journal is None or searches is None:
             return Call(call.reply, page)
         reply = new_future()
 
-        def run() -> None:
+        def search_store(answer: Any, missing: UnknownOrderError | None) -> None:
             try:
-                missing: UnknownOrderError | None = None
-                answer = None
-                try:
-                    answer = resolve(call.reply.get(timeout=timeout), timeout)
-                except UnknownOrderError as error:
-                    missing = error
-                if missing is None and complete(answer):
-                    reply.set(page(answer))
-                    return
+                if missing is None:  # an answer to wait on still (none of these queries has one)
+                    answer = resolve(answer, timeout)
+                    if complete(answer):
+                        reply.set(page(answer))
+                        return
                 journal.barrier().get(timeout=timeout)
                 value = search(journal, answer)
                 if value is None:
@@ -565,10 +564,30 @@ class Brokerage:
             except BaseException:
                 reply.set_exception(sys.exc_info())
 
-        try:
-            searches.submit(run)
-        except RuntimeError:  # shut down: the brokerage closed meanwhile
-            raise BrokerStoppedError("search") from None
+        def answered(future: LightFuture[Any]) -> None:
+            try:
+                answer = future.get(timeout=0)
+            except UnknownOrderError as error:
+                later(None, error)
+                return
+            except BaseException:
+                reply.set_exception(sys.exc_info())
+                return
+            if isinstance(answer, Kept | OrderSnapshot) and complete(answer):
+                try:
+                    reply.set(page(answer))
+                except BaseException:
+                    reply.set_exception(sys.exc_info())
+            else:
+                later(answer, None)
+
+        def later(answer: Any, missing: UnknownOrderError | None) -> None:
+            try:
+                searches.submit(search_store, answer, missing)
+            except RuntimeError:  # shut down: the brokerage closed meanwhile
+                reply.set_exception((BrokerStoppedError, BrokerStoppedError("search"), None))
+
+        cast(LightFuture[Any], call.reply).add_done_callback(answered)
         return Call(reply)
 
     def _wait(self, reply: pykka.Future[Any]) -> Any:
