@@ -234,14 +234,15 @@ class Account:
             )
         return record
 
-    def _finish(self, order: Order) -> None:
+    def _finish(self, order: Order, *, make_room: bool = True) -> None:
         """Keep a finished order among the newest `window`, and hand it to the store; the
-        oldest finished one goes once there are more (its client order id stays taken)."""
+        oldest finished ones go once there are more (their client order ids stay taken).
+        Without `make_room` none goes yet (a refusal the caller may still forget)."""
         if self.outbox is not None:
             self.outbox.append(order)
         finished = self.finished
         finished.append(order.order_id)
-        if self.window is not None and len(finished) > self.window:
+        while make_room and self.window is not None and len(finished) > self.window:
             self._drop(finished.popleft())
 
     def _drop(self, order_id: OrderId) -> None:
@@ -329,7 +330,7 @@ class Account:
             self.orders[order.order_id] = order
             if client_id is not None:
                 self.client_ids[client_id] = order.order_id
-            self._finish(order)
+            self._finish(order, make_room=False)  # forget_refused may take it back
             return reason
         self.reserve(order)
         return None

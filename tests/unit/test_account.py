@@ -260,3 +260,17 @@ def test_history_rows_round_trip() -> None:
     assert transaction_row(record) in account.take_outbox()  # the row the account made
     deposit = account.transactions[0]
     assert transaction_from_row(transaction_row(deposit)) == deposit
+
+
+def test_a_refusal_forgotten_takes_no_finished_order_out_of_the_window() -> None:
+    account = Account(AccountId("A-1"), UserId("U-1"), 0, window=2)
+    account.deposit(10_000, 0)
+    for n in (1, 2):
+        placed = order(n, Side.BUY, 1, 1000)
+        assert account.accept(placed, n) is None
+        account.settle_fill(placed.order_id, TradeId(f"T-{n}"), 1, 1000, n)
+    refused = order(3, Side.BUY, 1_000, 1000)
+    assert account.accept(refused, 3) is RejectReason.INSUFFICIENT_FUNDS
+    account.forget_refused(refused)
+    assert list(account.orders) == ["O-1", "O-2"]
+    account.check()
