@@ -135,18 +135,18 @@ class AccountActor(BrokerActor):
     def _accept(self, message: AcceptOrder) -> None:
         order = message.order
         reason = order.reject_reason  # set already when the gateway refused it (and journaled)
+        keep = message.keep_refused
         if reason is None:
-            reason = self.account.accept(order, order.created_ns)
+            reason = self.account.accept(order, order.created_ns, keep_refused=keep)
             journaled = False
         else:
-            self.account.record_refused(order)
+            if keep:
+                self.account.record_refused(order)
             journaled = True
         journal = self.services.journal
         if reason is not None:
             rejected(self.services, order, reason, self.log)
-            if not message.keep_refused:
-                self.account.forget_refused(order)
-            else:
+            if keep:
                 self.services.publish(
                     OrderRejected, lambda: OrderRejected(order.snapshot(), reason)
                 )
@@ -154,10 +154,10 @@ class AccountActor(BrokerActor):
                 if journal is None or journaled:
                     message.reply.set(order.snapshot())
                 else:
-                    fact = refused(order, kept=message.keep_refused)
+                    fact = refused(order, kept=keep)
                     durable = journal.append(fact, self._outbox())
                     message.reply.set(AfterAll(order.snapshot(), (durable,)))
-            if journaled:  # the gateway journaled its refusal: the order's row goes with this
+            if journaled and keep:  # the gateway journaled its refusal: its row goes with this
                 self._applied(f"kept:{order.order_id}")
             return
         if journal is not None:

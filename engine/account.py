@@ -234,15 +234,17 @@ class Account:
             )
         return record
 
-    def _finish(self, order: Order, *, make_room: bool = True) -> None:
+    def _finish(self, order: Order) -> None:
         """Keep a finished order among the newest `window`, and hand it to the store; the
-        oldest finished ones go once there are more (their client order ids stay taken).
-        Without `make_room` none goes yet (a refusal the caller may still forget)."""
+        oldest finished ones go once there are more (their client order ids stay taken)."""
         if self.outbox is not None:
             self.outbox.append(order)
+        self.finished.append(order.order_id)
+        self._make_room()
+
+    def _make_room(self) -> None:
         finished = self.finished
-        finished.append(order.order_id)
-        while make_room and self.window is not None and len(finished) > self.window:
+        while self.window is not None and len(finished) > self.window:
             self._drop(finished.popleft())
 
     def _drop(self, order_id: OrderId) -> None:
@@ -255,8 +257,7 @@ class Account:
         """Keep `window` finished orders and transactions from now on (None: all)."""
         self.window = window
         self.transactions = deque(self.transactions, maxlen=window)
-        while window is not None and len(self.finished) > window:
-            self._drop(self.finished.popleft())
+        self._make_room()
 
     def take_outbox(self) -> list[Order | tuple[Any, ...]]:
         """What went to the outbox since the last call (nothing without one)."""
@@ -304,11 +305,13 @@ class Account:
 
     # -- orders --------------------------------------------------------------------------------
 
-    def accept(self, order: Order, at_ns: int) -> RejectReason | None:
+    def accept(self, order: Order, at_ns: int, *, keep_refused: bool = True) -> RejectReason | None:
         """Make the pre-trade check for a new order and reserve what it needs.
 
-        Returns the reason it is refused (the order is then REJECTED and nothing else changes),
-        or None when it is accepted and its cash or shares are reserved.
+        Returns the reason it is refused (the order is then REJECTED and nothing else changes;
+        it is kept in the history unless `keep_refused` is False: then it is no order, and its
+        client order id stays free), or None when it is accepted and its cash or shares are
+        reserved.
 
         Raises:
             DuplicateError: if another order of the account has its `client_order_id`; nothing
@@ -327,10 +330,8 @@ class Account:
                 reason = RejectReason.INSUFFICIENT_SHARES
         if reason is not None:
             order.reject(reason, at_ns)
-            self.orders[order.order_id] = order
-            if client_id is not None:
-                self.client_ids[client_id] = order.order_id
-            self._finish(order, make_room=False)  # forget_refused may take it back
+            if keep_refused:
+                self.record_refused(order)
             return reason
         self.reserve(order)
         return None
@@ -347,21 +348,8 @@ class Account:
         else:
             self.positions.setdefault(order.symbol, _Position()).reserved += order.quantity
 
-    def forget_refused(self, order: Order) -> None:
-        """Drop a refused order from the history (one whose refusal created no order)."""
-        assert order.status is OrderStatus.REJECTED, f"{order.order_id} was not refused"
-        assert self.finished[-1] == order.order_id, f"{order.order_id} was not just refused"
-        self.finished.pop()
-        if self.outbox:
-            assert self.outbox[-1] is order
-            self.outbox.pop()
-        self.orders.pop(order.order_id, None)
-        client_id = order.client_order_id
-        if client_id is not None and self.client_ids.get(client_id) == order.order_id:
-            del self.client_ids[client_id]  # as its order, the client's id is free again
-
     def record_refused(self, order: Order) -> None:
-        """Keep in the history an order refused before its pre-trade check (MARKET_CLOSED)."""
+        """Keep in the history a refused order (by its pre-trade check, or before it)."""
         assert order.status is OrderStatus.REJECTED, f"{order.order_id} was not refused"
         self.orders[order.order_id] = order
         if order.client_order_id is not None:

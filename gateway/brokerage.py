@@ -1149,16 +1149,21 @@ class Brokerage:
         chosen = Preferences(channels, kinds)
         # kept with the journal first (a restart sets them again), then applied
         self.note(PREFERENCES_NOTE, json.dumps(_plain_preferences(user_id, chosen)))
-        applied: Preferences = self._wait(self._prefer(user_id, chosen, accounts))
+        answers = self._prefer(user_id, chosen, accounts)
+        for answer in answers:
+            applied: Preferences = self._wait(answer)
         return applied
 
     def _prefer(
         self, user_id: str, preferences: Preferences, accounts: Iterable[str]
-    ) -> pykka.Future[Any]:
-        """Tell the notifier a user's preferences (and accounts); the future is its answer."""
+    ) -> list[pykka.Future[Any]]:
+        """Tell the notifier a user's preferences (and accounts), and the bus (the first time)
+        to send it the events: the futures of both answers, the preferences' last. Until the
+        bus has answered, an event may still be left unbuilt."""
         notifier = self._running("set_notification_preferences").notifier
         for account_id in accounts:
             self._know(account_id, user_id)
+        answers: list[pykka.Future[Any]] = []
         if not self._notifying:  # the first user to ask makes the bus send these events on
             self._notifying = True
             bus = self._running("set_notification_preferences").bus
@@ -1169,21 +1174,29 @@ class Brokerage:
                 None,
                 None,
             )
-            bus.tell(AddSubscription(subscription, new_future()))  # handled before any event
-        reply = new_future()
-        send(notifier, SetPreferences(user_id, preferences, reply))
-        return reply
+            answers.append(new_future())
+            bus.tell(AddSubscription(subscription, answers[-1]))
+        answers.append(new_future())
+        send(notifier, SetPreferences(user_id, preferences, answers[-1]))
+        return answers
 
     def _restore_preferences(self, state: State) -> None:
-        """Set again the notification preferences the journal kept (each user's latest),
-        without waiting (a start on an event loop must not block it)."""
+        """Set again the notification preferences the journal kept (each user's latest), and
+        wait for them to hold, except on the event loop the engine runs on (which must not
+        block: there the loop handles them, in order, before any request that follows)."""
         latest: dict[str, Preferences] = {}
         for text in self._notes.get(PREFERENCES_NOTE, ()):
             data = json.loads(text)
             latest[data["user_id"]] = Preferences(dict(data["channels"]), frozenset(data["kinds"]))
+        answers = []
         for user_id, preferences in latest.items():
             accounts = [a for a, owner in state.owners.items() if owner == user_id]
-            self._prefer(user_id, preferences, accounts)
+            answers += self._prefer(user_id, preferences, accounts)
+        engine = self._engine
+        if engine is not None and engine.on_loop is not None and engine.on_loop():
+            return
+        for answer in answers:
+            answer.get(timeout=self.timeout)
 
     def undelivered(self) -> list[Undelivered]:
         """Notifications that failed every attempt, oldest first."""

@@ -270,7 +270,14 @@ def test_a_refusal_forgotten_takes_no_finished_order_out_of_the_window() -> None
         assert account.accept(placed, n) is None
         account.settle_fill(placed.order_id, TradeId(f"T-{n}"), 1, 1000, n)
     refused = order(3, Side.BUY, 1_000, 1000)
-    assert account.accept(refused, 3) is RejectReason.INSUFFICIENT_FUNDS
-    account.forget_refused(refused)
+    assert account.accept(refused, 3, keep_refused=False) is RejectReason.INSUFFICIENT_FUNDS
     assert list(account.orders) == ["O-1", "O-2"]
+    account.check()
+
+
+def test_refusals_kept_are_dropped_like_any_finished_order() -> None:
+    account = Account(AccountId("A-1"), UserId("U-1"), 0, window=2)
+    for n in range(1, 6):
+        assert account.accept(order(n, Side.BUY, 1, 1000), n) is RejectReason.INSUFFICIENT_FUNDS
+    assert list(account.orders) == ["O-4", "O-5"]
     account.check()
