@@ -28,7 +28,6 @@ from engine.orders import (
     RejectReason,
     Side,
     TimeInForce,
-    datetime_to_ns,
     ns_to_datetime,
 )
 
@@ -122,31 +121,13 @@ def order_from_row(row: tuple[Any, ...]) -> OrderSnapshot:
     return order.snapshot()
 
 
-def transaction_row(record: Transaction) -> tuple[Any, ...]:
-    """A transaction as a row of `TRANSACTION_COLUMNS`."""
-    return (
-        record.transaction_id,
-        transaction_number(record.transaction_id),
-        record.account_id,
-        record.kind.value,
-        int(record.amount.scaleb(2)),
-        datetime_to_ns(record.at),
-        record.trade_id,
-        record.order_id,
-        record.symbol,
-        None if record.side is None else record.side.value,
-        record.quantity,
-        None if record.price is None else int(record.price.scaleb(2)),
-    )
-
-
 def transaction_number(transaction_id: str) -> int:
     """A transaction's number in its account ("A-000001-17" -> 17)."""
     return int(transaction_id.rsplit("-", 1)[1])
 
 
 def transaction_from_row(row: tuple[Any, ...]) -> Transaction:
-    """The transaction `transaction_row` wrote."""
+    """The transaction whose row its account made (`Account.outbox`)."""
     (transaction_id, _, account_id, kind, amount, at_ns, trade_id, order_id) = row[:8]
     (symbol, side, quantity, price) = row[8:]
     return Transaction(

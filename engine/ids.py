@@ -57,9 +57,6 @@ class Routes:
             raise KeyError(order_id)
         return account_id
 
-    def __contains__(self, order_id: object) -> bool:
-        return isinstance(order_id, str) and self.get(OrderId(order_id)) is not None
-
     def __delitem__(self, order_id: OrderId) -> None:
         n = id_number(order_id, "O-")
         if 0 < n < len(self._by_order):

@@ -548,9 +548,6 @@ class PriceHistory:
             del self._moments[: -self.limit]
             del self._prices[: -self.limit]
 
-    def __len__(self) -> int:
-        return min(len(self._moments), self.limit)
-
     def __iter__(self) -> Iterator[tuple[int, int]]:
         start = max(0, len(self._moments) - self.limit)
         return zip(self._moments[start:], self._prices[start:], strict=True)
