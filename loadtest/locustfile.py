@@ -14,7 +14,9 @@ brokerage is audited and a broken invariant fails the run.
     locust -f loadtest/locustfile.py BrokerageUser --host http://127.0.0.1:8000
     locust -f loadtest/locustfile.py EmbeddedUser --headless -u 100 -t 30s
 
-Think time: `LOADTEST_WAIT_MIN` and `LOADTEST_WAIT_MAX` seconds (1 and 5 by default).
+Think time: `LOADTEST_WAIT_MIN` and `LOADTEST_WAIT_MAX` seconds (1 and 5 by default). Each of
+`BrokerageUser`'s tasks has a tag (search, quote, portfolio, order, limit, deposit), so that
+`--tags quote` measures one endpoint alone.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from locust import User, between, events, task
+from locust import User, between, events, tag, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 
@@ -87,6 +89,7 @@ class BrokerageUser(FastHttpUser):
                 answer.failure("rejected: busy")
             return order
 
+    @tag("search")
     @task(3)
     def search(self) -> None:
         self.client.get(
@@ -96,14 +99,17 @@ class BrokerageUser(FastHttpUser):
             name="search",
         )
 
+    @tag("quote")
     @task(3)
     def quote(self) -> None:
         self.client.get(f"/api/stocks/{random.choice(SYMBOLS)}", headers=self.headers, name="quote")
 
+    @tag("portfolio")
     @task(2)
     def portfolio(self) -> None:
         self.client.get("/api/account/portfolio", headers=self.headers, name="portfolio")
 
+    @tag("order")
     @task(2)
     def market_order(self) -> None:
         symbol = random.choice(SYMBOLS[:20])
@@ -117,6 +123,7 @@ class BrokerageUser(FastHttpUser):
         if order and order["status"] == OrderStatus.EXECUTED:
             self.held[symbol] = self.held.get(symbol, 0) + 1
 
+    @tag("limit")
     @task(1)
     def limit_order_then_cancel(self) -> None:
         symbol = random.choice(SYMBOLS[:20])
@@ -139,6 +146,7 @@ class BrokerageUser(FastHttpUser):
                 f"/api/orders/{order['order_id']}", headers=self.headers, name="cancel"
             )
 
+    @tag("deposit")
     @task(1)
     def deposit(self) -> None:
         self.client.post(

@@ -7,12 +7,18 @@ Users are started at `--spawn-rate` a second (a tenth of them by default); once 
 the statistics are reset and the run goes on for `--seconds`, so the figures are those of the
 full load, not of the ramp. A failure at any time, the ramp included, fails the run. It then
 prints each request's percentiles against the brief's targets (order placement p95 500 ms,
-portfolio 1,000 ms, search 100 ms) and the requests per second reached.
+portfolio 1,000 ms, search 100 ms), the requests per second reached, and the CPU time the
+server (with its child processes) and locust used over the measured window: requests per
+second per server core is the requests answered per CPU-second the server spent on them.
+
+`--tags quote` (or search, portfolio, order, limit, deposit) runs one endpoint alone; with
+`--wait-min 0 --wait-max 0` and about 100 users that is its capacity with no think time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import shutil
@@ -23,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+import psutil
 
 from gateway.server.app import free_port
 
@@ -51,6 +58,33 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 30
     raise SystemExit(f"brokerage serve did not answer on {url}")
 
 
+def cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU seconds a process and its living children have used so far."""
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+        except psutil.Error:  # it ended in between
+            continue
+        total += times.user + times.system
+    return total
+
+
+class CpuWindow:
+    """The CPU seconds a process tree spends between `start()` and `stop()`."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.started = self.spent = 0.0
+
+    def start(self) -> None:
+        self.started = cpu_seconds(self.process)
+
+    def stop(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            self.spent = cpu_seconds(self.process) - self.started
+
+
 def report(stats_csv: Path) -> tuple[bool, list[str]]:
     """Read locust's `_stats.csv`: whether every target was met, and a line per request."""
     met = True
@@ -73,6 +107,15 @@ def report(stats_csv: Path) -> tuple[bool, list[str]]:
     return met, lines
 
 
+def _answered(stats_csv: Path) -> int:
+    """The requests of the measured window (locust's `Aggregated` row)."""
+    with stats_csv.open(newline="") as rows:
+        for row in csv.DictReader(rows):
+            if row["Name"] == "Aggregated":
+                return int(row["Request Count"])
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the load test; return 0 only if no request failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -83,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--wait-min", type=float, default=1.0, help="think time from (s)")
     parser.add_argument("--wait-max", type=float, default=5.0, help="think time to (s)")
     parser.add_argument("--processes", type=int, default=1, help="locust worker processes")
+    parser.add_argument("--tags", nargs="*", default=None, help="run only these tasks")
+    parser.add_argument(
+        "--serve-args", default="", help="more `brokerage serve` options, as one string"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -105,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "0",
             "--data",
             str(data),
+            *args.serve_args.split(),
         ],
         stdout=subprocess.DEVNULL,
     )
@@ -137,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         if args.processes > 1:
             command += ["--processes", str(args.processes)]
+        if args.tags:
+            command += ["--tags", *args.tags]
         env = {
             **os.environ,
             "LOADTEST_WAIT_MIN": str(args.wait_min),
@@ -146,12 +196,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"locust: {args.users} users started at {spawn:g}/s ({ramp} s), then measured for "
             f"{args.seconds} s, against {url}"
         )
-        status = subprocess.call(command, env=env, stdout=subprocess.DEVNULL)
+        served, driving = CpuWindow(server.pid), None
+        with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) as locust:
+            driving = CpuWindow(locust.pid)
+            try:  # the measured window: from when every user is up to the end
+                locust.wait(timeout=ramp)
+            except subprocess.TimeoutExpired:
+                served.start()
+                driving.start()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    locust.wait(timeout=args.seconds)
+                served.stop()
+                driving.stop()
+                locust.wait()
+            status = locust.returncode
     finally:
         server.terminate()
         server.wait(timeout=30)
     met, lines = report(out / "loadtest_stats.csv")
     print("\n".join(lines))
+    answered = _answered(out / "loadtest_stats.csv")
+    if served.spent:
+        print(
+            f"server CPU {served.spent:.1f} s over the {args.seconds} s window "
+            f"({served.spent / args.seconds:.2f} cores): "
+            f"{answered / served.spent:,.0f} requests/s per server core; "
+            f"locust CPU {driving.spent:.1f} s ({driving.spent / args.seconds:.2f} cores)"
+        )
     print(f"reports: {out / 'loadtest.html'} and {out}/loadtest_*.csv")
     print(f"targets: {'all met' if met else 'NOT all met'}")
     if status != 0:

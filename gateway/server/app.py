@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gc
 import socket
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 import anyio.to_thread
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from actors.log import make_logger
 from actors.notify import NotificationSettings
@@ -31,6 +33,7 @@ from gateway.server import alpaca, native, streams
 from gateway.server.auth import ADMIN_NOTE, KEY_NOTE, KeyStore
 from gateway.server.context import WATCHLIST_NOTE, ServerState, document_security
 from gateway.server.errors import MAX_BODY_BYTES, BodyLimit, Contain, install
+from gateway.server.fast import FastRoutes
 from gateway.server.limits import Limits, raise_file_limit, timed_protocol
 
 DEFAULT_THREADS = 64
@@ -51,8 +54,12 @@ def create_app(
     announce: Callable[[str], Any] | None = None,
     limits: Limits | None = None,
     log_level: str = "warning",
+    fast: bool = True,
 ) -> FastAPI:
     """An app in front of `broker`; `keys` holds the admin key and the accounts'.
+
+    With `fast` (the default) the hot routes are answered by `FastRoutes` before the framework
+    sees them (gateway/server/fast.py); False leaves every request to FastAPI.
 
     `limits` sets what is capped, timed out and rate-limited (`Limits()` by default); server
     errors are logged as one JSON event at `log_level` or above.
@@ -106,7 +113,7 @@ def create_app(
             if owned:
                 await broker.aclose()
 
-    app = FastAPI(
+    app = BrokerageApi(
         title="Brokerage",
         version="0.1.0",
         summary="An actor-model brokerage and matching engine over HTTP and WebSocket",
@@ -133,8 +140,23 @@ def create_app(
     app.include_router(alpaca.router)
     app.include_router(streams.router)
     app.add_middleware(BodyLimit)
-    app.add_middleware(Contain, log=make_logger(log_level))  # outermost: it sees every error
+    log = make_logger(log_level)
+    app.add_middleware(Contain, log=log)  # outermost: it sees every error
+    if fast:
+        app.fast = FastRoutes(functools.partial(FastAPI.__call__, app), app.state.server, log)
     return app
+
+
+class BrokerageApi(FastAPI):
+    """The FastAPI app, with its hot routes answered first by `fast` where set."""
+
+    fast: FastRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast is not None and scope["type"] == "http":
+            await self.fast(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -142,7 +142,13 @@ async def server_state(request: Request) -> ServerState:
 def client_address(request: Request | WebSocket) -> str:
     """What rate limits count by: the address a request came from, or for IPv6 its /64 network
     (one host commonly holds a whole /64, so counting single addresses would not hold it back)."""
-    host = request.client.host if request.client is not None else "unknown"
+    return address_of(request.client.host if request.client is not None else None)
+
+
+def address_of(host: str | None) -> str:
+    """`client_address` of a peer's host (None: not known)."""
+    if host is None:
+        return "unknown"
     if ":" in host:
         with contextlib.suppress(ValueError):
             return str(ipaddress.ip_network(f"{host.split('%', 1)[0]}/64", strict=False))
@@ -153,10 +159,21 @@ def authenticate(request: Request) -> KeyRecord | None:
     """The key a request was made with, None if it sent none; 401 if wrong, 429 once its
     address has failed too often (checked before the key, so guessing stops there)."""
     headers = request.headers
-    key_id, secret = headers.get(KEY_ID_HEADER), headers.get(SECRET_HEADER)
+    return key_of(
+        request.app.state.server,
+        client_address(request),
+        headers.get(KEY_ID_HEADER),
+        headers.get(SECRET_HEADER),
+    )
+
+
+def key_of(
+    shared: ServerState, address: str, key_id: str | None, secret: str | None
+) -> KeyRecord | None:
+    """`authenticate` from the two header values (None where absent)."""
     if not key_id and not secret:
         return None
-    record = verify_key(request.app.state.server, client_address(request), key_id, secret)
+    record = verify_key(shared, address, key_id, secret)
     if record is None:
         raise ApiError(401, "request is not authorized: unknown key id or wrong secret")
     return record
@@ -181,7 +198,11 @@ async def caller(request: Request) -> KeyRecord:
     The headers are read here rather than through FastAPI's `Security` sub-dependencies,
     which cost a tenth of a hot request; `security_schemes` documents them instead.
     """
-    record = authenticate(request)
+    return required(authenticate(request))
+
+
+def required(record: KeyRecord | None) -> KeyRecord:
+    """`record`, or 401 where the request sent no key."""
     if record is None:
         raise ApiError(401, f"request is not authorized: send {KEY_ID_HEADER} and {SECRET_HEADER}")
     return record

@@ -1,12 +1,24 @@
-"""Snapshots to JSON: money and prices as strings, times as ISO 8601 in UTC, enums as values."""
+"""Snapshots to JSON: money and prices as strings, times as ISO 8601 in UTC, enums as values.
+
+`plain` turns a snapshot into JSON-ready data; `dumps` writes the same JSON straight from the
+snapshot with orjson (dataclasses, enums and datetimes natively, the rest through `_default`),
+several times faster than `json.dumps(plain(value))` and byte for byte the same text for every
+snapshot the API answers with (tests/server/test_fast.py compares them over each kind; no
+snapshot holds a float, which orjson would write as a number and `plain` as a string).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_UTC_Z
 
 
 def plain(value: Any) -> Any:
@@ -29,6 +41,28 @@ def plain(value: Any) -> Any:
         items = sorted(value) if isinstance(value, set | frozenset) else value
         return [plain(item) for item in items]
     return str(value)
+
+
+def _default(value: Any) -> Any:
+    """What orjson does not write itself, as `plain` spells it."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a named tuple: an object
+        return value._asdict()
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError
+
+
+def dumps(value: Any) -> bytes:
+    """`value` as compact UTF-8 JSON, the same text as `json.dumps(plain(value))` with
+    Starlette's settings (compact separators, no ASCII escaping)."""
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except TypeError:  # something orjson cannot take (a non-string key, a huge integer)
+        return json.dumps(
+            plain(value), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode("utf-8")
 
 
 def iso(moment: datetime) -> str:

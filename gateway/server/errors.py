@@ -58,6 +58,13 @@ class ApiError(Exception):
         self.message = message
 
 
+class BodyTooLargeError(ApiError):
+    """413: a body over `limit` bytes (`size` says how large it was, or was said to be)."""
+
+    def __init__(self, limit: int, size: str) -> None:
+        super().__init__(413, f"the body exceeds {limit} bytes, was {size}")
+
+
 def error_body(status: int, message: str) -> dict[str, Any]:
     """The JSON of a refusal."""
     return {"code": CODES.get(status, status * 100_000), "message": message}
@@ -91,16 +98,33 @@ def _describe(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
+def refusal(error: Exception) -> JSONResponse | None:
+    """The answer to an error a route raises on purpose (a refusal, the engine's or a limit's),
+    or None for any other (a bug: `Contain` answers 500)."""
+    if isinstance(error, ApiError):
+        return error_response(error.status, error.message)
+    if isinstance(error, BrokerageError):
+        return error_response(status_of(error), str(error))
+    if isinstance(error, RateLimitedError):
+        response = error_response(429, str(error))
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    if isinstance(error, pykka.Timeout):
+        return error_response(504, f"the engine did not answer in time: {error}")
+    return None
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into `{"code", "message"}`."""
 
-    @app.exception_handler(ApiError)
-    async def _api(_: Request, error: ApiError) -> JSONResponse:
-        return error_response(error.status, error.message)
+    async def _refused(_: Request, error: Exception) -> JSONResponse:
+        answer = refusal(error)
+        if answer is None:  # not registered for any other type
+            raise error
+        return answer
 
-    @app.exception_handler(BrokerageError)
-    async def _engine(_: Request, error: BrokerageError) -> JSONResponse:
-        return error_response(status_of(error), str(error))
+    for kind in (ApiError, BrokerageError, RateLimitedError, pykka.Timeout):
+        app.add_exception_handler(kind, _refused)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -113,16 +137,6 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
         message = error.detail if isinstance(error.detail, str) else "request refused"
         return error_response(error.status_code, message)
-
-    @app.exception_handler(RateLimitedError)
-    async def _limited(_: Request, error: RateLimitedError) -> JSONResponse:
-        response = error_response(429, str(error))
-        response.headers["Retry-After"] = str(error.retry_after)
-        return response
-
-    @app.exception_handler(pykka.Timeout)
-    async def _timeout(_: Request, error: pykka.Timeout) -> JSONResponse:
-        return error_response(504, f"the engine did not answer in time: {error}")
 
 
 class Contain:
@@ -208,5 +222,5 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: str) -> None:
-        response = error_response(413, f"the body exceeds {self.limit} bytes, was {size}")
-        await response(scope, receive, send)
+        refused = BodyTooLargeError(self.limit, size)
+        await error_response(refused.status, refused.message)(scope, receive, send)

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictInt, StrictStr
-from starlette.concurrency import run_in_threadpool
 
 from actors.gateway import AccountInfo
 from actors.messages import Preferences
@@ -28,17 +27,18 @@ from engine.orders import OrderSnapshot
 from engine.search import SearchResult
 from engine.watchlists import Watchlist
 from gateway.brokerage import WatchlistQuotes
-from gateway.server.auth import KEY_NOTE
+from gateway.server.auth import KEY_ID_HEADER, KEY_NOTE, SECRET_HEADER, KeyRecord
 from gateway.server.context import (
     Caller,
+    ServerState,
     Shared,
-    authenticate,
     client_address,
+    key_of,
     own_account,
     own_order,
     require_admin,
 )
-from gateway.server.encode import iso, plain
+from gateway.server.encode import dumps, iso, plain
 from gateway.server.errors import ApiError
 from gateway.server.schemas import Snapshot, Strict, many, schema
 
@@ -75,9 +75,16 @@ class ClockView(Snapshot):
     timestamp: datetime
 
 
-def reply(value: Any, status: int = 200) -> JSONResponse:
+class Json(JSONResponse):
+    """A JSON response written by `dumps` (orjson)."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+def reply(value: Any, status: int = 200) -> Json:
     """`value` as a JSON response (skipping FastAPI's slower generic encoder)."""
-    return JSONResponse(plain(value), status_code=status)
+    return Json(value, status_code=status)
 
 
 class OpenAccountBody(Strict):
@@ -153,25 +160,34 @@ class PriceBody(Strict):
 # -- public --------------------------------------------------------------------------------------
 
 
+# Each hot route's work is a function of its own (`health_of`, `signed_up`, ...), which the
+# route below and its fast path (gateway/server/fast.py) both call.
+
+
+def health_of(shared: ServerState) -> dict[str, str]:
+    """`GET /api/health`'s answer."""
+    return {"status": "ok" if shared.broker.running else "stopped"}
+
+
 @router.get("/health", tags=["service"], response_model=Health)
 async def health(shared: Shared) -> JSONResponse:
     """Whether the engine is running (no key needed)."""
-    return reply({"status": "ok" if shared.broker.running else "stopped"})
+    return reply(health_of(shared))
 
 
-@router.post("/accounts", status_code=201, tags=["accounts"], response_model=AccountOpened)
-async def open_account(body: OpenAccountBody, request: Request, shared: Shared) -> JSONResponse:
-    """Open an account and issue its API key; the secret is shown only in this answer.
-
-    Without a key this signs up a new user: a user id that exists already is 409. A further
-    account of an existing user needs that user's key (or the admin key). Sign-ups are
-    rate-limited per client address (429 with `Retry-After`)."""
-    shared.signups.take(client_address(request))
-    record = authenticate(request)
+async def signed_up(
+    shared: ServerState,
+    address: str,
+    key_id: str | None,
+    secret: str | None,
+    body: OpenAccountBody,
+) -> dict[str, Any]:
+    """`POST /api/accounts`'s answer, for a request from `address` with these key headers."""
+    shared.signups.take(address)
+    record = key_of(shared, address, key_id, secret)
     if record is not None and not record.is_admin and record.user_id != body.user_id:
         raise ApiError(403, "a key opens accounts only for its own user")
-    opened = await run_in_threadpool(
-        shared.broker.open_account,
+    opened = await shared.broker.aopen_account(
         body.user_id,
         body.name,
         body.email,
@@ -181,43 +197,77 @@ async def open_account(body: OpenAccountBody, request: Request, shared: Shared) 
     )
     key = shared.keys.issue(opened.account_id, opened.user.user_id)
     await shared.broker.anote(KEY_NOTE, shared.keys.note(key.key_id))  # durable before shown
-    return JSONResponse(
-        {**plain(opened), "api_key_id": key.key_id, "api_secret_key": key.secret}, 201
+    return {**plain(opened), "api_key_id": key.key_id, "api_secret_key": key.secret}
+
+
+@router.post("/accounts", status_code=201, tags=["accounts"], response_model=AccountOpened)
+async def open_account(body: OpenAccountBody, request: Request, shared: Shared) -> JSONResponse:
+    """Open an account and issue its API key; the secret is shown only in this answer.
+
+    Without a key this signs up a new user: a user id that exists already is 409. A further
+    account of an existing user needs that user's key (or the admin key). Sign-ups are
+    rate-limited per client address (429 with `Retry-After`)."""
+    headers = request.headers
+    answer = await signed_up(
+        shared,
+        client_address(request),
+        headers.get(KEY_ID_HEADER),
+        headers.get(SECRET_HEADER),
+        body,
     )
+    return reply(answer, 201)
 
 
 # -- the caller's account ------------------------------------------------------------------------
 
 
+async def account_of(shared: ServerState, record: KeyRecord) -> dict[str, Any]:
+    """`GET /api/account`'s answer."""
+    account_id = own_account(record)
+    return {
+        "account_id": account_id,
+        "user_id": record.user_id,
+        "balance": await shared.broker.abalance(account_id),
+    }
+
+
 @router.get("/account", tags=["accounts"], response_model=AccountView)
 async def account(record: Caller, shared: Shared) -> JSONResponse:
     """The caller's account id, user and balance."""
-    account_id = own_account(record)
-    return reply(
-        {
-            "account_id": account_id,
-            "user_id": record.user_id,
-            "balance": await shared.broker.abalance(account_id),
-        }
-    )
+    return reply(await account_of(shared, record))
+
+
+async def deposited(shared: ServerState, record: KeyRecord, body: AmountBody) -> Balance:
+    """`POST /api/account/deposit`'s answer."""
+    return await shared.broker.adeposit(own_account(record), body.amount)
 
 
 @router.post("/account/deposit", tags=["accounts"], response_model=schema(Balance))
 async def deposit(body: AmountBody, record: Caller, shared: Shared) -> JSONResponse:
     """Add cash; answer the new balance."""
-    return reply(await shared.broker.adeposit(own_account(record), body.amount))
+    return reply(await deposited(shared, record, body))
+
+
+async def withdrawn(shared: ServerState, record: KeyRecord, body: AmountBody) -> Balance:
+    """`POST /api/account/withdraw`'s answer."""
+    return await shared.broker.awithdraw(own_account(record), body.amount)
 
 
 @router.post("/account/withdraw", tags=["accounts"], response_model=schema(Balance))
 async def withdraw(body: AmountBody, record: Caller, shared: Shared) -> JSONResponse:
     """Take out cash, at most the available cash (403 beyond it)."""
-    return reply(await shared.broker.awithdraw(own_account(record), body.amount))
+    return reply(await withdrawn(shared, record, body))
+
+
+async def portfolio_of(shared: ServerState, record: KeyRecord) -> Portfolio:
+    """`GET /api/account/portfolio`'s answer."""
+    return await shared.broker.aportfolio(own_account(record))
 
 
 @router.get("/account/portfolio", tags=["accounts"], response_model=schema(Portfolio))
 async def portfolio(record: Caller, shared: Shared) -> JSONResponse:
     """Holdings at current prices with unrealized and realized profit and loss."""
-    return reply(await shared.broker.aportfolio(own_account(record)))
+    return reply(await portfolio_of(shared, record))
 
 
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="skip this many first")]
@@ -285,11 +335,9 @@ async def transactions(
 # -- orders --------------------------------------------------------------------------------------
 
 
-@router.post("/orders", status_code=201, tags=["orders"], response_model=schema(OrderSnapshot))
-async def place_order(body: OrderBody, record: Caller, shared: Shared) -> JSONResponse:
-    """Place an order. A refusal (insufficient funds or shares, busy, market closed) is the
-    order in status `rejected` with its `reject_reason`."""
-    order = await shared.broker.aplace_order(
+async def placed(shared: ServerState, record: KeyRecord, body: OrderBody) -> OrderSnapshot:
+    """`POST /api/orders`'s answer."""
+    return await shared.broker.aplace_order(
         own_account(record),
         body.symbol,
         body.side,
@@ -299,7 +347,13 @@ async def place_order(body: OrderBody, record: Caller, shared: Shared) -> JSONRe
         body.time_in_force,
         client_order_id=body.client_order_id,
     )
-    return reply(order, 201)
+
+
+@router.post("/orders", status_code=201, tags=["orders"], response_model=schema(OrderSnapshot))
+async def place_order(body: OrderBody, record: Caller, shared: Shared) -> JSONResponse:
+    """Place an order. A refusal (insufficient funds or shares, busy, market closed) is the
+    order in status `rejected` with its `reject_reason`."""
+    return reply(await placed(shared, record, body), 201)
 
 
 @router.get("/orders", tags=["orders"], response_model=many(OrderSnapshot))
@@ -324,17 +378,27 @@ async def list_orders(
     return reply(orders)
 
 
+async def order_of(shared: ServerState, record: KeyRecord, order_id: str) -> OrderSnapshot:
+    """`GET /api/orders/{order_id}`'s answer."""
+    return await own_order(shared, own_account(record), order_id)
+
+
 @router.get("/orders/{order_id}", tags=["orders"], response_model=schema(OrderSnapshot))
 async def get_order(order_id: str, record: Caller, shared: Shared) -> JSONResponse:
     """One of the caller's orders."""
-    return reply(await own_order(shared, own_account(record), order_id))
+    return reply(await order_of(shared, record, order_id))
+
+
+async def cancelled(shared: ServerState, record: KeyRecord, order_id: str) -> OrderSnapshot:
+    """`DELETE /api/orders/{order_id}`'s answer."""
+    await own_order(shared, own_account(record), order_id)
+    return await shared.broker.acancel_order(order_id)
 
 
 @router.delete("/orders/{order_id}", tags=["orders"], response_model=schema(OrderSnapshot))
 async def cancel_order(order_id: str, record: Caller, shared: Shared) -> JSONResponse:
     """Cancel what remains of one of the caller's orders (422 if it is finished)."""
-    await own_order(shared, own_account(record), order_id)
-    return reply(await shared.broker.acancel_order(order_id))
+    return reply(await cancelled(shared, record, order_id))
 
 
 # -- market data ---------------------------------------------------------------------------------
@@ -346,10 +410,15 @@ async def stocks(_: Caller, shared: Shared) -> JSONResponse:
     return reply(await shared.broker.astocks())
 
 
+async def quote_of(shared: ServerState, _: KeyRecord, symbol: str) -> QuoteSnapshot:
+    """`GET /api/stocks/{symbol}`'s answer."""
+    return await shared.broker.aquote(symbol)
+
+
 @router.get("/stocks/{symbol}", tags=["market data"], response_model=schema(QuoteSnapshot))
-async def quote(symbol: str, _: Caller, shared: Shared) -> JSONResponse:
+async def quote(symbol: str, record: Caller, shared: Shared) -> JSONResponse:
     """A stock's quote: last price, best bid and ask, the day's open, high, low and volume."""
-    return reply(await shared.broker.aquote(symbol))
+    return reply(await quote_of(shared, record, symbol))
 
 
 @router.get("/stocks/{symbol}/depth", tags=["market data"], response_model=schema(Depth))
@@ -386,15 +455,26 @@ async def bars(
     return reply(await shared.broker.abars(symbol, interval, limit))
 
 
+SEARCH_QUERY = 64
+"""The longest search text, in characters."""
+SEARCH_LIMIT = 100
+"""The most search results one request asks for."""
+
+
+async def found(shared: ServerState, _: KeyRecord, q: str, limit: int) -> list[SearchResult]:
+    """`GET /api/search`'s answer."""
+    return await shared.broker.asearch(q, limit)
+
+
 @router.get("/search", tags=["market data"], response_model=many(SearchResult))
 async def search(
-    _: Caller,
+    record: Caller,
     shared: Shared,
-    q: Annotated[str, Query(min_length=1, max_length=64)],
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    q: Annotated[str, Query(min_length=1, max_length=SEARCH_QUERY)],
+    limit: Annotated[int, Query(ge=1, le=SEARCH_LIMIT)] = 10,
 ) -> JSONResponse:
     """Stocks whose symbol or name matches, best first."""
-    return reply(await shared.broker.asearch(q, limit))
+    return reply(await found(shared, record, q, limit))
 
 
 @router.get("/clock", tags=["market data"], response_model=ClockView)

@@ -1,0 +1,305 @@
+"""The hot routes, answered without the framework's layers.
+
+Profiled under load, FastAPI's routing, dependency solving, middleware layers and response
+handling took about half of the server's one event loop, the engine a tenth. `FastRoutes`
+answers the routes that users and trading programs call most (`HOT`) straight from the ASGI
+scope: it finds the route in a dict, reads the key headers, checks the key, validates the body
+with the route's own pydantic model, awaits the same function the FastAPI route awaits
+(`native.placed`, ...) and writes the answer with orjson.
+
+It takes only what it can answer exactly as the FastAPI route would: a request it cannot take
+as it stands (another content type, a body its model refuses, a query value in any but its
+plain form, a repeated parameter) goes on to the FastAPI app untouched, which answers it as
+before. So every refusal keeps its exact text, the OpenAPI document (made from the FastAPI
+routes, which stay the reference) does not change, and the schemathesis suite runs against
+both paths; tests/server/test_fast.py checks that each hot route answers the same both ways.
+Engine and limit refusals use the same `refusal` as the app's handlers; anything else is
+logged and answered 500 as `Contain` does. Bodies are bounded as `BodyLimit` bounds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+import orjson
+from pydantic import BaseModel
+from pydantic import ValidationError as ModelError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from actors.log import where
+from engine.money import shown
+from gateway.server import native
+from gateway.server.auth import KEY_ID_HEADER, SECRET_HEADER, KeyRecord
+from gateway.server.context import ServerState, address_of, key_of, required
+from gateway.server.encode import dumps
+from gateway.server.errors import MAX_BODY_BYTES, BodyTooLargeError, error_body, refusal
+
+Model = TypeVar("Model", bound=BaseModel)
+
+_KEY_ID = KEY_ID_HEADER.lower().encode("latin-1")
+_SECRET = SECRET_HEADER.lower().encode("latin-1")
+_JSON = b"application/json"
+_JSON_HEADERS = [(b"content-type", _JSON)]
+
+
+class Unsuited(Exception):  # noqa: N818  # a signal, not an error
+    """The request is the framework's to answer (with its exact refusal)."""
+
+
+class Call:
+    """One request to a hot route: its headers, the last segment of its path, its body."""
+
+    __slots__ = ("body", "content_type", "key_id", "param", "scope", "secret", "shared")
+
+    def __init__(self, shared: ServerState, scope: Scope, param: str, body: bytes) -> None:
+        self.shared = shared
+        self.scope = scope
+        self.param = param
+        self.body = body
+        key_id = secret = content_type = None
+        for name, value in scope["headers"]:  # the first of each, as Starlette's `get`
+            if name == _KEY_ID:
+                if key_id is None:
+                    key_id = value.decode("latin-1")
+            elif name == _SECRET:
+                if secret is None:
+                    secret = value.decode("latin-1")
+            elif name == b"content-type" and content_type is None:
+                content_type = value
+        self.key_id: str | None = key_id
+        self.secret: str | None = secret
+        self.content_type: bytes | None = content_type
+
+    @property
+    def address(self) -> str:
+        """What rate limits count this request by (see `client_address`)."""
+        client = self.scope.get("client")
+        return address_of(client[0] if client else None)
+
+    def key(self) -> KeyRecord | None:
+        """The key sent (None if none); 401 if wrong, 429 once the address failed too often."""
+        return key_of(self.shared, self.address, self.key_id, self.secret)
+
+    def caller(self) -> KeyRecord:
+        """The key sent; 401 if missing or wrong (the routes' `Caller`)."""
+        return required(self.key())
+
+    def model(self, kind: type[Model]) -> Model:
+        """The JSON body as `kind`; Unsuited unless it is JSON that `kind` accepts."""
+        if self.content_type != _JSON or not self.body:
+            raise Unsuited
+        try:
+            return kind.model_validate(orjson.loads(self.body))
+        except (orjson.JSONDecodeError, ModelError):
+            raise Unsuited from None
+
+    def query(self) -> dict[str, str]:
+        """The query's parameters; Unsuited if one is repeated (which value counts is the
+        framework's to say)."""
+        raw = self.scope.get("query_string", b"")
+        if not raw:
+            return {}
+        pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+        found = dict(pairs)
+        if len(found) != len(pairs):
+            raise Unsuited
+        return found
+
+
+def _number(text: str | None, default: int, low: int, high: int) -> int:
+    """A query's whole number in its plain form (digits, no leading zero) within bounds, or
+    `default` if absent; Unsuited for anything else."""
+    if text is None:
+        return default
+    if not (0 < len(text) <= 6 and text.isascii() and text.isdigit()) or text[0] == "0":
+        raise Unsuited
+    number = int(text)
+    if not low <= number <= high:
+        raise Unsuited
+    return number
+
+
+# -- the hot routes: each answers (status, value) ------------------------------------------------
+
+Handler = Callable[[Call], Awaitable[tuple[int, Any]]]
+
+
+async def _health(call: Call) -> tuple[int, Any]:
+    return 200, native.health_of(call.shared)
+
+
+async def _sign_up(call: Call) -> tuple[int, Any]:
+    body = call.model(native.OpenAccountBody)  # validated before the sign-up is counted
+    answer = await native.signed_up(call.shared, call.address, call.key_id, call.secret, body)
+    return 201, answer
+
+
+async def _account(call: Call) -> tuple[int, Any]:
+    return 200, await native.account_of(call.shared, call.caller())
+
+
+async def _deposit(call: Call) -> tuple[int, Any]:
+    record = call.caller()
+    return 200, await native.deposited(call.shared, record, call.model(native.AmountBody))
+
+
+async def _withdraw(call: Call) -> tuple[int, Any]:
+    record = call.caller()
+    return 200, await native.withdrawn(call.shared, record, call.model(native.AmountBody))
+
+
+async def _portfolio(call: Call) -> tuple[int, Any]:
+    return 200, await native.portfolio_of(call.shared, call.caller())
+
+
+async def _place(call: Call) -> tuple[int, Any]:
+    record = call.caller()
+    return 201, await native.placed(call.shared, record, call.model(native.OrderBody))
+
+
+async def _order(call: Call) -> tuple[int, Any]:
+    return 200, await native.order_of(call.shared, call.caller(), call.param)
+
+
+async def _cancel(call: Call) -> tuple[int, Any]:
+    return 200, await native.cancelled(call.shared, call.caller(), call.param)
+
+
+async def _quote(call: Call) -> tuple[int, Any]:
+    return 200, await native.quote_of(call.shared, call.caller(), call.param)
+
+
+async def _search(call: Call) -> tuple[int, Any]:
+    record = call.caller()
+    query = call.query()
+    q = query.get("q")
+    if q is None or not 0 < len(q) <= native.SEARCH_QUERY:
+        raise Unsuited
+    limit = _number(query.get("limit"), 10, 1, native.SEARCH_LIMIT)
+    return 200, await native.found(call.shared, record, q, limit)
+
+
+HOT: dict[tuple[str, str], Handler] = {
+    ("GET", "/api/health"): _health,
+    ("POST", "/api/accounts"): _sign_up,
+    ("GET", "/api/account"): _account,
+    ("POST", "/api/account/deposit"): _deposit,
+    ("POST", "/api/account/withdraw"): _withdraw,
+    ("GET", "/api/account/portfolio"): _portfolio,
+    ("POST", "/api/orders"): _place,
+    ("GET", "/api/search"): _search,
+}
+"""Routes by method and exact path."""
+HOT_PREFIXED: dict[tuple[str, str], Handler] = {
+    ("GET", "/api/orders/"): _order,
+    ("DELETE", "/api/orders/"): _cancel,
+    ("GET", "/api/stocks/"): _quote,
+}
+"""Routes by method and path up to their one parameter, the path's last segment."""
+
+
+def hot_route(method: str, path: str) -> tuple[Handler, str] | None:
+    """The hot route of a request and its path parameter ("" if none), or None."""
+    handler = HOT.get((method, path))
+    if handler is not None:
+        return handler, ""
+    cut = path.rfind("/") + 1
+    param = path[cut:]
+    if not param:
+        return None
+    handler = HOT_PREFIXED.get((method, path[:cut]))
+    return None if handler is None else (handler, param)
+
+
+class FastRoutes:
+    """Answer the hot routes (see the module's docstring); hand every other request, and every
+    hot one it cannot take as it stands, to `app`."""
+
+    def __init__(self, app: ASGIApp, shared: ServerState, log: Any) -> None:
+        self.app = app
+        self.shared = shared
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = hot_route(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        handler, param = found
+        body = b""
+        try:
+            read = await _read(scope, receive)
+            if read is None:  # the client went away
+                return
+            body = read
+            status, value = await handler(Call(self.shared, scope, param, body))
+            content = dumps(value)
+            headers = _JSON_HEADERS
+        except Unsuited:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        except Exception as error:
+            answer = refusal(error)
+            if answer is None:
+                self.log.error(
+                    "request.failed",
+                    method=scope["method"],
+                    path=str(scope["path"])[:200],
+                    error_type=type(error).__name__,
+                    where=where(error),
+                )
+                status = 500
+                content = orjson.dumps(
+                    error_body(500, "internal error: the request was not completed")
+                )
+                headers = _JSON_HEADERS
+            else:
+                status, content = answer.status_code, bytes(answer.body)
+                headers = [h for h in answer.raw_headers if h[0] != b"content-length"]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-length", b"%d" % len(content)), *headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+
+async def _read(scope: Scope, receive: Receive) -> bytes | None:
+    """The whole body, or None if the client went away before sending it all; BodyTooLargeError
+    (413, as `BodyLimit` answers) if it is, or says it is, over `MAX_BODY_BYTES`."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            size = value.decode("latin-1")
+            if len(size) > 18 or (size.isdigit() and int(size) > MAX_BODY_BYTES):
+                raise BodyTooLargeError(MAX_BODY_BYTES, f"{shown(size)} bytes")
+    chunks: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > MAX_BODY_BYTES:
+            raise BodyTooLargeError(MAX_BODY_BYTES, f"over {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives `body` whole first, then whatever `receive` gives."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
