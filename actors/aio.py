@@ -33,16 +33,27 @@ async def _arrival(reply: pykka.Future[Any], timeout: float | None) -> Any:
             loop.call_soon_threadsafe(_set_done, arrived)
 
     reply.add_done_callback(wake)
-    try:
-        await asyncio.wait_for(arrived, timeout)
-    except TimeoutError:
-        raise pykka.Timeout(f"{timeout} seconds") from None
+    if timeout is None:
+        await arrived
+    else:  # a timer of the loop's own: cheaper than `asyncio.wait_for`'s wrapping
+        timer = loop.call_later(timeout, _expire, arrived)
+        try:
+            await arrived
+        except TimeoutError:
+            raise pykka.Timeout(f"{timeout} seconds") from None
+        finally:
+            timer.cancel()
     return LightFuture.get(reply, timeout=0)
 
 
 def _set_done(arrived: asyncio.Future[None]) -> None:
     if not arrived.done():
         arrived.set_result(None)
+
+
+def _expire(arrived: asyncio.Future[None]) -> None:
+    if not arrived.done():
+        arrived.set_exception(TimeoutError())
 
 
 async def settle(reply: pykka.Future[Any], timeout: float | None) -> Any:

@@ -17,14 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, NamedTuple
 
 from engine.errors import DuplicateError, InsufficientAvailableCashError, UnknownOrderError
 from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId, id_number
 from engine.money import (
     cents_to_decimal,
-    fraction_to_decimal,
+    divide_half_even,
     notional,
     percent,
     share_of,
@@ -646,7 +645,7 @@ def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfo
                 symbol=position.symbol,
                 quantity=position.quantity,
                 reserved=position.reserved,
-                average_cost=fraction_to_decimal(Fraction(position.cost, position.quantity)),
+                average_cost=cents_to_decimal(divide_half_even(position.cost, position.quantity)),
                 cost_basis=cents_to_decimal(position.cost),
                 market_price=cents_to_decimal(price),
                 market_value=cents_to_decimal(value),

@@ -192,13 +192,31 @@ def share_of(total_cents: int, part: int, whole: int) -> int:
     return quotient
 
 
+def divide_half_even(numerator: int, denominator: int) -> int:
+    """Return `numerator / denominator` rounded half to even, in integers (either may be
+    negative; the rounding is symmetric about zero, as Decimal's)."""
+    quotient, rest = divmod(abs(numerator), abs(denominator))
+    twice = 2 * rest
+    if twice > abs(denominator) or (twice == abs(denominator) and quotient % 2):
+        quotient += 1
+    return -quotient if (numerator < 0) != (denominator < 0) else quotient
+
+
 def percent(part: int | Fraction, whole: int | Fraction) -> Decimal | None:
-    """Return `part / whole` as a percentage rounded to 0.01, or None when `whole` is zero."""
+    """Return `part / whole` as a percentage rounded to 0.01, or None when `whole` is zero.
+
+    A loss that rounds to nothing is "-0.00", as Decimal writes it."""
     if whole == 0:
         return None
-    ratio = Fraction(part) * 100 / whole
-    value = Decimal(ratio.numerator) / Decimal(ratio.denominator)
-    return value.quantize(_CENT, rounding=ROUND_HALF_EVEN)
+    if isinstance(part, int) and isinstance(whole, int):  # no Fraction: the common case
+        numerator, denominator = part * 10_000, whole
+    else:
+        ratio = Fraction(part) * 100 / whole
+        numerator, denominator = ratio.numerator * 100, ratio.denominator
+    hundredths = divide_half_even(numerator, denominator)
+    value = Decimal(hundredths).scaleb(-2)
+    negative = numerator != 0 and (numerator < 0) != (denominator < 0)
+    return value.copy_negate() if hundredths == 0 and negative else value
 
 
 def average_price(total_cents: int, quantity: int) -> Decimal:

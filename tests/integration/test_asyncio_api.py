@@ -6,8 +6,10 @@ import asyncio
 import threading
 from decimal import Decimal
 
+import pykka
 import pytest
 
+from actors.aio import settle
 from actors.futures import LightFuture
 from engine.errors import UnknownSymbolError
 from engine.orders import OrderStatus
@@ -36,6 +38,25 @@ def test_done_callback_races_with_the_setter() -> None:
         future.add_done_callback(calls.append)
         setter.join()
         assert calls == [future]
+
+
+def test_an_awaited_reply_times_out_or_arrives_from_another_thread() -> None:
+    """`settle` raises pykka.Timeout when no reply comes in time, and wakes when one is set
+    from another thread; a late reply after a timeout harms nothing."""
+
+    async def main() -> None:
+        never: LightFuture[int] = LightFuture()
+        with pytest.raises(pykka.Timeout):
+            await settle(never, 0.05)
+        never.set(1)  # too late: the waiter is gone
+        later: LightFuture[int] = LightFuture()
+        threading.Timer(0.05, later.set, args=(7,)).start()
+        assert await settle(later, 5) == 7
+        now: LightFuture[int] = LightFuture()
+        now.set(3)
+        assert await settle(now, None) == 3
+
+    asyncio.run(main())
 
 
 def test_async_twins_answer_like_the_blocking_calls(broker: Brokerage) -> None:

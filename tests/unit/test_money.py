@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
 import pytest
@@ -11,6 +11,7 @@ from engine.errors import ValidationError
 from engine.money import (
     average_price,
     cents_to_decimal,
+    divide_half_even,
     fraction_to_decimal,
     notional,
     parse_amount,
@@ -94,6 +95,36 @@ def test_display_rounding_is_half_even_to_the_cent() -> None:
 def test_average_price_is_exact_to_the_cent_or_shown_to_four_places() -> None:
     assert average_price(30000, 2) == Decimal("150.00")
     assert average_price(1000, 3) == Decimal("3.3333")
+
+
+def _percent_by_decimal(part: Fraction, whole: Fraction) -> Decimal:
+    """The percentage as Decimal division and quantize write it (the reference)."""
+    ratio = part * 100 / whole
+    value = Decimal(ratio.numerator) / Decimal(ratio.denominator)
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+
+
+amounts = st.integers(-(10**15), 10**15)
+
+
+@given(amounts, amounts.filter(bool))
+def test_percent_and_half_even_division_agree_with_decimal(part: int, whole: int) -> None:
+    """Integer arithmetic gives what Decimal gives, to the text ("-0.00" included)."""
+    expected = _percent_by_decimal(Fraction(part), Fraction(whole))
+    assert str(percent(part, whole)) == str(expected)
+    assert str(percent(Fraction(part, 3), Fraction(whole, 7))) == str(
+        _percent_by_decimal(Fraction(part, 3), Fraction(whole, 7))
+    )
+    if whole > 0:
+        exact = fraction_to_decimal(Fraction(abs(part), whole))
+        assert cents_to_decimal(divide_half_even(abs(part), whole)) == exact
+    assert divide_half_even(part, whole) == -divide_half_even(-part, whole)
+
+
+def test_half_even_division_rounds_ties_to_even() -> None:
+    assert [divide_half_even(n, 2) for n in (1, 3, 5, -1, -3, 4)] == [0, 2, 2, 0, -2, 2]
+    assert divide_half_even(7, -2) == -4
+    assert str(percent(-1, 10**9)) == "-0.00"
 
 
 def test_percent_of_zero_is_none() -> None:
