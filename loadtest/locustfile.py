@@ -24,12 +24,15 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import select
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import gevent.monkey
+from geventhttpclient.connectionpool import ConnectionPool
 from locust import User, between, events, tag, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
@@ -60,7 +63,7 @@ class BrokerageUser(FastHttpUser):
     wait_time = WAIT
 
     def on_start(self) -> None:
-        user_id = f"L{_RUN}-{next(_users)}"
+        user_id = f"L{_RUN}-{os.getpid()}-{next(_users)}"  # workers fork after the import
         with self.client.post(
             "/api/accounts",
             json={"user_id": user_id, "name": user_id, "initial_deposit": DEPOSIT},
@@ -154,6 +157,30 @@ class BrokerageUser(FastHttpUser):
         )
 
 
+# -- keep-alive past 1,024 connections -------------------------------------------------------------
+
+_poll = gevent.monkey.get_original("select", "poll")  # the system's, not gevent's: never waits
+_POLL_DEAD = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
+
+
+def _is_socket_alive(_: ConnectionPool, sock: Any) -> bool:
+    """Whether a pooled keep-alive socket may be used again: idle means nothing to read.
+
+    geventhttpclient (2.6.1) asks `select.select`, which refuses descriptors past 1,023 with
+    ValueError, which it takes for a dead socket: past about a thousand users every request
+    then opened a new connection (several hundred a second at 2,000 users, each left in
+    TIME_WAIT), which no browser or HTTP client does. `poll` has no such bound; the test is
+    the same (a socket with something to read, an end of file or an error, is dead)."""
+    if sock is None or sock.fileno() < 0:
+        return False
+    poller = _poll()
+    poller.register(sock.fileno(), _POLL_DEAD)
+    return not poller.poll(0)
+
+
+ConnectionPool._is_socket_alive = _is_socket_alive  # type: ignore[method-assign]
+
+
 # -- every failure counts ----------------------------------------------------------------------
 
 _failures = [0]
@@ -233,7 +260,7 @@ class EmbeddedUser(User):
 
     def on_start(self) -> None:
         self.broker = _broker()
-        user_id = f"E{_RUN}-{next(_users)}"
+        user_id = f"E{_RUN}-{os.getpid()}-{next(_users)}"
         opened = self._timed(
             "signup", lambda: self.broker.open_account(user_id, user_id, initial_deposit=DEPOSIT)
         )

@@ -13,6 +13,8 @@ second per server core is the requests answered per CPU-second the server spent 
 
 `--tags quote` (or search, portfolio, order, limit, deposit) runs one endpoint alone; with
 `--wait-min 0 --wait-max 0` and about 100 users that is its capacity with no think time.
+`--null` runs the same users against `loadtest.null_server`, which answers with fixed JSON at
+almost no cost: the CPU locust then uses is what the load generator alone takes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ import psutil
 
 from gateway.server.app import free_port
 
+ONE_PROCESS_USERS = 3_000
+"""The most users one locust process drives here without queueing them itself: at 5,000, with
+1-5 s think time, it saturates its core even against `loadtest.null_server` (p95 1.5 s)."""
 TARGETS_MS = {"order": 500, "portfolio": 1_000, "search": 100}
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
@@ -48,14 +53,14 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 30
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"brokerage serve exited with {server.returncode}")
+            raise SystemExit(f"the server exited with {server.returncode}")
         try:
             if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"brokerage serve did not answer on {url}")
+    raise SystemExit(f"the server did not answer on {url}")
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -125,8 +130,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="loadtest-report", help="directory for the reports")
     parser.add_argument("--wait-min", type=float, default=1.0, help="think time from (s)")
     parser.add_argument("--wait-max", type=float, default=5.0, help="think time to (s)")
-    parser.add_argument("--processes", type=int, default=1, help="locust worker processes")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help=f"locust worker processes (default 1, or 2 past {ONE_PROCESS_USERS:,} users)",
+    )
     parser.add_argument("--tags", nargs="*", default=None, help="run only these tasks")
+    parser.add_argument(
+        "--null",
+        action="store_true",
+        help="against loadtest.null_server (fixed answers): what locust alone needs",
+    )
     parser.add_argument(
         "--serve-args", default="", help="more `brokerage serve` options, as one string"
     )
@@ -140,8 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     bin_dir = Path(sys.executable).parent
     # Every simulated user signs up from this one address, where real users come from many:
     # the per-address sign-up limit is lifted for the run; every other limit stays as served.
-    server = subprocess.Popen(
-        [
+    if args.null:
+        serving = [sys.executable, "-m", "loadtest.null_server", "--port", str(port)]
+    else:
+        serving = [
             str(bin_dir / "brokerage"),
             "serve",
             "--port",
@@ -153,9 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--data",
             str(data),
             *args.serve_args.split(),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+        ]
+    server = subprocess.Popen(serving, stdout=subprocess.DEVNULL)
     try:
         _wait_healthy(url, server)
         spawn = args.spawn_rate or max(1.0, args.users / 10)
@@ -183,8 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--stop-timeout",
             "10",
         ]
-        if args.processes > 1:
-            command += ["--processes", str(args.processes)]
+        processes = args.processes or (1 if args.users <= ONE_PROCESS_USERS else 2)
+        if processes > 1:
+            command += ["--processes", str(processes)]
         if args.tags:
             command += ["--tags", *args.tags]
         env = {
@@ -193,11 +210,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "LOADTEST_WAIT_MAX": str(args.wait_max),
         }
         print(
-            f"locust: {args.users} users started at {spawn:g}/s ({ramp} s), then measured for "
-            f"{args.seconds} s, against {url}"
+            f"locust ({processes} process{'es' if processes > 1 else ''}): {args.users} users "
+            f"started at {spawn:g}/s ({ramp} s), then measured for {args.seconds} s, against {url}"
         )
         served, driving = CpuWindow(server.pid), None
-        with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) as locust:
+        log = (out / "locust.log").open("wb")  # locust's own output, for a failed run
+        with log, subprocess.Popen(command, env=env, stdout=log, stderr=log) as locust:
             driving = CpuWindow(locust.pid)
             try:  # the measured window: from when every user is up to the end
                 locust.wait(timeout=ramp)
@@ -223,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{answered / served.spent:,.0f} requests/s per server core; "
             f"locust CPU {driving.spent:.1f} s ({driving.spent / args.seconds:.2f} cores)"
         )
-    print(f"reports: {out / 'loadtest.html'} and {out}/loadtest_*.csv")
+    print(f"reports: {out / 'loadtest.html'}, {out}/loadtest_*.csv and {out / 'locust.log'}")
     print(f"targets: {'all met' if met else 'NOT all met'}")
     if status != 0:
         print(f"locust exited with {status}: some requests failed")
