@@ -178,7 +178,7 @@ def _is_socket_alive(_: ConnectionPool, sock: Any) -> bool:
     return not poller.poll(0)
 
 
-ConnectionPool._is_socket_alive = _is_socket_alive  # type: ignore[method-assign]
+ConnectionPool._is_socket_alive = _is_socket_alive  # type: ignore[method-assign,assignment]
 
 
 # -- every failure counts ----------------------------------------------------------------------

@@ -15,6 +15,8 @@ second per server core is the requests answered per CPU-second the server spent 
 `--wait-min 0 --wait-max 0` and about 100 users that is its capacity with no think time.
 `--null` runs the same users against `loadtest.null_server`, which answers with fixed JSON at
 almost no cost: the CPU locust then uses is what the load generator alone takes.
+`--server-code DIR` serves another checkout's code (`git worktree add DIR <commit>`) with this
+driver and these users: a before-and-after comparison on one machine in one sitting.
 """
 
 from __future__ import annotations
@@ -138,6 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--tags", nargs="*", default=None, help="run only these tasks")
     parser.add_argument(
+        "--server-code",
+        default=None,
+        help="serve the code of this checkout (another commit, for a before-and-after run)",
+    )
+    parser.add_argument(
         "--null",
         action="store_true",
         help="against loadtest.null_server (fixed answers): what locust alone needs",
@@ -171,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             str(data),
             *args.serve_args.split(),
         ]
-    server = subprocess.Popen(serving, stdout=subprocess.DEVNULL)
+    served_env = dict(os.environ)
+    if args.server_code:
+        served_env["PYTHONPATH"] = str(Path(args.server_code).resolve())
+    server = subprocess.Popen(serving, stdout=subprocess.DEVNULL, env=served_env)
     try:
         _wait_healthy(url, server)
         spawn = args.spawn_rate or max(1.0, args.users / 10)

@@ -27,6 +27,7 @@ from gateway import Brokerage
 from gateway.bootstrap import stop_engine
 from gateway.brokerage import DEFAULT_HISTORY_WINDOW, Recovery
 from gateway.stores import open_journal
+from gateway.stores.journal import batch_text
 from tests.integration.test_concurrency import run_together
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,10 @@ CRASHES = int(os.environ.get("CHAOS_ROUNDS", "3"))
 
 @given(st.one_of(*(st.from_type(kind) for kind in FACTS.values())))
 def test_every_fact_round_trips_through_json_exactly(fact: Fact) -> None:
+    """As the journal writes a batch (orjson, or the standard library for what it refuses,
+    such as a lone surrogate) and as a replay reads it."""
     assert decode(json.loads(json.dumps(encode(fact)))) == fact
+    assert decode(json.loads(batch_text([encode(fact)]))[0]) == fact
 
 
 def visible(broker: Brokerage, accounts: list[str]) -> list[Any]:
