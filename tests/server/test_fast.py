@@ -16,12 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 
 from gateway import Brokerage
-from gateway.server import KeyStore, create_app
+from gateway.server import KeyStore, ServerThread, create_app
 from gateway.server.encode import dumps, plain
 from gateway.server.fast import HOT, HOT_PREFIXED, hot_route
 from gateway.server.limits import Limits
@@ -29,8 +30,25 @@ from gateway.server.limits import Limits
 ADMIN = {"APCA-API-KEY-ID": "ADMIN", "APCA-API-SECRET-KEY": "admin-secret"}
 
 
+class FrameworkOnly:
+    """The same app past its fast path (its lifespan is the served twin's to run)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.state = app.state
+        self.app = functools.partial(FastAPI.__call__, app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await self.app(scope, receive, send)
+
+
 class Twin:
-    """One app reached two ways: `fast` as served, `framework` past the fast path."""
+    """One app served two ways: `fast` as `brokerage serve` serves it, `framework` past the
+    fast path."""
 
     def __init__(self) -> None:
         self.broker = Brokerage(timeout=20, runtime="mn").start()
@@ -38,8 +56,17 @@ class Twin:
         self.broker.list_stock("BOOK", "Book Traded Co.", "100.00", mode="book")
         limits = Limits(signups_per_minute=0, auth_failures_per_minute=0)
         self.app = create_app(self.broker, KeyStore("ADMIN", "admin-secret"), limits=limits)
-        self.fast = TestClient(self.app)
-        self.framework = TestClient(functools.partial(FastAPI.__call__, self.app))
+        self.servers = [ServerThread(self.app), ServerThread(FrameworkOnly(self.app))]  # type: ignore[arg-type]
+        self.url, framework_url = (server.start() for server in self.servers)
+        self.fast = httpx.Client(base_url=self.url, timeout=20)
+        self.framework = httpx.Client(base_url=framework_url, timeout=20)
+
+    def close(self) -> None:
+        self.fast.close()
+        self.framework.close()
+        for server in self.servers:
+            server.stop()
+        self.broker.close()
 
     def signup(self, user_id: str, deposit: str = "10000") -> dict[str, str]:
         body = {"user_id": user_id, "name": user_id.title(), "initial_deposit": deposit}
@@ -63,7 +90,7 @@ def twin() -> Iterator[Twin]:
     served = Twin()
     yield served
     served.broker.audit()
-    served.broker.close()
+    served.close()
 
 
 def _same(fast: Any, framework: Any) -> None:
@@ -278,7 +305,7 @@ def test_many_threads_move_cash_and_trade_through_the_fast_path(twin: Twin) -> N
 
     def work(index: int) -> None:
         me = keys[index % len(keys)]
-        client = TestClient(twin.app)
+        client = httpx.Client(base_url=twin.url, timeout=20)
         net = Decimal(0)
         for step in range(12):
             deposit = client.post("/api/account/deposit", json={"amount": "10.01"}, headers=me)
@@ -298,6 +325,7 @@ def test_many_threads_move_cash_and_trade_through_the_fast_path(twin: Twin) -> N
             net += Decimal("10.01") - Decimal("3.5")
             if order.status_code == 201 and step % 3:
                 client.delete(f"/api/orders/{order.json()['order_id']}", headers=me)
+        client.close()
         with lock:
             moved.append(net)
 
