@@ -177,6 +177,9 @@ def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Confi
         log_level=log_level,
         access_log=False,
         lifespan="on",
+        # the limits count by the connecting address (README, "Security and limits"): no
+        # X-Forwarded-For is believed, not even from loopback, where uvicorn would by default
+        proxy_headers=False,
         http=timed_protocol(limits.request_timeout),
         limit_concurrency=limits.max_connections,
         timeout_keep_alive=limits.keep_alive,

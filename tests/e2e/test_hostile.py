@@ -302,6 +302,23 @@ def test_sign_ups_and_failed_keys_are_rate_limited_per_address(server: Server) -
     assert right_key_elsewhere.status_code == 200
 
 
+def test_a_forwarded_for_header_buys_no_new_budget(server: Server) -> None:
+    """The limits count by the connecting address, even from loopback: X-Forwarded-For is
+    not believed (a local process could claim any address with it)."""
+    transport = httpx.HTTPTransport(local_address="127.0.0.1")
+    with httpx.Client(base_url=server.url, transport=transport, timeout=10) as client:
+        answers = [
+            client.post(
+                "/api/accounts",
+                json={"user_id": f"forwarded-{n}", "name": "F"},
+                headers={"X-Forwarded-For": f"203.0.113.{n}"},
+            )
+            for n in range(12)
+        ]
+    server.secrets.update(a.json()["api_secret_key"] for a in answers if a.status_code == 201)
+    assert 429 in [a.status_code for a in answers]
+
+
 def test_idle_and_trickling_sockets_are_closed_and_never_starve_the_server(
     server: Server,
 ) -> None:
