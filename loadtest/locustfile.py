@@ -21,6 +21,7 @@ Think time: `LOADTEST_WAIT_MIN` and `LOADTEST_WAIT_MAX` seconds (1 and 5 by defa
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import random
@@ -183,21 +184,24 @@ ConnectionPool._is_socket_alive = _is_socket_alive  # type: ignore[method-assign
 
 # -- every failure counts ----------------------------------------------------------------------
 
-_failures = [0]
+_failures: collections.Counter[str] = collections.Counter()
 
 
 @events.request.add_listener
-def _count_failure(exception: BaseException | None = None, **_: Any) -> None:
+def _count_failure(name: str = "", exception: BaseException | None = None, **_: Any) -> None:
     if exception is not None:
-        _failures[0] += 1
+        _failures[f"{name}: {str(exception)[:160]}"] += 1
 
 
 @events.quitting.add_listener
 def _fail_on_any_failure(environment: Environment, **_: Any) -> None:
     """Exit 1 if any request failed during the whole run, the ramp-up included (locust's own
-    check sees only the statistics, which `--reset-stats` clears once every user is up)."""
-    if _failures[0]:
-        print(f"{_failures[0]} requests failed during the run")
+    check sees only the statistics, which `--reset-stats` clears once every user is up), and
+    say which failed most."""
+    if _failures:
+        print(f"{sum(_failures.values())} requests failed during the run; the most common:")
+        for failure, count in _failures.most_common(5):
+            print(f"  {count} x {failure}")
         environment.process_exit_code = 1
 
 
