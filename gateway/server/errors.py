@@ -164,16 +164,22 @@ class Contain:
         try:
             await self.app(scope, receive, sending)
         except Exception as error:
-            self.log.error(
-                "request.failed",
-                method=scope.get("method", "WEBSOCKET"),
-                path=str(scope.get("path", ""))[:200],
-                error_type=type(error).__name__,
-                where=where(error),
-            )
+            log_failure(self.log, scope, error)
             if scope["type"] == "http" and not started:
                 response = error_response(500, "internal error: the request was not completed")
                 await response(scope, receive, send)
+
+
+def log_failure(log: Any, scope: Scope, error: Exception) -> None:
+    """The one event a request that failed on a bug logs (see `Contain`): nothing of the
+    request but its method and path."""
+    log.error(
+        "request.failed",
+        method=scope.get("method", "WEBSOCKET"),
+        path=str(scope.get("path", ""))[:200],
+        error_type=type(error).__name__,
+        where=where(error),
+    )
 
 
 class BodyLimit:
@@ -189,38 +195,48 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                size = value.decode("latin-1")
-                if len(size) > 18 or (size.isdigit() and int(size) > self.limit):
-                    await self._refuse(scope, receive, send, f"{shown(size)} bytes")
-                    return
-        chunks: list[bytes] = []
-        received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > self.limit:
-                await self._refuse(scope, receive, send, f"over {self.limit} bytes")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
+        try:
+            body = await read_body(scope, receive, self.limit)
+        except BodyTooLargeError as refused:
+            await error_response(refused.status, refused.message)(scope, receive, send)
+            return
+        if body is not None:  # None: the client went away
+            await self.app(scope, replaying(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
-        await self.app(scope, replay, send)
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """A request's whole body, or None if the client went away before sending it all;
+    BodyTooLargeError if it is, or says it is, over `limit` bytes (checked by Content-Length
+    before reading, then as a chunked body streams in)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            size = value.decode("latin-1")
+            if len(size) > 18 or (size.isdigit() and int(size) > limit):
+                raise BodyTooLargeError(limit, f"{shown(size)} bytes")
+    chunks: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise BodyTooLargeError(limit, f"over {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: str) -> None:
-        refused = BodyTooLargeError(self.limit, size)
-        await error_response(refused.status, refused.message)(scope, receive, send)
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives `body` whole first, then whatever `receive` gives."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -26,15 +26,20 @@ from urllib.parse import parse_qsl
 import orjson
 from pydantic import BaseModel
 from pydantic import ValidationError as ModelError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from actors.log import where
-from engine.money import shown
 from gateway.server import native
 from gateway.server.auth import KEY_ID_HEADER, SECRET_HEADER, KeyRecord
 from gateway.server.context import ServerState, address_of, key_of, required
 from gateway.server.encode import dumps
-from gateway.server.errors import MAX_BODY_BYTES, BodyTooLargeError, error_body, refusal
+from gateway.server.errors import (
+    MAX_BODY_BYTES,
+    error_body,
+    log_failure,
+    read_body,
+    refusal,
+    replaying,
+)
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -230,7 +235,7 @@ class FastRoutes:
         handler, param = found
         body = b""
         try:
-            read = await _read(scope, receive)
+            read = await read_body(scope, receive, MAX_BODY_BYTES)
             if read is None:  # the client went away
                 return
             body = read
@@ -238,18 +243,12 @@ class FastRoutes:
             content = dumps(value)
             headers = _JSON_HEADERS
         except Unsuited:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replaying(body, receive), send)
             return
         except Exception as error:
             answer = refusal(error)
             if answer is None:
-                self.log.error(
-                    "request.failed",
-                    method=scope["method"],
-                    path=str(scope["path"])[:200],
-                    error_type=type(error).__name__,
-                    where=where(error),
-                )
+                log_failure(self.log, scope, error)
                 status = 500
                 content = orjson.dumps(
                     error_body(500, "internal error: the request was not completed")
@@ -266,40 +265,3 @@ class FastRoutes:
             }
         )
         await send({"type": "http.response.body", "body": content})
-
-
-async def _read(scope: Scope, receive: Receive) -> bytes | None:
-    """The whole body, or None if the client went away before sending it all; BodyTooLargeError
-    (413, as `BodyLimit` answers) if it is, or says it is, over `MAX_BODY_BYTES`."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            size = value.decode("latin-1")
-            if len(size) > 18 or (size.isdigit() and int(size) > MAX_BODY_BYTES):
-                raise BodyTooLargeError(MAX_BODY_BYTES, f"{shown(size)} bytes")
-    chunks: list[bytes] = []
-    received = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunk = message.get("body", b"")
-        received += len(chunk)
-        if received > MAX_BODY_BYTES:
-            raise BodyTooLargeError(MAX_BODY_BYTES, f"over {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives `body` whole first, then whatever `receive` gives."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

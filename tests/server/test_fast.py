@@ -8,6 +8,7 @@ kind of snapshot; and many threads moving cash and trading through the fast path
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import threading
@@ -22,7 +23,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from gateway import Brokerage
-from gateway.server import KeyStore, ServerThread, create_app
+from gateway.server import KeyStore, ServerThread, create_app, fast
 from gateway.server.encode import dumps, plain
 from gateway.server.fast import HOT, HOT_PREFIXED, hot_route
 from gateway.server.limits import Limits
@@ -344,3 +345,36 @@ def test_many_threads_move_cash_and_trade_through_the_fast_path(twin: Twin) -> N
         balance = twin.fast.get("/api/account", headers=me).json()["balance"]
         assert balance["reserved"] == "0.00"
         assert Decimal(balance["cash"]) >= 0
+
+
+def test_a_bug_in_a_hot_route_answers_500_and_logs_no_secret(
+    twin: Twin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `Contain` does for the framework's routes: one event with the method, path and where,
+    nothing of the request or the error's text; the answer a plain 500."""
+    logged: list[tuple[str, dict[str, Any]]] = []
+
+    class Log:
+        def error(self, event: str, **fields: Any) -> None:
+            logged.append((event, fields))
+
+    async def broken(_: Any) -> tuple[int, Any]:
+        raise RuntimeError("secret-from-the-request")
+
+    monkeypatch.setitem(fast.HOT, ("GET", "/api/health"), broken)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/api/health", "headers": []}
+    routes = fast.FastRoutes(twin.app, twin.app.state.server, Log())
+    asyncio.run(routes(scope, receive, send))
+    assert sent[0]["status"] == 500
+    assert json.loads(sent[1]["body"])["code"] == 50010000
+    assert [event for event, _ in logged] == ["request.failed"]
+    assert logged[0][1]["error_type"] == "RuntimeError"
+    assert "secret" not in repr(logged)
