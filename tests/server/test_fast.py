@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from gateway import Brokerage
 from gateway.server import KeyStore, ServerThread, create_app, fast
@@ -362,12 +362,12 @@ def test_a_bug_in_a_hot_route_answers_500_and_logs_no_secret(
         raise RuntimeError("secret-from-the-request")
 
     monkeypatch.setitem(fast.HOT, ("GET", "/api/health"), broken)
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": "/api/health", "headers": []}
