@@ -228,7 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log = (out / "locust.log").open("wb")  # locust's own output, for a failed run
         with log, subprocess.Popen(command, env=env, stdout=log, stderr=log) as locust:
             driving = CpuWindow(locust.pid)
-            try:  # the measured window: from when every user is up to the end
+            # the measured window: from when every user is up to the end, by this driver's clock
+            # (locust's own starts a second or so later, once it has imported and connected)
+            try:
                 locust.wait(timeout=ramp)
             except subprocess.TimeoutExpired:
                 served.start()
@@ -237,7 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     locust.wait(timeout=args.seconds)
                 served.stop()
                 driving.stop()
-                workers = driving.process.children(recursive=True)
+                workers = []
+                with contextlib.suppress(psutil.Error):  # the master may be gone already
+                    workers = driving.process.children(recursive=True)
                 locust.wait()
                 # the workers stop their users after the master has gone: the server stays up
                 # until the last of them has, or their last requests would fail against it

@@ -85,3 +85,25 @@ def test_loadtest_driver_serves_runs_reports_and_passes(tmp_path: Path) -> None:
     assert int(rows["Aggregated"]["Failure Count"]) == 0
     for name in ("search", "quote", "portfolio", "order: market buy", "deposit"):
         assert int(rows[name]["Request Count"]) > 0, name
+    assert "requests/s per server core" in run.stdout
+
+
+def test_the_null_server_answers_every_request_of_the_mix(tmp_path: Path) -> None:
+    """`--null`: the same users, every response checked, against fixed answers; with two
+    locust processes (their users' ids must not collide) and one task alone (`--tags`)."""
+    out = tmp_path / "null"
+    options = "--users 20 --spawn-rate 20 --seconds 4 --wait-min 0.05 --wait-max 0.2 --null"
+    options += " --processes 2 --tags limit"
+    run = subprocess.run(
+        [sys.executable, "-m", "loadtest.run", *options.split(), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = _rows(out / "loadtest_stats.csv")
+    assert int(rows["Aggregated"]["Failure Count"]) == 0
+    assert int(rows["cancel"]["Request Count"]) > 0
+    assert "search" not in rows
+    assert "locust (2 processes)" in run.stdout
