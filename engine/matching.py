@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, NamedTuple, Protocol
 
 from engine.audit import MarketAudit
@@ -491,7 +490,7 @@ class Market:
             trades=self.trade_count,
             updated_at=ns_to_datetime(self.updated_ns),
             change=cents_to_decimal(change),
-            change_percent=percent(Fraction(change), Fraction(reference)),
+            change_percent=percent(change, reference),
             halted=self.halted,
         )
 
