@@ -174,22 +174,11 @@ def cents_to_decimal(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
-def fraction_to_decimal(cents: Fraction | int) -> Decimal:
-    """Round an exact amount in cents to whole cents, half to even, for display."""
-    if isinstance(cents, int):
-        return cents_to_decimal(cents)
-    value = Decimal(cents.numerator) / Decimal(cents.denominator)
-    return value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN).scaleb(-2)
-
-
 def share_of(total_cents: int, part: int, whole: int) -> int:
     """Return `total_cents * part / whole` rounded half to even, to the cent, in integers: the
     cost a sale of `part` of `whole` shares takes away, so that what is taken plus what is
     kept is always the total (0 <= part <= whole, whole > 0)."""
-    quotient, rest = divmod(total_cents * part, whole)
-    if 2 * rest > whole or (2 * rest == whole and quotient % 2):
-        quotient += 1
-    return quotient
+    return divide_half_even(total_cents * part, whole)
 
 
 def divide_half_even(numerator: int, denominator: int) -> int:

@@ -12,7 +12,6 @@ from engine.money import (
     average_price,
     cents_to_decimal,
     divide_half_even,
-    fraction_to_decimal,
     notional,
     parse_amount,
     parse_price,
@@ -87,9 +86,9 @@ def test_notional_is_exact_integer_cents(price: int, quantity: int) -> None:
 
 
 def test_display_rounding_is_half_even_to_the_cent() -> None:
-    assert fraction_to_decimal(Fraction(1001, 2)) == Decimal("5.00")
-    assert fraction_to_decimal(Fraction(1003, 2)) == Decimal("5.02")
-    assert fraction_to_decimal(Fraction(1000, 3)) == Decimal("3.33")
+    assert cents_to_decimal(divide_half_even(1001, 2)) == Decimal("5.00")
+    assert cents_to_decimal(divide_half_even(1003, 2)) == Decimal("5.02")
+    assert cents_to_decimal(divide_half_even(1000, 3)) == Decimal("3.33")
 
 
 def test_average_price_is_exact_to_the_cent_or_shown_to_four_places() -> None:
@@ -116,8 +115,8 @@ def test_percent_and_half_even_division_agree_with_decimal(part: int, whole: int
         _percent_by_decimal(Fraction(part, 3), Fraction(whole, 7))
     )
     if whole > 0:
-        exact = fraction_to_decimal(Fraction(abs(part), whole))
-        assert cents_to_decimal(divide_half_even(abs(part), whole)) == exact
+        exact = (Decimal(abs(part)) / Decimal(whole)).quantize(Decimal(1), ROUND_HALF_EVEN)
+        assert divide_half_even(abs(part), whole) == int(exact)
     assert divide_half_even(part, whole) == -divide_half_even(-part, whole)
 
 
