@@ -93,13 +93,17 @@ class CpuWindow:
             self.spent = cpu_seconds(self.process) - self.started
 
 
-def report(stats_csv: Path) -> tuple[bool, list[str]]:
-    """Read locust's `_stats.csv`: whether every target was met, and a line per request."""
+def report(stats_csv: Path) -> tuple[bool, list[str], int]:
+    """Read locust's `_stats.csv`: whether every target was met, a line per request, and the
+    requests of the measured window (the `Aggregated` row)."""
     met = True
     lines = []
+    answered = 0
     with stats_csv.open(newline="") as rows:
         for row in csv.DictReader(rows):
             name = row["Name"]
+            if name == "Aggregated":
+                answered = int(row["Request Count"])
             p95 = float(row["95%"] or 0)
             limit = _target(name)
             verdict = ""
@@ -112,16 +116,7 @@ def report(stats_csv: Path) -> tuple[bool, list[str]]:
                 f"fails  p50 {row['50%']:>6} ms  p95 {row['95%']:>6} ms  p99 {row['99%']:>6} ms"
                 f"  {float(row['Requests/s']):8.1f} rps{verdict}"
             )
-    return met, lines
-
-
-def _answered(stats_csv: Path) -> int:
-    """The requests of the measured window (locust's `Aggregated` row)."""
-    with stats_csv.open(newline="") as rows:
-        for row in csv.DictReader(rows):
-            if row["Name"] == "Aggregated":
-                return int(row["Request Count"])
-    return 0
+    return met, lines, answered
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -250,9 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    met, lines = report(out / "loadtest_stats.csv")
+    met, lines, answered = report(out / "loadtest_stats.csv")
     print("\n".join(lines))
-    answered = _answered(out / "loadtest_stats.csv")
     if served.spent:
         print(
             f"server CPU {served.spent:.1f} s over the {args.seconds} s window "
