@@ -1,9 +1,9 @@
 """Locust users for the brokerage.
 
-`BrokerageUser` (locust's `FastHttpUser`) is a customer of a running `brokerage serve`: it
-signs up, deposits, then searches, reads quotes, places market and limit orders, cancels, and
-reads its portfolio, with a think time between actions. It measures the whole network path:
-HTTP parsing, auth, JSON, the server's thread pool and the engine.
+`BrokerageUser` is a customer of a running `brokerage serve`: it signs up, deposits, then
+searches, reads quotes, places market and limit orders, cancels, and reads its portfolio, with a
+think time between actions. It measures the whole network path: HTTP, auth, JSON and the
+engine.
 
 `EmbeddedUser` does the same against a `Brokerage` inside the locust process and reports each
 call through locust's request events (request type "embedded"). It measures the engine alone,
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import json
 import os
 import random
 import select
@@ -31,11 +32,13 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote as url_quote
+from urllib.parse import urlsplit
 
 import gevent.monkey
+from geventhttpclient import HTTPClient
 from geventhttpclient.connectionpool import ConnectionPool
 from locust import User, between, events, tag, task
-from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 
 from engine.orders import OrderStatus, RejectReason
@@ -48,6 +51,8 @@ WAIT = between(
 SYMBOLS = [symbol for symbol, _, _ in DEFAULT_UNIVERSE]
 QUERIES = ["app", "micro", "bank", "energy", "tesla", "co", "inc", "pharma", "NV", "J"]
 DEPOSIT = "100000"
+TIMEOUT = 60.0
+"""Seconds a connection or an answer may take before the request counts as failed."""
 _RUN = uuid.uuid4().hex[:8]
 _users = itertools.count(1)
 
@@ -58,60 +63,125 @@ def _limit_below(price: str) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
-class BrokerageUser(FastHttpUser):
-    """A customer over HTTP (see the module's docstring)."""
+class BrokerageUser(User):
+    """A customer over HTTP (see the module's docstring).
+
+    Each user keeps one HTTP/1.1 connection, as a browser tab or a trading program does, on
+    geventhttpclient's `HTTPClient`: the client `FastHttpUser` wraps, without the layers a
+    customer of this API never uses (a cookie jar, redirects, URL re-parsing, header merging
+    per request). Measured against `loadtest/null_server.py` with 10,000 users, locust needed
+    1.60 cores with `FastHttpUser` and 1.12 with this, for the same requests; the server's
+    side is the same either way. Every answer is checked: its exact status (201 for a sign-up
+    and an order, 200 otherwise) and, where the user reads it, its JSON.
+    """
 
     wait_time = WAIT
 
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        if self.host is None:
+            raise ValueError("BrokerageUser needs --host")
+        url = urlsplit(self.host)
+        self.http = HTTPClient(
+            url.hostname or "127.0.0.1",
+            port=url.port,
+            concurrency=1,
+            connection_timeout=TIMEOUT,
+            network_timeout=TIMEOUT,
+        )
+        self.headers: dict[str, str] = {}
+        self.held: dict[str, int] = {}
+
+    def _call(self, method: str, path: str, name: str, body: Any = None, expect: int = 200) -> Any:
+        """Send one request and report it to locust; its JSON if it answered `expect`, else
+        None (the request counted as failed)."""
+        started = time.perf_counter()
+        error: BaseException | None = None
+        content = b""
+        try:
+            if body is None:
+                answer = self.http.request(method, path, headers=self.headers)
+            else:
+                payload = json.dumps(body)
+                headers = {**self.headers, "Content-Type": "application/json"}
+                answer = self.http.request(method, path, body=payload, headers=headers)
+            try:
+                content = answer.read()
+            finally:
+                answer.release()
+            if answer.status_code != expect:
+                said = content[:200].decode(errors="replace")
+                error = WrongAnswerError(f"{answer.status_code} {said}")
+        except Exception as raised:  # the connection failed or timed out
+            error = raised
+        self.environment.events.request.fire(
+            request_type=method,
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=len(content),
+            exception=error,
+            context={},
+        )
+        if error is not None:
+            return None
+        try:
+            return json.loads(content)
+        except ValueError as broken:
+            self.environment.events.request.fire(
+                request_type=method,
+                name=f"{name}: JSON",
+                response_time=0,
+                response_length=len(content),
+                exception=broken,
+                context={},
+            )
+            return None
+
+    def _order(self, body: dict[str, Any], name: str) -> dict[str, Any] | None:
+        order: dict[str, Any] | None = self._call("POST", "/api/orders", name, body, 201)
+        if order is not None and order["reject_reason"] == RejectReason.BUSY:
+            self._failed(name, "rejected: busy")
+        return order
+
+    def _failed(self, name: str, why: str) -> None:
+        """Count a request that answered as expected but with a wrong content."""
+        self.environment.events.request.fire(
+            request_type="CHECK",
+            name=name,
+            response_time=0,
+            response_length=0,
+            exception=WrongAnswerError(why),
+            context={},
+        )
+
     def on_start(self) -> None:
         user_id = f"L{_RUN}-{os.getpid()}-{next(_users)}"  # workers fork after the import
-        with self.client.post(
-            "/api/accounts",
-            json={"user_id": user_id, "name": user_id, "initial_deposit": DEPOSIT},
-            name="signup",
-            catch_response=True,
-        ) as answer:
-            if answer.status_code != 201:
-                answer.failure(f"signup: {answer.status_code} {answer.text}")
-                raise RuntimeError("signup failed")
-            opened = answer.json()
+        body = {"user_id": user_id, "name": user_id, "initial_deposit": DEPOSIT}
+        opened = self._call("POST", "/api/accounts", "signup", body, 201)
+        if opened is None:
+            raise RuntimeError("signup failed")
         self.headers = {
             "APCA-API-KEY-ID": opened["api_key_id"],
             "APCA-API-SECRET-KEY": opened["api_secret_key"],
         }
-        self.held: dict[str, int] = {}
 
-    def _order(self, body: dict[str, Any], name: str) -> dict[str, Any] | None:
-        with self.client.post(
-            "/api/orders", json=body, headers=self.headers, name=name, catch_response=True
-        ) as answer:
-            if answer.status_code != 201:
-                answer.failure(f"{answer.status_code} {answer.text}")
-                return None
-            order: dict[str, Any] = answer.json()
-            if order["reject_reason"] == RejectReason.BUSY:
-                answer.failure("rejected: busy")
-            return order
+    def on_stop(self) -> None:
+        self.http.close()
 
     @tag("search")
     @task(3)
     def search(self) -> None:
-        self.client.get(
-            "/api/search",
-            params={"q": random.choice(QUERIES)},
-            headers=self.headers,
-            name="search",
-        )
+        self._call("GET", f"/api/search?q={url_quote(random.choice(QUERIES))}", "search")
 
     @tag("quote")
     @task(3)
     def quote(self) -> None:
-        self.client.get(f"/api/stocks/{random.choice(SYMBOLS)}", headers=self.headers, name="quote")
+        self._call("GET", f"/api/stocks/{random.choice(SYMBOLS)}", "quote")
 
     @tag("portfolio")
     @task(2)
     def portfolio(self) -> None:
-        self.client.get("/api/account/portfolio", headers=self.headers, name="portfolio")
+        self._call("GET", "/api/account/portfolio", "portfolio")
 
     @tag("order")
     @task(2)
@@ -131,31 +201,28 @@ class BrokerageUser(FastHttpUser):
     @task(1)
     def limit_order_then_cancel(self) -> None:
         symbol = random.choice(SYMBOLS[:20])
-        with self.client.get(
-            f"/api/stocks/{symbol}", headers=self.headers, name="quote", catch_response=True
-        ) as answer:
-            price = answer.json()["last_price"] if answer.status_code == 200 else None
-        if price is None:
+        quoted = self._call("GET", f"/api/stocks/{symbol}", "quote")
+        if quoted is None:
             return
         body = {
             "symbol": symbol,
             "side": "buy",
             "quantity": 1,
             "type": "limit",
-            "limit_price": _limit_below(price),
+            "limit_price": _limit_below(quoted["last_price"]),
         }
         order = self._order(body, "order: limit buy")
         if order and order["status"] == OrderStatus.PENDING:
-            self.client.delete(
-                f"/api/orders/{order['order_id']}", headers=self.headers, name="cancel"
-            )
+            self._call("DELETE", f"/api/orders/{order['order_id']}", "cancel")
 
     @tag("deposit")
     @task(1)
     def deposit(self) -> None:
-        self.client.post(
-            "/api/account/deposit", json={"amount": "100"}, headers=self.headers, name="deposit"
-        )
+        self._call("POST", "/api/account/deposit", "deposit", {"amount": "100"})
+
+
+class WrongAnswerError(Exception):
+    """An answer with another status than the request expects, or a wrong content."""
 
 
 # -- keep-alive past 1,024 connections -------------------------------------------------------------

@@ -107,3 +107,28 @@ def test_the_null_server_answers_every_request_of_the_mix(tmp_path: Path) -> Non
     assert int(rows["cancel"]["Request Count"]) > 0
     assert "search" not in rows
     assert "locust (2 processes)" in run.stdout
+
+
+def test_a_wrong_answer_counts_as_a_failed_request(tmp_path: Path) -> None:
+    """`BrokerageUser` checks each answer's status: with sign-ups limited to one a minute per
+    address, the refused sign-ups (429) fail the run."""
+    out = tmp_path / "refused"
+    options = "--users 6 --spawn-rate 6 --seconds 3 --wait-min 0.05 --wait-max 0.2"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtest.run",
+            *options.split(),
+            "--serve-args",
+            "--signups-per-minute 1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert run.returncode != 0, run.stdout[-3000:]
+    assert "signup: 429" in run.stdout + (out / "locust.log").read_text()
