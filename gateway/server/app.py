@@ -29,11 +29,11 @@ from actors.log import make_logger
 from actors.notify import NotificationSettings
 from gateway.apps.feeds import FeedRunner, random_walk
 from gateway.brokerage import Brokerage
-from gateway.server import alpaca, native, streams
+from gateway.server import accept, alpaca, native, streams
 from gateway.server.auth import ADMIN_NOTE, KEY_NOTE, KeyStore
 from gateway.server.context import WATCHLIST_NOTE, ServerState, document_security
 from gateway.server.errors import MAX_BODY_BYTES, BodyLimit, Contain, install
-from gateway.server.fast import FastRoutes
+from gateway.server.fast import FastRoutes, HotHttpProtocol
 from gateway.server.limits import Limits, raise_file_limit, timed_protocol
 
 DEFAULT_THREADS = 64
@@ -180,11 +180,12 @@ def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Confi
         # the limits count by the connecting address (README, "Security and limits"): no
         # X-Forwarded-For is believed, not even from loopback, where uvicorn would by default
         proxy_headers=False,
-        http=timed_protocol(limits.request_timeout),
+        http=timed_protocol(limits.request_timeout, HotHttpProtocol),
         limit_concurrency=limits.max_connections,
         timeout_keep_alive=limits.keep_alive,
         ws_max_size=MAX_BODY_BYTES,  # a WebSocket message, like a body, is at most 64 KiB
         backlog=16_384,
+        loop=accept.LOOP,  # every waiting connection accepted at each turn (accept.py)
     )
 
 

@@ -195,11 +195,12 @@ class TimedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
-def timed_protocol(request_timeout: float) -> type[TimedHttpProtocol]:
-    """The protocol class uvicorn should use for a `request_timeout` deadline."""
-    return type(
-        "TimedHttpProtocol", (TimedHttpProtocol,), {"request_timeout": float(request_timeout)}
-    )
+def timed_protocol(
+    request_timeout: float, base: type[TimedHttpProtocol] = TimedHttpProtocol
+) -> type[TimedHttpProtocol]:
+    """The protocol class uvicorn should use for a `request_timeout` deadline: `base` (or a
+    subclass of it) with that deadline."""
+    return type(base.__name__, (base,), {"request_timeout": float(request_timeout)})
 
 
 def raise_file_limit(wanted_connections: int) -> int:

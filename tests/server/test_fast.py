@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -378,3 +379,97 @@ def test_a_bug_in_a_hot_route_answers_500_and_logs_no_secret(
     assert [event for event, _ in logged] == ["request.failed"]
     assert logged[0][1]["error_type"] == "RuntimeError"
     assert "secret" not in repr(logged)
+
+
+# -- the hot routes answered by the protocol itself (HotHttpProtocol) ----------------------------
+
+
+def _exchange(
+    url: str, raw: bytes, answers: int, closes: bool = False
+) -> list[tuple[bytes, dict[bytes, bytes], bytes]]:
+    """Send `raw` bytes on one connection; read `answers` answers: (status line, headers, body);
+    if the server `closes` the connection then, one more with what it sent before closing."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(raw)
+        stream = connection.makefile("rb")
+        read = []
+        for _ in range(answers):
+            status = stream.readline().rstrip()
+            headers: dict[bytes, bytes] = {}
+            while line := stream.readline().rstrip():
+                name, _, value = line.partition(b": ")
+                headers[name.lower()] = value
+            read.append((status, headers, stream.read(int(headers[b"content-length"]))))
+        if closes:
+            read.append((b"", {}, stream.read()))
+        return read
+
+
+def _request(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: test", *(f"{k}: {v}" for k, v in headers.items())]
+    if body:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def test_the_protocol_answers_pipelined_requests_in_order_then_closes_when_asked(
+    twin: Twin,
+) -> None:
+    me = twin.signup("piper")
+    order = json.dumps({"symbol": "AAPL", "side": "buy", "quantity": 1}).encode()
+    raw = (
+        _request("GET", "/api/stocks/AAPL", me)
+        + _request("POST", "/api/orders", me, order)
+        + _request("POST", "/api/orders", me, b'{"symbol": 5}')  # refused by the framework
+        + _request("GET", "/api/account/portfolio", {**me, "Connection": "close"})
+    )
+    answers = _exchange(twin.url, raw, 4, closes=True)
+    assert [status for status, _, _ in answers[:4]] == [
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.1 201 Created",
+        b"HTTP/1.1 422 Unprocessable Entity",
+        b"HTTP/1.1 200 OK",
+    ]
+    assert json.loads(answers[0][2])["symbol"] == "AAPL"
+    assert json.loads(answers[1][2])["status"] == "executed"
+    assert json.loads(answers[3][2])["holdings"][0]["symbol"] == "AAPL"
+    for _, headers, _ in answers[:4]:
+        assert headers[b"content-type"] == b"application/json"
+        assert b"date" in headers
+    assert answers[3][1][b"connection"] == b"close"
+    assert answers[4][2] == b""  # and the connection ended there
+
+
+def test_the_protocol_closes_after_an_http_1_0_request_and_answers_100_continue(
+    twin: Twin,
+) -> None:
+    raw = b"GET /api/health HTTP/1.0\r\n\r\n"
+    answers = _exchange(twin.url, raw, 1, closes=True)
+    assert answers[0][0] == b"HTTP/1.1 200 OK"
+    assert answers[0][1][b"connection"] == b"close"
+    assert json.loads(answers[0][2]) == {"status": "ok"}
+    assert answers[1][2] == b""
+    me = twin.signup("asker")
+    body = json.dumps({"amount": "5"}).encode()
+    head = _request("POST", "/api/account/deposit", {**me, "Expect": "100-continue"}, body)
+    host, port = twin.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head[: -len(body)])
+        assert connection.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        connection.sendall(body)
+        answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["cash"] == "10005.00"
+
+
+def test_the_protocol_refuses_a_body_over_the_limit_as_the_framework_does(twin: Twin) -> None:
+    me = twin.signup("bulky")
+    body = b'{"amount": "' + b"1" * 70_000 + b'"}'
+    fast_answer = _exchange(twin.url, _request("POST", "/api/account/deposit", me, body), 1)[0]
+    framework_url = str(twin.framework.base_url).rstrip("/")
+    framework_answer = _exchange(
+        framework_url, _request("POST", "/api/account/deposit", me, body), 1
+    )[0]
+    assert fast_answer[0] == framework_answer[0] == b"HTTP/1.1 413 Request Entity Too Large"
+    assert fast_answer[2] == framework_answer[2]
