@@ -13,6 +13,17 @@ BIN = Path(sys.executable).parent
 FAST = {**os.environ, "LOADTEST_WAIT_MIN": "0.05", "LOADTEST_WAIT_MAX": "0.2"}
 
 
+def _drive(*options: str) -> subprocess.CompletedProcess[str]:
+    """`python -m loadtest.run` with these options."""
+    return subprocess.run(
+        [sys.executable, "-m", "loadtest.run", *options],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
 def _rows(path: Path) -> dict[str, dict[str, str]]:
     with path.open(newline="") as rows:
         return {row["Name"]: row for row in csv.DictReader(rows)}
@@ -55,29 +66,8 @@ def test_embedded_user_runs_under_gevent_and_the_engine_audits(tmp_path: Path) -
 
 def test_loadtest_driver_serves_runs_reports_and_passes(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadtest.run",
-            "--users",
-            "30",
-            "--spawn-rate",
-            "30",
-            "--seconds",
-            "5",
-            "--wait-min",
-            "0.05",
-            "--wait-max",
-            "0.2",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    options = "--users 30 --spawn-rate 30 --seconds 5 --wait-min 0.05 --wait-max 0.2"
+    run = _drive(*options.split(), "--out", str(out))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "targets: all met" in run.stdout
     assert (out / "loadtest.html").stat().st_size > 0
@@ -94,13 +84,7 @@ def test_the_null_server_answers_every_request_of_the_mix(tmp_path: Path) -> Non
     out = tmp_path / "null"
     options = "--users 20 --spawn-rate 20 --seconds 4 --wait-min 0.05 --wait-max 0.2 --null"
     options += " --processes 2 --tags limit"
-    run = subprocess.run(
-        [sys.executable, "-m", "loadtest.run", *options.split(), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    run = _drive(*options.split(), "--out", str(out))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     rows = _rows(out / "loadtest_stats.csv")
     assert int(rows["Aggregated"]["Failure Count"]) == 0
@@ -114,21 +98,6 @@ def test_a_wrong_answer_counts_as_a_failed_request(tmp_path: Path) -> None:
     address, the refused sign-ups (429) fail the run."""
     out = tmp_path / "refused"
     options = "--users 6 --spawn-rate 6 --seconds 3 --wait-min 0.05 --wait-max 0.2"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadtest.run",
-            *options.split(),
-            "--serve-args",
-            "--signups-per-minute 1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    run = _drive(*options.split(), "--serve-args", "--signups-per-minute 1", "--out", str(out))
     assert run.returncode != 0, run.stdout[-3000:]
     assert "signup: 429" in run.stdout + (out / "locust.log").read_text()
