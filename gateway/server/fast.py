@@ -309,9 +309,26 @@ class HotHttpProtocol(TimedHttpProtocol):
         if fast is None or found is None:
             super()._start_asgi_task(cycle, app)
             return
-        task = self.loop.create_task(self._answer(cycle, app, fast, *found))
+        task = self.loop.create_task(self._guarded(cycle, app, fast, *found))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
+
+    async def _guarded(
+        self,
+        cycle: RequestResponseCycle,
+        app: ASGI3Application,
+        fast: FastRoutes,
+        handler: Handler,
+        param: str,
+    ) -> None:
+        """`_answer`; should it fail past the route (which answers its own errors), the
+        connection ends, as uvicorn ends one whose app failed mid-answer."""
+        try:
+            await self._answer(cycle, app, fast, handler, param)
+        except Exception as error:
+            scope: Any = cycle.scope
+            log_failure(fast.log, scope, error)
+            cycle.transport.close()
 
     async def _answer(
         self,

@@ -473,3 +473,21 @@ def test_the_protocol_refuses_a_body_over_the_limit_as_the_framework_does(twin: 
     )[0]
     assert fast_answer[0] == framework_answer[0] == b"HTTP/1.1 413 Request Entity Too Large"
     assert fast_answer[2] == framework_answer[2]
+
+
+def test_a_failure_past_the_route_ends_the_connection(
+    twin: Twin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A route's own errors are answered (above); should writing the answer fail, the
+    connection ends instead of hanging, and the next connection is served."""
+
+    async def unwritable(_: Any) -> tuple[int, Any]:
+        return 999, {"status": "ok"}  # no status line for it: the write fails
+
+    monkeypatch.setitem(fast.HOT, ("GET", "/api/health"), unwritable)
+    host, port = twin.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(b"GET /api/health HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert connection.recv(100) == b""
+    monkeypatch.undo()
+    assert twin.fast.get("/api/health").json() == {"status": "ok"}
