@@ -127,14 +127,7 @@ class BrokerageUser(User):
         try:
             return json.loads(content)
         except ValueError as broken:
-            self.environment.events.request.fire(
-                request_type=method,
-                name=f"{name}: JSON",
-                response_time=0,
-                response_length=len(content),
-                exception=broken,
-                context={},
-            )
+            self._failed(f"{name}: JSON", str(broken))
             return None
 
     def _order(self, body: dict[str, Any], name: str) -> dict[str, Any] | None:

@@ -384,13 +384,18 @@ def test_a_bug_in_a_hot_route_answers_500_and_logs_no_secret(
 # -- the hot routes answered by the protocol itself (HotHttpProtocol) ----------------------------
 
 
+def _connect(url: str) -> socket.socket:
+    """A TCP connection to the server at `url` (http://host:port)."""
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
 def _exchange(
     url: str, raw: bytes, answers: int, closes: bool = False
 ) -> list[tuple[bytes, dict[bytes, bytes], bytes]]:
     """Send `raw` bytes on one connection; read `answers` answers: (status line, headers, body);
     if the server `closes` the connection then, one more with what it sent before closing."""
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
+    with _connect(url) as connection:
         connection.sendall(raw)
         stream = connection.makefile("rb")
         read = []
@@ -453,8 +458,7 @@ def test_the_protocol_closes_after_an_http_1_0_request_and_answers_100_continue(
     me = twin.signup("asker")
     body = json.dumps({"amount": "5"}).encode()
     head = _request("POST", "/api/account/deposit", {**me, "Expect": "100-continue"}, body)
-    host, port = twin.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
+    with _connect(twin.url) as connection:
         connection.sendall(head[: -len(body)])
         assert connection.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         connection.sendall(body)
@@ -485,8 +489,7 @@ def test_a_failure_past_the_route_ends_the_connection(
         return 999, {"status": "ok"}  # no status line for it: the write fails
 
     monkeypatch.setitem(fast.HOT, ("GET", "/api/health"), unwritable)
-    host, port = twin.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
+    with _connect(twin.url) as connection:
         connection.sendall(b"GET /api/health HTTP/1.1\r\nHost: test\r\n\r\n")
         assert connection.recv(100) == b""
     monkeypatch.undo()
