@@ -30,6 +30,7 @@ from actors.messages import (
     Request,
     SettleFill,
     SettleMatch,
+    SettleTriggered,
     SubmitOrder,
 )
 from actors.services import Services
@@ -55,7 +56,7 @@ from engine.journal import (
     apply_watchlist_edit,
     refused,
 )
-from engine.matching import OrderTicket
+from engine.matching import MatchResult, OrderTicket
 from engine.orders import CancelReason, Order, OrderStatus, RejectReason
 
 
@@ -221,12 +222,43 @@ class AccountActor(BrokerActor):
 
     @handles(SettleMatch)
     def _settle_match(self, message: SettleMatch) -> None:
-        order = self.account.order(message.order_id)
         result = message.result
+        order = self._apply_result(message.order_id, result, message.at_ns, result.triggered)
+        if result.fills or result.cancel_reason is not None or result.triggered is not None:
+            self._applied(f"match:{message.order_id}")  # else there was nothing to apply
+        if message.reply is not None:
+            message.reply.set(AfterAll(order.snapshot(), message.waits))
+
+    @handles(SettleTriggered)
+    def _settle_triggered(self, message: SettleTriggered) -> None:
+        trigger = (message.stop_price, message.mark)
+        self._apply_result(message.order_id, message.result, message.at_ns, trigger)
+        self._applied(f"triggered:{message.order_id}")
+        message.done.set(None)
+
+    def _apply_result(
+        self,
+        order_id: OrderId,
+        result: MatchResult,
+        at_ns: int,
+        trigger: tuple[int, int | None] | None,
+    ) -> Order:
+        """Settle what the book did with one of this account's orders: a stop's trigger, the
+        order's own fills, the cancel of its rest."""
+        order = self.account.order(order_id)
+        if trigger is not None:
+            order.trigger(at_ns, *trigger)
+            if self.verbose:
+                self.log.info(
+                    "order.triggered",
+                    order_id=order_id,
+                    symbol=order.symbol,
+                    stop_price=str(order.snapshot().stop_price),
+                )
         for fill in result.fills:
-            self._settle(message.order_id, fill)
+            self._settle(order_id, fill)
         if result.cancel_reason is not None:
-            self._cancel(message.order_id, result.cancel_reason, message.at_ns)
+            self._cancel(order_id, result.cancel_reason, at_ns)
         elif result.rested and self.verbose:
             self.log.info(
                 "order.resting",
@@ -234,10 +266,7 @@ class AccountActor(BrokerActor):
                 symbol=order.symbol,
                 remaining=order.remaining,
             )
-        if result.fills or result.cancel_reason is not None:  # else there was nothing to apply
-            self._applied(f"match:{message.order_id}")
-        if message.reply is not None:
-            message.reply.set(AfterAll(order.snapshot(), message.waits))
+        return order
 
     def _applied(self, key: str) -> None:
         """Tell the journal (if any) this account applied the effect `key` of a book's fact

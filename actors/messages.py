@@ -123,6 +123,19 @@ class SettleFill(NamedTuple):
     done: Reply | None
 
 
+class SettleTriggered(NamedTuple):
+    """Symbol actor -> a stop's account actor: a price move triggered it (at `stop_price`; a
+    trailing stop's `mark` set it) at `at_ns`, and `result` is what the order it became did
+    then; `done` is set once settled."""
+
+    order_id: OrderId
+    stop_price: int
+    mark: int | None
+    result: MatchResult
+    at_ns: int
+    done: Reply
+
+
 @dataclass(frozen=True, slots=True)
 class RemoveFromBook:
     """Account actor -> symbol actor: take a resting order out of the book (a cancel)."""

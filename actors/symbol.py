@@ -36,6 +36,7 @@ from actors.messages import (
     SetAlert,
     SettleFill,
     SettleMatch,
+    SettleTriggered,
     SubmitOrder,
 )
 from actors.services import Services
@@ -100,6 +101,33 @@ class SymbolActor(BrokerActor):
             assert order_id is not None
             done = new_future()
             send(fill.maker_owner, SettleFill(order_id, fill, done))
+            waits.append(done)
+        return tuple(waits)
+
+    def _tell_triggered(self) -> tuple[Any, ...]:
+        """Tell the accounts of the stops the last change triggered: first the makers their
+        stops traded with, then each stop's own account."""
+        found = self.market.take_triggered()
+        if not found:
+            return ()
+        waits: list[Any] = []
+        metrics = self.services.metrics
+        for stop in found:
+            metrics.count("stops_triggered")
+            metrics.count("fills", len(stop.result.fills))
+            if self.verbose:
+                self.log.info(
+                    "stop.triggered",
+                    order_id=stop.order_id,
+                    account_id=stop.account_id,
+                    stop_price=str(cents_to_decimal(stop.stop_price)),
+                )
+            waits.extend(self._tell_makers(stop.result.fills))
+            done = new_future()
+            settle = SettleTriggered(
+                stop.order_id, stop.stop_price, stop.mark, stop.result, stop.at_ns, done
+            )
+            send(stop.owner, settle)
             waits.append(done)
         return tuple(waits)
 
@@ -177,7 +205,7 @@ class SymbolActor(BrokerActor):
         result = self.market.submit(ticket, now, self.trade_ids)
         self.services.metrics.count("fills", len(result.fills))
         durable = self.services.durable(Matched(self.market.symbol, ticket.order_id, now))
-        waits = self._tell_makers(result.fills) + durable
+        waits = self._tell_makers(result.fills) + self._tell_triggered() + durable
         self._price_moved(old, now)
         if result.rested and self.verbose:
             self.log.debug("book.rested", order_id=ticket.order_id, side=ticket.side.value)
@@ -205,7 +233,7 @@ class SymbolActor(BrokerActor):
         fills = self.market.update_price(price, now, self.trade_ids)
         self.services.metrics.count("fills", len(fills))
         durable = self.services.durable(PriceSet(self.market.symbol, price, now))
-        waits = self._tell_makers(fills) + durable
+        waits = self._tell_makers(fills) + self._tell_triggered() + durable
         self._price_moved(old, now)
         if fills and self.verbose:
             self.log.info("price.triggered", price=str(cents_to_decimal(price)), fills=len(fills))

@@ -9,7 +9,7 @@ import operator
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from typing import Any, Union
 
 from engine.errors import ValidationError
@@ -28,6 +28,12 @@ class Codec:
             kind: tuple(item.name for item in fields(kind)) for kind in registry.values()
         }
         self._rows: dict[type, Callable[[Any], list[Any]]] = {}
+        self._defaults: dict[type, tuple[Any, ...]] = {
+            kind: tuple(item.default for item in fields(kind) if item.default is not MISSING)
+            for kind in registry.values()
+        }
+        """Each kind's trailing fields' defaults: a row written before they were added lacks
+        them and reads as if it had them at their defaults."""
         self._enums: dict[type, tuple[tuple[int, dict[Any, Any]], ...] | None] = {}
 
     def encode(self, value: Any) -> dict[str, Any]:
@@ -111,6 +117,9 @@ class Codec:
             raise ValidationError("type", f"must be one of {', '.join(self.registry)}", name)
         if kind not in self._enums:
             self._enums[kind] = self._enum_fields(kind)
+        missing = len(self._names[kind]) + 1 - len(row)
+        if 0 < missing <= len(self._defaults[kind]):
+            row = [*row, *self._defaults[kind][-missing:]]
         enums = self._enums[kind]
         if enums is not None:  # every field text, a number or a string enum: only enums to read
             values = row[1:]

@@ -35,7 +35,7 @@ from engine.fields import (
     symbol_key,
 )
 from engine.ids import AccountId, OrderId, Symbol, UserId
-from engine.money import parse_amount, parse_price, parse_quantity
+from engine.money import parse_amount, parse_price, parse_quantity, parse_trail_percent
 from engine.orders import LiquidityMode, OrderType, Side, TimeInForce
 from engine.watchlists import MAX_SYMBOLS, parse_watchlist_name
 
@@ -169,8 +169,10 @@ class GrantShares:
 
 @dataclass(frozen=True, slots=True)
 class PlaceOrder:
-    """Place a market or limit order; `client_order_id` is the caller's own id for it, unique
-    among the account's orders (the account refuses a second order with the same one)."""
+    """Place an order; `client_order_id` is the caller's own id for it, unique among the
+    account's orders (the account refuses a second order with the same one). A stop or stop
+    limit has a `stop_price`; a trailing stop has a `trail_price` (cents) or a `trail_bps`
+    (hundredths of a percent)."""
 
     account_id: AccountId
     symbol: Symbol
@@ -180,6 +182,9 @@ class PlaceOrder:
     limit_price: int | None
     time_in_force: TimeInForce
     client_order_id: str | None = None
+    stop_price: int | None = None
+    trail_price: int | None = None
+    trail_bps: int | None = None
 
     @classmethod
     def parse(
@@ -192,20 +197,41 @@ class PlaceOrder:
         limit_price: Any = None,
         time_in_force: Any = "gtc",
         client_order_id: Any = None,
+        stop_price: Any = None,
+        trail_price: Any = None,
+        trail_percent: Any = None,
     ) -> PlaceOrder:
-        """The command from a caller's values: a limit order needs `limit_price`, a market
-        order must not have one."""
+        """The command from a caller's values: a limit or stop limit order needs
+        `limit_price`, a stop or stop limit `stop_price`, a trailing stop one of `trail_price`
+        and `trail_percent`; none may have a price its type does not use. A stop waits in the
+        book, so its time in force is "gtc" or "day"."""
         kind: OrderType = OrderType.parse(order_type, "order_type")
         side_: Side = Side.parse(side, "side")
         tif: TimeInForce = TimeInForce.parse(time_in_force, "time_in_force")
         parsed_quantity = parse_quantity(quantity)
-        limit: int | None = None
-        if kind is OrderType.LIMIT:
-            if limit_price is None:
-                raise ValidationError("limit_price", "is required for a limit order", limit_price)
-            limit = parse_price(limit_price, "limit_price")
-        elif limit_price is not None:
-            raise ValidationError("limit_price", "must be None for a market order", limit_price)
+        limit = _price_for(kind, "limit_price", limit_price, _LIMITED)
+        stop = _price_for(kind, "stop_price", stop_price, _STOPPED)
+        trail: int | None = None
+        bps: int | None = None
+        if kind is OrderType.TRAILING_STOP:
+            if (trail_price is None) == (trail_percent is None):
+                raise ValidationError(
+                    "trail_price",
+                    "a trailing stop needs exactly one of trail_price and trail_percent",
+                    trail_price,
+                )
+            if trail_price is not None:
+                trail = parse_price(trail_price, "trail_price")
+            else:
+                bps = parse_trail_percent(trail_percent)
+        else:
+            for name, value in (("trail_price", trail_price), ("trail_percent", trail_percent)):
+                if value is not None:
+                    raise ValidationError(name, f"must be None for a {kind.value} order", value)
+        if kind.is_stop and tif not in (TimeInForce.GTC, TimeInForce.DAY):
+            raise ValidationError(
+                "time_in_force", f"must be 'gtc' or 'day' for a {kind.value} order", time_in_force
+            )
         return cls(
             account_key(account_id),
             symbol_key(symbol),
@@ -215,7 +241,28 @@ class PlaceOrder:
             limit,
             tif,
             parse_client_order_id(client_order_id),
+            stop,
+            trail,
+            bps,
         )
+
+
+_LIMITED = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+_STOPPED = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
+
+
+def _price_for(
+    kind: OrderType, name: str, value: Any, needed_by: frozenset[OrderType]
+) -> int | None:
+    """The price `name` of an order of type `kind`: required by the types `needed_by`, refused
+    by the others."""
+    if kind in needed_by:
+        if value is None:
+            raise ValidationError(name, f"is required for a {kind.value} order", value)
+        return parse_price(value, name)
+    if value is not None:
+        raise ValidationError(name, f"must be None for a {kind.value} order", value)
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from typing import Any
 from engine.commands import PlaceOrder
 from engine.ids import OrderId
 from engine.money import parse_percent
-from engine.orders import Order, Side
+from engine.orders import Order, OrderType, Side
+from engine.stops import trailing_stop
 
 DEFAULT_COLLAR_PERCENT = 5
 
@@ -45,13 +46,24 @@ class OrderFactory:
         """Return the new PENDING order `command` asks for, under `order_id`.
 
         `market_price` (cents) is the symbol's current price, from which a market buy's collar
-        is set.
+        is set. A buy that becomes a market order when triggered reserves as a market buy would
+        at its stop price (a trailing stop's: the one its trail sets from `market_price`, from
+        where it can only fall).
         """
         limit = command.limit_price
+        stop = command.stop_price
+        hwm: int | None = None
+        if command.order_type is OrderType.TRAILING_STOP:
+            hwm = market_price
+            stop = trailing_stop(command.side, hwm, command.trail_price, command.trail_bps)
         reserve: int | None = None
         if command.side is Side.BUY:
             # collar_price in integers: ceil(price * up / down)
-            reserve = limit if limit is not None else -(-market_price * self._up // self._down)
+            if limit is not None:
+                reserve = limit
+            else:
+                base = market_price if stop is None else stop
+                reserve = -(-base * self._up // self._down)
         return Order(
             order_id=order_id,
             account_id=command.account_id,
@@ -65,4 +77,8 @@ class OrderFactory:
             created_ns=created_ns,
             placed_monotonic_ns=placed_monotonic_ns,
             client_order_id=command.client_order_id,
+            stop_price=stop,
+            trail_price=command.trail_price,
+            trail_bps=command.trail_bps,
+            hwm=hwm,
         )

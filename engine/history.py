@@ -50,8 +50,16 @@ ORDER_COLUMNS = (
     "reject_reason",
     "cancel_reason",
     "updated_ns",
+    "stop_price",
+    "trail_price",
+    "trail_bps",
+    "hwm",
+    "triggered_ns",
 )
 """A finished order's row, in this order (`number` is the order id's number, for sorting)."""
+
+ADDED_ORDER_COLUMNS = ORDER_COLUMNS[18:]
+"""The columns added after the first release (a store made before gets them added, empty)."""
 
 TRANSACTION_COLUMNS = (
     "transaction_id",
@@ -92,13 +100,19 @@ def order_row(order: Order) -> tuple[Any, ...]:
         None if order.reject_reason is None else order.reject_reason.value,
         None if order.cancel_reason is None else order.cancel_reason.value,
         order.updated_ns,
+        order.stop_price,
+        order.trail_price,
+        order.trail_bps,
+        order.hwm,
+        order.triggered_ns,
     )
 
 
 def order_from_row(row: tuple[Any, ...]) -> OrderSnapshot:
     """The snapshot of the order `order_row` wrote."""
     (order_id, _, account_id, symbol, side, kind, tif, quantity, limit, reserve, created) = row[:11]
-    (client_id, status, filled, filled_cents, reject, cancel, updated) = row[11:]
+    (client_id, status, filled, filled_cents, reject, cancel, updated) = row[11:18]
+    (stop, trail, bps, hwm, triggered) = row[18:23]
     order = Order(
         OrderId(order_id),
         AccountId(account_id),
@@ -117,6 +131,11 @@ def order_from_row(row: tuple[Any, ...]) -> OrderSnapshot:
         reject_reason=None if reject is None else RejectReason(reject),
         cancel_reason=None if cancel is None else CancelReason(cancel),
         updated_ns=updated,
+        stop_price=stop,
+        trail_price=trail,
+        trail_bps=bps,
+        hwm=hwm,
+        triggered_ns=triggered,
     )
     return order.snapshot()
 

@@ -44,7 +44,7 @@ from engine.commands import (
 )
 from engine.commands import decode as decode_command
 from engine.ids import AccountId, OrderId, Routes, Symbol, UserId, id_number
-from engine.matching import Fill, Market, OrderTicket, TradeIdSequence
+from engine.matching import Fill, Market, MatchResult, OrderTicket, TradeIdSequence
 from engine.orders import (
     CancelReason,
     LiquidityMode,
@@ -118,6 +118,10 @@ class Accepted:
     reserve_price: int | None
     client_order_id: str | None
     created_ns: int
+    stop_price: int | None = None
+    trail_price: int | None = None
+    trail_bps: int | None = None
+    hwm: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,10 @@ class Refused:
     created_ns: int
     reason: RejectReason
     kept: bool
+    stop_price: int | None = None
+    trail_price: int | None = None
+    trail_bps: int | None = None
+    hwm: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +308,10 @@ def _terms(order: Order) -> dict[str, Any]:
         "reserve_price": order.reserve_price,
         "client_order_id": order.client_order_id,
         "created_ns": order.created_ns,
+        "stop_price": order.stop_price,
+        "trail_price": order.trail_price,
+        "trail_bps": order.trail_bps,
+        "hwm": order.hwm,
     }
 
 
@@ -316,6 +328,10 @@ def _order(fact: Accepted | Refused) -> Order:
         reserve_price=fact.reserve_price,
         created_ns=fact.created_ns,
         client_order_id=fact.client_order_id,
+        stop_price=fact.stop_price,
+        trail_price=fact.trail_price,
+        trail_bps=fact.trail_bps,
+        hwm=fact.hwm,
     )
 
 
@@ -416,28 +432,47 @@ class State:
         order = account.orders[order_id]
         old = market.price
         result = market.submit(OrderTicket.of(order), at_ns, self.trade_ids[fact.symbol])
-        own = list(result.fills)
-        for fill in result.fills:
+        self._pend_makers(result.fills)
+        self.pending[f"match:{order_id}"] = partial(
+            self._settle_match, account, order_id, result, at_ns
+        )
+        self._pend_triggered(market)
+        self._alerts_moved(fact.symbol, old, market.price)
+
+    def _pend_makers(self, fills: tuple[Fill, ...]) -> None:
+        for fill in fills:
             maker = fill.order_id_for(fill.taker_side.opposite)
             if maker is not None:
                 self._pend_fill(maker, fill)
-        self.pending[f"match:{order_id}"] = partial(
-            self._settle_match, account, order_id, own, result.cancel_reason, at_ns
-        )
-        self._alerts_moved(fact.symbol, old, market.price)
+
+    def _pend_triggered(self, market: Market) -> None:
+        """Pend the account effects of the stops the last fact triggered (as the symbol's
+        actor sends them: each stop's makers' fills, then the stop's own effects)."""
+        for found in market.take_triggered():
+            self._pend_makers(found.result.fills)
+            account = self.accounts[found.account_id]
+            trigger = (found.stop_price, found.mark)
+            self.pending[f"triggered:{found.order_id}"] = partial(
+                self._settle_match, account, found.order_id, found.result, found.at_ns, trigger
+            )
 
     @staticmethod
     def _settle_match(
         account: Account,
         order_id: OrderId,
-        fills: list[Fill],
-        cancel_reason: CancelReason | None,
+        result: MatchResult,
         at_ns: int,
+        trigger: tuple[int, int | None] | None = None,
     ) -> None:
-        for fill in fills:
+        """Apply to its account what the book did with an order: the trigger of a stop, its
+        fills, the cancel of its rest (as the account actor does live)."""
+        trigger = trigger or result.triggered
+        if trigger is not None:
+            account.order(order_id).trigger(at_ns, *trigger)
+        for fill in result.fills:
             account.settle_fill(order_id, fill.trade_id, fill.quantity, fill.price, fill.at_ns)
-        if cancel_reason is not None:
-            account.cancel_rest(order_id, cancel_reason, at_ns)
+        if result.cancel_reason is not None:
+            account.cancel_rest(order_id, result.cancel_reason, at_ns)
 
     def _alerts_moved(self, symbol: Symbol, old: int, new: int) -> None:
         book = self.alerts[symbol]
@@ -461,6 +496,7 @@ class State:
             maker = fill.order_id_for(fill.taker_side.opposite)
             assert maker is not None
             self._pend_fill(maker, fill)
+        self._pend_triggered(market)
         self._alerts_moved(fact.symbol, old, market.price)
 
     def _removed(self, fact: Removed) -> None:
@@ -529,6 +565,8 @@ class State:
         for market in self.markets.values():
             for entry in market.book.entries():
                 entry.owner = None
+            for stop in market.stops.entries():
+                stop.owner = None
             market.tape = deque(
                 (fill._replace(maker_owner=None) for fill in market.tape), maxlen=market.tape.maxlen
             )
@@ -553,9 +591,8 @@ class State:
 
     def unsubmitted(self) -> list[Order]:
         """Open orders that rest in no book: accepted, and the crash came before their match."""
-        resting = {
-            entry.order_id for market in self.markets.values() for entry in market.book.entries()
-        }
+        resting = {entry.order_id for m in self.markets.values() for entry in m.book.entries()}
+        resting.update(stop.order_id for m in self.markets.values() for stop in m.stops.entries())
         return [
             order
             for account in self.accounts.values()
@@ -610,7 +647,11 @@ class State:
                 for e in market.book.entries()
             ]
             alerts = sorted(a.alert_id for a in self.alerts[symbol].all())
-            parts.append(repr((symbol, market.price, market.volume, entries, alerts)))
+            stops = [
+                (e.order_id, e.side, e.sequence, market.stops.current(e.order_id))
+                for e in market.stops.entries()
+            ]
+            parts.append(repr((symbol, market.price, market.volume, entries, alerts, stops)))
         return parts
 
 

@@ -33,6 +33,7 @@ from engine.orders import (
     TimeInForce,
     ns_to_datetime,
 )
+from engine.stops import StopBook, StopEntry
 
 
 class OrderTicket(NamedTuple):
@@ -53,6 +54,9 @@ class OrderTicket(NamedTuple):
     limit_price: int | None
     bound: int | None
     owner: Any = None
+    stop_price: int | None = None
+    trail_price: int | None = None
+    trail_bps: int | None = None
 
     @classmethod
     def of(cls, order: Order, owner: Any = None) -> OrderTicket:
@@ -69,6 +73,9 @@ class OrderTicket(NamedTuple):
             order.limit_price,
             bound,
             owner,
+            order.stop_price if order.order_type is not OrderType.TRAILING_STOP else None,
+            order.trail_price,
+            order.trail_bps,
         )
 
 
@@ -107,6 +114,23 @@ class MatchResult(NamedTuple):
     fills: tuple[Fill, ...]
     rested: bool
     cancel_reason: CancelReason | None
+    triggered: tuple[int, int | None] | None = None
+    """For a stop that triggered at once (its condition held when it came): its stop price
+    and mark (None), in cents."""
+
+
+class StopTriggered(NamedTuple):
+    """A waiting stop a price move triggered (its stop price and, for a trailing stop, its
+    mark, in cents), and what then happened to it as the market or limit order it became: its
+    fills (the makers' sides of them too), its rest waiting in the book or cancelled."""
+
+    order_id: OrderId
+    account_id: AccountId
+    owner: Any
+    stop_price: int
+    mark: int | None
+    result: MatchResult
+    at_ns: int
 
 
 class ExecutionStrategy(Protocol):
@@ -257,6 +281,16 @@ class Market:
         self._history = PriceHistory(history_limit)
         self._history.append(at_ns, price)
         self.tape: deque[Fill] = deque(maxlen=tape_limit)
+        self.stops = StopBook()
+        self.triggered: list[StopTriggered] = []
+        """The stops triggered since `take_triggered` was last called, in order."""
+
+    def take_triggered(self) -> list[StopTriggered]:
+        """The stops triggered since the last call (by price moves or trades), oldest first."""
+        found = self.triggered
+        if found:
+            self.triggered = []
+        return found
 
     # -- prices ------------------------------------------------------------------------------
 
@@ -274,9 +308,11 @@ class Market:
         """Move the price (the feed's entry point) and return the fills it triggers.
 
         In `market` mode every resting buy limited at or above the new price and every resting
-        sell limited at or below it fills in full at the new price, in price-time priority.
-        In `book` mode the price is a reference only (for collars and valuation); nothing
-        trades. O(log L + k) for k triggered orders.
+        sell limited at or below it fills in full at the new price, in price-time priority;
+        then the stops the price reaches trigger (see `take_triggered`). In `book` mode the
+        price is a reference only (for collars and valuation); nothing trades or triggers.
+        O(log L + k) for k triggered orders, plus the stop book's move (amortized O(log n) per
+        stop it triggers).
         """
         self._set_price(price, at_ns)
         if self.mode is LiquidityMode.BOOK:
@@ -303,6 +339,8 @@ class Market:
                         entry.owner,
                     )
                 )
+        if self.stops:
+            self._run_stops(at_ns, next_trade_id)
         return fills
 
     # -- orders ------------------------------------------------------------------------------
@@ -313,8 +351,62 @@ class Market:
         `market` mode: if the current price is within the order's bound it fills in full at that
         price, else a GTC limit rests. `book` mode: it takes resting orders of the other side in
         price-time priority at their prices while they are within its bound (a FOK first checks
-        that enough is there). O(log L + k) for k resting orders touched.
+        that enough is there); the price its trades reach triggers the stops it reaches (see
+        `take_triggered`). A stop waits for its trigger (`rested`), or, if the price is already
+        at its stop, triggers at once and executes as the order it becomes. O(log L + k) for k
+        resting orders touched, plus the stops triggered.
         """
+        if ticket.order_type.is_stop:
+            return self._wait(ticket, at_ns, next_trade_id)
+        result = self._execute(ticket, at_ns, next_trade_id)
+        if result.fills and self.stops and self.mode is LiquidityMode.BOOK:
+            self._run_stops(at_ns, next_trade_id)
+        return result
+
+    def _wait(self, ticket: OrderTicket, at_ns: int, next_trade_id: _TradeIds) -> MatchResult:
+        stop = ticket.stop_price
+        if stop is not None and (
+            self.price <= stop if ticket.side is Side.SELL else self.price >= stop
+        ):
+            result = self._execute(_entered(ticket), at_ns, next_trade_id)
+            if result.fills and self.stops and self.mode is LiquidityMode.BOOK:
+                self._run_stops(at_ns, next_trade_id)
+            return result._replace(triggered=(stop, None))
+        self.stops.add(
+            ticket._replace(owner=None),
+            self.price,
+            stop_price=stop,
+            trail_price=ticket.trail_price,
+            trail_bps=ticket.trail_bps,
+            owner=ticket.owner,
+            day=ticket.time_in_force is TimeInForce.DAY,
+        )
+        return MatchResult((), rested=True, cancel_reason=None)
+
+    def _run_stops(self, at_ns: int, next_trade_id: _TradeIds) -> None:
+        """Trigger the stops the current price reaches and execute each as the order it
+        becomes, until the price their trades reach triggers no more (book mode: a cascade)."""
+        while True:
+            found = self.stops.move(self.price)
+            if not found:
+                return
+            for trigger in found:
+                entry = trigger.entry
+                ticket = _entered(entry.ticket._replace(owner=entry.owner))
+                result = self._execute(ticket, at_ns, next_trade_id)
+                self.triggered.append(
+                    StopTriggered(
+                        entry.order_id,
+                        ticket.account_id,
+                        entry.owner,
+                        trigger.stop_price,
+                        trigger.mark,
+                        result,
+                        at_ns,
+                    )
+                )
+
+    def _execute(self, ticket: OrderTicket, at_ns: int, next_trade_id: _TradeIds) -> MatchResult:
         strategy = STRATEGIES[ticket.order_type]
         if self.mode is LiquidityMode.MARKET:
             if _within(ticket.side, self.price, ticket.bound):
@@ -403,23 +495,32 @@ class Market:
         reason = strategy.unfilled_reason(ticket, blocked_by_bound)
         return MatchResult(tuple(fills), rested=False, cancel_reason=reason)
 
-    def halt(self) -> list[RestingOrder]:
-        """Stop trading: take every resting order out of the book and return them, so that
-        their accounts can cancel them. Used when a failure left the book in a state that
-        cannot be trusted; quotes, bars and the tape stay readable. O(n)."""
+    def halt(self) -> list[RestingOrder | StopEntry | StopTriggered]:
+        """Stop trading: take every resting order and waiting stop out and return them (and
+        the stops triggered but not yet taken), so that their accounts can cancel them. Used
+        when a failure left the book in a state that cannot be trusted; quotes, bars and the
+        tape stay readable. O(n)."""
         self.halted = True
-        return self.book.clear()
+        return [*self.book.clear(), *self.stops.clear(), *self.take_triggered()]
 
-    def expire_day_orders(self) -> list[RestingOrder]:
-        """Take the DAY orders out of the book at the session's close. O(n)."""
-        return self.book.remove_day_orders()
+    def expire_day_orders(self) -> list[RestingOrder | StopEntry]:
+        """Take the DAY orders and DAY stops out at the session's close. O(n log n)."""
+        return [*self.book.remove_day_orders(), *self.stops.remove_day_orders()]
 
     def cancel(self, order_id: OrderId) -> int:
-        """Take a resting order out of the book; return the shares it still had (0 if it was
-        not resting: already filled or never rested). O(1), plus O(log L) if its level empties.
-        """
+        """Take a resting order or a waiting stop out; return the shares it still had (0 if it
+        was neither: already filled or never rested). O(1), plus O(log L) if its level empties
+        (O(log n) for a stop)."""
         entry = self.book.remove(order_id)
-        return 0 if entry is None else entry.remaining
+        if entry is not None:
+            return entry.remaining
+        stop = self.stops.remove(order_id)
+        return 0 if stop is None else int(stop.ticket.quantity)
+
+    def waiting(self, order_id: OrderId) -> tuple[int, int | None] | None:
+        """A waiting stop's stop price and mark (None for a fixed stop) in cents now, or None
+        if it does not wait here. O(1)."""
+        return self.stops.current(order_id)
 
     def _fill(
         self,
@@ -522,11 +623,19 @@ class Market:
     def audit(self) -> MarketAudit:
         """Check the book's invariants and return what rests in it. O(n)."""
         self.book.check()
-        return MarketAudit(self.symbol, self.mode, len(self.book), self.volume)
+        self.stops.check()
+        return MarketAudit(self.symbol, self.mode, len(self.book) + len(self.stops), self.volume)
 
     def history(self) -> list[PricePoint]:
         """Every kept price point, oldest first. O(n)."""
         return [PricePoint(ns_to_datetime(at), cents_to_decimal(p)) for at, p in self._history]
+
+
+def _entered(ticket: OrderTicket) -> OrderTicket:
+    """The market or limit order a triggered stop becomes."""
+    return ticket._replace(
+        order_type=ticket.order_type.triggered, stop_price=None, trail_price=None, trail_bps=None
+    )
 
 
 class PriceHistory:

@@ -163,6 +163,18 @@ def parse_percent(value: Any, field: str) -> Fraction:
     return Fraction(amount)
 
 
+def parse_trail_percent(value: Any, field: str = "trail_percent") -> int:
+    """Return a trailing stop's percentage (above 0, below 100, to 0.01 %) in hundredths of a
+    percent: "1.5" is 150."""
+    amount = _to_decimal(field, value)
+    hundredths = _EXACT.multiply(amount, CENTS_PER_UNIT)
+    if hundredths != hundredths.to_integral_value():
+        raise ValidationError(field, "must be a whole number of hundredths of a percent", value)
+    if not 0 < hundredths < 10_000:
+        raise ValidationError(field, "must be above 0 and below 100", value)
+    return int(hundredths)
+
+
 def notional(price_cents: int, quantity: int) -> int:
     """Return the cash value in cents of `quantity` shares at `price_cents`: the one place
     where a price times a quantity becomes money."""

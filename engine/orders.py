@@ -44,10 +44,33 @@ class Side(_Choice):
 
 
 class OrderType(_Choice):
-    """How an order is priced: at the market, or no worse than a limit."""
+    """How an order is priced: at the market, or no worse than a limit; a stop order waits for
+    the price to reach its stop price (a trailing stop's follows the price) and then enters as a
+    market order (stop, trailing stop) or a limit order (stop limit)."""
 
     MARKET = "market"
     LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+    TRAILING_STOP = "trailing_stop"
+
+    @property
+    def is_stop(self) -> bool:
+        """True for the types that wait for a trigger."""
+        return self in _STOPS
+
+    @property
+    def triggered(self) -> OrderType:
+        """The type it enters the market as once triggered (itself if it is no stop)."""
+        return _TRIGGERED.get(self, self)
+
+
+_STOPS = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
+_TRIGGERED = {
+    OrderType.STOP: OrderType.MARKET,
+    OrderType.STOP_LIMIT: OrderType.LIMIT,
+    OrderType.TRAILING_STOP: OrderType.MARKET,
+}
 
 
 class TimeInForce(_Choice):
@@ -176,6 +199,14 @@ class OrderSnapshot(NamedTuple):
     created_at: datetime
     updated_at: datetime
     client_order_id: str | None = None
+    stop_price: Decimal | None = None
+    """A stop's stop price: a trailing stop's as it stood when triggered, or when placed."""
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    hwm: Decimal | None = None
+    """A trailing stop's mark (highest price since placed for a sell, lowest for a buy) when
+    triggered, or when placed."""
+    triggered_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -190,6 +221,12 @@ class Order:
             collar price for a market buy. Cash reserved for it is always
             `remaining * reserve_price`. None for a sell, which reserves shares.
         client_order_id: The caller's own id for it, unique among its account's orders.
+        stop_price: A stop's or stop limit's stop price in cents; a trailing stop's is set from
+            its mark when placed and when triggered.
+        trail_price: A trailing stop's distance from its mark, in cents.
+        trail_bps: A trailing stop's distance from its mark in hundredths of a percent.
+        hwm: A trailing stop's mark in cents (when placed, then when triggered).
+        triggered_ns: When a stop was triggered (None until then).
     """
 
     order_id: OrderId
@@ -210,6 +247,11 @@ class Order:
     reject_reason: RejectReason | None = None
     cancel_reason: CancelReason | None = None
     updated_ns: int = field(default=0)
+    stop_price: int | None = None
+    trail_price: int | None = None
+    trail_bps: int | None = None
+    hwm: int | None = None
+    triggered_ns: int | None = None
 
     def __post_init__(self) -> None:
         if not self.updated_ns:
@@ -260,6 +302,15 @@ class Order:
         self.filled_quantity += quantity
         self.filled_cents += notional(price_cents, quantity)
 
+    def trigger(self, at_ns: int, stop_price: int, hwm: int | None) -> None:
+        """Record that the stop was triggered at `at_ns`, at `stop_price` (a trailing stop's
+        as its mark `hwm` set it)."""
+        self.triggered_ns = at_ns
+        self.stop_price = stop_price
+        if hwm is not None:
+            self.hwm = hwm
+        self.updated_ns = at_ns
+
     def cancel(self, reason: CancelReason, at_ns: int) -> None:
         """Cancel what remains of the order."""
         self._move(OrderStatus.CANCELLED, at_ns)
@@ -289,4 +340,13 @@ class Order:
             created_at=ns_to_datetime(self.created_ns),
             updated_at=ns_to_datetime(self.updated_ns),
             client_order_id=self.client_order_id,
+            stop_price=_price(self.stop_price),
+            trail_price=_price(self.trail_price),
+            trail_percent=None if self.trail_bps is None else Decimal(self.trail_bps).scaleb(-2),
+            hwm=_price(self.hwm),
+            triggered_at=None if self.triggered_ns is None else ns_to_datetime(self.triggered_ns),
         )
+
+
+def _price(cents: int | None) -> Decimal | None:
+    return None if cents is None else cents_to_decimal(cents)

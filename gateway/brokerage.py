@@ -979,11 +979,21 @@ class Brokerage:
         *,
         client_order_id: str | None = None,
         keep_refused: bool = True,
+        stop_price: Any = None,
+        trail_price: Any = None,
+        trail_percent: Any = None,
     ) -> Call[OrderSnapshot]:
         """Place an order; return it once its immediate matching and settlement are done.
 
         `side` is "buy" or "sell", `order_type` "market" or "limit" (which needs
-        `limit_price`), `time_in_force` "gtc", "ioc", "fok" or "day". A marketable order
+        `limit_price`), `time_in_force` "gtc", "ioc", "fok" or "day". The stop types wait for
+        a trigger and are "gtc" or "day": "stop" (needs `stop_price`; a sell triggers when the
+        price falls to it, a buy when it rises to it, then it is a market order), "stop_limit"
+        (`stop_price` and `limit_price`: then a limit order) and "trailing_stop" (`trail_price`,
+        an amount, or `trail_percent`: its stop follows the highest price since it was placed
+        for a sell, the lowest for a buy, at that distance). A stop buy reserves cash as a
+        market buy at its stop price would. In `market` mode the feed's price triggers stops,
+        in `book` mode the last trade. A waiting stop comes back PENDING. A marketable order
         comes back EXECUTED or PARTIALLY_FILLED, a resting one PENDING, a refused one REJECTED
         with its `reject_reason`; a market or IOC/FOK order that could not fill comes back
         CANCELLED with its `cancel_reason`. `client_order_id` is the caller's own id for the
@@ -1003,6 +1013,9 @@ class Brokerage:
             limit_price,
             time_in_force,
             client_order_id,
+            stop_price,
+            trail_price,
+            trail_percent,
         )
         keep = parse_flag(keep_refused, "keep_refused")
         self._changing()

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.history import ORDER_COLUMNS, TRANSACTION_COLUMNS, OrderQuery, TransactionQuery
+from engine.history import (
+    ADDED_ORDER_COLUMNS,
+    ORDER_COLUMNS,
+    TRANSACTION_COLUMNS,
+    OrderQuery,
+    TransactionQuery,
+)
 from engine.ids import id_number
 from engine.orders import datetime_to_ns
 
@@ -22,6 +28,11 @@ _TYPES = {
     "amount": "BIGINT NOT NULL",
     "at_ns": "BIGINT NOT NULL",
     "price": "BIGINT",
+    "stop_price": "BIGINT",
+    "trail_price": "BIGINT",
+    "trail_bps": "BIGINT",
+    "hwm": "BIGINT",
+    "triggered_ns": "BIGINT",
 }
 
 
@@ -48,6 +59,16 @@ def schema(prefix: str, sqlite: bool) -> list[str]:
         " WHERE client_order_id IS NOT NULL",
         f"CREATE TABLE IF NOT EXISTS {transactions} (\n    {transaction_columns},\n"
         f"    PRIMARY KEY (account_id, number)\n){without_rowid}",
+    ]
+
+
+def added_columns(prefix: str, present: set[str]) -> list[str]:
+    """The statements that add to an orders table made by an earlier release the columns it
+    lacks (`present`: the columns it has)."""
+    return [
+        f"ALTER TABLE {prefix}orders ADD COLUMN {name} {_TYPES.get(name, 'TEXT')}"
+        for name in ADDED_ORDER_COLUMNS
+        if name not in present
     ]
 
 

@@ -51,6 +51,16 @@ class PostgresJournal(GroupCommitJournal):
         self._db.execute(SNAPSHOTS)
         for statement in history.schema(PREFIX, sqlite=False):
             self._db.execute(statement)
+        present = {
+            row[0]
+            for row in self._db.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = %s AND table_schema = current_schema()",
+                (f"{PREFIX}orders",),
+            )
+        }
+        for statement in history.added_columns(PREFIX, present):
+            self._db.execute(statement)
         self._db.execute(f"SET synchronous_commit = {'on' if durability == 'fsync' else 'off'}")
         self._keep_order, self._keep_transaction = history.upserts(PREFIX, "%s")
 

@@ -48,6 +48,9 @@ class SqliteJournal(GroupCommitJournal):
         self._db.execute(SNAPSHOTS)
         for statement in history.schema("", sqlite=True):
             self._db.execute(statement)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(orders)")}
+        for statement in history.added_columns("", present):
+            self._db.execute(statement)
         self._keep_order, self._keep_transaction = history.upserts("", "?")
 
     def write(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -160,3 +161,31 @@ def test_without_a_store_an_account_keeps_only_its_window() -> None:
         with pytest.raises(UnknownOrderError):
             broker.get_order(filled[0])
         broker.audit()
+
+
+def test_a_store_made_before_the_stop_columns_gets_them_and_keeps_its_rows(store: str) -> None:
+    """An orders table of the first release (without the stop orders' columns) is given them
+    when the store opens, and its rows read back with them empty."""
+    from engine.history import ADDED_ORDER_COLUMNS
+    from gateway.stores import open_journal
+
+    with Brokerage(store=store, history_window=1) as broker:
+        broker.list_stock("MKT", "Market Co", "100")
+        account = broker.open_account("U1", "Ann", initial_deposit="1000").account_id
+        order = broker.place_order(account, "MKT", "buy", 1, "market")
+        broker.place_order(account, "MKT", "buy", 1, "market")  # the first leaves memory
+    journal = open_journal(store, "os")
+    db: Any = journal._db
+    table = "orders" if store.startswith("sqlite") else "brokerage_orders"
+    for name in ADDED_ORDER_COLUMNS:
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {name}")
+    journal.close()
+
+    with Brokerage(store=store, history_window=1) as again:
+        found = again.get_order(order.order_id)
+        assert found.status.value == "executed"
+        assert found.stop_price is None
+        stop = again.place_order(account, "MKT", "buy", 1, "stop", stop_price="101")
+        again.cancel_order(stop.order_id)
+        again.place_order(account, "MKT", "buy", 1, "market")  # the stop leaves memory
+        assert again.get_order(stop.order_id).stop_price == Decimal("101.00")

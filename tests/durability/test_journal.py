@@ -115,6 +115,28 @@ def trade_a_while(broker: Brokerage, *, listed: bool = False) -> list[str]:
                 broker.update_price("MKT", str(rng.randint(95, 105)))
             elif roll < 0.3:
                 broker.deposit(account, "12.34")
+            elif roll < 0.45:  # stops of each kind, which the moves and trades trigger
+                side = rng.choice(["buy", "sell"])
+                kind = rng.choice(["stop", "stop_limit", "trailing_stop"])
+                away = rng.randint(50, 300) * (1 if side == "buy" else -1)
+                terms: dict[str, Any] = (
+                    {"trail_percent": f"{rng.randint(50, 300) / 100:.2f}"}
+                    if kind == "trailing_stop"
+                    else {"stop_price": f"{(10000 + away) / 100:.2f}"}
+                )
+                limit = f"{(10000 + away * 2) / 100:.2f}" if kind == "stop_limit" else None
+                order = broker.place_order(
+                    account,
+                    rng.choice(["MKT", "BK"]),
+                    side,
+                    rng.randint(1, 5),
+                    kind,
+                    limit,
+                    rng.choice(["gtc", "day"]),
+                    **terms,
+                )
+                if order.status.value == "pending":
+                    resting.append(order.order_id)
             else:
                 order = broker.place_order(
                     account,

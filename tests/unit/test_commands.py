@@ -100,6 +100,9 @@ def test_a_parsed_command_holds_parsed_values() -> None:
         "limit_price": 9999,
         "time_in_force": "day",
         "client_order_id": "mine-1",
+        "stop_price": None,
+        "trail_price": None,
+        "trail_bps": None,
     }
     listing = commands.ListStock.parse("x", "X Corp", "1", "BOOK")
     assert (listing.mode, listing.price) == (LiquidityMode.BOOK, 100)

@@ -106,7 +106,18 @@ def test_factory_builds_a_market_buy_reserving_at_the_collar() -> None:
     ("fields", "field"),
     [
         ({"side": "hold"}, "side"),
-        ({"order_type": "stop"}, "order_type"),
+        ({"order_type": "stop_loss"}, "order_type"),
+        ({"order_type": "stop"}, "stop_price"),
+        ({"order_type": "stop", "stop_price": "0"}, "stop_price"),
+        ({"order_type": "stop_limit", "stop_price": "10"}, "limit_price"),
+        ({"order_type": "limit", "limit_price": "10", "stop_price": "9"}, "stop_price"),
+        ({"order_type": "stop", "stop_price": "10", "time_in_force": "ioc"}, "time_in_force"),
+        ({"order_type": "trailing_stop"}, "trail_price"),
+        ({"order_type": "trailing_stop", "trail_price": "1", "trail_percent": "1"}, "trail_price"),
+        ({"order_type": "trailing_stop", "trail_percent": "100"}, "trail_percent"),
+        ({"order_type": "trailing_stop", "trail_percent": "0.001"}, "trail_percent"),
+        ({"order_type": "trailing_stop", "trail_price": "0.001"}, "trail_price"),
+        ({"order_type": "market", "trail_percent": "2"}, "trail_percent"),
         ({"time_in_force": "gtd"}, "time_in_force"),
         ({"quantity": 0}, "quantity"),
         ({"quantity": 1.5}, "quantity"),
@@ -136,6 +147,9 @@ def test_place_order_command_refuses_bad_fields_naming_the_field(
             request["order_type"],
             request["limit_price"],
             request["time_in_force"],
+            stop_price=request.get("stop_price"),
+            trail_price=request.get("trail_price"),
+            trail_percent=request.get("trail_percent"),
         )
 
     assert error.value.field == field

@@ -1,0 +1,231 @@
+"""Stop, stop limit and trailing stop orders through the embedded API, in both liquidity modes,
+with their reservations, events and cancels; and many threads trading against waiting stops
+while prices move, then the audit."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from engine import (
+    CancelReason,
+    OrderFilled,
+    OrderNotCancellableError,
+    OrderStatus,
+    RejectReason,
+    ValidationError,
+)
+from gateway import Brokerage
+from tests.integration.test_concurrency import run_together
+
+
+def funded(broker: Brokerage, user: str, cash: str = "100000") -> str:
+    return broker.open_account(user, user.lower(), initial_deposit=cash).account_id
+
+
+def test_a_sell_stop_waits_holding_its_shares_then_sells_when_the_price_falls(
+    broker: Brokerage,
+) -> None:
+    account = funded(broker, "U1")
+    broker.grant_shares(account, "AAPL", 10, "100")
+    filled: list[OrderFilled] = []
+    seen = threading.Event()
+
+    def on_fill(event: object) -> None:
+        assert isinstance(event, OrderFilled)
+        filled.append(event)
+        seen.set()
+
+    broker.subscribe(on_fill, [OrderFilled])
+
+    order = broker.place_order(account, "AAPL", "sell", 10, "stop", stop_price="140")
+
+    assert order.status is OrderStatus.PENDING
+    assert order.stop_price == Decimal("140.00")
+    assert order.triggered_at is None
+    assert broker.portfolio(account).holdings[0].reserved == 10
+    broker.update_price("AAPL", "141")
+    assert broker.get_order(order.order_id).status is OrderStatus.PENDING
+
+    broker.update_price("AAPL", "139.50")
+
+    done = broker.get_order(order.order_id)
+    assert done.status is OrderStatus.EXECUTED
+    assert done.average_fill_price == Decimal("139.50")
+    assert done.triggered_at is not None
+    assert broker.balance(account).cash == Decimal("101395.00")
+    assert seen.wait(5)
+    assert filled[0].order.order_id == order.order_id
+
+
+def test_a_stop_buy_reserves_as_a_market_buy_at_its_stop_and_is_refused_without_it(
+    broker: Brokerage,
+) -> None:
+    account = funded(broker, "U1", cash="1000")
+
+    refused = broker.place_order(account, "AAPL", "buy", 7, "stop", stop_price="160")
+    assert refused.status is OrderStatus.REJECTED  # 7 x 168.00 (160 + 5 %) > 1,000
+    assert refused.reject_reason is RejectReason.INSUFFICIENT_FUNDS
+
+    order = broker.place_order(account, "AAPL", "buy", 5, "stop", stop_price="160")
+    assert broker.balance(account).reserved == Decimal("840.00")  # 5 x 168.00
+
+    cancelled = broker.cancel_order(order.order_id)
+    assert cancelled.status is OrderStatus.CANCELLED
+    assert broker.balance(account).reserved == Decimal("0.00")
+    broker.update_price("AAPL", "170")
+    assert broker.get_order(order.order_id).status is OrderStatus.CANCELLED
+
+
+def test_a_stop_limit_becomes_a_resting_limit_that_fills_later(broker: Brokerage) -> None:
+    account = funded(broker, "U1")
+    order = broker.place_order(
+        account, "AAPL", "buy", 4, "stop_limit", "152.00", stop_price="151.00"
+    )
+    assert broker.balance(account).reserved == Decimal("608.00")  # at its limit
+
+    broker.update_price("AAPL", "153")  # triggered: a buy limited at 152 rests
+    resting = broker.get_order(order.order_id)
+    assert resting.status is OrderStatus.PENDING
+    assert resting.triggered_at is not None
+
+    broker.update_price("AAPL", "151.50")
+    assert broker.get_order(order.order_id).status is OrderStatus.EXECUTED
+    assert broker.balance(account).reserved == Decimal("0.00")
+
+
+def test_a_trailing_stop_reports_its_mark_and_stop_when_it_triggers(broker: Brokerage) -> None:
+    account = funded(broker, "U1")
+    broker.grant_shares(account, "AAPL", 3, "100")
+    order = broker.place_order(account, "AAPL", "sell", 3, "trailing_stop", trail_percent="2")
+    assert (order.hwm, order.stop_price, order.trail_percent) == (
+        Decimal("150.00"),
+        Decimal("147.00"),
+        Decimal("2.00"),
+    )
+
+    for price in ("155", "160", "158", "156.80"):
+        broker.update_price("AAPL", price)
+
+    done = broker.get_order(order.order_id)
+    assert done.status is OrderStatus.EXECUTED
+    assert (done.hwm, done.stop_price) == (Decimal("160.00"), Decimal("156.80"))
+    assert done.average_fill_price == Decimal("156.80")
+
+
+def test_in_book_mode_a_trade_triggers_a_stop_that_trades_with_the_book(
+    broker: Brokerage,
+) -> None:
+    maker, taker, stopper = (funded(broker, u) for u in ("M", "T", "S"))
+    broker.grant_shares(taker, "BOOK", 5, "90")
+    broker.grant_shares(stopper, "BOOK", 5, "90")
+    broker.place_order(maker, "BOOK", "buy", 5, "limit", "99")
+    broker.place_order(maker, "BOOK", "buy", 5, "limit", "98")
+    stop = broker.place_order(stopper, "BOOK", "sell", 5, "stop", stop_price="99")
+    broker.update_price("BOOK", "90")  # the feed's reference price triggers nothing in a book
+    assert broker.get_order(stop.order_id).status is OrderStatus.PENDING
+
+    broker.place_order(taker, "BOOK", "sell", 5, "market")  # trades at 99: the stop triggers
+
+    done = broker.get_order(stop.order_id)
+    assert done.status is OrderStatus.EXECUTED
+    assert done.average_fill_price == Decimal("98.00")
+    assert broker.portfolio(maker).holdings[0].quantity == 10
+
+
+def test_a_triggered_stop_market_with_nothing_to_trade_is_cancelled_and_released(
+    broker: Brokerage,
+) -> None:
+    maker, taker, stopper = (funded(broker, u) for u in ("M", "T", "S"))
+    broker.grant_shares(taker, "BOOK", 1, "90")
+    broker.grant_shares(stopper, "BOOK", 5, "90")
+    broker.place_order(maker, "BOOK", "buy", 1, "limit", "99")
+    stop = broker.place_order(stopper, "BOOK", "sell", 5, "stop", stop_price="99")
+
+    broker.place_order(taker, "BOOK", "sell", 1, "market")
+
+    done = broker.get_order(stop.order_id)
+    assert done.status is OrderStatus.CANCELLED
+    assert done.cancel_reason is CancelReason.NO_LIQUIDITY
+    assert broker.portfolio(stopper).holdings[0].reserved == 0
+
+
+@pytest.mark.parametrize(
+    ("terms", "field"),
+    [
+        ({"order_type": "stop"}, "stop_price"),
+        ({"order_type": "stop", "stop_price": "1.001"}, "stop_price"),
+        ({"order_type": "trailing_stop", "trail_percent": "-1"}, "trail_percent"),
+        ({"order_type": "stop", "stop_price": "10", "time_in_force": "fok"}, "time_in_force"),
+    ],
+)
+def test_bad_stop_terms_are_refused_naming_the_field(
+    broker: Brokerage, terms: dict[str, str], field: str
+) -> None:
+    account = funded(broker, "U1")
+    with pytest.raises(ValidationError) as error:
+        broker.place_order(account, "AAPL", "sell", 1, **terms)  # type: ignore[arg-type]
+    assert error.value.field == field
+    assert broker.orders(account) == []
+
+
+def test_threads_place_cancel_and_trade_against_stops_while_prices_move(
+    broker: Brokerage,
+) -> None:
+    """Stops of every kind, on both symbols, placed, cancelled and triggered from many threads
+    while the feed moves AAPL and trades move BOOK; then the audit (conservation, no leaked
+    reservation, books and stop books consistent) and every order final or still waiting."""
+    accounts = [funded(broker, f"U{n}") for n in range(6)]
+    for account in accounts:
+        broker.grant_shares(account, "AAPL", 200, "150")
+        broker.grant_shares(account, "BOOK", 200, "100")
+
+    def trade(n: int) -> None:
+        rng = random.Random(n)
+        mine: list[str] = []
+        for _ in range(60):
+            account = rng.choice(accounts)
+            symbol = rng.choice(["AAPL", "BOOK"])
+            base = 150 if symbol == "AAPL" else 100
+            roll = rng.random()
+            if roll < 0.15:
+                broker.update_price("AAPL", f"{rng.uniform(140, 160):.2f}")
+            elif roll < 0.25 and mine:
+                with contextlib.suppress(OrderNotCancellableError):  # done meanwhile
+                    broker.cancel_order(mine.pop(rng.randrange(len(mine))))
+            elif roll < 0.6:
+                side = rng.choice(["buy", "sell"])
+                kind = rng.choice(["stop", "stop_limit", "trailing_stop"])
+                offset = rng.uniform(0.5, 5) * (1 if side == "buy" else -1)
+                terms: dict[str, Any] = {}
+                limit = None
+                if kind == "trailing_stop":
+                    terms["trail_price" if rng.random() < 0.5 else "trail_percent"] = (
+                        f"{rng.uniform(0.5, 3):.2f}"
+                    )
+                else:
+                    terms["stop_price"] = f"{base + offset:.2f}"
+                    if kind == "stop_limit":
+                        limit = f"{base + offset * 1.5:.2f}"
+                order = broker.place_order(
+                    account, symbol, side, rng.randint(1, 5), kind, limit, "gtc", **terms
+                )
+                if not order.status.is_final:
+                    mine.append(order.order_id)
+            else:
+                price = f"{base + rng.uniform(-4, 4):.2f}"
+                broker.place_order(account, symbol, rng.choice(["buy", "sell"]), 3, "limit", price)
+
+    run_together(trade, threads=6)
+    report = broker.audit()
+    assert report.open_orders == report.resting_orders
+    for account in accounts:
+        balance = broker.balance(account)
+        assert balance.available >= 0
+        for holding in broker.portfolio(account).holdings:
+            assert 0 <= holding.reserved <= holding.quantity

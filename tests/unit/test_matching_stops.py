@@ -1,0 +1,220 @@
+"""Stop, stop limit and trailing stop orders in a symbol's market, in both liquidity modes."""
+
+from __future__ import annotations
+
+import itertools
+
+from engine.ids import AccountId, OrderId, Symbol
+from engine.matching import Market, OrderTicket, TradeIdSequence
+from engine.orders import CancelReason, LiquidityMode, OrderType, Side, TimeInForce
+
+S = Symbol("AAPL")
+BUY, SELL = Side.BUY, Side.SELL
+MARKET, BOOK = LiquidityMode.MARKET, LiquidityMode.BOOK
+_ids = itertools.count(1)
+
+
+def stop(
+    side: Side,
+    quantity: int,
+    *,
+    stop_price: int | None = None,
+    limit: int | None = None,
+    trail_price: int | None = None,
+    trail_bps: int | None = None,
+    bound: int | None = None,
+    account: str = "S",
+    tif: TimeInForce = TimeInForce.GTC,
+) -> OrderTicket:
+    if trail_price is not None or trail_bps is not None:
+        kind = OrderType.TRAILING_STOP
+    else:
+        kind = OrderType.STOP if limit is None else OrderType.STOP_LIMIT
+    if bound is None:
+        bound = limit
+    return OrderTicket(
+        OrderId(f"O-{next(_ids)}"),
+        AccountId(account),
+        side,
+        kind,
+        tif,
+        quantity,
+        limit,
+        bound,
+        f"owner-{account}",
+        stop_price,
+        trail_price,
+        trail_bps,
+    )
+
+
+def limit(side: Side, quantity: int, price: int, account: str = "M") -> OrderTicket:
+    return OrderTicket(
+        OrderId(f"O-{next(_ids)}"),
+        AccountId(account),
+        side,
+        OrderType.LIMIT,
+        TimeInForce.GTC,
+        quantity,
+        price,
+        price,
+        f"owner-{account}",
+    )
+
+
+def market(mode: LiquidityMode, price: int = 10_000) -> tuple[Market, TradeIdSequence]:
+    return Market(S, "Apple", price, mode, 0), TradeIdSequence(S)
+
+
+# -- market mode: the feed's price triggers ----------------------------------------------------
+
+
+def test_a_sell_stop_waits_then_fills_at_the_price_that_triggered_it() -> None:
+    m, ids = market(MARKET)
+    order = stop(SELL, 5, stop_price=9_500)
+
+    waiting = m.submit(order, 1, ids)
+    assert waiting.rested
+    assert waiting.fills == ()
+    assert m.update_price(9_600, 2, ids) == []
+    assert m.take_triggered() == []
+
+    m.update_price(9_400, 3, ids)
+    [found] = m.take_triggered()
+    assert (found.order_id, found.stop_price, found.mark, found.at_ns) == (
+        order.order_id,
+        9_500,
+        None,
+        3,
+    )
+    assert [(f.price, f.quantity, f.sell_order_id) for f in found.result.fills] == [
+        (9_400, 5, order.order_id)
+    ]
+    assert found.owner == "owner-S"
+    assert len(m.stops) == 0
+    m.audit()
+
+
+def test_a_stop_buy_above_its_collar_when_triggered_is_cancelled_like_a_market_buy() -> None:
+    m, ids = market(MARKET)
+    m.submit(stop(BUY, 5, stop_price=10_500, bound=11_025), 1, ids)
+
+    m.update_price(12_000, 2, ids)  # a gap past the collar of 105.00 + 5 %
+    [found] = m.take_triggered()
+    assert found.result.fills == ()
+    assert found.result.cancel_reason is CancelReason.PRICE_COLLAR
+
+
+def test_a_stop_limit_rests_as_a_limit_once_triggered_and_fills_on_a_later_move() -> None:
+    m, ids = market(MARKET)
+    order = stop(SELL, 5, stop_price=9_500, limit=9_450)
+    m.submit(order, 1, ids)
+
+    m.update_price(9_400, 2, ids)  # triggers; the limit of 94.50 is above the price: it rests
+    [found] = m.take_triggered()
+    assert found.result.rested
+    assert found.result.fills == ()
+    assert order.order_id in m.book
+
+    fills = m.update_price(9_460, 3, ids)
+    assert [(f.price, f.sell_order_id) for f in fills] == [(9_460, order.order_id)]
+
+
+def test_a_stop_whose_price_is_already_reached_triggers_at_once() -> None:
+    m, ids = market(MARKET)
+
+    result = m.submit(stop(SELL, 2, stop_price=10_100), 1, ids)
+
+    assert result.triggered == (10_100, None)
+    assert [(f.price, f.quantity) for f in result.fills] == [(10_000, 2)]
+    assert len(m.stops) == 0
+
+
+def test_a_trailing_sell_trails_the_high_and_reports_its_mark() -> None:
+    m, ids = market(MARKET)
+    order = stop(SELL, 3, trail_bps=500)  # 5 % under the high
+    m.submit(order, 1, ids)
+
+    m.update_price(12_000, 2, ids)
+    assert m.waiting(order.order_id) == (11_400, 12_000)
+    m.update_price(11_500, 3, ids)
+    assert m.take_triggered() == []
+    m.update_price(11_400, 4, ids)
+    [found] = m.take_triggered()
+    assert (found.stop_price, found.mark) == (11_400, 12_000)
+    assert [f.price for f in found.result.fills] == [11_400]
+
+
+def test_a_cancelled_stop_leaves_the_book_and_never_triggers() -> None:
+    m, ids = market(MARKET)
+    order = stop(SELL, 4, stop_price=9_000)
+    m.submit(order, 1, ids)
+
+    assert m.cancel(order.order_id) == 4
+    m.update_price(8_000, 2, ids)
+    assert m.take_triggered() == []
+    assert m.cancel(order.order_id) == 0
+
+
+def test_day_stops_expire_at_the_close_and_a_halt_returns_every_stop() -> None:
+    m, ids = market(MARKET)
+    day = stop(SELL, 1, stop_price=9_000, tif=TimeInForce.DAY)
+    gtc = stop(BUY, 1, stop_price=11_000)
+    m.submit(day, 1, ids)
+    m.submit(gtc, 1, ids)
+
+    assert [e.order_id for e in m.expire_day_orders()] == [day.order_id]
+    assert [e.order_id for e in m.halt()] == [gtc.order_id]
+
+
+# -- book mode: the last trade triggers ---------------------------------------------------------
+
+
+def test_in_book_mode_a_trade_triggers_stops_that_cascade_through_the_book() -> None:
+    m, ids = market(BOOK)
+    for price in (9_900, 9_800, 9_700):
+        m.submit(limit(BUY, 5, price), 1, ids)
+    first = stop(SELL, 5, stop_price=9_900)  # a trade at 99.00 triggers it: it sells at 98.00
+    second = stop(SELL, 5, stop_price=9_800)  # ... which triggers this one: it sells at 97.00
+    m.submit(first, 1, ids)
+    m.submit(second, 1, ids)
+
+    m.submit(limit(SELL, 5, 9_900, account="T"), 2, ids)
+
+    triggered = m.take_triggered()
+    assert [t.order_id for t in triggered] == [first.order_id, second.order_id]
+    assert [f.price for t in triggered for f in t.result.fills] == [9_800, 9_700]
+    assert m.price == 9_700
+    assert all(f.maker_owner == "owner-M" for t in triggered for f in t.result.fills)
+    m.audit()
+
+
+def test_in_book_mode_the_feed_price_triggers_nothing() -> None:
+    m, ids = market(BOOK)
+    m.submit(stop(SELL, 5, stop_price=9_900), 1, ids)
+
+    m.update_price(9_000, 2, ids)
+
+    assert m.take_triggered() == []
+    assert len(m.stops) == 1
+
+
+def test_in_book_mode_a_triggered_stop_market_with_no_bids_is_cancelled() -> None:
+    m, ids = market(BOOK)
+    m.submit(limit(BUY, 1, 9_900), 1, ids)
+    order = stop(SELL, 5, stop_price=9_900)
+    m.submit(order, 1, ids)
+
+    m.submit(limit(SELL, 1, 9_900, account="T"), 2, ids)  # the only bid goes
+
+    [found] = m.take_triggered()
+    assert found.result.fills == ()
+    assert found.result.cancel_reason is CancelReason.NO_LIQUIDITY
+
+
+def test_the_audit_counts_waiting_stops_as_resting_orders() -> None:
+    m, ids = market(BOOK)
+    m.submit(stop(SELL, 5, stop_price=9_000), 1, ids)
+    m.submit(limit(BUY, 1, 9_000), 1, ids)
+
+    assert m.audit().resting_orders == 2
