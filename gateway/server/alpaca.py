@@ -3,11 +3,11 @@ client trades against the engine.
 
 Field names, status and time-in-force values and error shapes follow Alpaca's published
 Trading API; money is strings and ids are UUIDs. What the engine does not model is refused
-with 422 rather than approximated: fractional and notional orders, stop and trailing orders,
-bracket orders, extended hours, short selling.
+with 422 rather than approximated: fractional and notional orders, bracket, OCO and OTO
+orders, extended hours, short selling.
 
-JSON numbers in bodies are read as `Decimal` (alpaca-py sends `qty` and `limit_price` as
-numbers), so no price passes through a float.
+JSON numbers in bodies are read as `Decimal` (alpaca-py sends `qty`, `limit_price`,
+`stop_price`, `trail_price` and `trail_percent` as numbers), so no price passes through a float.
 """
 
 from __future__ import annotations
@@ -173,13 +173,13 @@ def order_json(shared: ServerState, order: OrderSnapshot) -> dict[str, Any]:
         "side": order.side.value,
         "time_in_force": order.time_in_force.value,
         "limit_price": _money(order.limit_price),
-        "stop_price": None,
+        "stop_price": _money(order.stop_price),
         "status": status,
         "extended_hours": False,
         "legs": None,
-        "trail_percent": None,
-        "trail_price": None,
-        "hwm": None,
+        "trail_percent": None if order.trail_percent is None else str(order.trail_percent),
+        "trail_price": _money(order.trail_price),
+        "hwm": _money(order.hwm),
         "position_intent": ("buy_to_open" if order.side.value == "buy" else "sell_to_close"),
     }
 
@@ -332,8 +332,6 @@ def _check_supported(body: OrderBody) -> None:
         raise ApiError(422, f"notional orders are not supported, was {body.notional}")
     if body.qty is None:
         raise ApiError(422, "qty is required")
-    if body.type not in ("market", "limit"):
-        raise ApiError(422, f"only market and limit orders are supported, was {body.type!r}")
     if body.time_in_force in ("opg", "cls"):
         raise ApiError(
             422, f"time_in_force opg and cls are not supported, was {body.time_in_force!r}"
@@ -342,11 +340,9 @@ def _check_supported(body: OrderBody) -> None:
         raise ApiError(422, "extended hours trading is not supported, was True")
     if body.order_class not in (None, "", "simple"):
         raise ApiError(422, f"only simple orders are supported, was {body.order_class!r}")
-    for name in ("stop_price", "trail_price", "trail_percent", "take_profit", "stop_loss"):
+    for name in ("take_profit", "stop_loss"):
         if getattr(body, name) is not None:
             raise ApiError(422, f"{name} is not supported, was {getattr(body, name)!r}")
-    if body.type == "market" and body.limit_price is not None:
-        raise ApiError(422, f"a market order takes no limit_price, was {body.limit_price}")
 
 
 @router.post("/orders")
@@ -366,6 +362,9 @@ async def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[
             body.time_in_force,
             client_order_id=client_id,  # the account refuses one it has already
             keep_refused=False,  # as on Alpaca: a refused order is no order, its id is free
+            stop_price=body.stop_price,
+            trail_price=body.trail_price,
+            trail_percent=body.trail_percent,
         )
     except DuplicateError:
         raise ApiError(422, f"client_order_id must be unique, was {client_id!r}") from None

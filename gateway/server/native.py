@@ -103,10 +103,13 @@ class OrderBody(Strict):
     symbol: Annotated[StrictStr, Field(min_length=1, max_length=16)]
     side: Literal["buy", "sell"]
     quantity: Quantity
-    type: Literal["market", "limit"] = "market"
+    type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"] = "market"
     limit_price: Money | None = None
     time_in_force: Literal["gtc", "day", "ioc", "fok"] = "gtc"
     client_order_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+    stop_price: Money | None = None
+    trail_price: Money | None = None
+    trail_percent: Money | None = None
 
 
 class WatchlistBody(Strict):
@@ -346,13 +349,18 @@ async def placed(shared: ServerState, record: KeyRecord, body: OrderBody) -> Ord
         body.limit_price,
         body.time_in_force,
         client_order_id=body.client_order_id,
+        stop_price=body.stop_price,
+        trail_price=body.trail_price,
+        trail_percent=body.trail_percent,
     )
 
 
 @router.post("/orders", status_code=201, tags=["orders"], response_model=schema(OrderSnapshot))
 async def place_order(body: OrderBody, record: Caller, shared: Shared) -> JSONResponse:
-    """Place an order. A refusal (insufficient funds or shares, busy, market closed) is the
-    order in status `rejected` with its `reject_reason`."""
+    """Place an order: market, limit, or a stop that waits for its trigger (`stop` with
+    `stop_price`, `stop_limit` with `stop_price` and `limit_price`, `trailing_stop` with
+    `trail_price` or `trail_percent`; "gtc" or "day"). A refusal (insufficient funds or shares,
+    busy, market closed) is the order in status `rejected` with its `reject_reason`."""
     return reply(await placed(shared, record, body), 201)
 
 

@@ -372,3 +372,97 @@ def test_one_client_order_id_wins_among_concurrent_submissions(served: Served) -
     assert Decimal(str(client.get_account().cash)) == Decimal("10000.00") - Decimal(
         client.get_order_by_client_id("only-once").filled_avg_price or "0"
     )
+
+
+def test_stop_stop_limit_and_trailing_stop_orders_trigger_and_stream(served: Served) -> None:
+    """A sell stop waits ("new") and fills once a trade reaches it, the stream saying "new"
+    then "fill"; a stop limit and a trailing stop wait with their terms as Alpaca shows them;
+    bad stop terms are 422 and leave no order."""
+    from alpaca.trading.requests import (
+        StopLimitOrderRequest,
+        StopOrderRequest,
+        TrailingStopOrderRequest,
+    )
+
+    served.broker.list_stock("STOPS", "Stops Co", "100.00", mode="book")
+    stopper, opened = _client(served, "alpaca-stopper")
+    bidder, _ = _client(served, "alpaca-bidder")
+    seller, seller_opened = _client(served, "alpaca-stop-seller")
+    served.broker.grant_shares(opened["account_id"], "STOPS", 20, "90")
+    served.broker.grant_shares(seller_opened["account_id"], "STOPS", 5, "90")
+    updates: list[TradeUpdate] = []
+    filled = threading.Event()
+
+    async def on_update(update: TradeUpdate) -> None:
+        updates.append(update)
+        if update.event == "fill":
+            filled.set()
+
+    stream = TradingStream(
+        opened["api_key_id"],
+        opened["api_secret_key"],
+        url_override=served.url.replace("http", "ws") + "/stream",
+    )
+    stream.subscribe_trade_updates(on_update)
+    runner = threading.Thread(target=stream.run, daemon=True)
+    runner.start()
+    _wait_listening(served, opened["account_id"])
+
+    stop = stopper.submit_order(
+        StopOrderRequest(
+            symbol="STOPS", qty=5, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, stop_price=99
+        )
+    )
+    assert (stop.status, stop.type, stop.stop_price) == (OrderStatus.NEW, "stop", "99.00")
+    stop_limit = stopper.submit_order(
+        StopLimitOrderRequest(
+            symbol="STOPS",
+            qty=5,
+            side=OrderSide.SELL,
+            time_in_force=TimeInForce.DAY,
+            stop_price=90,
+            limit_price=89.5,
+        )
+    )
+    assert (stop_limit.stop_price, stop_limit.limit_price) == ("90.00", "89.50")
+    trailing = stopper.submit_order(
+        TrailingStopOrderRequest(
+            symbol="STOPS", qty=5, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, trail_price=8
+        )
+    )
+    assert (trailing.trail_price, trailing.hwm, trailing.stop_price) == ("8.00", "100.00", "92.00")
+    for bad in (
+        {"type": "stop"},  # no stop_price
+        {"type": "trailing_stop", "trail_price": "1", "trail_percent": "1"},
+        {"type": "stop", "stop_price": "99", "time_in_force": "ioc"},
+    ):
+        body = {"symbol": "STOPS", "qty": "1", "side": "sell", "time_in_force": "gtc", **bad}
+        answer = served.client.post("/v2/orders", json=body, headers=opened["headers"])
+        assert answer.status_code == 422, answer.text
+    assert len(stopper.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL))) == 3
+
+    for price in (99, 98):
+        bidder.submit_order(
+            LimitOrderRequest(
+                symbol="STOPS",
+                qty=5,
+                side=OrderSide.BUY,
+                time_in_force=TimeInForce.GTC,
+                limit_price=price,
+            )
+        )
+    seller.submit_order(  # trades at 99.00: the stop triggers and sells at 98.00
+        MarketOrderRequest(
+            symbol="STOPS", qty=5, side=OrderSide.SELL, time_in_force=TimeInForce.GTC
+        )
+    )
+
+    done = stopper.get_order_by_id(stop.id)
+    assert (done.status, done.filled_avg_price) == (OrderStatus.FILLED, "98.00")
+    assert stopper.get_order_by_id(trailing.id).status == OrderStatus.NEW
+    assert filled.wait(10), [u.event for u in updates]
+    stream.stop()
+    runner.join(10)
+    mine = [u.event for u in updates if u.order.id == stop.id]
+    assert mine == ["new", "fill"]
+    stopper.cancel_orders()

@@ -101,7 +101,9 @@ def test_alpaca_orders_refuse_what_the_engine_does_not_model(served: Served) -> 
     base = {"symbol": "AAPL", "side": "buy", "qty": "1", "type": "market", "time_in_force": "day"}
     for change in (
         {"qty": None, "notional": "100"},
-        {"type": "stop", "stop_price": "10"},
+        {"type": "stop"},
+        {"trail_price": "1"},
+        {"type": "stop", "stop_price": "10", "take_profit": {"limit_price": "20"}},
         {"extended_hours": True},
         {"order_class": "bracket"},
         {"qty": "-3"},

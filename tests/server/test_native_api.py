@@ -209,3 +209,61 @@ def test_secrets_are_stored_hashed(served: Served) -> None:
     assert record is not None
     assert opened["api_secret_key"].encode() not in record.secret_digest
     assert all(opened["api_secret_key"] not in repr(v) for v in vars(keys).values())
+
+
+def test_stop_orders_wait_trigger_on_the_feed_and_show_their_terms(served: Served) -> None:
+    """Over the native API, on a market-mode stock of its own: a buy stop reserves at its
+    stop plus the collar, waits, and fills when the admin's price move reaches it; a trailing
+    sell shows its mark and stop; bad terms are 422 naming the field."""
+    http = served.client
+    http.post(
+        "/api/admin/stocks",
+        json={"symbol": "STPN", "name": "Native Stops", "price": "10.00"},
+        headers=ADMIN,
+    )
+    opened = served.signup("native-stops", deposit="1000")
+    me = opened["headers"]
+    served.broker.grant_shares(opened["account_id"], "STPN", 10, "9")
+    stop = http.post(
+        "/api/orders",
+        json={"symbol": "STPN", "side": "buy", "quantity": 10, "type": "stop", "stop_price": "11"},
+        headers=me,
+    ).json()
+    assert (stop["status"], stop["stop_price"], stop["triggered_at"]) == ("pending", "11.00", None)
+    assert http.get("/api/account", headers=me).json()["balance"]["reserved"] == "115.50"
+    trailing = http.post(
+        "/api/orders",
+        json={
+            "symbol": "STPN",
+            "side": "sell",
+            "quantity": 10,
+            "type": "trailing_stop",
+            "trail_percent": "5",
+        },
+        headers=me,
+    ).json()
+    assert (trailing["hwm"], trailing["stop_price"], trailing["trail_percent"]) == (
+        "10.00",
+        "9.50",
+        "5.00",
+    )
+    refused = http.post(
+        "/api/orders",
+        json={
+            "symbol": "STPN",
+            "side": "buy",
+            "quantity": 1,
+            "type": "stop_limit",
+            "stop_price": "11",
+        },
+        headers=me,
+    )
+    assert refused.status_code == 422
+    assert "limit_price" in refused.json()["message"]
+
+    http.put("/api/admin/stocks/STPN/price", json={"price": "11.20"}, headers=ADMIN)
+
+    done = http.get(f"/api/orders/{stop['order_id']}", headers=me).json()
+    assert (done["status"], done["average_fill_price"]) == ("executed", "11.20")
+    assert done["triggered_at"] is not None
+    assert http.delete(f"/api/orders/{trailing['order_id']}", headers=me).status_code == 200
