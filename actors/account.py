@@ -16,6 +16,7 @@ from actors.messages import (
     AcceptOrder,
     ActorRef,
     Audit,
+    DescribeStop,
     GetAccountState,
     GetBalance,
     GetOrder,
@@ -57,7 +58,7 @@ from engine.journal import (
     refused,
 )
 from engine.matching import MatchResult, OrderTicket
-from engine.orders import CancelReason, Order, OrderStatus, RejectReason
+from engine.orders import CancelReason, Order, OrderStatus, OrderType, RejectReason
 
 
 def rejected(services: Services, order: Order, reason: RejectReason, log: Any) -> None:
@@ -343,11 +344,24 @@ class AccountActor(BrokerActor):
 
     @handles(GetOrder)
     def _get_order(self, message: GetOrder) -> None:
-        message.reply.set(self.account.order(message.order_id).snapshot())
+        self._describe(self.account.order(message.order_id), message.reply)
 
     @handles(GetOrderByClientId)
     def _get_order_by_client_id(self, message: GetOrderByClientId) -> None:
-        message.reply.set(self.account.order_by_client_id(message.client_order_id).snapshot())
+        self._describe(self.account.order_by_client_id(message.client_order_id), message.reply)
+
+    def _describe(self, order: Order, reply: Any) -> None:
+        """Answer with `order`'s snapshot; a waiting trailing stop's stop price and mark move
+        with the price in its symbol's stop book, so its symbol's actor completes it."""
+        book = self.books.get(order.order_id)
+        if (
+            order.order_type is OrderType.TRAILING_STOP
+            and order.triggered_ns is None
+            and book is not None
+        ):
+            book.tell(DescribeStop(order.snapshot(), reply))
+        else:
+            reply.set(order.snapshot())
 
     @handles(GetOrders)
     def _orders(self, message: GetOrders) -> None:

@@ -27,7 +27,7 @@ from engine.events import Event
 from engine.history import OrderQuery, TransactionQuery
 from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.matching import Fill, MatchResult, OrderTicket
-from engine.orders import CancelReason, Order
+from engine.orders import CancelReason, Order, OrderSnapshot
 
 ActorRef = pykka.ActorRef[Any]
 """A reference to any of the project's actors."""
@@ -188,6 +188,15 @@ class GetOrder:
     """Brokerage -> gateway actor -> account actor: one order."""
 
     order_id: OrderId
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeStop:
+    """Account actor -> symbol actor: answer `snapshot` (a waiting trailing stop) with the
+    stop price and mark it has now."""
+
+    snapshot: OrderSnapshot
     reply: Reply
 
 

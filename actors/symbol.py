@@ -23,6 +23,7 @@ from actors.base import BrokerActor, handles, send
 from actors.futures import AfterAll, new_future
 from actors.messages import (
     Audit,
+    DescribeStop,
     GetAlerts,
     GetBars,
     GetDepth,
@@ -293,6 +294,18 @@ class SymbolActor(BrokerActor):
     @handles(GetAlerts)
     def _alerts(self, message: GetAlerts) -> None:
         message.reply.set([a.snapshot() for a in self.alerts.of(message.account_id)])
+
+    @handles(DescribeStop)
+    def _describe_stop(self, message: DescribeStop) -> None:
+        snapshot = message.snapshot
+        now = self.market.waiting(snapshot.order_id)
+        if now is not None:  # else it triggered meanwhile: its account has the news
+            stop, mark = now
+            snapshot = snapshot._replace(
+                stop_price=cents_to_decimal(stop),
+                hwm=None if mark is None else cents_to_decimal(mark),
+            )
+        message.reply.set(snapshot)
 
     @handles(GetQuote)
     def _quote(self, message: GetQuote) -> None:

@@ -109,8 +109,16 @@ def test_a_trailing_stop_reports_its_mark_and_stop_when_it_triggers(broker: Brok
         Decimal("2.00"),
     )
 
-    for price in ("155", "160", "158", "156.80"):
+    for price in ("155", "160", "158"):
         broker.update_price("AAPL", price)
+    waiting = broker.get_order(order.order_id)  # its mark and stop as they are now
+    assert (waiting.status, waiting.hwm, waiting.stop_price) == (
+        OrderStatus.PENDING,
+        Decimal("160.00"),
+        Decimal("156.80"),
+    )
+
+    broker.update_price("AAPL", "156.80")
 
     done = broker.get_order(order.order_id)
     assert done.status is OrderStatus.EXECUTED
