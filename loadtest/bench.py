@@ -54,6 +54,8 @@ class Sizes:
     workers: int | None = None  # the M:N runtime's worker threads (None: its default)
     long_orders: int = 1_000_000
     long_chunk: int = 100_000
+    stops: tuple[int, ...] = (1_000, 100_000)
+    """How many stops rest in the `stops` scenario's book, one run each."""
 
     @classmethod
     def full(cls, seconds: float = 5.0) -> Sizes:
@@ -74,6 +76,7 @@ class Sizes:
             window=8,
             long_orders=2_000,
             long_chunk=500,
+            stops=(100, 1_000),
         )
 
 
@@ -95,6 +98,8 @@ class Run:
     tries: list[int] = field(default_factory=list)
     chunks: list[dict[str, float]] = field(default_factory=list)
     """Per chunk of a long run: its orders/s and the resident set at its end (bytes)."""
+    resting: int | None = None
+    """The stops resting while a `stops` run moved the price."""
 
 
 def _rss_bytes() -> int:
@@ -635,6 +640,92 @@ def search_scenario(runtime: str, sizes: Sizes) -> Run:
     return run
 
 
+STOP_ACCOUNTS = 100
+
+
+def stops_scenario(runtime: str, sizes: Sizes) -> list[Run]:
+    """Price moves of one market-mode symbol with many stops resting (each size in
+    `sizes.stops`): 40 % sell stops and 40 % buy stops far from the price, 20 % trailing sells
+    whose trail the moves never cover; the price walks between 95 and 105 (its highs merge the
+    trailing stops' marks), and one move in ten triggers a stop placed just for it, which
+    fills. Each run's figure is moves per second and the latency of a move (the feed's call,
+    which returns once the fills it triggered are settled)."""
+    runs = []
+    for resting in sizes.stops:
+        run = Run("stops", runtime, STOP_ACCOUNTS, resting=resting)
+        if runtime == "lock":
+            run.skipped = "the lock baseline has no stop orders"
+            runs.append(run)
+            continue
+        with _engine(runtime, sizes) as engine:
+            ids, (symbol,) = _setup(engine, STOP_ACCOUNTS, 1, grant=resting // STOP_ACCOUNTS + 100)
+            rng = random.Random(resting)
+            placed: list[str] = []
+            for n in range(resting):
+                account = ids[n % STOP_ACCOUNTS]
+                roll = rng.random()
+                if roll < 0.4:
+                    stop = f"{rng.randint(5_000, 8_900) / 100:.2f}"
+                    order = engine.place_order(account, symbol, "sell", 1, "stop", stop_price=stop)
+                elif roll < 0.8:
+                    stop = f"{rng.randint(11_100, 15_000) / 100:.2f}"
+                    order = engine.place_order(account, symbol, "buy", 1, "stop", stop_price=stop)
+                else:
+                    trail = f"{rng.randint(1_500, 4_000) / 100:.2f}"
+                    order = engine.place_order(
+                        account, symbol, "sell", 1, "trailing_stop", trail_percent=trail
+                    )
+                placed.append(order.order_id)
+            _settled()
+            latencies: list[int] = []
+            moves = 0
+            began = time.perf_counter()
+            while time.perf_counter() - began < sizes.seconds:
+                price = rng.randint(9_500, 10_500)
+                if moves % 10 == 0:  # a stop this move triggers: it sells at the new price
+                    engine.place_order(
+                        ids[moves % STOP_ACCOUNTS],
+                        symbol,
+                        "sell",
+                        1,
+                        "stop",
+                        stop_price=f"{(price + 1) / 100:.2f}",
+                    )
+                sent = time.perf_counter_ns()
+                engine.update_price(symbol, f"{price / 100:.2f}")
+                latencies.append(time.perf_counter_ns() - sent)
+                moves += 1
+            _measure(run, (moves, time.perf_counter() - began, latencies))
+            for order_id in placed:
+                engine.cancel_order(order_id)
+            _audit(engine, run)
+        runs.append(run)
+    return runs
+
+
+def stops_ratio(runs: list[Run]) -> dict[str, dict[str, float]]:
+    """Per runtime, the `stops` scenario's median move time with the most stops resting over
+    that with the fewest (the target: at most 2x), with both medians in microseconds."""
+    result: dict[str, dict[str, float]] = {}
+    by_runtime: dict[str, list[Run]] = collections.defaultdict(list)
+    for run in runs:
+        if run.scenario == "stops" and not run.skipped and run.latency_us:
+            by_runtime[run.runtime].append(run)
+    for runtime, found in by_runtime.items():
+        if len(found) < 2:
+            continue
+        found.sort(key=lambda run: run.resting or 0)
+        few, many = found[0], found[-1]
+        result[runtime] = {
+            "fewest": few.resting or 0,
+            "most": many.resting or 0,
+            "p50_us_fewest": few.latency_us["p50"],
+            "p50_us_most": many.latency_us["p50"],
+            "ratio": round(many.latency_us["p50"] / max(1, few.latency_us["p50"]), 2),
+        }
+    return result
+
+
 def run_bench(
     scenarios: tuple[str, ...],
     runtimes: tuple[str, ...],
@@ -652,6 +743,7 @@ def run_bench(
         "hot-account": hot_account_scenario,
         "search": search_scenario,
         "long-run": long_run_scenario,
+        "stops": stops_scenario,
     }
     for scenario in scenarios:
         for runtime in runtimes:
@@ -685,7 +777,7 @@ def ratios(runs: list[Run]) -> dict[str, dict[str, float]]:
     journaling keeps: mn-fsync/mn and mn-os/mn."""
     by_key: dict[str, dict[str, Run]] = collections.defaultdict(dict)
     for run in runs:
-        key = f"{run.scenario}@{run.offered_per_second or run.accounts}"
+        key = f"{run.scenario}@{run.offered_per_second or run.resting or run.accounts}"
         by_key[key][run.runtime] = run
     result: dict[str, dict[str, float]] = {}
     for key, per_runtime in by_key.items():
@@ -725,6 +817,8 @@ def table(runs: list[Run]) -> Table:
         grid.add_column(column, justify="right")
     for run in runs:
         scenario = run.scenario + (f"@{run.offered_per_second}/s" if run.offered_per_second else "")
+        if run.resting is not None:
+            scenario += f" ({run.resting:,} resting)"
         if run.skipped:
             grid.add_row(
                 scenario,
@@ -797,4 +891,7 @@ def plot(runs: list[Run], path: str) -> None:
 
 def as_json(runs: list[Run]) -> str:
     """Every run and the ratios, as JSON."""
-    return json.dumps({"runs": [asdict(r) for r in runs], "ratios": ratios(runs)}, indent=2)
+    return json.dumps(
+        {"runs": [asdict(r) for r in runs], "ratios": ratios(runs), "stops": stops_ratio(runs)},
+        indent=2,
+    )

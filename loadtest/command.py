@@ -17,9 +17,19 @@ DURABLE = ("mn-fsync", "mn-os", "mn-pg")
 """The M:N runtime journaling to SQLite each way (`--runtime mn-fsync`), or to PostgreSQL with
 "fsync" durability (`mn-pg`: the server at $BROKERAGE_BENCH_POSTGRES, by default
 postgresql://postgres@127.0.0.1:5432/test, in a schema of its own); not run by default."""
-SCENARIOS = ("accounts", "scale", "hot-symbol", "hot-account", "latency", "search", "long-run")
-DEFAULT_SCENARIOS = SCENARIOS[:-1]
-"""What a bench without `--scenario` runs: all but `long-run` (a million orders per runtime)."""
+SCENARIOS = (
+    "accounts",
+    "scale",
+    "hot-symbol",
+    "hot-account",
+    "latency",
+    "search",
+    "long-run",
+    "stops",
+)
+DEFAULT_SCENARIOS = tuple(s for s in SCENARIOS if s not in ("long-run", "stops"))
+"""What a bench without `--scenario` runs: all but `long-run` (a million orders per runtime)
+and `stops` (100,000 stops placed and cancelled per runtime)."""
 NAME = "bench"
 HELP = "benchmark the engine on three runtimes"
 
@@ -30,7 +40,7 @@ def add_arguments(bench: argparse.ArgumentParser) -> None:
         "--scenario",
         action="append",
         choices=SCENARIOS,
-        help="run only this scenario (repeatable; default: all but long-run)",
+        help="run only this scenario (repeatable; default: all but long-run and stops)",
     )
     bench.add_argument(
         "--runtime",
@@ -73,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         plot,
         ratios,
         run_bench,
+        stops_ratio,
         table,
     )
 
@@ -100,5 +111,12 @@ def run(args: argparse.Namespace) -> int:
                 + f" orders/s; last/first = {summary['last/first']}x; resident memory grew "
                 f"{summary['rss_bytes_per_order']:,} B per order after the first chunk"
             )
+    for runtime, found in stops_ratio(runs).items():
+        console.print(
+            f"stops on {runtime}: a price move with {found['most']:,.0f} stops resting takes "
+            f"{found['ratio']}x the time of one with {found['fewest']:,.0f} (p50 "
+            f"{found['p50_us_most']:,.0f} us vs {found['p50_us_fewest']:,.0f} us; target: at "
+            "most 2x)"
+        )
     console.print("every run's audit passed: cash and shares conserved, nothing reserved")
     return 0

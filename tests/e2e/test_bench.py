@@ -111,6 +111,27 @@ def test_quick_long_run_reports_throughput_and_memory_per_chunk() -> None:
     assert run["audit"]["accounts"] == 100
 
 
+def test_quick_stops_scenario_moves_prices_over_resting_stops_and_compares_sizes() -> None:
+    result = subprocess.run(
+        [BROKERAGE, "bench", "--quick", "--json", "--scenario", "stops", "--runtime", "mn"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert [(r["scenario"], r["resting"]) for r in found["runs"]] == [
+        ("stops", 100),
+        ("stops", 1_000),
+    ]
+    assert all(r["orders"] > 0 and r["latency_us"]["p50"] > 0 for r in found["runs"])
+    ratio = found["stops"]["mn"]
+    assert (ratio["fewest"], ratio["most"]) == (100, 1_000)
+    assert ratio["ratio"] > 0
+
+
 def test_the_recovery_benchmark_journals_recovers_and_audits() -> None:
     from loadtest.recovery import main
 
