@@ -41,6 +41,7 @@ from engine.commands import (
     CancelOrder,
     Deposit,
     GrantShares,
+    SetSelfTradePrevention,
     WatchlistEdit,
     Withdraw,
     encode,
@@ -52,6 +53,7 @@ from engine.journal import (
     Applied,
     CashMoved,
     Granted,
+    SelfTradeSet,
     WatchlistChanged,
     accepted,
     apply_watchlist_edit,
@@ -120,6 +122,13 @@ class AccountActor(BrokerActor):
         cents = command.amount if isinstance(command, Deposit) else -command.amount
         fact = CashMoved(command.account_id, cents, now)
         self.services.answer(message.reply, self.account.balance(), fact, self._outbox())
+
+    @handles(SetSelfTradePrevention)
+    def _set_self_trade(self, message: Request[SetSelfTradePrevention]) -> None:
+        command = message.command
+        self.account.self_trade = command.mode
+        fact = SelfTradeSet(command.account_id, command.mode)
+        self.services.answer(message.reply, command.mode, fact)
 
     @handles(GrantShares)
     def _grant_shares(self, message: Request[GrantShares]) -> None:
@@ -225,8 +234,9 @@ class AccountActor(BrokerActor):
     def _settle_match(self, message: SettleMatch) -> None:
         result = message.result
         order = self._apply_result(message.order_id, result, message.at_ns, result.triggered)
-        if result.fills or result.cancel_reason is not None or result.triggered is not None:
-            self._applied(f"match:{message.order_id}")  # else there was nothing to apply
+        changed = result.fills or result.cancel_reason is not None or result.triggered is not None
+        if changed and self.services.journal is not None:  # else nothing to tell, or no one
+            self._applied(f"match:{message.order_id}")
         if message.reply is not None:
             message.reply.set(AfterAll(order.snapshot(), message.waits))
 

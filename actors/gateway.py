@@ -60,6 +60,7 @@ from engine.commands import (
     OpenAccount,
     RemoveFromWatchlist,
     ReplaceWatchlist,
+    SetSelfTradePrevention,
     UpdatePrice,
     WatchlistEdit,
     Withdraw,
@@ -302,8 +303,8 @@ class GatewayActor(BrokerActor):
 
     # -- cash and shares -----------------------------------------------------------------------
 
-    @handles(Deposit, Withdraw)
-    def _move_cash(self, message: Request[Deposit | Withdraw]) -> None:
+    @handles(Deposit, Withdraw, SetSelfTradePrevention)
+    def _move_cash(self, message: Request[Deposit | Withdraw | SetSelfTradePrevention]) -> None:
         send(self._account(message.command.account_id), message)
 
     @handles(GrantShares)

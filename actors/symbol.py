@@ -92,8 +92,21 @@ class SymbolActor(BrokerActor):
         self.alerts = alerts if alerts is not None else AlertBook()
         prices[market.symbol] = market.price
 
-    def _tell_makers(self, fills: list[Fill] | tuple[Fill, ...]) -> tuple[Any, ...]:
+    def _tell_makers(
+        self,
+        fills: list[Fill] | tuple[Fill, ...],
+        result: MatchResult | None = None,
+        at_ns: int = 0,
+    ) -> tuple[Any, ...]:
+        """Tell the resting orders' accounts their fills and, for `result`'s order, the
+        cancels of those its self-trade prevention took out of the book."""
         waits = []
+        if result is not None and result.cancelled:
+            for entry in result.cancelled:
+                done = new_future()
+                expired = OrderExpired(entry.order_id, done, CancelReason.SELF_TRADE, at_ns)
+                send(entry.owner, expired)
+                waits.append(done)
         for fill in fills:
             if fill.maker_owner is None:
                 continue
@@ -108,9 +121,9 @@ class SymbolActor(BrokerActor):
     def _tell_triggered(self) -> tuple[Any, ...]:
         """Tell the accounts of the stops the last change triggered: first the makers their
         stops traded with, then each stop's own account."""
-        found = self.market.take_triggered()
-        if not found:
+        if not self.market.triggered:
             return ()
+        found = self.market.take_triggered()
         waits: list[Any] = []
         metrics = self.services.metrics
         for stop in found:
@@ -123,7 +136,7 @@ class SymbolActor(BrokerActor):
                     account_id=stop.account_id,
                     stop_price=str(cents_to_decimal(stop.stop_price)),
                 )
-            waits.extend(self._tell_makers(stop.result.fills))
+            waits.extend(self._tell_makers(stop.result.fills, stop.result, stop.at_ns))
             done = new_future()
             settle = SettleTriggered(
                 stop.order_id, stop.stop_price, stop.mark, stop.result, stop.at_ns, done
@@ -206,7 +219,9 @@ class SymbolActor(BrokerActor):
         result = self.market.submit(ticket, now, self.trade_ids)
         self.services.metrics.count("fills", len(result.fills))
         durable = self.services.durable(Matched(self.market.symbol, ticket.order_id, now))
-        waits = self._tell_makers(result.fills) + self._tell_triggered() + durable
+        waits = self._tell_makers(result.fills, result, now) + durable
+        if self.market.triggered:
+            waits += self._tell_triggered()
         self._price_moved(old, now)
         if result.rested and self.verbose:
             self.log.debug("book.rested", order_id=ticket.order_id, side=ticket.side.value)
@@ -234,7 +249,9 @@ class SymbolActor(BrokerActor):
         fills = self.market.update_price(price, now, self.trade_ids)
         self.services.metrics.count("fills", len(fills))
         durable = self.services.durable(PriceSet(self.market.symbol, price, now))
-        waits = self._tell_makers(fills) + self._tell_triggered() + durable
+        waits = self._tell_makers(fills) + durable
+        if self.market.triggered:
+            waits += self._tell_triggered()
         self._price_moved(old, now)
         if fills and self.verbose:
             self.log.info("price.triggered", price=str(cents_to_decimal(price)), fills=len(fills))

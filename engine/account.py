@@ -28,7 +28,15 @@ from engine.money import (
     percent,
     share_of,
 )
-from engine.orders import CancelReason, Order, OrderStatus, RejectReason, Side, ns_to_datetime
+from engine.orders import (
+    CancelReason,
+    Order,
+    OrderStatus,
+    RejectReason,
+    SelfTradePrevention,
+    Side,
+    ns_to_datetime,
+)
 from engine.watchlists import Watchlists
 
 OPEN_STATUSES = frozenset((OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED))
@@ -179,6 +187,8 @@ class Account:
         `TRANSACTION_COLUMNS`) go for the store (None: nowhere)."""
         self.ledger = Ledger()
         self._watchlists: Watchlists | None = None
+        self.self_trade = SelfTradePrevention.CANCEL_NEWEST
+        """The self-trade prevention of its orders that name none."""
 
     @property
     def watchlists(self) -> Watchlists:
@@ -319,6 +329,8 @@ class Account:
         client_id = order.client_order_id
         if client_id is not None and client_id in self.client_ids:
             raise DuplicateError("client_order_id", client_id)
+        if order.self_trade is None:
+            order.self_trade = self.self_trade
         reason: RejectReason | None = None
         if order.side is Side.BUY:
             if order.reserved_cents > self.available_cash:

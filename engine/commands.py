@@ -36,7 +36,7 @@ from engine.fields import (
 )
 from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.money import parse_amount, parse_price, parse_quantity, parse_trail_percent
-from engine.orders import LiquidityMode, OrderType, Side, TimeInForce
+from engine.orders import LiquidityMode, OrderType, SelfTradePrevention, Side, TimeInForce
 from engine.watchlists import MAX_SYMBOLS, parse_watchlist_name
 
 # -- stocks ------------------------------------------------------------------------------------
@@ -132,6 +132,22 @@ class Deposit:
 
 
 @dataclass(frozen=True, slots=True)
+class SetSelfTradePrevention:
+    """Set an account's self-trade prevention: what its orders that name none do in `book`
+    mode when they would trade with a resting order of the same account."""
+
+    account_id: AccountId
+    mode: SelfTradePrevention
+
+    @classmethod
+    def parse(cls, account_id: Any, mode: Any) -> SetSelfTradePrevention:
+        """The command from a caller's values."""
+        return cls(
+            account_key(account_id), SelfTradePrevention.parse(mode, "self_trade_prevention")
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Withdraw:
     """Take `amount` cents out of an account, at most its available cash."""
 
@@ -185,6 +201,7 @@ class PlaceOrder:
     stop_price: int | None = None
     trail_price: int | None = None
     trail_bps: int | None = None
+    self_trade: SelfTradePrevention | None = None
 
     @classmethod
     def parse(
@@ -200,19 +217,27 @@ class PlaceOrder:
         stop_price: Any = None,
         trail_price: Any = None,
         trail_percent: Any = None,
+        self_trade_prevention: Any = None,
     ) -> PlaceOrder:
         """The command from a caller's values: a limit or stop limit order needs
         `limit_price`, a stop or stop limit `stop_price`, a trailing stop one of `trail_price`
         and `trail_percent`; none may have a price its type does not use. A stop waits in the
-        book, so its time in force is "gtc" or "day"."""
+        book, so its time in force is "gtc" or "day". `self_trade_prevention` (None: the
+        account's default) is one of `SelfTradePrevention`'s values."""
         kind: OrderType = OrderType.parse(order_type, "order_type")
         side_: Side = Side.parse(side, "side")
         tif: TimeInForce = TimeInForce.parse(time_in_force, "time_in_force")
         parsed_quantity = parse_quantity(quantity)
-        limit = _price_for(kind, "limit_price", limit_price, _LIMITED)
-        stop = _price_for(kind, "stop_price", stop_price, _STOPPED)
+        limit: int | None = None
+        if kind is OrderType.LIMIT and limit_price is not None:  # the common cases, at once
+            limit = parse_price(limit_price, "limit_price")
+        elif kind is not OrderType.MARKET or limit_price is not None:
+            limit = _price_for(kind, "limit_price", limit_price, _LIMITED)
+        stop: int | None = None
         trail: int | None = None
         bps: int | None = None
+        if stop_price is not None or kind in _STOPPED:
+            stop = _price_for(kind, "stop_price", stop_price, _STOPPED)
         if kind is OrderType.TRAILING_STOP:
             if (trail_price is None) == (trail_percent is None):
                 raise ValidationError(
@@ -224,11 +249,14 @@ class PlaceOrder:
                 trail = parse_price(trail_price, "trail_price")
             else:
                 bps = parse_trail_percent(trail_percent)
-        else:
-            for name, value in (("trail_price", trail_price), ("trail_percent", trail_percent)):
-                if value is not None:
-                    raise ValidationError(name, f"must be None for a {kind.value} order", value)
-        if kind.is_stop and tif not in (TimeInForce.GTC, TimeInForce.DAY):
+        elif trail_price is not None or trail_percent is not None:
+            name, value = (
+                ("trail_price", trail_price)
+                if trail_price is not None
+                else ("trail_percent", trail_percent)
+            )
+            raise ValidationError(name, f"must be None for a {kind.value} order", value)
+        if kind in _STOP_KINDS and tif not in (TimeInForce.GTC, TimeInForce.DAY):
             raise ValidationError(
                 "time_in_force", f"must be 'gtc' or 'day' for a {kind.value} order", time_in_force
             )
@@ -244,11 +272,15 @@ class PlaceOrder:
             stop,
             trail,
             bps,
+            None
+            if self_trade_prevention is None
+            else SelfTradePrevention.parse(self_trade_prevention, "self_trade_prevention"),
         )
 
 
 _LIMITED = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 _STOPPED = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
+_STOP_KINDS = frozenset(kind for kind in OrderType if kind.is_stop)
 
 
 def _price_for(
@@ -464,6 +496,7 @@ Command = (
     | OpenAccount
     | Deposit
     | Withdraw
+    | SetSelfTradePrevention
     | GrantShares
     | PlaceOrder
     | CancelOrder
@@ -516,6 +549,7 @@ __all__ = [
     "RemoveFromWatchlist",
     "RenameWatchlist",
     "ReplaceWatchlist",
+    "SetSelfTradePrevention",
     "UpdatePrice",
     "WatchlistEdit",
     "Withdraw",

@@ -81,4 +81,5 @@ class OrderFactory:
             trail_price=command.trail_price,
             trail_bps=command.trail_bps,
             hwm=hwm,
+            self_trade=command.self_trade,
         )

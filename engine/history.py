@@ -26,6 +26,7 @@ from engine.orders import (
     OrderStatus,
     OrderType,
     RejectReason,
+    SelfTradePrevention,
     Side,
     TimeInForce,
     ns_to_datetime,
@@ -55,6 +56,7 @@ ORDER_COLUMNS = (
     "trail_bps",
     "hwm",
     "triggered_ns",
+    "self_trade",
 )
 """A finished order's row, in this order (`number` is the order id's number, for sorting)."""
 
@@ -105,6 +107,7 @@ def order_row(order: Order) -> tuple[Any, ...]:
         order.trail_bps,
         order.hwm,
         order.triggered_ns,
+        None if order.self_trade is None else order.self_trade.value,
     )
 
 
@@ -112,7 +115,7 @@ def order_from_row(row: tuple[Any, ...]) -> OrderSnapshot:
     """The snapshot of the order `order_row` wrote."""
     (order_id, _, account_id, symbol, side, kind, tif, quantity, limit, reserve, created) = row[:11]
     (client_id, status, filled, filled_cents, reject, cancel, updated) = row[11:18]
-    (stop, trail, bps, hwm, triggered) = row[18:23]
+    (stop, trail, bps, hwm, triggered, self_trade) = row[18:24]
     order = Order(
         OrderId(order_id),
         AccountId(account_id),
@@ -136,6 +139,7 @@ def order_from_row(row: tuple[Any, ...]) -> OrderSnapshot:
         trail_bps=bps,
         hwm=hwm,
         triggered_ns=triggered,
+        self_trade=None if self_trade is None else SelfTradePrevention(self_trade),
     )
     return order.snapshot()
 

@@ -51,6 +51,7 @@ from engine.orders import (
     Order,
     OrderType,
     RejectReason,
+    SelfTradePrevention,
     Side,
     TimeInForce,
 )
@@ -92,6 +93,14 @@ class CashMoved:
 
 
 @dataclass(frozen=True, slots=True)
+class SelfTradeSet:
+    """An account's self-trade prevention was set (account actor)."""
+
+    account_id: AccountId
+    mode: SelfTradePrevention
+
+
+@dataclass(frozen=True, slots=True)
 class Granted:
     """Shares credited at a stated cost (account actor)."""
 
@@ -122,6 +131,7 @@ class Accepted:
     trail_price: int | None = None
     trail_bps: int | None = None
     hwm: int | None = None
+    self_trade: SelfTradePrevention | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +156,7 @@ class Refused:
     trail_price: int | None = None
     trail_bps: int | None = None
     hwm: int | None = None
+    self_trade: SelfTradePrevention | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +277,7 @@ Fact = (
     | WatchlistChanged
     | AlertAdded
     | AlertRemoved
+    | SelfTradeSet
 )
 """Every fact the journal holds."""
 
@@ -312,6 +324,7 @@ def _terms(order: Order) -> dict[str, Any]:
         "trail_price": order.trail_price,
         "trail_bps": order.trail_bps,
         "hwm": order.hwm,
+        "self_trade": order.self_trade,
     }
 
 
@@ -332,6 +345,7 @@ def _order(fact: Accepted | Refused) -> Order:
         trail_price=fact.trail_price,
         trail_bps=fact.trail_bps,
         hwm=fact.hwm,
+        self_trade=fact.self_trade,
     )
 
 
@@ -401,6 +415,9 @@ class State:
         else:
             account.withdraw(-fact.cents, fact.at_ns)
 
+    def _self_trade(self, fact: SelfTradeSet) -> None:
+        self.accounts[fact.account_id].self_trade = fact.mode
+
     def _granted(self, fact: Granted) -> None:
         self.accounts[fact.account_id].grant(fact.symbol, fact.quantity, fact.price, fact.at_ns)
 
@@ -432,24 +449,28 @@ class State:
         order = account.orders[order_id]
         old = market.price
         result = market.submit(OrderTicket.of(order), at_ns, self.trade_ids[fact.symbol])
-        self._pend_makers(result.fills)
+        self._pend_makers(result, at_ns)
         self.pending[f"match:{order_id}"] = partial(
             self._settle_match, account, order_id, result, at_ns
         )
         self._pend_triggered(market)
         self._alerts_moved(fact.symbol, old, market.price)
 
-    def _pend_makers(self, fills: tuple[Fill, ...]) -> None:
-        for fill in fills:
+    def _pend_makers(self, result: MatchResult, at_ns: int) -> None:
+        """Pend what an order's matching did to resting orders: their fills, and the cancels
+        of those its self-trade prevention took out."""
+        for fill in result.fills:
             maker = fill.order_id_for(fill.taker_side.opposite)
             if maker is not None:
                 self._pend_fill(maker, fill)
+        for entry in result.cancelled:
+            self._pend_cancel("expired", entry.order_id, CancelReason.SELF_TRADE, at_ns)
 
     def _pend_triggered(self, market: Market) -> None:
         """Pend the account effects of the stops the last fact triggered (as the symbol's
         actor sends them: each stop's makers' fills, then the stop's own effects)."""
         for found in market.take_triggered():
-            self._pend_makers(found.result.fills)
+            self._pend_makers(found.result, found.at_ns)
             account = self.accounts[found.account_id]
             trigger = (found.stop_price, found.mark)
             self.pending[f"triggered:{found.order_id}"] = partial(
@@ -691,4 +712,5 @@ _APPLY: dict[type, Any] = {
     WatchlistChanged: State._watchlist,
     AlertAdded: State._alert_added,
     AlertRemoved: State._alert_removed,
+    SelfTradeSet: State._self_trade,
 }

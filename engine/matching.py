@@ -29,6 +29,7 @@ from engine.orders import (
     LiquidityMode,
     Order,
     OrderType,
+    SelfTradePrevention,
     Side,
     TimeInForce,
     ns_to_datetime,
@@ -57,6 +58,7 @@ class OrderTicket(NamedTuple):
     stop_price: int | None = None
     trail_price: int | None = None
     trail_bps: int | None = None
+    self_trade: SelfTradePrevention | None = None
 
     @classmethod
     def of(cls, order: Order, owner: Any = None) -> OrderTicket:
@@ -76,6 +78,7 @@ class OrderTicket(NamedTuple):
             order.stop_price if order.order_type is not OrderType.TRAILING_STOP else None,
             order.trail_price,
             order.trail_bps,
+            order.self_trade,
         )
 
 
@@ -117,6 +120,9 @@ class MatchResult(NamedTuple):
     triggered: tuple[int, int | None] | None = None
     """For a stop that triggered at once (its condition held when it came): its stop price
     and mark (None), in cents."""
+    cancelled: tuple[RestingOrder, ...] = ()
+    """Resting orders of the order's own account that self-trade prevention took out of the
+    book (to be cancelled, reason SELF_TRADE)."""
 
 
 class StopTriggered(NamedTuple):
@@ -282,6 +288,7 @@ class Market:
         self._history.append(at_ns, price)
         self.tape: deque[Fill] = deque(maxlen=tape_limit)
         self.stops = StopBook()
+        self._stops_waiting = self.stops.waiting
         self.triggered: list[StopTriggered] = []
         """The stops triggered since `take_triggered` was last called, in order."""
 
@@ -339,7 +346,7 @@ class Market:
                         entry.owner,
                     )
                 )
-        if self.stops:
+        if self._stops_waiting:
             self._run_stops(at_ns, next_trade_id)
         return fills
 
@@ -356,10 +363,10 @@ class Market:
         at its stop, triggers at once and executes as the order it becomes. O(log L + k) for k
         resting orders touched, plus the stops triggered.
         """
-        if ticket.order_type.is_stop:
+        if ticket.order_type in _STOP_TYPES:
             return self._wait(ticket, at_ns, next_trade_id)
         result = self._execute(ticket, at_ns, next_trade_id)
-        if result.fills and self.stops and self.mode is LiquidityMode.BOOK:
+        if self._stops_waiting and result.fills and self.mode is LiquidityMode.BOOK:
             self._run_stops(at_ns, next_trade_id)
         return result
 
@@ -369,7 +376,7 @@ class Market:
             self.price <= stop if ticket.side is Side.SELL else self.price >= stop
         ):
             result = self._execute(_entered(ticket), at_ns, next_trade_id)
-            if result.fills and self.stops and self.mode is LiquidityMode.BOOK:
+            if self._stops_waiting and result.fills and self.mode is LiquidityMode.BOOK:
                 self._run_stops(at_ns, next_trade_id)
             return result._replace(triggered=(stop, None))
         self.stops.add(
@@ -435,12 +442,21 @@ class Market:
     ) -> MatchResult:
         opposite = ticket.side.opposite
         remaining = ticket.quantity
+        guard = ticket.self_trade
+        if guard is SelfTradePrevention.ALLOW:
+            guard = None
+        own = ticket.account_id
         if ticket.time_in_force is TimeInForce.FOK:
-            available = self.book.volume_within(opposite, ticket.bound, remaining)
+            if guard is None:
+                available = self.book.volume_within(opposite, ticket.bound, remaining)
+            else:
+                available = self._volume_for(ticket, guard, remaining)
             if available < remaining:
                 return MatchResult((), rested=False, cancel_reason=CancelReason.FILL_OR_KILL)
         fills: list[Fill] = []
+        cancelled: list[RestingOrder] = []
         blocked_by_bound = False
+        self_trade = False
         while remaining:
             level = self.book.best(opposite)
             if level is None:
@@ -449,6 +465,14 @@ class Market:
                 blocked_by_bound = True
                 break
             maker = level.first()
+            if guard is not None and maker.account_id == own:
+                if guard is not SelfTradePrevention.CANCEL_NEWEST:
+                    self.book.remove(maker.order_id)
+                    cancelled.append(maker)
+                if guard is not SelfTradePrevention.CANCEL_OLDEST:
+                    self_trade = True
+                    break
+                continue
             quantity = min(remaining, maker.remaining)
             self.book.reduce(maker.order_id, quantity)
             remaining -= quantity
@@ -468,9 +492,31 @@ class Market:
             )
         if fills:
             self._set_price(fills[-1].price, at_ns)
-        if not remaining:
-            return MatchResult(tuple(fills), rested=False, cancel_reason=None)
-        return self._rest_or_cancel(ticket, remaining, strategy, fills, blocked_by_bound)
+        if self_trade:
+            result = MatchResult(tuple(fills), rested=False, cancel_reason=CancelReason.SELF_TRADE)
+        elif not remaining:
+            result = MatchResult(tuple(fills), rested=False, cancel_reason=None)
+        else:
+            result = self._rest_or_cancel(ticket, remaining, strategy, fills, blocked_by_bound)
+        return result._replace(cancelled=tuple(cancelled)) if cancelled else result
+
+    def _volume_for(self, ticket: OrderTicket, guard: SelfTradePrevention, needed: int) -> int:
+        """What a FOK `ticket` could fill under self-trade prevention `guard`: the volume
+        within its bound of the other accounts' orders, up to the first of its own account's
+        (`cancel_newest`, `cancel_both`: matching stops there) or past them (`cancel_oldest`:
+        they leave the book). O(k) for the k resting orders it reads."""
+        total = 0
+        for maker in self.book.orders(ticket.side.opposite):
+            if not _within(ticket.side, maker.price, ticket.bound):
+                break
+            if maker.account_id == ticket.account_id:
+                if guard is SelfTradePrevention.CANCEL_OLDEST:
+                    continue
+                break
+            total += maker.remaining
+            if total >= needed:
+                break
+        return total
 
     def _rest_or_cancel(
         self,
@@ -629,6 +675,9 @@ class Market:
     def history(self) -> list[PricePoint]:
         """Every kept price point, oldest first. O(n)."""
         return [PricePoint(ns_to_datetime(at), cents_to_decimal(p)) for at, p in self._history]
+
+
+_STOP_TYPES = frozenset(kind for kind in OrderType if kind.is_stop)
 
 
 def _entered(ticket: OrderTicket) -> OrderTicket:

@@ -98,6 +98,19 @@ class LiquidityMode(_Choice):
     BOOK = "book"
 
 
+class SelfTradePrevention(_Choice):
+    """What happens in `book` mode when an order would trade with a resting order of its own
+    account (the incoming order's instruction counts): cancel the incoming order's rest
+    (`cancel_newest`, the default), cancel the resting order and go on matching
+    (`cancel_oldest`), cancel both (`cancel_both`), or let them trade (`allow`). A cancelled
+    side carries the reason `self_trade`."""
+
+    CANCEL_NEWEST = "cancel_newest"
+    CANCEL_OLDEST = "cancel_oldest"
+    CANCEL_BOTH = "cancel_both"
+    ALLOW = "allow"
+
+
 class OrderStatus(enum.StrEnum):
     """Where an order is in its life; EXECUTED, CANCELLED and REJECTED are final."""
 
@@ -152,6 +165,8 @@ class CancelReason(enum.StrEnum):
     PRICE_COLLAR = "price_collar"
     EXPIRED = "expired"
     HALTED = "halted"
+    SELF_TRADE = "self_trade"
+    """It would have traded with an order of its own account (self-trade prevention)."""
     INTERRUPTED = "interrupted"
     """Accepted just before the engine stopped short, it never reached its book; recovery
     cancelled it (its caller had no answer)."""
@@ -207,6 +222,7 @@ class OrderSnapshot(NamedTuple):
     """A trailing stop's mark (highest price since placed for a sell, lowest for a buy) when
     triggered, or when placed."""
     triggered_at: datetime | None = None
+    self_trade_prevention: SelfTradePrevention | None = None
 
 
 @dataclass(slots=True)
@@ -227,6 +243,8 @@ class Order:
         trail_bps: A trailing stop's distance from its mark in hundredths of a percent.
         hwm: A trailing stop's mark in cents (when placed, then when triggered).
         triggered_ns: When a stop was triggered (None until then).
+        self_trade: Its self-trade prevention; the account sets its default when it accepts
+            the order (None: an order from before there was any, which trades with its own).
     """
 
     order_id: OrderId
@@ -252,6 +270,7 @@ class Order:
     trail_bps: int | None = None
     hwm: int | None = None
     triggered_ns: int | None = None
+    self_trade: SelfTradePrevention | None = None
 
     def __post_init__(self) -> None:
         if not self.updated_ns:
@@ -317,34 +336,44 @@ class Order:
         self.cancel_reason = reason
 
     def snapshot(self) -> OrderSnapshot:
-        """Return an immutable public view of the order."""
+        """Return an immutable public view of the order (built positionally: one is built for
+        every order answered)."""
         average = None
         if self.filled_quantity:
             average = average_price(self.filled_cents, self.filled_quantity)
+        limit = self.limit_price
+        stop = trail = trail_percent = hwm = triggered = None
+        if self.order_type in _STOPS:
+            stop, trail, hwm = _price(self.stop_price), _price(self.trail_price), _price(self.hwm)
+            if self.trail_bps is not None:
+                trail_percent = Decimal(self.trail_bps).scaleb(-2)
+            if self.triggered_ns is not None:
+                triggered = ns_to_datetime(self.triggered_ns)
         return OrderSnapshot(
-            order_id=self.order_id,
-            account_id=self.account_id,
-            symbol=self.symbol,
-            side=self.side,
-            order_type=self.order_type,
-            time_in_force=self.time_in_force,
-            quantity=self.quantity,
-            limit_price=None if self.limit_price is None else cents_to_decimal(self.limit_price),
-            status=self.status,
-            filled_quantity=self.filled_quantity,
-            remaining_quantity=self.remaining,
-            average_fill_price=average,
-            filled_amount=cents_to_decimal(self.filled_cents),
-            reject_reason=self.reject_reason,
-            cancel_reason=self.cancel_reason,
-            created_at=ns_to_datetime(self.created_ns),
-            updated_at=ns_to_datetime(self.updated_ns),
-            client_order_id=self.client_order_id,
-            stop_price=_price(self.stop_price),
-            trail_price=_price(self.trail_price),
-            trail_percent=None if self.trail_bps is None else Decimal(self.trail_bps).scaleb(-2),
-            hwm=_price(self.hwm),
-            triggered_at=None if self.triggered_ns is None else ns_to_datetime(self.triggered_ns),
+            self.order_id,
+            self.account_id,
+            self.symbol,
+            self.side,
+            self.order_type,
+            self.time_in_force,
+            self.quantity,
+            None if limit is None else cents_to_decimal(limit),
+            self.status,
+            self.filled_quantity,
+            self.remaining,
+            average,
+            cents_to_decimal(self.filled_cents),
+            self.reject_reason,
+            self.cancel_reason,
+            ns_to_datetime(self.created_ns),
+            ns_to_datetime(self.updated_ns),
+            self.client_order_id,
+            stop,
+            trail,
+            trail_percent,
+            hwm,
+            triggered,
+            self.self_trade,
         )
 
 

@@ -267,6 +267,8 @@ class StopBook:
     def __init__(self) -> None:
         self._sides = {Side.BUY: _Side(Side.BUY), Side.SELL: _Side(Side.SELL)}
         self._index: dict[OrderId, StopEntry] = {}
+        self.waiting = self._index
+        """The waiting stops by order id (read-only: a cheap test of whether any waits)."""
         self._sequence = 0
 
     def __len__(self) -> int:
@@ -355,7 +357,7 @@ class StopBook:
         """Take out every stop; return them. O(n)."""
         entries = self.entries()
         self._sides = {Side.BUY: _Side(Side.BUY), Side.SELL: _Side(Side.SELL)}
-        self._index = {}
+        self._index.clear()
         return entries
 
     def __iter__(self) -> Iterator[StopEntry]:

@@ -92,6 +92,7 @@ from engine.commands import (
     RemoveFromWatchlist,
     RenameWatchlist,
     ReplaceWatchlist,
+    SetSelfTradePrevention,
     UpdatePrice,
     Withdraw,
 )
@@ -122,7 +123,7 @@ from engine.history import OrderQuery, TransactionQuery, archive_rows
 from engine.ids import AccountId, Symbol
 from engine.journal import Note, State
 from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
-from engine.orders import OrderSnapshot, Side, ns_to_datetime
+from engine.orders import OrderSnapshot, SelfTradePrevention, Side, ns_to_datetime
 from engine.search import SearchResult
 from engine.session import Session, make_session
 from engine.universe import DEFAULT_UNIVERSE
@@ -759,6 +760,17 @@ class Brokerage:
     adeposit = deposit.coroutine()
 
     @operation
+    def set_self_trade_prevention(self, account_id: str, mode: str) -> Call[SelfTradePrevention]:
+        """Set what the account's orders that name no `self_trade_prevention` do in `book` mode
+        when they would trade with a resting order of the same account: "cancel_newest" (the
+        default: the incoming order's rest is cancelled), "cancel_oldest" (the resting order
+        is cancelled and matching goes on), "cancel_both" or "allow". Return the mode set."""
+        return self._request(SetSelfTradePrevention.parse(account_id, mode))
+
+    set_self_trade_prevention_async = set_self_trade_prevention.future()
+    aset_self_trade_prevention = set_self_trade_prevention.coroutine()
+
+    @operation
     def withdraw(self, account_id: str, amount: Any) -> Call[Balance]:
         """Take out cash, at most the available cash (cash minus what pending buys reserve).
 
@@ -982,6 +994,7 @@ class Brokerage:
         stop_price: Any = None,
         trail_price: Any = None,
         trail_percent: Any = None,
+        self_trade_prevention: str | None = None,
     ) -> Call[OrderSnapshot]:
         """Place an order; return it once its immediate matching and settlement are done.
 
@@ -993,7 +1006,12 @@ class Brokerage:
         an amount, or `trail_percent`: its stop follows the highest price since it was placed
         for a sell, the lowest for a buy, at that distance). A stop buy reserves cash as a
         market buy at its stop price would. In `market` mode the feed's price triggers stops,
-        in `book` mode the last trade. A waiting stop comes back PENDING. A marketable order
+        in `book` mode the last trade. A waiting stop comes back PENDING.
+        `self_trade_prevention` (None: the account's, `set_self_trade_prevention`) says what
+        happens in `book` mode when the order would trade with a resting order of its own
+        account: "cancel_newest" cancels this order's rest, "cancel_oldest" the resting order,
+        "cancel_both" both, "allow" lets them trade; a cancelled side carries the reason
+        `self_trade`. A marketable order
         comes back EXECUTED or PARTIALLY_FILLED, a resting one PENDING, a refused one REJECTED
         with its `reject_reason`; a market or IOC/FOK order that could not fill comes back
         CANCELLED with its `cancel_reason`. `client_order_id` is the caller's own id for the
@@ -1016,6 +1034,7 @@ class Brokerage:
             stop_price,
             trail_price,
             trail_percent,
+            self_trade_prevention,
         )
         keep = parse_flag(keep_refused, "keep_refused")
         self._changing()

@@ -111,12 +111,13 @@ def run(args: argparse.Namespace) -> int:
                 + f" orders/s; last/first = {summary['last/first']}x; resident memory grew "
                 f"{summary['rss_bytes_per_order']:,} B per order after the first chunk"
             )
-    for runtime, found in stops_ratio(runs).items():
+    for runtime, sizes_compared in stops_ratio(runs).items():
+        most, fewest = sizes_compared["most"], sizes_compared["fewest"]
         console.print(
-            f"stops on {runtime}: a price move with {found['most']:,.0f} stops resting takes "
-            f"{found['ratio']}x the time of one with {found['fewest']:,.0f} (p50 "
-            f"{found['p50_us_most']:,.0f} us vs {found['p50_us_fewest']:,.0f} us; target: at "
-            "most 2x)"
+            f"stops on {runtime}: a price move with {most:,.0f} stops resting takes "
+            f"{sizes_compared['ratio']}x the time of one with {fewest:,.0f} (p50 "
+            f"{sizes_compared['p50_us_most']:,.0f} us vs {sizes_compared['p50_us_fewest']:,.0f}"
+            " us; target: at most 2x)"
         )
     console.print("every run's audit passed: cash and shares conserved, nothing reserved")
     return 0

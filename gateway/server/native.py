@@ -110,6 +110,9 @@ class OrderBody(Strict):
     stop_price: Money | None = None
     trail_price: Money | None = None
     trail_percent: Money | None = None
+    self_trade_prevention: (
+        Literal["cancel_newest", "cancel_oldest", "cancel_both", "allow"] | None
+    ) = None
 
 
 class WatchlistBody(Strict):
@@ -352,6 +355,7 @@ async def placed(shared: ServerState, record: KeyRecord, body: OrderBody) -> Ord
         stop_price=body.stop_price,
         trail_price=body.trail_price,
         trail_percent=body.trail_percent,
+        self_trade_prevention=body.self_trade_prevention,
     )
 
 

@@ -237,3 +237,83 @@ def test_threads_place_cancel_and_trade_against_stops_while_prices_move(
         assert balance.available >= 0
         for holding in broker.portfolio(account).holdings:
             assert 0 <= holding.reserved <= holding.quantity
+
+
+# -- self-trade prevention ---------------------------------------------------------------------
+
+
+def test_an_account_does_not_trade_with_itself_by_default_in_book_mode(broker: Brokerage) -> None:
+    me, other = funded(broker, "ME"), funded(broker, "OTHER")
+    broker.grant_shares(me, "BOOK", 10, "90")
+    resting = broker.place_order(me, "BOOK", "sell", 5, "limit", "100")
+
+    mine = broker.place_order(me, "BOOK", "buy", 5, "limit", "101")
+
+    assert mine.status is OrderStatus.CANCELLED
+    assert mine.cancel_reason is CancelReason.SELF_TRADE
+    assert mine.self_trade_prevention == "cancel_newest"
+    assert broker.get_order(resting.order_id).status is OrderStatus.PENDING
+    assert broker.balance(me).reserved == Decimal("0.00")
+    theirs = broker.place_order(other, "BOOK", "buy", 5, "limit", "101")
+    assert theirs.status is OrderStatus.EXECUTED
+
+
+def test_per_account_and_per_order_self_trade_prevention(broker: Brokerage) -> None:
+    me = funded(broker, "ME")
+    broker.grant_shares(me, "BOOK", 20, "90")
+    assert broker.set_self_trade_prevention(me, "Cancel_Oldest") == "cancel_oldest"
+    old = broker.place_order(me, "BOOK", "sell", 5, "limit", "100")
+
+    mine = broker.place_order(me, "BOOK", "buy", 5, "limit", "100")  # the account's mode
+
+    assert broker.get_order(old.order_id).cancel_reason is CancelReason.SELF_TRADE
+    assert mine.status is OrderStatus.PENDING  # went on, found nothing else, rests
+    allowed = broker.place_order(
+        me, "BOOK", "sell", 5, "limit", "100", self_trade_prevention="allow"
+    )
+    assert allowed.status is OrderStatus.EXECUTED
+    assert broker.portfolio(me).holdings[0].quantity == 20  # bought from itself
+    bid = broker.place_order(me, "BOOK", "buy", 1, "limit", "98")
+    both = broker.place_order(
+        me, "BOOK", "sell", 1, "limit", "98", self_trade_prevention="cancel_both"
+    )
+    assert both.cancel_reason is CancelReason.SELF_TRADE
+    assert broker.get_order(bid.order_id).cancel_reason is CancelReason.SELF_TRADE
+    with pytest.raises(ValidationError) as error:
+        broker.set_self_trade_prevention(me, "cancel_all")
+    assert error.value.field == "self_trade_prevention"
+
+
+def test_threads_crossing_their_own_orders_never_self_trade_and_conserve_everything(
+    broker: Brokerage,
+) -> None:
+    accounts = [funded(broker, f"U{n}") for n in range(3)]
+    for account in accounts:
+        broker.grant_shares(account, "BOOK", 500, "100")
+    modes = ["cancel_newest", "cancel_oldest", "cancel_both"]
+
+    def trade(n: int) -> None:
+        rng = random.Random(n)
+        for _ in range(80):
+            broker.place_order(
+                rng.choice(accounts),
+                "BOOK",
+                rng.choice(["buy", "sell"]),
+                rng.randint(1, 5),
+                "limit",
+                f"{100 + rng.randint(-3, 3) / 10:.2f}",
+                rng.choice(["gtc", "ioc"]),
+                self_trade_prevention=rng.choice(modes),
+            )
+
+    run_together(trade, threads=6)
+    for account in accounts:
+        trades = broker.transactions(account)
+        bought = {t.trade_id for t in trades if t.kind == "buy"}
+        sold = {t.trade_id for t in trades if t.kind == "sell"}
+        assert not bought & sold, f"{account} traded with itself"
+        for order in broker.orders(account, status=["pending", "partially_filled"]):
+            broker.cancel_order(order.order_id)
+    report = broker.audit()
+    assert report.reserved_cash == 0
+    assert report.shares["BOOK"] == 1_500

@@ -267,3 +267,26 @@ def test_stop_orders_wait_trigger_on_the_feed_and_show_their_terms(served: Serve
     assert (done["status"], done["average_fill_price"]) == ("executed", "11.20")
     assert done["triggered_at"] is not None
     assert http.delete(f"/api/orders/{trailing['order_id']}", headers=me).status_code == 200
+
+
+def test_self_trade_prevention_over_the_native_api(served: Served) -> None:
+    http = served.client
+    opened = served.signup("native-stp", deposit="1000")
+    me = opened["headers"]
+    served.broker.list_stock("STPB", "Self Trade Co", "50.00", mode="book")
+    served.broker.grant_shares(opened["account_id"], "STPB", 5, "50")
+    order = {"symbol": "STPB", "quantity": 1, "type": "limit", "limit_price": "50.01"}
+    resting = http.post("/api/orders", json={**order, "side": "sell"}, headers=me).json()
+    both = http.post(
+        "/api/orders",
+        json={**order, "side": "buy", "self_trade_prevention": "cancel_both"},
+        headers=me,
+    ).json()
+    assert (both["status"], both["cancel_reason"]) == ("cancelled", "self_trade")
+    assert both["self_trade_prevention"] == "cancel_both"
+    gone = http.get(f"/api/orders/{resting['order_id']}", headers=me).json()
+    assert gone["cancel_reason"] == "self_trade"
+    bad = http.post(
+        "/api/orders", json={**order, "side": "buy", "self_trade_prevention": "never"}, headers=me
+    )
+    assert bad.status_code == 422

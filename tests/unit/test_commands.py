@@ -59,6 +59,17 @@ def test_commands_from_callers_values_round_trip_too() -> None:
         commands.UpdatePrice.parse("aapl", "151.25"),
         commands.PlaceOrder.parse("A-1", "AAPL", "BUY", 3, "limit", "99.99", "day", "mine-1"),
         commands.PlaceOrder.parse("A-1", "AAPL", "sell", 3),
+        commands.PlaceOrder.parse(
+            "A-1",
+            "AAPL",
+            "sell",
+            3,
+            "trailing_stop",
+            trail_percent="1.5",
+            self_trade_prevention="Allow",
+        ),
+        commands.PlaceOrder.parse("A-1", "AAPL", "buy", 3, "stop_limit", "10", stop_price="9.5"),
+        commands.SetSelfTradePrevention.parse("A-1", "cancel_both"),
         commands.CancelOrder.parse("O-000001"),
         commands.ExpireDayOrders(),
         commands.CreateWatchlist.parse("A-1", " Tech ", ["aapl", "MSFT"]),
@@ -103,6 +114,7 @@ def test_a_parsed_command_holds_parsed_values() -> None:
         "stop_price": None,
         "trail_price": None,
         "trail_bps": None,
+        "self_trade": None,
     }
     listing = commands.ListStock.parse("x", "X Corp", "1", "BOOK")
     assert (listing.mode, listing.price) == (LiquidityMode.BOOK, 100)

@@ -218,3 +218,96 @@ def test_the_audit_counts_waiting_stops_as_resting_orders() -> None:
     m.submit(limit(BUY, 1, 9_000), 1, ids)
 
     assert m.audit().resting_orders == 2
+
+
+# -- self-trade prevention (book mode) ----------------------------------------------------------
+
+
+def own(side: Side, quantity: int, price: int | None, mode: str, account: str = "A") -> OrderTicket:
+    from engine.orders import SelfTradePrevention
+
+    return OrderTicket(
+        OrderId(f"O-{next(_ids)}"),
+        AccountId(account),
+        side,
+        OrderType.MARKET if price is None else OrderType.LIMIT,
+        TimeInForce.GTC,
+        quantity,
+        price,
+        price if side is SELL or price is not None else 100_000,
+        f"owner-{account}",
+        self_trade=SelfTradePrevention.parse(mode, "self_trade_prevention"),
+    )
+
+
+def test_cancel_newest_cancels_the_incoming_rest_and_leaves_the_resting_order() -> None:
+    m, ids = market(BOOK)
+    other = m.submit(limit(SELL, 2, 10_000, account="B"), 1, ids)
+    mine = own(SELL, 5, 10_001, "allow")
+    m.submit(mine, 1, ids)
+    assert other.rested
+
+    result = m.submit(own(BUY, 10, 10_005, "cancel_newest"), 2, ids)
+
+    assert [(f.price, f.quantity) for f in result.fills] == [(10_000, 2)]
+    assert result.cancel_reason is CancelReason.SELF_TRADE
+    assert not result.rested
+    assert result.cancelled == ()
+    assert mine.order_id in m.book
+    m.audit()
+
+
+def test_cancel_oldest_takes_out_the_own_resting_order_and_goes_on_matching() -> None:
+    m, ids = market(BOOK)
+    mine = own(SELL, 5, 10_000, "allow")
+    m.submit(mine, 1, ids)
+    m.submit(limit(SELL, 5, 10_001, account="B"), 1, ids)
+
+    result = m.submit(own(BUY, 5, 10_005, "cancel_oldest"), 2, ids)
+
+    assert [e.order_id for e in result.cancelled] == [mine.order_id]
+    assert [(f.price, f.sell_account_id) for f in result.fills] == [(10_001, "B")]
+    assert result.cancel_reason is None
+    assert mine.order_id not in m.book
+    m.audit()
+
+
+def test_cancel_both_cancels_the_resting_and_the_incoming_order() -> None:
+    m, ids = market(BOOK)
+    mine = own(SELL, 5, 10_000, "allow")
+    m.submit(mine, 1, ids)
+
+    result = m.submit(own(BUY, 5, 10_005, "cancel_both"), 2, ids)
+
+    assert [e.order_id for e in result.cancelled] == [mine.order_id]
+    assert result.fills == ()
+    assert result.cancel_reason is CancelReason.SELF_TRADE
+    assert len(m.book) == 0
+
+
+def test_allow_lets_an_account_trade_with_itself() -> None:
+    m, ids = market(BOOK)
+    m.submit(own(SELL, 5, 10_000, "allow"), 1, ids)
+
+    result = m.submit(own(BUY, 5, 10_000, "allow"), 2, ids)
+
+    assert [(f.buy_account_id, f.sell_account_id) for f in result.fills] == [("A", "A")]
+
+
+def test_a_fill_or_kill_counts_only_what_self_trade_prevention_lets_it_reach() -> None:
+    m, ids = market(BOOK)
+    m.submit(limit(SELL, 2, 10_000, account="B"), 1, ids)
+    m.submit(own(SELL, 5, 10_001, "allow"), 1, ids)
+    m.submit(limit(SELL, 5, 10_002, account="B"), 1, ids)
+
+    def fok(mode: str) -> OrderTicket:
+        return own(BUY, 7, 10_005, mode)._replace(time_in_force=TimeInForce.FOK)
+
+    killed = m.submit(fok("cancel_newest"), 2, ids)  # stops at its own order: only 2 reachable
+    assert (killed.fills, killed.cancel_reason) == ((), CancelReason.FILL_OR_KILL)
+    assert len(m.book) == 3  # nothing was taken out
+
+    filled = m.submit(fok("cancel_oldest"), 2, ids)  # its own order leaves: 2 + 5 reachable
+    assert sum(f.quantity for f in filled.fills) == 7
+    assert len(filled.cancelled) == 1
+    m.audit()
