@@ -12,6 +12,7 @@ Never: let a message, or a failure past a handler, end an actor without recovery
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import sys
 import time
@@ -37,6 +38,8 @@ _Handler = Callable[[Any, Any], None]
 _F = TypeVar("_F", bound=_Handler)
 FAILURES_KEPT = 20
 """Failures an actor remembers for the audit."""
+
+_urns = itertools.count(1)  # next() on a count is atomic under the GIL
 
 
 def handles(*message_types: type) -> Callable[[_F], _F]:
@@ -96,16 +99,22 @@ class BrokerActor(pykka.ThreadingActor):
         return obj.actor_ref
 
     def __init__(self, log: Any, **context: Any) -> None:
-        super().__init__()
         self._root_log = log
         self._log_context = tuple(context.items())
         self._bound_log: Any = None
         if isinstance(self._runtime, MNRuntime):
+            # pykka's own __init__ would make a thread's inbox (a queue.Queue and its three
+            # condition variables), an Event and a random UUID, all replaced here at once: on
+            # the M:N runtime the fields it promises are set directly (a sign-up spawns one
+            # account actor, and that work was most of the spawn)
             runtime = self._runtime
             dispatcher = runtime.side_dispatcher if self.side_work else runtime.dispatcher
+            self.actor_urn = f"urn:brokerage:actor:{next(_urns)}"
             self.actor_inbox = Mailbox(self, dispatcher)
             self.actor_stopped = StopFlag()  # type: ignore[assignment]
             self._actor_ref = pykka.ActorRef(self)
+        else:
+            super().__init__()
 
     @property
     def log(self) -> Any:
