@@ -422,7 +422,10 @@ async def list_orders(
 @router.delete("/orders", status_code=207)
 async def cancel_all(record: Caller, shared: Shared) -> list[dict[str, Any]]:
     """Cancel every open order of the caller; one status per order (HTTP 207)."""
-    account_id = own_account(record)
+    return await _cancel_open_orders(shared, own_account(record))
+
+
+async def _cancel_open_orders(shared: ServerState, account_id: str) -> list[dict[str, Any]]:
     answers = []
     for order in await shared.broker.aorders(account_id, _OPEN):
         try:
@@ -484,6 +487,69 @@ def _holding(shared: ServerState, account_id: str, symbol_or_id: str) -> Holding
         if holding.symbol == symbol and holding.quantity > 0:
             return holding
     raise ApiError(404, f"position does not exist, was {symbol_or_id!r}")
+
+
+@router.delete("/positions", status_code=207)
+async def close_all_positions(
+    record: Caller, shared: Shared, cancel_orders: bool = False
+) -> list[dict[str, Any]]:
+    """Sell every position at market, one status per position (HTTP 207): each sells the
+    shares no open order holds; with `cancel_orders` every open order is cancelled first, so
+    the whole position sells."""
+    account_id = own_account(record)
+    if cancel_orders:
+        await _cancel_open_orders(shared, account_id)
+    portfolio = await shared.broker.aportfolio(account_id)
+    answers = []
+    for holding in portfolio.holdings:
+        available = holding.quantity - holding.reserved
+        if holding.quantity <= 0:
+            continue
+        if available <= 0:
+            answers.append(_close_refused(holding, available))
+            continue
+        order = await shared.broker.aplace_order(
+            account_id, holding.symbol, "sell", available, "market", keep_refused=False
+        )
+        if order.status is OrderStatus.REJECTED and order.reject_reason is not None:
+            status, message = _REFUSALS[order.reject_reason]
+            answers.append(
+                {
+                    "symbol": holding.symbol,
+                    "status": status,
+                    "body": _close_failure(status, message, holding, available),
+                }
+            )
+            continue
+        answers.append(
+            {
+                "order_id": order_uuid(order.order_id),
+                "symbol": holding.symbol,
+                "status": 200,
+                "body": order_json(shared, order),
+            }
+        )
+    return answers
+
+
+def _close_failure(status: int, message: str, holding: Holding, available: int) -> dict[str, Any]:
+    return {
+        "code": status * 100_000 + 10_000,
+        "message": message,
+        "available": str(available),
+        "existing_qty": str(holding.quantity),
+        "held_for_orders": str(holding.reserved),
+        "symbol": holding.symbol,
+    }
+
+
+def _close_refused(holding: Holding, available: int) -> dict[str, Any]:
+    message = f"insufficient qty available for order (available: {available})"
+    return {
+        "symbol": holding.symbol,
+        "status": 403,
+        "body": _close_failure(403, message, holding, available),
+    }
 
 
 @router.get("/positions/{symbol_or_asset_id}")

@@ -466,3 +466,34 @@ def test_stop_stop_limit_and_trailing_stop_orders_trigger_and_stream(served: Ser
     mine = [u.event for u in updates if u.order.id == stop.id]
     assert mine == ["new", "fill"]
     stopper.cancel_orders()
+
+
+def test_close_all_positions_sells_what_is_free_or_everything_after_cancelling(
+    served: Served,
+) -> None:
+    client, opened = _client(served, "alpaca-close-all", deposit="100000")
+    served.broker.list_stock("CLSA", "Close A", "10.00")
+    served.broker.list_stock("CLSB", "Close B", "20.00")
+    account = opened["account_id"]
+    served.broker.grant_shares(account, "CLSA", 10, "9")
+    served.broker.grant_shares(account, "CLSB", 5, "19")
+    held = client.submit_order(
+        LimitOrderRequest(
+            symbol="CLSB", qty=5, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, limit_price=99
+        )
+    )
+
+    first = {r.symbol: r for r in client.close_all_positions()}
+
+    assert first["CLSA"].status == 200
+    assert isinstance(first["CLSA"].body, Order)
+    assert first["CLSA"].body.status == OrderStatus.FILLED
+    assert first["CLSB"].status == 403  # every share held by the resting sell
+    assert client.get_order_by_id(held.id).status == OrderStatus.NEW
+
+    second = client.close_all_positions(cancel_orders=True)
+
+    assert [(r.symbol, r.status) for r in second] == [("CLSB", 200)]
+    assert client.get_order_by_id(held.id).status == OrderStatus.CANCELED
+    assert client.get_all_positions() == []
+    assert client.close_all_positions() == []
