@@ -19,7 +19,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from engine.errors import DuplicateError, InsufficientAvailableCashError, UnknownOrderError
+from engine.errors import (
+    DuplicateError,
+    InsufficientAvailableCashError,
+    OrderNotReplaceableError,
+    UnknownOrderError,
+    ValidationError,
+)
 from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId, id_number
 from engine.money import (
     cents_to_decimal,
@@ -189,6 +195,9 @@ class Account:
         self._watchlists: Watchlists | None = None
         self.self_trade = SelfTradePrevention.CANCEL_NEWEST
         """The self-trade prevention of its orders that name none."""
+        self.replacing: dict[OrderId, tuple[Order, int, int]] = {}
+        """Replaces on their way to the book: old order id -> (the new order, for its total;
+        cash and shares held for it meanwhile)."""
 
     @property
     def watchlists(self) -> Watchlists:
@@ -359,6 +368,92 @@ class Account:
         else:
             self.positions.setdefault(order.symbol, _Position()).reserved += order.quantity
 
+    def begin_replace(self, order_id: OrderId, new: Order) -> RejectReason | None:
+        """Check that `new` (for its total quantity, fills of the old order included) may
+        replace the open order `order_id`, and hold what it may need beyond what the old order
+        holds; return the reason it is refused (nothing held), or None.
+
+        The old order's reservation counts at the lower of the two prices per share: if it
+        fills meanwhile at its own price, what the new order needs for the rest is still held
+        (`finish_replace` never overdraws).
+
+        Raises:
+            OrderNotReplaceableError: if the order is finished or has a replace pending.
+            ValidationError: if the new total is not above what the old order filled.
+            DuplicateError: if `new` has a client order id another order has.
+        """
+        old = self.order(order_id)
+        if old.status.is_final or order_id in self.replacing:
+            state = "being replaced" if order_id in self.replacing else old.status.value
+            raise OrderNotReplaceableError(order_id, state)
+        if new.quantity <= old.filled_quantity:
+            raise ValidationError(
+                "quantity",
+                f"must be above the {old.filled_quantity} shares the order has filled",
+                new.quantity,
+            )
+        client_id = new.client_order_id
+        if client_id is not None and client_id in self.client_ids:
+            raise DuplicateError("client_order_id", client_id)
+        still = new.quantity - old.filled_quantity
+        cash = shares = 0
+        if new.side is Side.BUY:
+            assert new.reserve_price is not None, f"buy {new.order_id} has no reserve price"
+            assert old.reserve_price is not None, f"buy {order_id} has no reserve price"
+            credit = notional(min(old.reserve_price, new.reserve_price), old.remaining)
+            cash = max(0, notional(new.reserve_price, still) - credit)
+            if cash > self.available_cash:
+                return RejectReason.INSUFFICIENT_FUNDS
+            self.reserved_cash += cash
+        else:
+            shares = max(0, still - old.remaining)
+            position = self.positions.get(new.symbol)
+            if shares and (position is None or position.quantity - position.reserved < shares):
+                return RejectReason.INSUFFICIENT_SHARES
+            if shares:
+                assert position is not None
+                position.reserved += shares
+        if client_id is not None:
+            self.client_ids[client_id] = new.order_id
+        self.replacing[order_id] = (new, cash, shares)
+        return None
+
+    def abort_replace(self, order_id: OrderId) -> Order:
+        """The book did not replace it (it finished meanwhile): release what was held; return
+        the new order that never was."""
+        new, cash, shares = self.replacing.pop(order_id)
+        self.reserved_cash -= cash
+        if shares:
+            self.positions[new.symbol].reserved -= shares
+        if new.client_order_id is not None:
+            self.client_ids.pop(new.client_order_id, None)
+        return new
+
+    def finish_replace(self, order_id: OrderId, quantity: int, at_ns: int) -> Order:
+        """The book replaced it: the new order (held by `begin_replace`) carries on for
+        `quantity` shares; return it."""
+        new, cash, shares = self.replacing.pop(order_id)
+        self.reserved_cash -= cash
+        if shares:
+            self.positions[new.symbol].reserved -= shares
+        self.apply_replace(order_id, new, quantity, at_ns)
+        return new
+
+    def apply_replace(self, order_id: OrderId, new: Order, quantity: int, at_ns: int) -> None:
+        """Mark `order_id` REPLACED by `new`, release what it held and reserve for `new`, now
+        for `quantity` shares (a replay does this as recorded)."""
+        old = self.order(order_id)
+        cash, shares = old.reserved_cents, old.reserved_shares
+        old.replaced(new.order_id, at_ns)
+        del self.open[order_id]
+        self.reserved_cash -= cash
+        if shares:
+            self.positions[old.symbol].reserved -= shares
+        self._finish(old)
+        new.quantity = quantity
+        new.replaces = order_id
+        self.reserve(new)
+
     def record_refused(self, order: Order) -> None:
         """Keep in the history a refused order (by its pre-trade check, or before it)."""
         assert order.status is OrderStatus.REJECTED, f"{order.order_id} was not refused"
@@ -512,12 +607,14 @@ class Account:
             f"{self.account_id} finished index mismatch"
         )
         held = sum(o.reserved_cents for o in open_orders)
+        held += sum(cash for _, cash, _ in self.replacing.values())
         assert self.reserved_cash == held, (
             f"{self.account_id} reserved {self.reserved_cash} != {held}"
         )
         assert self.reserved_cash <= self.cash, f"{self.account_id} reserved more than its cash"
         for symbol, position in self.positions.items():
             shares = sum(o.reserved_shares for o in open_orders if o.symbol == symbol)
+            shares += sum(n for new, _, n in self.replacing.values() if new.symbol == symbol)
             assert position.reserved == shares, f"{self.account_id} {symbol} reserved mismatch"
             assert 0 <= position.reserved <= position.quantity, (
                 f"{self.account_id} {symbol} oversold"

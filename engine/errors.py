@@ -90,6 +90,16 @@ class OrderNotCancellableError(BrokerageError):
         super().__init__(f"order {order_id} cannot be cancelled: it is {status}, was {order_id!r}")
 
 
+class OrderNotReplaceableError(BrokerageError):
+    """A replace named an order that is finished, does not rest (a market order), or has a
+    replace pending already."""
+
+    def __init__(self, order_id: str, status: str) -> None:
+        self.order_id = order_id
+        self.status = status
+        super().__init__(f"order {order_id} cannot be replaced: it is {status}, was {order_id!r}")
+
+
 class InvalidTransitionError(BrokerageError):
     """The order state machine was asked for a transition it does not allow."""
 

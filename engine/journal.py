@@ -169,6 +169,32 @@ class Matched:
 
 
 @dataclass(frozen=True, slots=True)
+class Replaced:
+    """An open order was replaced in its book by a new one (symbol actor): `replaced` is the
+    old order, `quantity` the new order's total (what the old one filled included), the
+    other fields the new order's terms, as `Accepted` has them."""
+
+    symbol: Symbol
+    replaced: OrderId
+    at_ns: int
+    order_id: OrderId
+    account_id: AccountId
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    quantity: int
+    limit_price: int | None
+    reserve_price: int | None
+    client_order_id: str | None
+    created_ns: int
+    stop_price: int | None = None
+    trail_price: int | None = None
+    trail_bps: int | None = None
+    hwm: int | None = None
+    self_trade: SelfTradePrevention | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PriceSet:
     """The feed moved a symbol's price (symbol actor)."""
 
@@ -278,6 +304,7 @@ Fact = (
     | AlertAdded
     | AlertRemoved
     | SelfTradeSet
+    | Replaced
 )
 """Every fact the journal holds."""
 
@@ -299,6 +326,13 @@ def decode(row: Any) -> Fact:
 def accepted(order: Order) -> Accepted:
     """The fact of an order accepted."""
     return Accepted(**_terms(order))
+
+
+def replaced(symbol: Symbol, order_id: OrderId, new: Order, at_ns: int) -> Replaced:
+    """The fact of `order_id` replaced by `new` (for its total quantity)."""
+    terms = _terms(new)
+    del terms["symbol"]
+    return Replaced(symbol, order_id, at_ns, **terms)
 
 
 def refused(order: Order, *, kept: bool) -> Refused:
@@ -328,11 +362,11 @@ def _terms(order: Order) -> dict[str, Any]:
     }
 
 
-def _order(fact: Accepted | Refused) -> Order:
+def _order(fact: Accepted | Refused | Replaced) -> Order:
     return Order(
         order_id=fact.order_id,
         account_id=fact.account_id,
-        symbol=fact.symbol,
+        symbol=fact.symbol,  # a Replaced fact's symbol is the book's: the same
         side=fact.side,
         order_type=fact.order_type,
         time_in_force=fact.time_in_force,
@@ -350,6 +384,10 @@ def _order(fact: Accepted | Refused) -> Order:
 
 
 # -- the state they rebuild --------------------------------------------------------------------
+
+SNAPSHOT_FORMAT = b"brokerage-state/2\n"
+"""What a snapshot starts with; a snapshot whose objects have another shape (an earlier
+release's: no stop book, fewer order fields) has another tag, or none, and is not used."""
 
 
 @dataclass
@@ -520,6 +558,43 @@ class State:
         self._pend_triggered(market)
         self._alerts_moved(fact.symbol, old, market.price)
 
+    def _replaced(self, fact: Replaced) -> None:
+        market = self.markets[fact.symbol]
+        account = self.accounts[self.routes[fact.replaced]]
+        old = account.orders[fact.replaced]
+        new = _order(fact)
+        self.next_order = max(self.next_order, id_number(fact.order_id, "O-"))
+        self.routes[fact.order_id] = fact.account_id
+        ticket = OrderTicket.of(new)
+        found = market.replace(
+            old.order_id, old.quantity, ticket, fact.at_ns, self.trade_ids[fact.symbol]
+        )
+        assert found is not None, f"{fact.replaced} was not replaceable in the replay"
+        self._pend_makers(found.result, fact.at_ns)
+        self.pending[f"replaced:{fact.replaced}"] = partial(
+            self._settle_replace,
+            account,
+            fact.replaced,
+            new,
+            found.quantity,
+            found.result,
+            fact.at_ns,
+        )
+        self._pend_triggered(market)
+
+    @classmethod
+    def _settle_replace(
+        cls,
+        account: Account,
+        order_id: OrderId,
+        new: Order,
+        quantity: int,
+        result: MatchResult,
+        at_ns: int,
+    ) -> None:
+        account.apply_replace(order_id, new, quantity, at_ns)
+        cls._settle_match(account, new.order_id, result, at_ns)
+
     def _removed(self, fact: Removed) -> None:
         self.markets[fact.symbol].cancel(fact.order_id)
         self._pend_cancel("removed", fact.order_id, CancelReason.REQUESTED, fact.at_ns)
@@ -591,12 +666,16 @@ class State:
             market.tape = deque(
                 (fill._replace(maker_owner=None) for fill in market.tape), maxlen=market.tape.maxlen
             )
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        return SNAPSHOT_FORMAT + pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
-    def from_snapshot(data: bytes) -> State:
-        """The state `to_snapshot` wrote (the store is the brokerage's own: trusted)."""
-        state = pickle.loads(data)
+    def from_snapshot(data: bytes) -> State | None:
+        """The state `to_snapshot` wrote (the store is the brokerage's own: trusted), or None
+        for a snapshot of another format (an earlier release's objects): then the journal,
+        kept whole, is replayed from its start."""
+        if not data.startswith(SNAPSHOT_FORMAT):
+            return None
+        state = pickle.loads(data[len(SNAPSHOT_FORMAT) :])
         assert isinstance(state, State)
         return state
 
@@ -713,4 +792,5 @@ _APPLY: dict[type, Any] = {
     AlertAdded: State._alert_added,
     AlertRemoved: State._alert_removed,
     SelfTradeSet: State._self_trade,
+    Replaced: State._replaced,
 }

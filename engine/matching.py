@@ -125,6 +125,17 @@ class MatchResult(NamedTuple):
     book (to be cancelled, reason SELF_TRADE)."""
 
 
+class Replacement(NamedTuple):
+    """What a replace did in the book: the replaced order had `filled` shares filled, the new
+    order is for the `quantity` still to fill (its total less those), and `result` is what it
+    did when it came (`kept_priority`: it took the old order's place)."""
+
+    filled: int
+    quantity: int
+    result: MatchResult
+    kept_priority: bool
+
+
 class StopTriggered(NamedTuple):
     """A waiting stop a price move triggered (its stop price and, for a trailing stop, its
     mark, in cents), and what then happened to it as the market or limit order it became: its
@@ -562,6 +573,48 @@ class Market:
             return entry.remaining
         stop = self.stops.remove(order_id)
         return 0 if stop is None else int(stop.ticket.quantity)
+
+    def replace(
+        self,
+        order_id: OrderId,
+        quantity: int,
+        ticket: OrderTicket,
+        at_ns: int,
+        next_trade_id: _TradeIds,
+    ) -> Replacement | None:
+        """Replace the resting order or waiting stop `order_id` (placed for `quantity` shares)
+        by `ticket`, whose quantity is the new total: the new order is for that total less what
+        the old one filled. It keeps the old order's place in the book when it is a limit at
+        the same price for no more than the old order still had; else it comes as a new order
+        (and may trade at once). None, changing nothing, when the old order rests nowhere (it
+        finished meanwhile) or already filled the new total. O(log L + k) as `submit`, or O(k)
+        for the k orders at its level when it keeps its place."""
+        entry = self.book.get(order_id)
+        waiting = None if entry is not None else self.stops.get(order_id)
+        if entry is None and waiting is None:
+            return None
+        filled = quantity - (entry.remaining if entry is not None else quantity)
+        open_quantity = ticket.quantity - filled
+        if open_quantity <= 0:
+            return None
+        new = ticket._replace(quantity=open_quantity)
+        day = new.time_in_force is TimeInForce.DAY
+        if (
+            entry is not None
+            and new.order_type is OrderType.LIMIT
+            and new.limit_price == entry.price
+            and open_quantity <= entry.remaining
+            and new.time_in_force in (TimeInForce.GTC, TimeInForce.DAY)
+        ):
+            self.book.relabel(order_id, new.order_id, open_quantity, new.owner, day)
+            kept = MatchResult((), rested=True, cancel_reason=None)
+            return Replacement(filled, open_quantity, kept, kept_priority=True)
+        if entry is not None:
+            self.book.remove(order_id)
+        else:
+            self.stops.remove(order_id)
+        result = self.submit(new, at_ns, next_trade_id)
+        return Replacement(filled, open_quantity, result, kept_priority=False)
 
     def waiting(self, order_id: OrderId) -> tuple[int, int | None] | None:
         """A waiting stop's stop price and mark (None for a fixed stop) in cents now, or None

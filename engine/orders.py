@@ -112,13 +112,15 @@ class SelfTradePrevention(_Choice):
 
 
 class OrderStatus(enum.StrEnum):
-    """Where an order is in its life; EXECUTED, CANCELLED and REJECTED are final."""
+    """Where an order is in its life; EXECUTED, CANCELLED, REJECTED and REPLACED (a new order
+    carries on in its place) are final."""
 
     PENDING = "pending"
     PARTIALLY_FILLED = "partially_filled"
     EXECUTED = "executed"
     CANCELLED = "cancelled"
     REJECTED = "rejected"
+    REPLACED = "replaced"
 
     @property
     def is_final(self) -> bool:
@@ -126,7 +128,9 @@ class OrderStatus(enum.StrEnum):
         return self in _FINAL
 
 
-_FINAL = frozenset({OrderStatus.EXECUTED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
+_FINAL = frozenset(
+    {OrderStatus.EXECUTED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.REPLACED}
+)
 
 _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset(
@@ -135,14 +139,21 @@ _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
             OrderStatus.EXECUTED,
             OrderStatus.CANCELLED,
             OrderStatus.REJECTED,
+            OrderStatus.REPLACED,
         }
     ),
     OrderStatus.PARTIALLY_FILLED: frozenset(
-        {OrderStatus.PARTIALLY_FILLED, OrderStatus.EXECUTED, OrderStatus.CANCELLED}
+        {
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.EXECUTED,
+            OrderStatus.CANCELLED,
+            OrderStatus.REPLACED,
+        }
     ),
     OrderStatus.EXECUTED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),
     OrderStatus.REJECTED: frozenset(),
+    OrderStatus.REPLACED: frozenset(),
 }
 
 
@@ -223,6 +234,10 @@ class OrderSnapshot(NamedTuple):
     triggered, or when placed."""
     triggered_at: datetime | None = None
     self_trade_prevention: SelfTradePrevention | None = None
+    replaces: OrderId | None = None
+    """The order this one replaced (its fills stay with it)."""
+    replaced_by: OrderId | None = None
+    """The order that replaced this one (status REPLACED)."""
 
 
 @dataclass(slots=True)
@@ -271,6 +286,8 @@ class Order:
     hwm: int | None = None
     triggered_ns: int | None = None
     self_trade: SelfTradePrevention | None = None
+    replaces: OrderId | None = None
+    replaced_by: OrderId | None = None
 
     def __post_init__(self) -> None:
         if not self.updated_ns:
@@ -330,6 +347,11 @@ class Order:
             self.hwm = hwm
         self.updated_ns = at_ns
 
+    def replaced(self, by: OrderId, at_ns: int) -> None:
+        """Record that `by` replaced what remains of the order."""
+        self._move(OrderStatus.REPLACED, at_ns)
+        self.replaced_by = by
+
     def cancel(self, reason: CancelReason, at_ns: int) -> None:
         """Cancel what remains of the order."""
         self._move(OrderStatus.CANCELLED, at_ns)
@@ -374,6 +396,8 @@ class Order:
             hwm,
             triggered,
             self.self_trade,
+            self.replaces,
+            self.replaced_by,
         )
 
 

@@ -386,11 +386,13 @@ class Brokerage:
             return None, None
         journal = open_journal(self._store, self._durability)
         snapshot = journal.latest_snapshot()
-        if snapshot is None:
-            state, position = self._new_state(), 0
-        else:
+        state, position = None, 0
+        if snapshot is not None:
             position, data = snapshot
             state = State.from_snapshot(data)
+        if state is None:  # none, or one of another format: the whole journal
+            state, position, snapshot = self._new_state(), 0, None
+        else:
             state.set_window(self._history_window)
         before = state.facts
         for fact in journal.facts(after=position):

@@ -61,12 +61,14 @@ def follow(
     journal = open_journal(store, "os")
     try:
         snapshot = journal.latest_snapshot()
-        if snapshot is None:
+        state, position = None, 0
+        if snapshot is not None:
+            position, data = snapshot
+            state = State.from_snapshot(data)
+        if state is None:  # none, or one of another format: the whole journal
             position = 0
             state = State(history_limit=history_limit, history_window=history_window)
         else:
-            position, data = snapshot
-            state = State.from_snapshot(data)
             state.set_window(history_window)
         taken_at, new = time.monotonic(), 0
 

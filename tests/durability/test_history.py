@@ -83,10 +83,22 @@ def check_orders(broker: Brokerage, truth: State, accounts: list[str]) -> None:
             )
             assert pages == (every[::-1] if newest else every)
         for order in every:
-            assert broker.get_order(order.order_id) == order
+            assert broker.get_order(order.order_id) == as_now(truth, order)
         for order in every:
             if order.client_order_id is not None:
-                assert broker.order_by_client_id(account_id, order.client_order_id) == order
+                by_client = broker.order_by_client_id(account_id, order.client_order_id)
+                assert by_client == as_now(truth, order)
+
+
+def as_now(truth: State, order: OrderSnapshot) -> OrderSnapshot:
+    """`order` as one order's reading shows it: a waiting trailing stop with the stop price
+    and mark it has now in its symbol's stop book (a listing shows them as when placed)."""
+    now = truth.markets[order.symbol].waiting(order.order_id)
+    if now is None or order.order_type != "trailing_stop":
+        return order
+    stop, mark = now
+    assert mark is not None
+    return order._replace(stop_price=Decimal(stop).scaleb(-2), hwm=Decimal(mark).scaleb(-2))
 
 
 def check_transactions(broker: Brokerage, truth: State, accounts: list[str]) -> None:

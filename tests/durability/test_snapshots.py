@@ -4,8 +4,10 @@ position, so the newest one plus the journal after it gives the live engine's ve
 from __future__ import annotations
 
 import time
+from decimal import Decimal
+from pathlib import Path
 
-from engine.journal import State
+from engine.journal import SNAPSHOT_FORMAT, State
 from gateway import Brokerage
 from gateway.brokerage import DEFAULT_HISTORY_WINDOW
 from gateway.stores import open_journal
@@ -20,6 +22,7 @@ def recovered_from_newest_snapshot(store: str) -> tuple[int, int, State]:
         assert found is not None, "no snapshot was taken"
         position, data = found
         state = State.from_snapshot(data)
+        assert state is not None, "the snapshot is of another format"
         last = position
         for seq, _ in journal.read(position):
             last = seq
@@ -64,3 +67,22 @@ def test_a_snapshot_older_than_the_newest_is_not_kept(store: str) -> None:
         assert found[0] == 5
     finally:
         journal.shut()
+
+
+def test_a_snapshot_of_another_format_is_passed_over_for_the_whole_journal(tmp_path: Path) -> None:
+    """An earlier release's snapshot (its objects have another shape) is not unpickled: the
+    journal, kept whole, is replayed from its start, to the same state."""
+    store = f"sqlite:///{tmp_path}/brokerage.db"
+    with Brokerage(store=store) as broker:
+        broker.list_stock("MKT", "Market Co", "100")
+        account = broker.open_account("U1", "Ann", initial_deposit="500").account_id
+        broker.place_order(account, "MKT", "buy", 2, "market")
+    journal = open_journal(store, "os")
+    position, data = journal.latest_snapshot() or (0, b"")
+    journal.save_snapshot(b"an earlier release's pickle" + data[len(SNAPSHOT_FORMAT) :], position)
+    journal.close()
+
+    with Brokerage(store=store) as again:
+        assert again.recovery is not None
+        assert not again.recovery.from_snapshot
+        assert again.balance(account).cash == Decimal("300.00")
