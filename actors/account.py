@@ -16,6 +16,7 @@ from actors.messages import (
     AcceptOrder,
     ActorRef,
     Audit,
+    BookReplaced,
     DescribeStop,
     GetAccountState,
     GetBalance,
@@ -28,6 +29,8 @@ from actors.messages import (
     OrderExpired,
     RemovedFromBook,
     RemoveFromBook,
+    ReplaceAt,
+    ReplaceInBook,
     Request,
     SettleFill,
     SettleMatch,
@@ -46,8 +49,14 @@ from engine.commands import (
     Withdraw,
     encode,
 )
-from engine.errors import OrderNotCancellableError
-from engine.events import OrderAccepted, OrderCancelled, OrderFilled, OrderRejected
+from engine.errors import OrderNotCancellableError, OrderNotReplaceableError, ValidationError
+from engine.events import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    OrderReplaced,
+)
 from engine.ids import OrderId
 from engine.journal import (
     Applied,
@@ -310,6 +319,64 @@ class AccountActor(BrokerActor):
         if order.status.is_final or book is None:
             raise OrderNotCancellableError(order.order_id, order.status.value)
         book.tell(RemoveFromBook(order.order_id, self.actor_ref, message.reply))
+
+    @handles(ReplaceAt)
+    def _replace(self, message: ReplaceAt) -> None:
+        command = message.command
+        account = self.account
+        old = account.order(command.order_id)
+        book = self.books.get(old.order_id)
+        if old.status.is_final or book is None or old.order_type is OrderType.MARKET:
+            state = old.status.value if old.order_type is not OrderType.MARKET else "a market order"
+            raise OrderNotReplaceableError(old.order_id, state)
+        terms = command.terms(old)
+        price = message.prices[old.symbol]
+        new = message.factory.create(
+            message.order_id, terms, message.created_ns, price, message.placed_monotonic_ns
+        )
+        reason = account.begin_replace(old.order_id, new)
+        if reason is not None:
+            new.reject(reason, message.created_ns)
+            rejected(self.services, new, reason, self.log)
+            message.reply.set(new.snapshot())
+            return
+        if self.verbose:
+            self.log.info("order.replacing", order_id=old.order_id, by=new.order_id)
+        book.tell(ReplaceInBook(old.order_id, old.quantity, new, self.actor_ref, message.reply))
+
+    @handles(BookReplaced)
+    def _book_replaced(self, message: BookReplaced) -> None:
+        account, found = self.account, message.found
+        if found is None:  # it finished meanwhile (its news came first) or filled the new total
+            new = account.abort_replace(message.order_id)
+            old = account.order(message.order_id)
+            if old.status.is_final:
+                raise OrderNotReplaceableError(old.order_id, old.status.value)
+            raise ValidationError(
+                "quantity",
+                f"must be above the {old.filled_quantity} shares the order has filled",
+                new.quantity,
+            )
+        new = account.finish_replace(message.order_id, found.quantity, message.at_ns)
+        old = account.order(message.order_id)
+        book = self.books.pop(message.order_id)
+        self.books[new.order_id] = book
+        self.metrics.count("orders_replaced")
+        if self.verbose:
+            self.log.info(
+                "order.replaced",
+                order_id=old.order_id,
+                by=new.order_id,
+                symbol=old.symbol,
+                kept_priority=found.kept_priority,
+            )
+        self.services.publish(OrderReplaced, lambda: OrderReplaced(old.snapshot(), new.snapshot()))
+        self.services.publish(OrderAccepted, lambda: OrderAccepted(new.snapshot()))
+        result = found.result
+        self._apply_result(new.order_id, result, message.at_ns, result.triggered)
+        self._finished(new)
+        self._applied(f"replaced:{message.order_id}")
+        message.reply.set(AfterAll(new.snapshot(), message.waits))
 
     @handles(RemovedFromBook)
     def _removed(self, message: RemovedFromBook) -> None:

@@ -17,6 +17,7 @@ from engine.events import (
     OrderCancelled,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
     PriceChanged,
 )
 
@@ -25,6 +26,7 @@ _EVENT_CLASSES = (
     OrderRejected,
     OrderFilled,
     OrderCancelled,
+    OrderReplaced,
     PriceChanged,
     AlertTriggered,
 )

@@ -37,6 +37,7 @@ from actors.messages import (
     GetTransactions,
     GetWatchlists,
     Place,
+    ReplaceAt,
     Request,
     Search,
     SetAlert,
@@ -59,6 +60,7 @@ from engine.commands import (
     ListStock,
     OpenAccount,
     RemoveFromWatchlist,
+    ReplaceOrder,
     ReplaceWatchlist,
     SetSelfTradePrevention,
     UpdatePrice,
@@ -350,6 +352,23 @@ class GatewayActor(BrokerActor):
     @handles(CancelOrder)
     def _cancel_order(self, message: Request[CancelOrder]) -> None:
         send(self._order_account(message.command.order_id), message)
+
+    @handles(ReplaceOrder)
+    def _replace_order(self, message: Request[ReplaceOrder]) -> None:
+        account_ref = self._order_account(message.command.order_id)
+        order_id = OrderId(f"O-{self.next_order + 1:06d}")
+        self.next_order += 1
+        self.routes[order_id] = self.routes[message.command.order_id]
+        replace = ReplaceAt(
+            message.command,
+            order_id,
+            self.clock(),
+            self.factory,
+            self.prices,
+            self.services.monotonic(),
+            message.reply,
+        )
+        send(account_ref, replace)
 
     @handles(GetOrder)
     def _get_order(self, message: GetOrder) -> None:

@@ -22,11 +22,11 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import pykka
 
-from engine.commands import AddAlert, Command, PlaceOrder
+from engine.commands import AddAlert, Command, PlaceOrder, ReplaceOrder
 from engine.events import Event
 from engine.history import OrderQuery, TransactionQuery
 from engine.ids import AccountId, OrderId, Symbol, UserId
-from engine.matching import Fill, MatchResult, OrderTicket
+from engine.matching import Fill, MatchResult, OrderTicket, Replacement
 from engine.orders import CancelReason, Order, OrderSnapshot
 
 ActorRef = pykka.ActorRef[Any]
@@ -134,6 +134,44 @@ class SettleTriggered(NamedTuple):
     result: MatchResult
     at_ns: int
     done: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceAt:
+    """Gateway actor -> account actor: replace an order as `command` asks, the new order
+    under `order_id` made at `created_ns` (by `factory`, from the `prices` board)."""
+
+    command: ReplaceOrder
+    order_id: OrderId
+    created_ns: int
+    factory: Any
+    prices: Any
+    placed_monotonic_ns: int
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceInBook:
+    """Account actor -> symbol actor: replace the resting order `order_id` (placed for
+    `quantity`) by `new` (for its total quantity)."""
+
+    order_id: OrderId
+    quantity: int
+    new: Order
+    account_ref: ActorRef
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class BookReplaced:
+    """Symbol actor -> account actor: the answer to `ReplaceInBook` (`found` None: the order
+    rests no more, or already filled the new total; nothing changed)."""
+
+    order_id: OrderId
+    found: Replacement | None
+    reply: Reply
+    waits: tuple[Any, ...] = ()
+    at_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)

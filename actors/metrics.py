@@ -39,7 +39,8 @@ class MetricsSnapshot:
 
     Attributes:
         counters: orders_accepted, orders_rejected, orders_filled (fully executed),
-            orders_cancelled, fills (trades), deposits, withdrawals.
+            orders_cancelled, orders_replaced, stops_triggered, fills (trades), deposits,
+            withdrawals.
         rejected_by_reason: Rejected orders per reason ("insufficient_funds", "busy", ...).
         latency_us: "place_to_accepted" and "place_to_filled" percentiles.
         orders_in_flight: Orders placed whose immediate result has not come back yet.

@@ -23,6 +23,7 @@ from actors.base import BrokerActor, handles, send
 from actors.futures import AfterAll, new_future
 from actors.messages import (
     Audit,
+    BookReplaced,
     DescribeStop,
     GetAlerts,
     GetBars,
@@ -33,6 +34,7 @@ from actors.messages import (
     OrderExpired,
     RemovedFromBook,
     RemoveFromBook,
+    ReplaceInBook,
     Request,
     SetAlert,
     SettleFill,
@@ -55,12 +57,13 @@ from engine.journal import (
     Matched,
     PriceSet,
     Removed,
+    replaced,
 )
-from engine.matching import Fill, Market, MatchResult, TradeIdSequence
+from engine.matching import Fill, Market, MatchResult, OrderTicket, TradeIdSequence
 from engine.money import cents_to_decimal
 from engine.orders import CancelReason, ns_to_datetime
 
-_CHANGES_THE_BOOK = (SubmitOrder, UpdatePrice, RemoveFromBook, ExpireDayOrders)
+_CHANGES_THE_BOOK = (SubmitOrder, UpdatePrice, RemoveFromBook, ReplaceInBook, ExpireDayOrders)
 _HALTED = MatchResult((), rested=False, cancel_reason=CancelReason.HALTED)
 
 
@@ -203,6 +206,10 @@ class SymbolActor(BrokerActor):
         # not resting: its account was told to cancel it when the symbol halted
         message.account_ref.tell(RemovedFromBook(message.order_id, False, message.reply))
 
+    def _replace_halted(self, message: ReplaceInBook) -> None:
+        # not resting: its account was told to cancel it when the symbol halted
+        message.account_ref.tell(BookReplaced(message.order_id, None, message.reply))
+
     def _refuse_halted(self, message: Request[UpdatePrice | ExpireDayOrders]) -> None:
         if isinstance(message.command, ExpireDayOrders):
             message.reply.set(AfterAll(0, ()))
@@ -226,6 +233,24 @@ class SymbolActor(BrokerActor):
         if result.rested and self.verbose:
             self.log.debug("book.rested", order_id=ticket.order_id, side=ticket.side.value)
         send(ticket.owner, SettleMatch(ticket.order_id, result, message.reply, waits, now))
+
+    @handles(ReplaceInBook)
+    def _replace(self, message: ReplaceInBook) -> None:
+        now = self.clock()
+        old = self.market.price
+        ticket = OrderTicket.of(message.new, message.account_ref)
+        found = self.market.replace(message.order_id, message.quantity, ticket, now, self.trade_ids)
+        if found is None:
+            message.account_ref.tell(BookReplaced(message.order_id, None, message.reply))
+            return
+        fact = replaced(self.market.symbol, message.order_id, message.new, now)
+        waits = self._tell_makers(found.result.fills, found.result, now)
+        waits += self.services.durable(fact)
+        if self.market.triggered:
+            waits += self._tell_triggered()
+        self._price_moved(old, now)
+        answer = BookReplaced(message.order_id, found, message.reply, waits, now)
+        message.account_ref.tell(answer)
 
     @handles(RemoveFromBook)
     def _remove(self, message: RemoveFromBook) -> None:
@@ -348,6 +373,7 @@ class SymbolActor(BrokerActor):
 _HALTED_HANDLERS: dict[type, Any] = {
     SubmitOrder: SymbolActor._submit_halted,
     RemoveFromBook: SymbolActor._remove_halted,
+    ReplaceInBook: SymbolActor._replace_halted,
     UpdatePrice: SymbolActor._refuse_halted,
     ExpireDayOrders: SymbolActor._refuse_halted,
 }

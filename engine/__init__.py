@@ -46,6 +46,7 @@ from engine.events import (
     OrderEvent,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
     PriceChanged,
 )
 from engine.factory import OrderFactory, collar_price
@@ -112,6 +113,7 @@ __all__ = [
     "OrderNotCancellableError",
     "OrderNotReplaceableError",
     "OrderRejected",
+    "OrderReplaced",
     "OrderSnapshot",
     "OrderStatus",
     "OrderTicket",

@@ -298,6 +298,95 @@ def _price_for(
 
 
 @dataclass(frozen=True, slots=True)
+class ReplaceOrder:
+    """Replace an open order: None keeps a term as it is. `quantity` is the new total,
+    counting what the order has filled; the new order is for the rest."""
+
+    order_id: OrderId
+    quantity: int | None = None
+    limit_price: int | None = None
+    stop_price: int | None = None
+    trail_price: int | None = None
+    trail_bps: int | None = None
+    time_in_force: TimeInForce | None = None
+    client_order_id: str | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        order_id: Any,
+        quantity: Any = None,
+        limit_price: Any = None,
+        stop_price: Any = None,
+        trail_price: Any = None,
+        trail_percent: Any = None,
+        time_in_force: Any = None,
+        client_order_id: Any = None,
+    ) -> ReplaceOrder:
+        """The command from a caller's values: at least one term to change, and at most one
+        of `trail_price` and `trail_percent`."""
+        if trail_price is not None and trail_percent is not None:
+            raise ValidationError(
+                "trail_price", "give trail_price or trail_percent, not both", trail_price
+            )
+        command = cls(
+            order_key(order_id),
+            None if quantity is None else parse_quantity(quantity),
+            None if limit_price is None else parse_price(limit_price, "limit_price"),
+            None if stop_price is None else parse_price(stop_price, "stop_price"),
+            None if trail_price is None else parse_price(trail_price, "trail_price"),
+            None if trail_percent is None else parse_trail_percent(trail_percent),
+            None if time_in_force is None else TimeInForce.parse(time_in_force, "time_in_force"),
+            parse_client_order_id(client_order_id),
+        )
+        if command == cls(command.order_id, client_order_id=command.client_order_id):
+            raise ValidationError("quantity", "a replace must change a term", quantity)
+        return command
+
+    def terms(self, old: Any) -> PlaceOrder:
+        """The new order's terms: `old`'s (an `Order`) with this replace's changes.
+
+        Raises:
+            ValidationError: for a term the order's type does not use (a limit price on a
+                stop, say), or a time in force a stop may not have.
+        """
+        kind: OrderType = old.order_type
+        if old.triggered_ns is not None:  # a triggered stop limit rests as the limit it became
+            kind = kind.triggered
+        for name, value, used in (
+            ("limit_price", self.limit_price, _LIMITED),
+            ("stop_price", self.stop_price, _STOPPED),
+            ("trail_price", self.trail_price, {OrderType.TRAILING_STOP}),
+            ("trail_percent", self.trail_bps, {OrderType.TRAILING_STOP}),
+        ):
+            if value is not None and kind not in used:
+                raise ValidationError(name, f"must be None for a {kind.value} order", value)
+        trail, bps = old.trail_price, old.trail_bps
+        if self.trail_price is not None or self.trail_bps is not None:
+            trail, bps = self.trail_price, self.trail_bps
+        tif = old.time_in_force if self.time_in_force is None else self.time_in_force
+        if kind in _STOP_KINDS and tif not in (TimeInForce.GTC, TimeInForce.DAY):
+            raise ValidationError(
+                "time_in_force", f"must be 'gtc' or 'day' for a {kind.value} order", tif.value
+            )
+        stop = old.stop_price if kind in _STOPPED else None
+        return PlaceOrder(
+            old.account_id,
+            old.symbol,
+            old.side,
+            old.quantity if self.quantity is None else self.quantity,
+            kind,
+            old.limit_price if self.limit_price is None else self.limit_price,
+            tif,
+            self.client_order_id,
+            stop if self.stop_price is None else self.stop_price,
+            trail,
+            bps,
+            old.self_trade,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CancelOrder:
     """Cancel what remains of a pending or partially filled order."""
 
@@ -499,6 +588,7 @@ Command = (
     | SetSelfTradePrevention
     | GrantShares
     | PlaceOrder
+    | ReplaceOrder
     | CancelOrder
     | ExpireDayOrders
     | CreateWatchlist
@@ -548,6 +638,7 @@ __all__ = [
     "PlaceOrder",
     "RemoveFromWatchlist",
     "RenameWatchlist",
+    "ReplaceOrder",
     "ReplaceWatchlist",
     "SetSelfTradePrevention",
     "UpdatePrice",

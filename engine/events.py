@@ -56,6 +56,13 @@ class OrderCancelled(OrderEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class OrderReplaced(OrderEvent):
+    """What remained of an order was replaced by `by` (`order` is the old one, REPLACED)."""
+
+    by: OrderSnapshot
+
+
+@dataclass(frozen=True, slots=True)
 class PriceChanged:
     """A symbol's price moved (a feed update or, in book mode, a trade)."""
 

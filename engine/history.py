@@ -57,6 +57,8 @@ ORDER_COLUMNS = (
     "hwm",
     "triggered_ns",
     "self_trade",
+    "replaces",
+    "replaced_by",
 )
 """A finished order's row, in this order (`number` is the order id's number, for sorting)."""
 
@@ -108,6 +110,8 @@ def order_row(order: Order) -> tuple[Any, ...]:
         order.hwm,
         order.triggered_ns,
         None if order.self_trade is None else order.self_trade.value,
+        order.replaces,
+        order.replaced_by,
     )
 
 
@@ -115,7 +119,7 @@ def order_from_row(row: tuple[Any, ...]) -> OrderSnapshot:
     """The snapshot of the order `order_row` wrote."""
     (order_id, _, account_id, symbol, side, kind, tif, quantity, limit, reserve, created) = row[:11]
     (client_id, status, filled, filled_cents, reject, cancel, updated) = row[11:18]
-    (stop, trail, bps, hwm, triggered, self_trade) = row[18:24]
+    (stop, trail, bps, hwm, triggered, self_trade, replaces, replaced_by) = row[18:26]
     order = Order(
         OrderId(order_id),
         AccountId(account_id),
@@ -140,6 +144,8 @@ def order_from_row(row: tuple[Any, ...]) -> OrderSnapshot:
         hwm=hwm,
         triggered_ns=triggered,
         self_trade=None if self_trade is None else SelfTradePrevention(self_trade),
+        replaces=None if replaces is None else OrderId(replaces),
+        replaced_by=None if replaced_by is None else OrderId(replaced_by),
     )
     return order.snapshot()
 

@@ -91,6 +91,7 @@ from engine.commands import (
     PlaceOrder,
     RemoveFromWatchlist,
     RenameWatchlist,
+    ReplaceOrder,
     ReplaceWatchlist,
     SetSelfTradePrevention,
     UpdatePrice,
@@ -1068,6 +1069,47 @@ class Brokerage:
     acancel_order = cancel_order.coroutine()
 
     @operation
+    def replace_order(
+        self,
+        order_id: str,
+        quantity: Any = None,
+        limit_price: Any = None,
+        *,
+        stop_price: Any = None,
+        trail_price: Any = None,
+        trail_percent: Any = None,
+        time_in_force: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Call[OrderSnapshot]:
+        """Replace an open order (a resting limit or a waiting stop) with the terms given, the
+        others kept; return the new order, which carries on with `replaces` naming the old one
+        (now REPLACED, `replaced_by` naming the new). `quantity` is the new total counting what
+        the old order filled: the new order is for the rest. The new order keeps the old one's
+        place in the book when it is a limit at the same price for no more shares; else it
+        comes as a new order (and may trade at once). The reservation moves in one step: a
+        replace the account cannot afford comes back REJECTED (and kept nowhere) and the old
+        order stays. A replace racing a fill is settled after that fill: the fill counts
+        toward the total, and no share is lost or counted twice.
+
+        Raises `OrderNotReplaceableError` for an order that is finished (it may have filled
+        meanwhile), a market order or one with a replace pending; `ValidationError` for a term
+        its type does not use or a total not above what it filled."""
+        command = ReplaceOrder.parse(
+            order_id,
+            quantity,
+            limit_price,
+            stop_price,
+            trail_price,
+            trail_percent,
+            time_in_force,
+            client_order_id,
+        )
+        return self._request(command)
+
+    replace_order_async = replace_order.future()
+    areplace_order = replace_order.coroutine()
+
+    @operation
     def get_order(self, order_id: str) -> Call[OrderSnapshot]:
         """One order as it stands now."""
         key = order_key(order_id)
@@ -1275,6 +1317,8 @@ class Brokerage:
             "orders_rejected",
             "orders_filled",
             "orders_cancelled",
+            "orders_replaced",
+            "stops_triggered",
             "fills",
             "deposits",
             "withdrawals",

@@ -85,9 +85,10 @@ _STATUS = {
     OrderStatus.EXECUTED: "filled",
     OrderStatus.CANCELLED: "canceled",
     OrderStatus.REJECTED: "rejected",
+    OrderStatus.REPLACED: "replaced",
 }
 _OPEN = ("pending", "partially_filled")
-_CLOSED = ("executed", "cancelled", "rejected")
+_CLOSED = ("executed", "cancelled", "rejected", "replaced")
 _REFUSALS = {
     RejectReason.INSUFFICIENT_FUNDS: (403, "insufficient buying power"),
     RejectReason.INSUFFICIENT_SHARES: (403, "insufficient qty available for order"),
@@ -116,6 +117,15 @@ class OrderBody(Strict):
     take_profit: dict[str, Any] | None = None
     stop_loss: dict[str, Any] | None = None
     position_intent: StrictStr | None = None
+
+
+class ReplaceBody(Strict):
+    qty: Number | None = None
+    time_in_force: Literal["day", "gtc", "opg", "cls", "ioc", "fok"] | None = None
+    limit_price: Number | None = None
+    stop_price: Number | None = None
+    trail: Number | None = None
+    client_order_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
 
 
 class WatchlistBody(Strict):
@@ -157,9 +167,9 @@ def order_json(shared: ServerState, order: OrderSnapshot) -> dict[str, Any]:
         "expires_at": None,
         "canceled_at": updated if status == "canceled" else None,
         "failed_at": updated if order.status is OrderStatus.REJECTED else None,
-        "replaced_at": None,
-        "replaced_by": None,
-        "replaces": None,
+        "replaced_at": updated if order.status is OrderStatus.REPLACED else None,
+        "replaced_by": None if order.replaced_by is None else order_uuid(order.replaced_by),
+        "replaces": None if order.replaces is None else order_uuid(order.replaces),
         "asset_id": asset_uuid(order.symbol),
         "symbol": order.symbol,
         "asset_class": "us_equity",
@@ -461,6 +471,47 @@ async def order_by_client_id(
 async def get_order(order_id: str, record: Caller, shared: Shared) -> dict[str, Any]:
     """One of the caller's orders by its UUID."""
     return order_json(shared, await _own_order(shared, own_account(record), order_id))
+
+
+@router.patch("/orders/{order_id}")
+async def replace_order(
+    order_id: str, body: ReplaceBody, record: Caller, shared: Shared
+) -> dict[str, Any]:
+    """Replace an open order (alpaca-py's `replace_order_by_id`): the new order, whose
+    `replaces` is the old one's id; `trail` is a trailing stop's new trail, in its own unit
+    (price or percent). 403 if the account cannot afford it (the old order stays), 422 if the
+    order is finished."""
+    account_id = own_account(record)
+    old = await _own_order(shared, account_id, order_id)
+    if body.time_in_force in ("opg", "cls"):
+        raise ApiError(
+            422, f"time_in_force opg and cls are not supported, was {body.time_in_force!r}"
+        )
+    trail_price = trail_percent = None
+    if body.trail is not None:
+        if old.trail_percent is not None:
+            trail_percent = body.trail
+        else:
+            trail_price = body.trail
+    try:
+        new = await shared.broker.areplace_order(
+            old.order_id,
+            body.qty,
+            body.limit_price,
+            stop_price=body.stop_price,
+            trail_price=trail_price,
+            trail_percent=trail_percent,
+            time_in_force=body.time_in_force,
+            client_order_id=body.client_order_id,
+        )
+    except DuplicateError:
+        raise ApiError(
+            422, f"client_order_id must be unique, was {body.client_order_id!r}"
+        ) from None
+    if new.status is OrderStatus.REJECTED and new.reject_reason is not None:
+        status, message = _REFUSALS[new.reject_reason]
+        raise ApiError(status, message)
+    return order_json(shared, new)
 
 
 @router.delete("/orders/{order_id}", status_code=204)

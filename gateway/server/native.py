@@ -115,6 +115,16 @@ class OrderBody(Strict):
     ) = None
 
 
+class ReplaceBody(Strict):
+    quantity: Quantity | None = None
+    limit_price: Money | None = None
+    stop_price: Money | None = None
+    trail_price: Money | None = None
+    trail_percent: Money | None = None
+    time_in_force: Literal["gtc", "day", "ioc", "fok"] | None = None
+    client_order_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+
+
 class WatchlistBody(Strict):
     name: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     symbols: Annotated[list[Annotated[StrictStr, Field(max_length=16)]], Field(max_length=200)] = (
@@ -374,7 +384,10 @@ async def list_orders(
     shared: Shared,
     page: Page,
     status: Annotated[
-        list[Literal["pending", "partially_filled", "executed", "cancelled", "rejected"]] | None,
+        list[
+            Literal["pending", "partially_filled", "executed", "cancelled", "rejected", "replaced"]
+        ]
+        | None,
         Query(max_length=5),
     ] = None,
     symbol: Annotated[str | None, Query(max_length=16)] = None,
@@ -411,6 +424,29 @@ async def cancelled(shared: ServerState, record: KeyRecord, order_id: str) -> Or
 async def cancel_order(order_id: str, record: Caller, shared: Shared) -> JSONResponse:
     """Cancel what remains of one of the caller's orders (422 if it is finished)."""
     return reply(await cancelled(shared, record, order_id))
+
+
+@router.patch("/orders/{order_id}", tags=["orders"], response_model=schema(OrderSnapshot))
+async def replace_order(
+    order_id: str, body: ReplaceBody, record: Caller, shared: Shared
+) -> JSONResponse:
+    """Replace one of the caller's open orders (a resting limit or a waiting stop): the terms
+    given change, the others stay; the answer is the new order (`replaces` names the old one,
+    now `replaced`). `quantity` is the new total, counting what the old order filled. A
+    replace the account cannot afford is the new order `rejected` (the old one stays); an
+    order finished meanwhile is 422."""
+    await own_order(shared, own_account(record), order_id)
+    new = await shared.broker.areplace_order(
+        order_id,
+        body.quantity,
+        body.limit_price,
+        stop_price=body.stop_price,
+        trail_price=body.trail_price,
+        trail_percent=body.trail_percent,
+        time_in_force=body.time_in_force,
+        client_order_id=body.client_order_id,
+    )
+    return reply(new)
 
 
 # -- market data ---------------------------------------------------------------------------------

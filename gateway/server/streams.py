@@ -26,6 +26,7 @@ from engine.events import (
     OrderEvent,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
     PriceChanged,
 )
 from engine.orders import CancelReason, OrderStatus
@@ -79,7 +80,13 @@ class StreamHub:
             if kind in self._handles:
                 return
             if kind == "orders":
-                events: list[type] = [OrderAccepted, OrderFilled, OrderCancelled, OrderRejected]
+                events: list[type] = [
+                    OrderAccepted,
+                    OrderFilled,
+                    OrderCancelled,
+                    OrderRejected,
+                    OrderReplaced,
+                ]
                 self._handles[kind] = self._broker.subscribe(self._on_order, events)
             else:
                 self._handles[kind] = self._broker.subscribe(
@@ -152,6 +159,8 @@ def trade_update(shared: ServerState, event: OrderEvent) -> dict[str, Any]:
             data["event"] = "new"
         elif isinstance(event, OrderRejected):
             data["event"] = "rejected"
+        elif isinstance(event, OrderReplaced):
+            data["event"] = "replaced"
         else:
             expired = isinstance(event, OrderCancelled) and event.reason is CancelReason.EXPIRED
             data["event"] = "expired" if expired else "canceled"

@@ -108,9 +108,16 @@ def trade_a_while(broker: Brokerage, *, listed: bool = False) -> list[str]:
         for _ in range(40):
             account = rng.choice(accounts)
             roll = rng.random()
-            if roll < 0.15 and resting:
+            if roll < 0.1 and resting:
                 with contextlib.suppress(Exception):  # filled meanwhile
                     broker.cancel_order(resting.pop())
+            elif roll < 0.15 and resting:
+                with contextlib.suppress(Exception):  # finished or filled past it meanwhile
+                    new = broker.replace_order(
+                        resting.pop(), rng.randint(1, 8), f"{rng.randint(9700, 10300) / 100:.2f}"
+                    )
+                    if new.status.value == "pending":
+                        resting.append(new.order_id)
             elif roll < 0.25:
                 broker.update_price("MKT", str(rng.randint(95, 105)))
             elif roll < 0.3:

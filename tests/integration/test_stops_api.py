@@ -16,6 +16,7 @@ from engine import (
     CancelReason,
     OrderFilled,
     OrderNotCancellableError,
+    OrderNotReplaceableError,
     OrderStatus,
     RejectReason,
     ValidationError,
@@ -317,3 +318,142 @@ def test_threads_crossing_their_own_orders_never_self_trade_and_conserve_everyth
     report = broker.audit()
     assert report.reserved_cash == 0
     assert report.shares["BOOK"] == 1_500
+
+
+# -- replace ------------------------------------------------------------------------------------
+
+
+def test_a_replace_down_keeps_priority_and_moves_the_reservation(broker: Brokerage) -> None:
+    me, other, seller = (funded(broker, u) for u in ("ME", "OTHER", "SELLER"))
+    broker.grant_shares(seller, "BOOK", 10, "90")
+    mine = broker.place_order(me, "BOOK", "buy", 10, "limit", "99")
+    broker.place_order(other, "BOOK", "buy", 10, "limit", "99")
+
+    new = broker.replace_order(mine.order_id, 4)
+
+    assert (new.quantity, new.status, new.replaces) == (4, OrderStatus.PENDING, mine.order_id)
+    old = broker.get_order(mine.order_id)
+    assert (old.status, old.replaced_by) == (OrderStatus.REPLACED, new.order_id)
+    assert broker.balance(me).reserved == Decimal("396.00")
+    broker.place_order(seller, "BOOK", "sell", 4, "market")
+    assert broker.get_order(new.order_id).status is OrderStatus.EXECUTED  # still first in line
+    with pytest.raises(OrderNotReplaceableError):
+        broker.replace_order(mine.order_id, 3)
+
+
+def test_a_replace_the_account_cannot_afford_is_refused_and_the_old_order_stays(
+    broker: Brokerage,
+) -> None:
+    me = funded(broker, "ME", cash="1000")
+    mine = broker.place_order(me, "BOOK", "buy", 9, "limit", "100")
+
+    refused = broker.replace_order(mine.order_id, limit_price="120")  # 9 x 120 > 1,000
+
+    assert refused.status is OrderStatus.REJECTED
+    assert refused.reject_reason is RejectReason.INSUFFICIENT_FUNDS
+    assert broker.get_order(mine.order_id).status is OrderStatus.PENDING
+    assert broker.balance(me).reserved == Decimal("900.00")
+    assert [o.order_id for o in broker.orders(me)] == [mine.order_id]
+    moved = broker.replace_order(mine.order_id, limit_price="110", time_in_force="day")
+    assert (moved.limit_price, moved.time_in_force) == (Decimal("110.00"), "day")
+    assert broker.balance(me).reserved == Decimal("990.00")
+
+
+def test_a_replaced_quantity_counts_what_the_old_order_filled(broker: Brokerage) -> None:
+    me, seller = funded(broker, "ME"), funded(broker, "SELLER")
+    broker.grant_shares(seller, "BOOK", 10, "90")
+    mine = broker.place_order(me, "BOOK", "buy", 10, "limit", "99")
+    broker.place_order(seller, "BOOK", "sell", 4, "market")
+
+    new = broker.replace_order(mine.order_id, 6, "98")
+
+    assert new.quantity == 2  # 6 in all, 4 of them filled by the old order
+    assert broker.get_order(mine.order_id).filled_quantity == 4
+    broker.place_order(seller, "BOOK", "sell", 1, "limit", "98")  # 1 of the new 2 fills
+    with pytest.raises(ValidationError) as error:
+        broker.replace_order(new.order_id, 1)  # no more than it has filled
+    assert error.value.field == "quantity"
+    assert broker.get_order(new.order_id).status is OrderStatus.PARTIALLY_FILLED
+
+
+def test_bad_replaces_are_refused_naming_the_field(broker: Brokerage) -> None:
+    me = funded(broker, "ME")
+    broker.grant_shares(me, "AAPL", 5, "100")
+    limit_order = broker.place_order(me, "BOOK", "buy", 1, "limit", "50")
+    stop = broker.place_order(me, "AAPL", "sell", 5, "stop", stop_price="100")
+    for order_id, terms, field in (
+        (limit_order.order_id, {}, "quantity"),
+        (limit_order.order_id, {"stop_price": "40"}, "stop_price"),
+        (stop.order_id, {"limit_price": "90"}, "limit_price"),
+        (stop.order_id, {"time_in_force": "ioc"}, "time_in_force"),
+        (stop.order_id, {"trail_price": "1", "trail_percent": "1"}, "trail_price"),
+    ):
+        with pytest.raises(ValidationError) as error:
+            broker.replace_order(order_id, **terms)  # type: ignore[arg-type]
+        assert error.value.field == field
+    moved = broker.replace_order(stop.order_id, stop_price="120")  # a sell stop under 150: waits
+    assert moved.replaces == stop.order_id
+
+
+def test_replaces_racing_fills_and_cancels_lose_and_double_nothing(broker: Brokerage) -> None:
+    """Threads replace, cancel and trade against the same resting orders in both modes while
+    the feed moves prices; then the audit: cash and shares conserved, no reservation leaked,
+    every order final or resting, and no order over its quantity."""
+    accounts = [funded(broker, f"U{n}") for n in range(4)]
+    for account in accounts:
+        broker.grant_shares(account, "BOOK", 300, "100")
+        broker.grant_shares(account, "AAPL", 300, "150")
+    shared: list[str] = []
+    lock = threading.Lock()
+
+    def trade(n: int) -> None:
+        rng = random.Random(n)
+        for _ in range(70):
+            account = rng.choice(accounts)
+            symbol = rng.choice(["BOOK", "AAPL"])
+            base = 100 if symbol == "BOOK" else 150
+            roll = rng.random()
+            if roll < 0.35 and shared:
+                with lock:
+                    order_id = rng.choice(shared)
+                try:
+                    new = broker.replace_order(
+                        order_id,
+                        rng.randint(1, 8),
+                        f"{base + rng.randint(-5, 5) / 10:.2f}",
+                    )
+                except (OrderNotReplaceableError, ValidationError):
+                    continue  # finished, or filled past the new total, meanwhile
+                if not new.status.is_final:
+                    with lock:
+                        shared.append(new.order_id)
+            elif roll < 0.45 and shared:
+                with lock:
+                    order_id = rng.choice(shared)
+                with contextlib.suppress(OrderNotCancellableError):
+                    broker.cancel_order(order_id)
+            elif roll < 0.55:
+                broker.update_price("AAPL", f"{base + rng.uniform(-1, 1):.2f}")
+            else:
+                order = broker.place_order(
+                    account,
+                    symbol,
+                    rng.choice(["buy", "sell"]),
+                    rng.randint(1, 6),
+                    "limit",
+                    f"{base + rng.randint(-5, 5) / 10:.2f}",
+                )
+                if not order.status.is_final:
+                    with lock:
+                        shared.append(order.order_id)
+
+    run_together(trade, threads=6)
+    report = broker.audit()
+    assert report.open_orders == report.resting_orders
+    assert broker.metrics().counters.get("orders_replaced", 0) > 0
+    assert report.shares["BOOK"] == 1_200  # in a book, shares only change hands
+    for account in accounts:
+        for order in broker.orders(account):
+            assert order.filled_quantity <= order.quantity
+            if order.status is OrderStatus.REPLACED:
+                assert order.replaced_by is not None

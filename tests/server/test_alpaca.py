@@ -497,3 +497,57 @@ def test_close_all_positions_sells_what_is_free_or_everything_after_cancelling(
     assert client.get_order_by_id(held.id).status == OrderStatus.CANCELED
     assert client.get_all_positions() == []
     assert client.close_all_positions() == []
+
+
+def test_replace_order_by_id_moves_an_order_and_the_stream_says_replaced(served: Served) -> None:
+    from alpaca.trading.requests import ReplaceOrderRequest
+
+    client, opened = _client(served, "alpaca-replace", deposit="10000")
+    updates: list[TradeUpdate] = []
+    seen = threading.Event()
+
+    async def on_update(update: TradeUpdate) -> None:
+        updates.append(update)
+        if update.event == "replaced":
+            seen.set()
+
+    stream = TradingStream(
+        opened["api_key_id"],
+        opened["api_secret_key"],
+        url_override=served.url.replace("http", "ws") + "/stream",
+    )
+    stream.subscribe_trade_updates(on_update)
+    runner = threading.Thread(target=stream.run, daemon=True)
+    runner.start()
+    _wait_listening(served, opened["account_id"])
+    order = client.submit_order(
+        LimitOrderRequest(
+            symbol="AAPL",
+            qty=10,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            limit_price=120,
+        )
+    )
+
+    new = client.replace_order_by_id(order.id, ReplaceOrderRequest(qty=6, limit_price=121.5))
+
+    assert (new.qty, new.limit_price, new.replaces) == ("6", "121.50", order.id)
+    old = client.get_order_by_id(order.id)
+    assert (old.status, old.replaced_by) == (OrderStatus.REPLACED, new.id)
+    assert old.replaced_at is not None
+    assert Decimal(str(client.get_account().buying_power)) == Decimal("10000.00") - Decimal(
+        "729.00"
+    )
+    with pytest.raises(APIError) as refused:
+        client.replace_order_by_id(new.id, ReplaceOrderRequest(qty=1000))
+    assert refused.value.status_code == 403
+    with pytest.raises(APIError) as finished:
+        client.replace_order_by_id(order.id, ReplaceOrderRequest(qty=2))
+    assert finished.value.status_code == 422
+    assert seen.wait(10), [u.event for u in updates]
+    stream.stop()
+    runner.join(10)
+    assert [u.event for u in updates if u.order.id == order.id] == ["new", "replaced"]
+    assert [u.event for u in updates if u.order.id == new.id] == ["new"]
+    client.cancel_order_by_id(new.id)

@@ -290,3 +290,42 @@ def test_self_trade_prevention_over_the_native_api(served: Served) -> None:
         "/api/orders", json={**order, "side": "buy", "self_trade_prevention": "never"}, headers=me
     )
     assert bad.status_code == 422
+
+
+def test_replacing_an_order_over_the_native_api(served: Served) -> None:
+    http = served.client
+    me = served.signup("native-replace", deposit="1000")["headers"]
+    order = http.post(
+        "/api/orders",
+        json={
+            "symbol": "AAPL",
+            "side": "buy",
+            "quantity": 5,
+            "type": "limit",
+            "limit_price": "100",
+        },
+        headers=me,
+    ).json()
+
+    new = http.patch(
+        f"/api/orders/{order['order_id']}", json={"limit_price": "101.50"}, headers=me
+    ).json()
+
+    assert (new["replaces"], new["limit_price"], new["quantity"]) == (
+        order["order_id"],
+        "101.50",
+        5,
+    )
+    old = http.get(f"/api/orders/{order['order_id']}", headers=me).json()
+    assert (old["status"], old["replaced_by"]) == ("replaced", new["order_id"])
+    refused = http.patch(f"/api/orders/{new['order_id']}", json={"quantity": 50}, headers=me)
+    assert (refused.json()["status"], refused.json()["reject_reason"]) == (
+        "rejected",
+        "insufficient_funds",
+    )
+    assert (
+        http.patch(f"/api/orders/{order['order_id']}", json={"quantity": 1}, headers=me).status_code
+        == 422
+    )
+    assert http.patch(f"/api/orders/{new['order_id']}", json={}, headers=me).status_code == 422
+    http.delete(f"/api/orders/{new['order_id']}", headers=me)

@@ -311,3 +311,84 @@ def test_a_fill_or_kill_counts_only_what_self_trade_prevention_lets_it_reach() -
     assert sum(f.quantity for f in filled.fills) == 7
     assert len(filled.cancelled) == 1
     m.audit()
+
+
+# -- replace ------------------------------------------------------------------------------------
+
+
+def test_a_replace_down_in_quantity_at_the_same_price_keeps_its_place() -> None:
+    m, ids = market(BOOK)
+    first = limit(BUY, 10, 9_900, account="A")
+    second = limit(BUY, 10, 9_900, account="B")
+    m.submit(first, 1, ids)
+    m.submit(second, 1, ids)
+
+    new = first._replace(order_id=OrderId("O-new"), quantity=4)
+    found = m.replace(first.order_id, 10, new, 2, ids)
+
+    assert found is not None
+    assert (found.filled, found.quantity, found.kept_priority) == (0, 4, True)
+    assert [e.order_id for e in m.book.orders(BUY)] == ["O-new", second.order_id]
+    fills = m.submit(limit(SELL, 4, 9_900, account="C"), 3, ids).fills
+    assert [f.buy_order_id for f in fills] == ["O-new"]
+    m.audit()
+
+
+def test_a_replace_up_in_quantity_or_to_another_price_goes_to_the_back_and_may_trade() -> None:
+    m, ids = market(BOOK)
+    first = limit(BUY, 10, 9_900, account="A")
+    m.submit(first, 1, ids)
+    m.submit(limit(BUY, 10, 9_900, account="B"), 1, ids)
+    m.submit(limit(SELL, 3, 10_000, account="C"), 1, ids)
+
+    bigger = m.replace(
+        first.order_id, 10, first._replace(order_id=OrderId("O-2"), quantity=12), 2, ids
+    )
+    assert bigger is not None
+    assert not bigger.kept_priority
+    assert [e.order_id for e in m.book.orders(BUY)][-1] == "O-2"
+
+    crossing = first._replace(
+        order_id=OrderId("O-3"), quantity=12, limit_price=10_000, bound=10_000
+    )
+    found = m.replace(OrderId("O-2"), 12, crossing, 3, ids)
+    assert found is not None
+    assert [(f.price, f.quantity) for f in found.result.fills] == [(10_000, 3)]
+    assert found.result.rested
+    m.audit()
+
+
+def test_a_replace_counts_the_old_orders_fills_and_refuses_a_total_already_filled() -> None:
+    m, ids = market(BOOK)
+    first = limit(BUY, 10, 9_900, account="A")
+    m.submit(first, 1, ids)
+    m.submit(limit(SELL, 4, 9_900, account="C"), 1, ids)  # 4 of 10 fill
+
+    assert (
+        m.replace(first.order_id, 10, first._replace(order_id=OrderId("O-x"), quantity=4), 2, ids)
+        is None
+    )
+    assert first.order_id in m.book  # nothing changed
+    found = m.replace(
+        first.order_id, 10, first._replace(order_id=OrderId("O-y"), quantity=5), 2, ids
+    )
+    assert found is not None
+    assert (found.filled, found.quantity) == (4, 1)
+    assert m.replace(OrderId("O-gone"), 1, first, 3, ids) is None
+
+
+def test_a_waiting_stop_is_replaced_with_a_new_stop_price() -> None:
+    m, ids = market(MARKET)
+    order = stop(SELL, 5, stop_price=9_000)
+    m.submit(order, 1, ids)
+
+    found = m.replace(
+        order.order_id, 5, order._replace(order_id=OrderId("O-s"), stop_price=9_500), 2, ids
+    )
+
+    assert found is not None
+    assert found.result.rested
+    assert m.waiting(OrderId("O-s")) == (9_500, None)
+    assert m.waiting(order.order_id) is None
+    m.update_price(9_500, 3, ids)
+    assert [t.order_id for t in m.take_triggered()] == ["O-s"]
