@@ -389,7 +389,7 @@ def test_bad_replaces_are_refused_naming_the_field(broker: Brokerage) -> None:
         (stop.order_id, {"trail_price": "1", "trail_percent": "1"}, "trail_price"),
     ):
         with pytest.raises(ValidationError) as error:
-            broker.replace_order(order_id, **terms)  # type: ignore[arg-type]
+            broker.replace_order(order_id, **terms)
         assert error.value.field == field
     moved = broker.replace_order(stop.order_id, stop_price="120")  # a sell stop under 150: waits
     assert moved.replaces == stop.order_id
