@@ -162,6 +162,22 @@ class _Position:
     cost: int = 0
 
 
+def _after_in_number(orders: dict[OrderId, Order], order_id: OrderId) -> None:
+    """Put back in id order a dict of orders whose last entry, `order_id`, got its id before
+    the entries just before it (a replace's new order, made while others came): those move
+    after it. O(k) for the k entries moved."""
+    number = id_number(order_id, "O-")
+    later: list[OrderId] = []
+    for key in reversed(orders):
+        if key == order_id:
+            continue
+        if id_number(key, "O-") < number:
+            break
+        later.append(key)
+    for key in reversed(later):
+        orders[key] = orders.pop(key)
+
+
 class Account:
     """One account's state. Only its account actor touches it, one message at a time."""
 
@@ -453,6 +469,8 @@ class Account:
         new.quantity = quantity
         new.replaces = order_id
         self.reserve(new)
+        _after_in_number(self.orders, new.order_id)
+        _after_in_number(self.open, new.order_id)
 
     def record_refused(self, order: Order) -> None:
         """Keep in the history a refused order (by its pre-trade check, or before it)."""

@@ -94,18 +94,23 @@ def test_metrics_count_every_lifecycle_step_and_time_them() -> None:
         broker.place_order(a, "AAPL", "buy", 100)  # insufficient funds
         resting = broker.place_order(b, "BK", "sell", 5, "limit", "101")
         broker.place_order(a, "BK", "buy", 2, "limit", "101")  # one trade with b
-        broker.cancel_order(resting.order_id)
+        replaced = broker.replace_order(resting.order_id, limit_price="102")
+        broker.cancel_order(replaced.order_id)
+        broker.place_order(a, "AAPL", "sell", 1, "stop", stop_price="99")
+        broker.update_price("AAPL", "98")  # the stop triggers and fills
         broker.deposit(a, "5")
         broker.withdraw(a, "5")
 
         metrics = broker.metrics()
 
         assert metrics.counters == {
-            "orders_accepted": 3,
+            "orders_accepted": 4,
             "orders_rejected": 1,
-            "orders_filled": 2,
+            "orders_filled": 3,
             "orders_cancelled": 1,
-            "fills": 2,
+            "orders_replaced": 1,
+            "stops_triggered": 1,
+            "fills": 3,
             "deposits": 1,
             "withdrawals": 1,
             "actors_restarted": 0,
@@ -114,7 +119,7 @@ def test_metrics_count_every_lifecycle_step_and_time_them() -> None:
         assert metrics.rejected_by_reason == {"insufficient_funds": 1}
         accepted = metrics.latency_us["place_to_accepted"]
         filled = metrics.latency_us["place_to_filled"]
-        assert (accepted.count, filled.count) == (3, 2)
+        assert (accepted.count, filled.count) == (4, 3)
         assert 0 < filled.p50 <= filled.p99 <= filled.p999 <= filled.max
         assert metrics.live_actors == 2 + 2 + 3  # accounts, symbols; gateway, bus, notifier
         assert metrics.orders_in_flight == 0

@@ -70,6 +70,7 @@ def test_commands_from_callers_values_round_trip_too() -> None:
         ),
         commands.PlaceOrder.parse("A-1", "AAPL", "buy", 3, "stop_limit", "10", stop_price="9.5"),
         commands.SetSelfTradePrevention.parse("A-1", "cancel_both"),
+        commands.ReplaceOrder.parse("O-000001", 5, "10.50", time_in_force="day"),
         commands.CancelOrder.parse("O-000001"),
         commands.ExpireDayOrders(),
         commands.CreateWatchlist.parse("A-1", " Tech ", ["aapl", "MSFT"]),
