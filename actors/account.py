@@ -335,10 +335,10 @@ class AccountActor(BrokerActor):
             message.order_id, terms, message.created_ns, price, message.placed_monotonic_ns
         )
         reason = account.begin_replace(old.order_id, new)
-        if reason is not None:
+        if reason is not None:  # answered, kept nowhere; its id is spent, durably
             new.reject(reason, message.created_ns)
             rejected(self.services, new, reason, self.log)
-            message.reply.set(new.snapshot())
+            self.services.answer(message.reply, new.snapshot(), refused(new, kept=False))
             return
         if self.verbose:
             self.log.info("order.replacing", order_id=old.order_id, by=new.order_id)

@@ -181,7 +181,8 @@ def test_a_reopened_brokerage_holds_everything_it_acknowledged(store: str, durab
         order = again.place_order(accounts[0], "MKT", "buy", 1)
         taken = {o.order_id for a in accounts for o in again.orders(a)} - {order.order_id}
         assert order.order_id not in taken
-        assert order.order_id == f"O-{max(int(t[2:]) for t in taken) + 1:06d}"
+        # above every id issued (a refused replace spends one that no listing shows)
+        assert int(order.order_id[2:]) > max(int(t[2:]) for t in taken)
 
 
 def test_a_crash_after_a_snapshot_replays_only_the_journal_after_it(store: str) -> None:
