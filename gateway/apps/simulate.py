@@ -29,10 +29,16 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from engine.errors import InsufficientAvailableCashError, OrderNotCancellableError
+from engine.errors import (
+    InsufficientAvailableCashError,
+    OrderNotCancellableError,
+    OrderNotReplaceableError,
+    ValidationError,
+)
 from engine.feeds import RandomWalk, Tick
 from engine.ids import Symbol
 from engine.money import cents_to_decimal, parse_price
+from engine.orders import OrderStatus
 from engine.session import SimulatedClock
 from engine.universe import DEFAULT_UNIVERSE
 from gateway.apps.feeds import FeedRunner, csv_ticks, sample_prices
@@ -171,7 +177,8 @@ class MarketMaker(Agent):
 
 
 class MomentumTrader(Agent):
-    """Buys after a rise and sells after a fall of the symbol it watches."""
+    """Buys after a rise and sells after a fall of the symbol it watches; protects what it
+    bought with a trailing stop (2-4 % under the high)."""
 
     kind = "momentum"
 
@@ -187,28 +194,67 @@ class MomentumTrader(Agent):
         if before is None or now == before:
             return
         if now > before:
-            self.order(sim, symbol, "buy", self.rng.randint(1, 5))
+            bought = self.order(sim, symbol, "buy", self.rng.randint(1, 5))
+            if bought.filled_quantity:
+                trail = f"{self.rng.randint(200, 400) / 100:.2f}"
+                self.order(
+                    sim,
+                    symbol,
+                    "sell",
+                    bought.filled_quantity,
+                    "trailing_stop",
+                    trail_percent=trail,
+                )
         elif self.holds(sim, symbol):
             self.order(sim, symbol, "sell", min(5, self.holds(sim, symbol)))
 
 
 class ValueTrader(Agent):
-    """Buys below and sells above a private fair value of each symbol."""
+    """Buys below and sells above a private fair value of each symbol, which drifts; keeps one
+    working limit per symbol and replaces it as its estimate moves."""
 
     kind = "value"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.fair: dict[Symbol, int] = {}
+        self.working: dict[Symbol, tuple[str, str]] = {}  # symbol -> (order id, side)
 
     def act(self, sim: Simulation) -> None:
         symbol = self.rng.choice(self.symbols)
         now = self.price(sim, symbol)
         fair = self.fair.setdefault(symbol, now * self.rng.randint(90, 110) // 100)
+        fair = self.fair[symbol] = max(1, fair * self.rng.randint(995, 1005) // 1000)
+        working = self.working.get(symbol)
+        if working is not None:
+            order_id, side = working
+            if side == "buy":  # just under the market, and no higher than its estimate allows
+                target = min(now * 995 // 1000, fair * 98 // 100)
+            else:
+                target = max(now * 1005 // 1000 + 1, fair * 102 // 100)
+            try:
+                new = sim.broker.replace_order(order_id, limit_price=_price(target))
+            except (OrderNotReplaceableError, ValidationError):  # it filled meanwhile
+                del self.working[symbol]
+                return
+            self.counts[f"replace {side}"] += 1
+            if new.status.is_final:  # refused (the estimate moved beyond its cash) or filled
+                if new.status is not OrderStatus.REJECTED:
+                    del self.working[symbol]
+                return
+            self.resting.append(new.order_id)
+            self.working[symbol] = (new.order_id, side)
+            return
         if now * 100 < fair * 98:
-            self.order(sim, symbol, "buy", 5, "limit", _price(now))
+            side = "buy"
         elif now * 100 > fair * 102 and self.holds(sim, symbol) >= 5:
-            self.order(sim, symbol, "sell", 5, "limit", _price(now))
+            side = "sell"
+        else:
+            return
+        limit = now * 995 // 1000 if side == "buy" else now * 1005 // 1000 + 1
+        placed = self.order(sim, symbol, side, 5, "limit", _price(limit))
+        if not placed.status.is_final:
+            self.working[symbol] = (placed.order_id, side)
 
 
 AGENTS: dict[str, type[Agent]] = {
