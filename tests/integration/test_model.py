@@ -5,17 +5,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from engine import InsufficientAvailableCashError, OrderNotCancellableError
+from engine import (
+    InsufficientAvailableCashError,
+    OrderNotCancellableError,
+    OrderNotReplaceableError,
+    ValidationError,
+)
 from gateway import Brokerage
 
 ACCOUNTS = ("A", "B", "C")
 SYMBOLS = {"MKT": "market", "BK": "book"}
 START_PRICE = 10000  # cents
+
+
+STOPS = ("stop", "stop_limit", "trailing_stop")
+
+
+def collar(cents: int) -> int:
+    return -(-cents * 105 // 100)
 
 
 @dataclass
@@ -31,6 +44,11 @@ class ModelOrder:
     seq: int
     status: str = "pending"
     filled: int = 0
+    order_type: str = "limit"
+    stop: int | None = None
+    trail: int | None = None
+    mark: int | None = None
+    triggered: bool = False
 
     @property
     def remaining(self) -> int:
@@ -38,7 +56,25 @@ class ModelOrder:
 
     @property
     def final(self) -> bool:
-        return self.status in ("executed", "cancelled", "rejected")
+        return self.status in ("executed", "cancelled", "rejected", "replaced")
+
+    @property
+    def waiting(self) -> bool:
+        return self.order_type in STOPS and not self.triggered and not self.final
+
+    def stop_now(self) -> int:
+        if self.trail is None:
+            assert self.stop is not None
+            return self.stop
+        assert self.mark is not None
+        return self.mark - self.trail if self.side == "sell" else self.mark + self.trail
+
+    @property
+    def entered(self) -> str:
+        """The type it trades as: a stop limit's limit, a stop's market order."""
+        if self.order_type in ("limit", "stop_limit"):
+            return "limit"
+        return "market"
 
 
 @dataclass
@@ -58,6 +94,10 @@ class Model:
         self.orders: dict[str, ModelOrder] = {}
         self.seq = 0
 
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
     def resting(self, symbol: str, side: str) -> list[ModelOrder]:
         mine = [
             o
@@ -65,9 +105,8 @@ class Model:
             if o.symbol == symbol
             and o.side == side
             and not o.final
+            and not o.waiting
             and o.limit is not None
-            and o.status in ("pending", "partially_filled")
-            and o.seq >= 0
         ]
         sign = -1 if side == "buy" else 1
         return sorted(mine, key=lambda o: (sign * (o.limit or 0), o.seq))
@@ -86,34 +125,67 @@ class Model:
         order.filled += quantity
         order.status = "executed" if order.remaining == 0 else "partially_filled"
 
-    def cancel(self, order: ModelOrder) -> None:
+    def release(self, order: ModelOrder) -> None:
         account = self.accounts[order.account]
         if order.side == "buy":
             assert order.reserve is not None
             account.reserved -= order.remaining * order.reserve
         else:
             account.reserved_shares[order.symbol] -= order.remaining
+
+    def cancel(self, order: ModelOrder) -> None:
+        self.release(order)
         order.status = "cancelled"
 
-    def place(self, order: ModelOrder, order_type: str) -> None:
-        self.orders[order.order_id] = order
+    def free_shares(self, account: str, symbol: str) -> int:
+        state = self.accounts[account]
+        return state.shares.get(symbol, 0) - state.reserved_shares.get(symbol, 0)
+
+    def reserve(self, order: ModelOrder) -> bool:
+        """The pre-trade check: reserve, or refuse (False)."""
         account = self.accounts[order.account]
         if order.side == "buy":
             assert order.reserve is not None
             if order.quantity * order.reserve > account.cash - account.reserved:
-                order.status = "rejected"
-                return
+                return False
             account.reserved += order.quantity * order.reserve
         else:
-            free = account.shares.get(order.symbol, 0) - account.reserved_shares.get(
-                order.symbol, 0
-            )
-            if order.quantity > free:
-                order.status = "rejected"
-                return
+            if order.quantity > self.free_shares(order.account, order.symbol):
+                return False
             account.reserved_shares[order.symbol] = (
                 account.reserved_shares.get(order.symbol, 0) + order.quantity
             )
+        return True
+
+    def place(self, order: ModelOrder) -> None:
+        self.orders[order.order_id] = order
+        if not self.reserve(order):
+            order.status = "rejected"
+            return
+        if order.order_type in STOPS:
+            if order.trail is not None:
+                order.mark = self.prices[order.symbol]
+            price = self.prices[order.symbol]
+            if order.trail is None and self.holds(order, price):
+                order.triggered = True
+                self.enter(order)
+            return
+        self.enter(order)
+
+    def enter(self, order: ModelOrder) -> None:
+        """Execute an order as the market or limit order it is (or became); in book mode its
+        trades may trigger stops."""
+        traded = self.execute(order)
+        if traded and SYMBOLS[order.symbol] == "book":
+            self.run_stops(order.symbol)
+
+    @staticmethod
+    def holds(order: ModelOrder, price: int) -> bool:
+        stop = order.stop_now()
+        return price <= stop if order.side == "sell" else price >= stop
+
+    def execute(self, order: ModelOrder) -> bool:
+        """Match `order`; return whether it traded."""
         bound = order.reserve if order.side == "buy" else order.limit
 
         def within(price: int) -> bool:
@@ -121,31 +193,67 @@ class Model:
                 return True
             return price <= bound if order.side == "buy" else price >= bound
 
-        resting_limit = order_type == "limit" and order.tif == "gtc"
+        resting_limit = order.entered == "limit" and order.tif == "gtc"
         if SYMBOLS[order.symbol] == "market":
             price = self.prices[order.symbol]
             if within(price):
-                self.fill(order, order.quantity, price)
+                self.fill(order, order.remaining, price)
             elif not resting_limit:
                 self.cancel(order)
-            return
+            return False
         other = "sell" if order.side == "buy" else "buy"
         makers = [o for o in self.resting(order.symbol, other) if o.order_id != order.order_id]
         if order.tif == "fok":
-            available = sum(o.remaining for o in makers if within(o.limit or 0))
-            if available < order.quantity:
+            available = 0
+            for maker in makers:  # up to its own account's first order (cancel_newest)
+                if not within(maker.limit or 0) or maker.account == order.account:
+                    break
+                available += maker.remaining
+            if available < order.remaining:
                 self.cancel(order)
-                return
+                return False
+        traded = False
         for maker in makers:
             if order.remaining == 0 or not within(maker.limit or 0):
                 break
+            if maker.account == order.account:  # self-trade prevention: cancel the newest
+                self.cancel(order)
+                return traded
             quantity = min(order.remaining, maker.remaining)
             assert maker.limit is not None
             self.fill(maker, quantity, maker.limit)
             self.fill(order, quantity, maker.limit)
             self.prices[order.symbol] = maker.limit
+            traded = True
         if order.remaining and not resting_limit:
             self.cancel(order)
+        return traded
+
+    def run_stops(self, symbol: str) -> None:
+        """Trigger the stops the price reaches (trailing marks following it first), sells then
+        buys, each side the first crossed first; repeat while their trades move the price."""
+        while True:
+            price = self.prices[symbol]
+            waiting = [o for o in self.orders.values() if o.symbol == symbol and o.waiting]
+            for order in waiting:
+                if order.trail is not None:
+                    assert order.mark is not None
+                    order.mark = (
+                        max(order.mark, price) if order.side == "sell" else min(order.mark, price)
+                    )
+            found = [o for o in waiting if self.holds(o, price)]
+            if not found:
+                return
+            sells = sorted(
+                (o for o in found if o.side == "sell"), key=lambda o: (-o.stop_now(), o.seq)
+            )
+            buys = sorted(
+                (o for o in found if o.side == "buy"), key=lambda o: (o.stop_now(), o.seq)
+            )
+            for order in sells + buys:
+                order.triggered = True
+                order.seq = self.next_seq()  # time priority from the trigger
+                self.execute(order)
 
     def update_price(self, symbol: str, price: int) -> None:
         self.prices[symbol] = price
@@ -157,9 +265,52 @@ class Model:
         for order in self.resting(symbol, "sell"):
             if order.limit is not None and order.limit <= price:
                 self.fill(order, order.remaining, price)
+        if any(o.symbol == symbol and o.waiting for o in self.orders.values()):
+            self.run_stops(symbol)
+
+    def replace(self, order: ModelOrder, new_id: str, total: int, limit: int) -> str:
+        """Replace a resting limit order; return what the brokerage must answer: "replaced",
+        "rejected", "not_replaceable" or "invalid"."""
+        if order.final:
+            return "not_replaceable"
+        if total <= order.filled:
+            return "invalid"
+        still = total - order.filled
+        account = self.accounts[order.account]
+        new_reserve = limit if order.side == "buy" else None
+        if order.side == "buy":
+            assert order.reserve is not None
+            assert new_reserve is not None
+            credit = order.remaining * min(order.reserve, new_reserve)
+            if max(0, new_reserve * still - credit) > account.cash - account.reserved:
+                return "rejected"
+        elif max(0, still - order.remaining) > self.free_shares(order.account, order.symbol):
+            return "rejected"
+        keep = limit == order.limit and still <= order.remaining
+        self.release(order)
+        order.status = "replaced"
+        seq = order.seq if keep else self.next_seq()
+        new = ModelOrder(
+            new_id,
+            order.account,
+            order.symbol,
+            order.side,
+            still,
+            limit,
+            new_reserve,
+            order.tif,
+            seq,
+        )
+        self.orders[new_id] = new
+        assert self.reserve(new)
+        if not keep:
+            self.enter(new)
+        return "replaced"
 
 
-prices = st.integers(min_value=9000, max_value=11000)
+prices = st.sampled_from([9_970, 9_980, 9_990, 10_000, 10_010, 10_020, 10_030])
+"""A few prices near the start, so that orders meet at the same price (time priority counts)
+and stops trigger."""
 
 
 class BrokerageMatchesModel(RuleBasedStateMachine):
@@ -169,8 +320,13 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
         self.model = Model()
         for symbol, mode in SYMBOLS.items():
             self.broker.list_stock(symbol, symbol, "100.00", mode=mode)
-        for account in ACCOUNTS:
+        for account in ACCOUNTS:  # each starts able to trade: cash, and shares of each
             self.broker.open_account(account, account, account_id=account)
+            self.broker.deposit(account, "20000.00")
+            self.model.accounts[account].cash = 2_000_000
+            for symbol in SYMBOLS:
+                self.broker.grant_shares(account, symbol, 40, "100")
+                self.model.accounts[account].shares[symbol] = 40
 
     def teardown(self) -> None:
         self.broker.close()
@@ -207,8 +363,10 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
         symbol=st.sampled_from(list(SYMBOLS)),
         side=st.sampled_from(["buy", "sell"]),
         quantity=st.integers(1, 20),
-        order_type=st.sampled_from(["market", "limit"]),
+        order_type=st.sampled_from(["market", "limit", "stop", "stop_limit", "trailing_stop"]),
         limit=prices,
+        stop=prices,
+        trail=st.sampled_from([5, 10, 20, 30]),
         tif=st.sampled_from(["gtc", "ioc", "fok"]),
     )
     def place(
@@ -219,31 +377,79 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
         quantity: int,
         order_type: str,
         limit: int,
+        stop: int,
+        trail: int,
         tif: str,
     ) -> None:
-        limit_price = Decimal(limit) / 100 if order_type == "limit" else None
+        if order_type in STOPS:
+            tif = "gtc"
+        limited = order_type in ("limit", "stop_limit")
+        terms: dict[str, Any] = {}
+        own_stop = own_trail = None
+        if order_type in ("stop", "stop_limit"):
+            own_stop = stop
+            terms["stop_price"] = Decimal(stop) / 100
+        elif order_type == "trailing_stop":
+            own_trail = trail
+            terms["trail_price"] = Decimal(trail) / 100
         snapshot = self.broker.place_order(
-            account, symbol, side, quantity, order_type, limit_price, tif
+            account,
+            symbol,
+            side,
+            quantity,
+            order_type,
+            Decimal(limit) / 100 if limited else None,
+            tif,
+            **terms,
         )
-        own_limit = limit if order_type == "limit" else None
+        own_limit = limit if limited else None
         reserve = None
         if side == "buy":
-            reserve = own_limit or -(-self.model.prices[symbol] * 105 // 100)
-        self.model.seq += 1
-        self.model.place(
-            ModelOrder(
-                snapshot.order_id,
-                account,
-                symbol,
-                side,
-                quantity,
-                own_limit,
-                reserve,
-                tif,
-                self.model.seq,
-            ),
-            order_type,
+            if own_limit is not None:
+                reserve = own_limit
+            elif own_stop is not None:
+                reserve = collar(own_stop)
+            elif own_trail is not None:
+                reserve = collar(self.model.prices[symbol] + own_trail)
+            else:
+                reserve = collar(self.model.prices[symbol])
+        order = ModelOrder(
+            snapshot.order_id,
+            account,
+            symbol,
+            side,
+            quantity,
+            own_limit,
+            reserve,
+            tif,
+            self.model.next_seq(),
+            order_type=order_type,
+            stop=own_stop,
+            trail=own_trail,
         )
+        self.model.place(order)
+
+    @precondition(
+        lambda self: any(
+            o.order_type == "limit" and not o.final for o in self.model.orders.values()
+        )
+    )
+    @rule(data=st.data(), total=st.integers(1, 25))
+    def replace(self, data: st.DataObject, total: int) -> None:
+        candidates = sorted(
+            o.order_id for o in self.model.orders.values() if o.order_type == "limit"
+        )
+        order = self.model.orders[data.draw(st.sampled_from(candidates))]
+        limit = data.draw(st.one_of(st.just(order.limit or START_PRICE), prices))
+        try:
+            new = self.broker.replace_order(order.order_id, total, Decimal(limit) / 100)
+            answer = "rejected" if new.status.value == "rejected" else "replaced"
+        except OrderNotReplaceableError:
+            answer, new = "not_replaceable", None
+        except ValidationError:
+            answer, new = "invalid", None
+        expected = self.model.replace(order, new.order_id if new else "", total, limit)
+        assert answer == expected, (order, total, limit, new)
 
     @precondition(lambda self: self.model.orders)
     @rule(data=st.data())
@@ -287,7 +493,7 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
 
 
 BrokerageMatchesModel.TestCase.settings = settings(
-    max_examples=60,
+    max_examples=200,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

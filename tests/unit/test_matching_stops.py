@@ -392,3 +392,18 @@ def test_a_waiting_stop_is_replaced_with_a_new_stop_price() -> None:
     assert m.waiting(order.order_id) is None
     m.update_price(9_500, 3, ids)
     assert [t.order_id for t in m.take_triggered()] == ["O-s"]
+
+
+def test_a_triggered_stop_limit_rests_behind_the_orders_already_at_its_price() -> None:
+    m, ids = market(BOOK)
+    m.submit(limit(BUY, 1, 9_900, account="M"), 1, ids)
+    order = stop(SELL, 3, stop_price=9_900, limit=10_100)  # triggers, then rests as a sell at 101
+    m.submit(order, 1, ids)
+    m.submit(limit(SELL, 2, 10_100, account="E"), 2, ids)  # at 101 before the trigger
+
+    m.submit(limit(SELL, 1, 9_900, account="T"), 3, ids)  # trades at 99: the stop triggers
+    m.take_triggered()
+
+    assert [e.account_id for e in m.book.orders(SELL)] == ["E", "S"]
+    fills = m.submit(limit(BUY, 2, 10_100, account="B"), 4, ids).fills
+    assert [f.sell_account_id for f in fills] == ["E"]
