@@ -269,6 +269,24 @@ async def withdrawn(shared: ServerState, record: KeyRecord, body: AmountBody) ->
     return await shared.broker.awithdraw(own_account(record), body.amount)
 
 
+class SelfTradeBody(Strict):
+    mode: Literal["cancel_newest", "cancel_oldest", "cancel_both", "allow"]
+
+
+class SelfTradeAnswer(Strict):
+    mode: Literal["cancel_newest", "cancel_oldest", "cancel_both", "allow"]
+
+
+@router.put("/account/self-trade-prevention", tags=["accounts"], response_model=SelfTradeAnswer)
+async def self_trade_prevention(
+    body: SelfTradeBody, record: Caller, shared: Shared
+) -> JSONResponse:
+    """Set what the account's orders that name no `self_trade_prevention` do in a `book`
+    symbol when they would trade with a resting order of the same account."""
+    mode = await shared.broker.aset_self_trade_prevention(own_account(record), body.mode)
+    return reply({"mode": mode.value})
+
+
 @router.post("/account/withdraw", tags=["accounts"], response_model=schema(Balance))
 async def withdraw(body: AmountBody, record: Caller, shared: Shared) -> JSONResponse:
     """Take out cash, at most the available cash (403 beyond it)."""

@@ -290,6 +290,16 @@ def test_self_trade_prevention_over_the_native_api(served: Served) -> None:
         "/api/orders", json={**order, "side": "buy", "self_trade_prevention": "never"}, headers=me
     )
     assert bad.status_code == 422
+    chosen = http.put(
+        "/api/account/self-trade-prevention", json={"mode": "cancel_oldest"}, headers=me
+    )
+    assert chosen.json() == {"mode": "cancel_oldest"}
+    again = http.post("/api/orders", json={**order, "side": "sell"}, headers=me).json()
+    mine = http.post("/api/orders", json={**order, "side": "buy"}, headers=me).json()
+    assert mine["self_trade_prevention"] == "cancel_oldest"
+    assert http.get(f"/api/orders/{again['order_id']}", headers=me).json()["cancel_reason"] == (
+        "self_trade"
+    )
 
 
 def test_replacing_an_order_over_the_native_api(served: Served) -> None:
