@@ -265,15 +265,7 @@ def test_trading_stream_receives_new_fill_partial_fill_and_canceled(served: Serv
         if update.event == "canceled":
             got.set()
 
-    stream = TradingStream(
-        opened["api_key_id"],
-        opened["api_secret_key"],
-        url_override=served.url.replace("http", "ws") + "/stream",
-    )
-    stream.subscribe_trade_updates(on_update)
-    runner = threading.Thread(target=stream.run, daemon=True)
-    runner.start()
-    _wait_listening(served, opened["account_id"])
+    stream, runner = _listen(served, opened, on_update)
 
     order = buyer.submit_order(
         LimitOrderRequest(
@@ -305,6 +297,23 @@ def test_trading_stream_receives_new_fill_partial_fill_and_canceled(served: Serv
     assert partial.qty == 4
     assert partial.order.filled_qty == "4"
     assert all(u.order.client_order_id == order.client_order_id for u in mine[1:])
+
+
+def _listen(
+    served: Served, opened: dict[str, Any], on_update: Any
+) -> tuple[TradingStream, threading.Thread]:
+    """alpaca-py's `TradingStream` for the account `opened`, running on a thread of its own
+    and subscribed to its trade updates by the time this returns."""
+    stream = TradingStream(
+        opened["api_key_id"],
+        opened["api_secret_key"],
+        url_override=served.url.replace("http", "ws") + "/stream",
+    )
+    stream.subscribe_trade_updates(on_update)
+    runner = threading.Thread(target=stream.run, daemon=True)
+    runner.start()
+    _wait_listening(served, opened["account_id"])
+    return stream, runner
 
 
 def _wait_listening(served: Served, account_id: str) -> None:
@@ -398,15 +407,7 @@ def test_stop_stop_limit_and_trailing_stop_orders_trigger_and_stream(served: Ser
         if update.event == "fill":
             filled.set()
 
-    stream = TradingStream(
-        opened["api_key_id"],
-        opened["api_secret_key"],
-        url_override=served.url.replace("http", "ws") + "/stream",
-    )
-    stream.subscribe_trade_updates(on_update)
-    runner = threading.Thread(target=stream.run, daemon=True)
-    runner.start()
-    _wait_listening(served, opened["account_id"])
+    stream, runner = _listen(served, opened, on_update)
 
     stop = stopper.submit_order(
         StopOrderRequest(
@@ -511,15 +512,7 @@ def test_replace_order_by_id_moves_an_order_and_the_stream_says_replaced(served:
         if update.event == "replaced":
             seen.set()
 
-    stream = TradingStream(
-        opened["api_key_id"],
-        opened["api_secret_key"],
-        url_override=served.url.replace("http", "ws") + "/stream",
-    )
-    stream.subscribe_trade_updates(on_update)
-    runner = threading.Thread(target=stream.run, daemon=True)
-    runner.start()
-    _wait_listening(served, opened["account_id"])
+    stream, runner = _listen(served, opened, on_update)
     order = client.submit_order(
         LimitOrderRequest(
             symbol="AAPL",
