@@ -18,6 +18,7 @@ from actors.messages import (
     Audit,
     BookReplaced,
     DescribeStop,
+    DescribeStops,
     GetAccountState,
     GetBalance,
     GetOrder,
@@ -450,7 +451,18 @@ class AccountActor(BrokerActor):
             limit=query.end,
         )
         snapshots = [o.snapshot() for o in orders]
-        message.reply.set(Kept(snapshots, account.dropped_ns, account.dropped_number))
+        kept = Kept(snapshots, account.dropped_ns, account.dropped_number)
+        trailing: dict[Any, list[int]] = {}  # the waiting trailing stops, by their symbol
+        for index, order in enumerate(orders):
+            if order.order_type is OrderType.TRAILING_STOP and order.triggered_ns is None:
+                book = self.books.get(order.order_id)
+                if book is not None:
+                    trailing.setdefault(book, []).append(index)
+        if not trailing:
+            message.reply.set(kept)
+            return
+        hops = tuple((book, tuple(indices)) for book, indices in trailing.items())
+        send(hops[0][0], DescribeStops(kept, hops, message.reply))
 
     @handles(GetBalance)
     def _balance(self, message: GetBalance) -> None:

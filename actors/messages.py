@@ -239,6 +239,17 @@ class DescribeStop:
 
 
 @dataclass(frozen=True, slots=True)
+class DescribeStops:
+    """Account actor -> symbol actor -> ...: complete the waiting trailing stops of `kept` (at
+    the indices each hop names, for its own symbol) with the stop price and mark they have now,
+    hop after hop; the last hop answers `kept`."""
+
+    kept: Kept
+    hops: tuple[tuple[ActorRef, tuple[int, ...]], ...]
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
 class GetOrderByClientId:
     """Brokerage -> gateway actor -> account actor: the account's order with this
     `client_order_id`."""

@@ -25,6 +25,7 @@ from actors.messages import (
     Audit,
     BookReplaced,
     DescribeStop,
+    DescribeStops,
     GetAlerts,
     GetBars,
     GetDepth,
@@ -61,7 +62,7 @@ from engine.journal import (
 )
 from engine.matching import Fill, Market, MatchResult, OrderTicket, TradeIdSequence
 from engine.money import cents_to_decimal
-from engine.orders import CancelReason, ns_to_datetime
+from engine.orders import CancelReason, OrderSnapshot, ns_to_datetime
 
 _CHANGES_THE_BOOK = (SubmitOrder, UpdatePrice, RemoveFromBook, ReplaceInBook, ExpireDayOrders)
 _HALTED = MatchResult((), rested=False, cancel_reason=CancelReason.HALTED)
@@ -337,17 +338,31 @@ class SymbolActor(BrokerActor):
     def _alerts(self, message: GetAlerts) -> None:
         message.reply.set([a.snapshot() for a in self.alerts.of(message.account_id)])
 
+    def _now(self, snapshot: OrderSnapshot) -> OrderSnapshot:
+        """`snapshot` of a waiting trailing stop with its stop price and mark as they are."""
+        now = self.market.waiting(snapshot.order_id)
+        if now is None:  # it triggered meanwhile: its account has the news
+            return snapshot
+        stop, mark = now
+        return snapshot._replace(
+            stop_price=cents_to_decimal(stop),
+            hwm=None if mark is None else cents_to_decimal(mark),
+        )
+
     @handles(DescribeStop)
     def _describe_stop(self, message: DescribeStop) -> None:
-        snapshot = message.snapshot
-        now = self.market.waiting(snapshot.order_id)
-        if now is not None:  # else it triggered meanwhile: its account has the news
-            stop, mark = now
-            snapshot = snapshot._replace(
-                stop_price=cents_to_decimal(stop),
-                hwm=None if mark is None else cents_to_decimal(mark),
-            )
-        message.reply.set(snapshot)
+        message.reply.set(self._now(message.snapshot))
+
+    @handles(DescribeStops)
+    def _describe_stops(self, message: DescribeStops) -> None:
+        items = message.kept.items
+        for index in message.hops[0][1]:
+            items[index] = self._now(items[index])
+        rest = message.hops[1:]
+        if rest:
+            send(rest[0][0], DescribeStops(message.kept, rest, message.reply))
+        else:
+            message.reply.set(message.kept)
 
     @handles(GetQuote)
     def _quote(self, message: GetQuote) -> None:

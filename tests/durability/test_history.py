@@ -42,7 +42,7 @@ def check_orders(broker: Brokerage, truth: State, accounts: list[str]) -> None:
     rng = random.Random(7)
     for account_id in accounts:
         account = truth.accounts[account_id]  # type: ignore[index]
-        every: list[OrderSnapshot] = [o.snapshot() for o in account.orders.values()]
+        every: list[OrderSnapshot] = [as_now(truth, o.snapshot()) for o in account.orders.values()]
         assert len(every) > WINDOW
         assert broker.orders(account_id) == every
         assert broker.orders(account_id, newest_first=True) == every[::-1]
@@ -83,16 +83,16 @@ def check_orders(broker: Brokerage, truth: State, accounts: list[str]) -> None:
             )
             assert pages == (every[::-1] if newest else every)
         for order in every:
-            assert broker.get_order(order.order_id) == as_now(truth, order)
+            assert broker.get_order(order.order_id) == order
         for order in every:
             if order.client_order_id is not None:
                 by_client = broker.order_by_client_id(account_id, order.client_order_id)
-                assert by_client == as_now(truth, order)
+                assert by_client == order
 
 
 def as_now(truth: State, order: OrderSnapshot) -> OrderSnapshot:
-    """`order` as one order's reading shows it: a waiting trailing stop with the stop price
-    and mark it has now in its symbol's stop book (a listing shows them as when placed)."""
+    """`order` as a reading shows it: a waiting trailing stop with the stop price and mark it
+    has now in its symbol's stop book."""
     now = truth.markets[order.symbol].waiting(order.order_id)
     if now is None or order.order_type != "trailing_stop":
         return order

@@ -118,6 +118,8 @@ def test_a_trailing_stop_reports_its_mark_and_stop_when_it_triggers(broker: Brok
         Decimal("160.00"),
         Decimal("156.80"),
     )
+    [listed] = broker.orders(account, status="pending")  # a listing shows them so too
+    assert (listed.hwm, listed.stop_price) == (Decimal("160.00"), Decimal("156.80"))
 
     broker.update_price("AAPL", "156.80")
 
