@@ -14,6 +14,7 @@ import json
 import random
 import sys
 import threading
+from typing import Any
 
 from engine.errors import BrokerageError
 from gateway import Brokerage
@@ -61,6 +62,30 @@ def main(store: str, acks_path: str, seed: int) -> None:
                     elif roll < 0.35:
                         broker.update_price("MKT", str(rng.randint(95, 105)))
                         ack(kind="price")
+                    elif roll < 0.42 and mine:
+                        old = mine.pop(rng.randrange(len(mine)))
+                        new = broker.replace_order(
+                            old, rng.randint(1, 10), str(rng.randint(97, 103))
+                        )
+                        ack(kind="replace", old=old, new=new.order_id, status=new.status.value)
+                        if new.status.value in ("pending", "partially_filled"):
+                            mine.append(new.order_id)
+                    elif roll < 0.5:  # stops, which the moves and the trades trigger
+                        symbol = rng.choice(["MKT", "BK"])
+                        side = rng.choice(["buy", "sell"])
+                        away = rng.randint(1, 3) * (1 if side == "buy" else -1)
+                        terms: dict[str, Any] = (
+                            {"trail_price": str(rng.randint(1, 3))}
+                            if rng.random() < 0.5
+                            else {"stop_price": str(100 + away)}
+                        )
+                        kind = "trailing_stop" if "trail_price" in terms else "stop"
+                        order = broker.place_order(
+                            account, symbol, side, rng.randint(1, 5), kind, **terms
+                        )
+                        ack(kind="order", order=order.order_id, status=order.status.value)
+                        if order.status.value in ("pending", "partially_filled"):
+                            mine.append(order.order_id)
                     else:
                         symbol = rng.choice(["MKT", "BK"])
                         side = rng.choice(["buy", "sell"])

@@ -322,6 +322,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(store: str, tmp_pa
         entries = acknowledged(acks)
         orders = {e["order"]: e for e in entries if e["kind"] == "order"}
         cancels = {e["order"] for e in entries if e["kind"] == "cancel"}
+        replaces = [e for e in entries if e["kind"] == "replace"]
         assert orders, "the child acknowledged no order before it was killed"
         with Brokerage(store=store) as broker:
             recoveries.append(broker.recovery)
@@ -333,6 +334,10 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(store: str, tmp_pa
                     assert found.status.value == entry["status"], (order_id, entry, found)
             for order_id in cancels:
                 assert broker.get_order(order_id).status.value == "cancelled"
+            for entry in replaces:  # each acknowledged replace happened, or was refused
+                if entry["status"] != "rejected":
+                    assert broker.get_order(entry["old"]).replaced_by == entry["new"], entry
+                    assert broker.get_order(entry["new"]).replaces == entry["old"], entry
             accounts = broker.accounts()
             issued = {o.order_id for a in accounts for o in broker.orders(a)}
             assert set(orders) <= issued
