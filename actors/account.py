@@ -335,7 +335,10 @@ class AccountActor(BrokerActor):
         new = message.factory.create(
             message.order_id, terms, message.created_ns, price, message.placed_monotonic_ns
         )
-        reason = account.begin_replace(old.order_id, new)
+        if message.market_open:
+            reason = account.begin_replace(old.order_id, new)
+        else:  # refused as a new order would be; the old one stays
+            reason = RejectReason.MARKET_CLOSED
         if reason is not None:  # answered, kept nowhere; its id is spent, durably
             new.reject(reason, message.created_ns)
             rejected(self.services, new, reason, self.log)

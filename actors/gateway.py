@@ -359,14 +359,16 @@ class GatewayActor(BrokerActor):
         order_id = OrderId(f"O-{self.next_order + 1:06d}")
         self.next_order += 1
         self.routes[order_id] = self.routes[message.command.order_id]
+        now = self.clock()
         replace = ReplaceAt(
             message.command,
             order_id,
-            self.clock(),
+            now,
             self.factory,
             self.prices,
             self.services.monotonic(),
             message.reply,
+            self.session.is_open(now),
         )
         send(account_ref, replace)
 

@@ -148,6 +148,7 @@ class ReplaceAt:
     prices: Any
     placed_monotonic_ns: int
     reply: Reply
+    market_open: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,3 +104,20 @@ def test_day_and_gtc_orders_from_many_threads_leave_only_gtc_reserved_after_the_
     assert report.reserved_cash == gtc_cash
     assert report.cash == Decimal(600000)
     assert report.open_orders == 90
+
+
+def test_a_replace_outside_the_session_is_rejected_market_closed_and_the_order_stays(
+    nyse: Brokerage, clock: SimulatedClock
+) -> None:
+    account = nyse.open_account("U1", "One", initial_deposit="10000").account_id
+    order = nyse.place_order(account, "AAPL", "buy", 10, "limit", "140")
+
+    clock.set(datetime(2026, 11, 23, 16, 0, tzinfo=NEW_YORK))
+    refused = nyse.replace_order(order.order_id, limit_price="141")
+
+    assert (refused.status, refused.reject_reason) == (
+        OrderStatus.REJECTED,
+        RejectReason.MARKET_CLOSED,
+    )
+    assert nyse.get_order(order.order_id).status is OrderStatus.PENDING
+    assert nyse.balance(account).reserved == Decimal("1400.00")
