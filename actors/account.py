@@ -39,7 +39,7 @@ from actors.messages import (
     SubmitOrder,
 )
 from actors.services import Services
-from engine.account import Account
+from engine.account import Account, filled_past
 from engine.commands import (
     WATCHLIST_EDITS,
     CancelOrder,
@@ -50,7 +50,7 @@ from engine.commands import (
     Withdraw,
     encode,
 )
-from engine.errors import OrderNotCancellableError, OrderNotReplaceableError, ValidationError
+from engine.errors import OrderNotCancellableError, OrderNotReplaceableError
 from engine.events import (
     OrderAccepted,
     OrderCancelled,
@@ -356,11 +356,7 @@ class AccountActor(BrokerActor):
             old = account.order(message.order_id)
             if old.status.is_final:
                 raise OrderNotReplaceableError(old.order_id, old.status.value)
-            raise ValidationError(
-                "quantity",
-                f"must be above the {old.filled_quantity} shares the order has filled",
-                new.quantity,
-            )
+            raise filled_past(old, new.quantity)
         new = account.finish_replace(message.order_id, found.quantity, message.at_ns)
         old = account.order(message.order_id)
         book = self.books.pop(message.order_id)

@@ -162,6 +162,15 @@ class _Position:
     cost: int = 0
 
 
+def filled_past(order: Order, quantity: int) -> ValidationError:
+    """The error of a replace whose new total `quantity` is not above what `order` filled."""
+    return ValidationError(
+        "quantity",
+        f"must be above the {order.filled_quantity} shares the order has filled",
+        quantity,
+    )
+
+
 def _after_in_number(orders: dict[OrderId, Order], order_id: OrderId) -> None:
     """Put back in id order a dict of orders whose last entry, `order_id`, got its id before
     the entries just before it (a replace's new order, made while others came): those move
@@ -403,11 +412,7 @@ class Account:
             state = "being replaced" if order_id in self.replacing else old.status.value
             raise OrderNotReplaceableError(order_id, state)
         if new.quantity <= old.filled_quantity:
-            raise ValidationError(
-                "quantity",
-                f"must be above the {old.filled_quantity} shares the order has filled",
-                new.quantity,
-            )
+            raise filled_past(old, new.quantity)
         client_id = new.client_order_id
         if client_id is not None and client_id in self.client_ids:
             raise DuplicateError("client_order_id", client_id)
@@ -434,13 +439,19 @@ class Account:
         self.replacing[order_id] = (new, cash, shares)
         return None
 
-    def abort_replace(self, order_id: OrderId) -> Order:
-        """The book did not replace it (it finished meanwhile): release what was held; return
-        the new order that never was."""
+    def _release_hold(self, order_id: OrderId) -> Order:
+        """Release what `begin_replace` held for the replace of `order_id`; return the new
+        order."""
         new, cash, shares = self.replacing.pop(order_id)
         self.reserved_cash -= cash
         if shares:
             self.positions[new.symbol].reserved -= shares
+        return new
+
+    def abort_replace(self, order_id: OrderId) -> Order:
+        """The book did not replace it (it finished meanwhile): release what was held; return
+        the new order that never was."""
+        new = self._release_hold(order_id)
         if new.client_order_id is not None:
             self.client_ids.pop(new.client_order_id, None)
         return new
@@ -448,24 +459,14 @@ class Account:
     def finish_replace(self, order_id: OrderId, quantity: int, at_ns: int) -> Order:
         """The book replaced it: the new order (held by `begin_replace`) carries on for
         `quantity` shares; return it."""
-        new, cash, shares = self.replacing.pop(order_id)
-        self.reserved_cash -= cash
-        if shares:
-            self.positions[new.symbol].reserved -= shares
+        new = self._release_hold(order_id)
         self.apply_replace(order_id, new, quantity, at_ns)
         return new
 
     def apply_replace(self, order_id: OrderId, new: Order, quantity: int, at_ns: int) -> None:
         """Mark `order_id` REPLACED by `new`, release what it held and reserve for `new`, now
         for `quantity` shares (a replay does this as recorded)."""
-        old = self.order(order_id)
-        cash, shares = old.reserved_cents, old.reserved_shares
-        old.replaced(new.order_id, at_ns)
-        del self.open[order_id]
-        self.reserved_cash -= cash
-        if shares:
-            self.positions[old.symbol].reserved -= shares
-        self._finish(old)
+        self._close(order_id, Order.replaced, new.order_id, at_ns)
         new.quantity = quantity
         new.replaces = order_id
         self.reserve(new)
@@ -557,9 +558,14 @@ class Account:
 
     def cancel_rest(self, order_id: OrderId, reason: CancelReason, at_ns: int) -> Order:
         """Cancel what remains of an accepted order and release its reservation."""
+        return self._close(order_id, Order.cancel, reason, at_ns)
+
+    def _close(self, order_id: OrderId, end: Callable[..., None], *how: Any) -> Order:
+        """End what remains of an open order (`end(order, *how)` gives it its final status),
+        release what it held, and keep it among the finished ones."""
         order = self.order(order_id)
         cash, shares = order.reserved_cents, order.reserved_shares
-        order.cancel(reason, at_ns)
+        end(order, *how)
         del self.open[order_id]
         self.reserved_cash -= cash
         if shares:

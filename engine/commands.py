@@ -36,7 +36,14 @@ from engine.fields import (
 )
 from engine.ids import AccountId, OrderId, Symbol, UserId
 from engine.money import parse_amount, parse_price, parse_quantity, parse_trail_percent
-from engine.orders import LiquidityMode, OrderType, SelfTradePrevention, Side, TimeInForce
+from engine.orders import (
+    STOP_TYPES,
+    LiquidityMode,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from engine.watchlists import MAX_SYMBOLS, parse_watchlist_name
 
 # -- stocks ------------------------------------------------------------------------------------
@@ -256,10 +263,7 @@ class PlaceOrder:
                 else ("trail_percent", trail_percent)
             )
             raise ValidationError(name, f"must be None for a {kind.value} order", value)
-        if kind in _STOP_KINDS and tif not in (TimeInForce.GTC, TimeInForce.DAY):
-            raise ValidationError(
-                "time_in_force", f"must be 'gtc' or 'day' for a {kind.value} order", time_in_force
-            )
+        _check_stop_time_in_force(kind, tif, time_in_force)
         return cls(
             account_key(account_id),
             symbol_key(symbol),
@@ -280,7 +284,15 @@ class PlaceOrder:
 
 _LIMITED = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 _STOPPED = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
-_STOP_KINDS = frozenset(kind for kind in OrderType if kind.is_stop)
+
+
+def _check_stop_time_in_force(kind: OrderType, tif: TimeInForce, given: Any) -> None:
+    """A stop waits in the book: its time in force is GTC or DAY (`given`: the caller's
+    value, for the error)."""
+    if kind in STOP_TYPES and tif not in (TimeInForce.GTC, TimeInForce.DAY):
+        raise ValidationError(
+            "time_in_force", f"must be 'gtc' or 'day' for a {kind.value} order", given
+        )
 
 
 def _price_for(
@@ -365,10 +377,7 @@ class ReplaceOrder:
         if self.trail_price is not None or self.trail_bps is not None:
             trail, bps = self.trail_price, self.trail_bps
         tif = old.time_in_force if self.time_in_force is None else self.time_in_force
-        if kind in _STOP_KINDS and tif not in (TimeInForce.GTC, TimeInForce.DAY):
-            raise ValidationError(
-                "time_in_force", f"must be 'gtc' or 'day' for a {kind.value} order", tif.value
-            )
+        _check_stop_time_in_force(kind, tif, tif.value)
         stop = old.stop_price if kind in _STOPPED else None
         return PlaceOrder(
             old.account_id,

@@ -25,6 +25,7 @@ from engine.book import OrderBook, RestingOrder
 from engine.ids import AccountId, OrderId, Symbol, TradeId
 from engine.money import cents_to_decimal, percent
 from engine.orders import (
+    STOP_TYPES,
     CancelReason,
     LiquidityMode,
     Order,
@@ -374,21 +375,21 @@ class Market:
         at its stop, triggers at once and executes as the order it becomes. O(log L + k) for k
         resting orders touched, plus the stops triggered.
         """
-        if ticket.order_type in _STOP_TYPES:
-            return self._wait(ticket, at_ns, next_trade_id)
-        result = self._execute(ticket, at_ns, next_trade_id)
+        if ticket.order_type in STOP_TYPES:
+            result = self._wait(ticket, at_ns, next_trade_id)
+        else:
+            result = self._execute(ticket, at_ns, next_trade_id)
         if self._stops_waiting and result.fills and self.mode is LiquidityMode.BOOK:
             self._run_stops(at_ns, next_trade_id)
         return result
 
     def _wait(self, ticket: OrderTicket, at_ns: int, next_trade_id: _TradeIds) -> MatchResult:
+        """Put a stop in the stop book, or execute it at once if its stop is reached."""
         stop = ticket.stop_price
         if stop is not None and (
             self.price <= stop if ticket.side is Side.SELL else self.price >= stop
         ):
             result = self._execute(_entered(ticket), at_ns, next_trade_id)
-            if self._stops_waiting and result.fills and self.mode is LiquidityMode.BOOK:
-                self._run_stops(at_ns, next_trade_id)
             return result._replace(triggered=(stop, None))
         self.stops.add(
             ticket._replace(owner=None),
@@ -590,10 +591,9 @@ class Market:
         finished meanwhile) or already filled the new total. O(log L + k) as `submit`, or O(k)
         for the k orders at its level when it keeps its place."""
         entry = self.book.get(order_id)
-        waiting = None if entry is not None else self.stops.get(order_id)
-        if entry is None and waiting is None:
+        if entry is None and order_id not in self.stops:
             return None
-        filled = quantity - (entry.remaining if entry is not None else quantity)
+        filled = 0 if entry is None else quantity - entry.remaining  # a waiting stop: none
         open_quantity = ticket.quantity - filled
         if open_quantity <= 0:
             return None
@@ -728,9 +728,6 @@ class Market:
     def history(self) -> list[PricePoint]:
         """Every kept price point, oldest first. O(n)."""
         return [PricePoint(ns_to_datetime(at), cents_to_decimal(p)) for at, p in self._history]
-
-
-_STOP_TYPES = frozenset(kind for kind in OrderType if kind.is_stop)
 
 
 def _entered(ticket: OrderTicket) -> OrderTicket:

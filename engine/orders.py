@@ -57,7 +57,7 @@ class OrderType(_Choice):
     @property
     def is_stop(self) -> bool:
         """True for the types that wait for a trigger."""
-        return self in _STOPS
+        return self in STOP_TYPES
 
     @property
     def triggered(self) -> OrderType:
@@ -65,7 +65,8 @@ class OrderType(_Choice):
         return _TRIGGERED.get(self, self)
 
 
-_STOPS = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
+STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
+"""The order types that wait for a trigger (a set: the order path tests membership)."""
 _TRIGGERED = {
     OrderType.STOP: OrderType.MARKET,
     OrderType.STOP_LIMIT: OrderType.LIMIT,
@@ -365,7 +366,7 @@ class Order:
             average = average_price(self.filled_cents, self.filled_quantity)
         limit = self.limit_price
         stop = trail = trail_percent = hwm = triggered = None
-        if self.order_type in _STOPS:
+        if self.order_type in STOP_TYPES:
             stop, trail, hwm = _price(self.stop_price), _price(self.trail_price), _price(self.hwm)
             if self.trail_bps is not None:
                 trail_percent = Decimal(self.trail_bps).scaleb(-2)
