@@ -337,15 +337,26 @@ async def account(record: Caller, shared: Shared) -> dict[str, Any]:
 # -- orders ----------------------------------------------------------------------------------
 
 
+def _check_time_in_force(time_in_force: str | None) -> None:
+    if time_in_force in ("opg", "cls"):
+        raise ApiError(422, f"time_in_force opg and cls are not supported, was {time_in_force!r}")
+
+
+def _answered(shared: ServerState, order: OrderSnapshot) -> dict[str, Any]:
+    """An order placed (or replaced) as Alpaca answers it: refused for lack of cash or
+    shares, or closed market, it is an error (403), not an order."""
+    if order.status is OrderStatus.REJECTED and order.reject_reason is not None:
+        status, message = _REFUSALS[order.reject_reason]
+        raise ApiError(status, message)
+    return order_json(shared, order)
+
+
 def _check_supported(body: OrderBody) -> None:
     if body.notional is not None:
         raise ApiError(422, f"notional orders are not supported, was {body.notional}")
     if body.qty is None:
         raise ApiError(422, "qty is required")
-    if body.time_in_force in ("opg", "cls"):
-        raise ApiError(
-            422, f"time_in_force opg and cls are not supported, was {body.time_in_force!r}"
-        )
+    _check_time_in_force(body.time_in_force)
     if body.extended_hours:
         raise ApiError(422, "extended hours trading is not supported, was True")
     if body.order_class not in (None, "", "simple"):
@@ -378,10 +389,7 @@ async def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[
         )
     except DuplicateError:
         raise ApiError(422, f"client_order_id must be unique, was {client_id!r}") from None
-    if order.status is OrderStatus.REJECTED and order.reject_reason is not None:
-        status, message = _REFUSALS[order.reject_reason]
-        raise ApiError(status, message)
-    return order_json(shared, order)
+    return _answered(shared, order)
 
 
 MAX_SYMBOLS_LISTED = 100
@@ -483,10 +491,7 @@ async def replace_order(
     order is finished."""
     account_id = own_account(record)
     old = await _own_order(shared, account_id, order_id)
-    if body.time_in_force in ("opg", "cls"):
-        raise ApiError(
-            422, f"time_in_force opg and cls are not supported, was {body.time_in_force!r}"
-        )
+    _check_time_in_force(body.time_in_force)
     trail_price = trail_percent = None
     if body.trail is not None:
         if old.trail_percent is not None:
@@ -508,10 +513,7 @@ async def replace_order(
         raise ApiError(
             422, f"client_order_id must be unique, was {body.client_order_id!r}"
         ) from None
-    if new.status is OrderStatus.REJECTED and new.reject_reason is not None:
-        status, message = _REFUSALS[new.reject_reason]
-        raise ApiError(status, message)
-    return order_json(shared, new)
+    return _answered(shared, new)
 
 
 @router.delete("/orders/{order_id}", status_code=204)
@@ -636,10 +638,7 @@ def close_position(
     order = shared.broker.place_order(
         account_id, holding.symbol, "sell", quantity, "market", keep_refused=False
     )
-    if order.status is OrderStatus.REJECTED and order.reject_reason is not None:
-        status, message = _REFUSALS[order.reject_reason]
-        raise ApiError(status, message)
-    return order_json(shared, order)
+    return _answered(shared, order)
 
 
 # -- assets and the clock --------------------------------------------------------------------
