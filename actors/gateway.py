@@ -155,9 +155,11 @@ class GatewayActor(BrokerActor):
             self.accounts[account_id] = self.runtime.spawn(
                 AccountActor, account, self.services, books
             )
-        for market in state.markets.values():
+        for market in state.markets.values():  # the replay knew no actors: address them now
             for entry in market.book.entries():
                 entry.owner = self.accounts[entry.account_id]
+            for stop in market.stops.entries():
+                stop.owner = self.accounts[stop.ticket.account_id]
         self.next_account = state.next_account
         self.next_order = state.next_order
         self.next_alert = state.next_alert

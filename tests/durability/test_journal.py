@@ -212,6 +212,45 @@ def test_a_crash_after_a_snapshot_replays_only_the_journal_after_it(store: str) 
         again.audit()
 
 
+@pytest.mark.parametrize("snapshot", [True, False])
+def test_stops_waiting_across_a_restart_trigger_and_settle_after_it(
+    store: str, snapshot: bool
+) -> None:
+    """Stops placed before a restart (recovered from a snapshot, or from the journal alone)
+    still reach their accounts when a move or a trade triggers them after it."""
+    with Brokerage(store=store, snapshot_facts=None, snapshot_seconds=None) as broker:
+        broker.list_stock("MKT", "Market Co", "100")
+        broker.list_stock("BK", "Book Co", "100", mode="book")
+        ann = broker.open_account("U1", "Ann", initial_deposit="10000").account_id
+        bob = broker.open_account("U2", "Bob", initial_deposit="10000").account_id
+        broker.grant_shares(bob, "BK", 10, "100")
+        stops = [
+            broker.place_order(ann, "MKT", "buy", 2, "stop", stop_price="102"),
+            broker.place_order(ann, "MKT", "buy", 1, "trailing_stop", trail_price="1"),
+            broker.place_order(ann, "BK", "buy", 1, "stop", stop_price="101"),
+        ]
+        broker.place_order(bob, "BK", "sell", 5, "limit", "101")
+        if not snapshot:  # the process dies: no snapshot, the journal holds it all
+            engine, journal = broker._engine, broker._journal
+            assert engine is not None
+            assert journal is not None
+            stop_engine(engine, 10)
+            journal.close()
+            broker._engine = broker._journal = None
+    with Brokerage(store=store) as again:
+        assert again.recovery is not None
+        assert again.recovery.from_snapshot is snapshot
+        again.update_price("MKT", "103")
+        again.place_order(ann, "BK", "buy", 1, "limit", "101")  # trades at 101: the BK stop
+        for stop in stops:
+            found = again.get_order(stop.order_id)
+            assert found.status.value == "executed", found
+            assert found.triggered_at is not None
+        held = {h.symbol: h.quantity for h in again.portfolio(ann).holdings}
+        assert held == {"MKT": 3, "BK": 2}
+        again.audit()
+
+
 def test_a_journal_that_cannot_be_written_stops_every_change_and_reads_go_on(
     tmp_path: Path,
 ) -> None:
