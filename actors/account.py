@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from actors.base import BrokerActor, handles, send
@@ -37,6 +38,7 @@ from actors.messages import (
     SettleMatch,
     SettleTriggered,
     SubmitOrder,
+    SubmitPair,
 )
 from actors.services import Services
 from engine.account import Account, filled_past
@@ -63,6 +65,7 @@ from engine.journal import (
     Applied,
     CashMoved,
     Granted,
+    HeldCancelled,
     SelfTradeSet,
     WatchlistChanged,
     accepted,
@@ -71,6 +74,10 @@ from engine.journal import (
 )
 from engine.matching import MatchResult, OrderTicket
 from engine.orders import CancelReason, Order, OrderStatus, OrderType, RejectReason
+
+
+def _accepted_event(order: Order) -> OrderAccepted:
+    return OrderAccepted(order.snapshot())
 
 
 def rejected(services: Services, order: Order, reason: RejectReason, log: Any) -> None:
@@ -158,7 +165,11 @@ class AccountActor(BrokerActor):
         reason = order.reject_reason  # set already when the gateway refused it (and journaled)
         keep = message.keep_refused
         if reason is None:
-            reason = self.account.accept(order, order.created_ns, keep_refused=keep)
+            if message.legs:
+                group = [order, *message.legs]
+                reason = self.account.accept_group(group, order.created_ns, keep_refused=keep)
+            else:
+                reason = self.account.accept(order, order.created_ns, keep_refused=keep)
             journaled = False
         else:
             if keep:
@@ -183,6 +194,8 @@ class AccountActor(BrokerActor):
             return
         if journal is not None:
             journal.append(accepted(order))  # the reply waits for the match, journaled later
+            for leg in message.legs:
+                journal.append(accepted(leg))
         self.metrics.count("orders_accepted")
         self.metrics.latency(
             "place_to_accepted", self.services.monotonic() - order.placed_monotonic_ns
@@ -199,7 +212,58 @@ class AccountActor(BrokerActor):
         self.services.publish(OrderAccepted, lambda: OrderAccepted(order.snapshot()))
         self.books[order.order_id] = message.symbol_ref
         ticket = OrderTicket.of(order, self.actor_ref)
-        send(message.symbol_ref, SubmitOrder(ticket, message.reply))
+        if not message.legs:
+            send(message.symbol_ref, SubmitOrder(ticket, message.reply))
+            return
+        for leg in message.legs:
+            self.books[leg.order_id] = message.symbol_ref
+        if order.sibling is None:  # an entry: its legs are held until it ends
+            send(message.symbol_ref, SubmitOrder(ticket, message.reply))
+        else:  # an OCO pair: both legs work at once
+            second = OrderTicket.of(message.legs[0], self.actor_ref)
+            send(message.symbol_ref, SubmitPair(ticket, second, message.reply))
+
+    def _follow_up(self) -> None:
+        """Tell of the orders the last change ended in passing (a pair's other leg, an entry's
+        held legs) and send the exit legs it set working to their book. Called after the
+        change's `Applied` fact is in the journal, so that a replay finds the legs working
+        before their book's fact of them."""
+        account = self.account
+        for order in account.take_knock_on():
+            self._ended(order)
+        for legs in account.take_activated():
+            book = self.books[legs[0].order_id]
+            for leg in legs:
+                self.services.publish(OrderAccepted, partial(_accepted_event, leg))
+                if self.verbose:
+                    self.log.info("order.legs_working", order_id=leg.order_id, parent=leg.parent)
+            first = OrderTicket.of(legs[0], self.actor_ref)
+            if len(legs) == 1:
+                send(book, SubmitOrder(first, None))
+            else:
+                send(book, SubmitPair(first, OrderTicket.of(legs[1], self.actor_ref), None))
+
+    def _ended(self, order: Order) -> None:
+        """Count, log and publish an order ended in passing."""
+        if order.status is OrderStatus.REJECTED:
+            reason = order.reject_reason
+            assert reason is not None
+            rejected(self.services, order, reason, self.log)
+            self.services.publish(OrderRejected, lambda: OrderRejected(order.snapshot(), reason))
+        else:
+            cancel = order.cancel_reason
+            assert cancel is not None
+            self.metrics.count("orders_cancelled")
+            if self.verbose:
+                self.log.info(
+                    "order.cancelled",
+                    order_id=order.order_id,
+                    symbol=order.symbol,
+                    reason=cancel.value,
+                    filled=order.filled_quantity,
+                )
+            self.services.publish(OrderCancelled, lambda: OrderCancelled(order.snapshot(), cancel))
+        self._finished(order)
 
     def _settle(self, order_id: OrderId, fill: Any) -> Order:
         record = self.account.settle_fill(
@@ -247,6 +311,8 @@ class AccountActor(BrokerActor):
         changed = result.fills or result.cancel_reason is not None or result.triggered is not None
         if changed and self.services.journal is not None:  # else nothing to tell, or no one
             self._applied(f"match:{message.order_id}")
+        if changed:
+            self._follow_up()
         if message.reply is not None:
             message.reply.set(AfterAll(order.snapshot(), message.waits))
 
@@ -255,6 +321,7 @@ class AccountActor(BrokerActor):
         trigger = (message.stop_price, message.mark)
         self._apply_result(message.order_id, message.result, message.at_ns, trigger)
         self._applied(f"triggered:{message.order_id}")
+        self._follow_up()
         message.done.set(None)
 
     def _apply_result(
@@ -304,6 +371,7 @@ class AccountActor(BrokerActor):
     def _settle_fill(self, message: SettleFill) -> None:
         self._settle(message.order_id, message.fill)
         self._applied(f"fill:{message.fill.trade_id}:{message.order_id}")
+        self._follow_up()
         if message.done is not None:
             message.done.set(None)
 
@@ -311,6 +379,7 @@ class AccountActor(BrokerActor):
     def _expired(self, message: OrderExpired) -> None:
         self._cancel(message.order_id, message.reason, message.at_ns)
         self._applied(f"expired:{message.order_id}")
+        self._follow_up()
         message.done.set(None)
 
     @handles(CancelOrder)
@@ -319,6 +388,15 @@ class AccountActor(BrokerActor):
         book = self.books.get(order.order_id)
         if order.status.is_final or book is None:
             raise OrderNotCancellableError(order.order_id, order.status.value)
+        if order.status is OrderStatus.HELD:  # in no book yet: it ends here
+            now = self.clock()
+            first, *others = self.account.cancel_held(order.order_id, now)
+            for other in others:
+                self._ended(other)
+            self._ended(first)
+            fact = HeldCancelled(self.account.account_id, order.order_id, now)
+            self.services.answer(message.reply, first.snapshot(), fact, self._outbox())
+            return
         book.tell(RemoveFromBook(order.order_id, self.actor_ref, message.reply))
 
     @handles(ReplaceAt)
@@ -388,6 +466,7 @@ class AccountActor(BrokerActor):
             raise OrderNotCancellableError(order.order_id, order.status.value)
         cancelled = self._cancel(message.order_id, CancelReason.REQUESTED, message.at_ns)
         self._applied(f"removed:{message.order_id}")
+        self._follow_up()
         durable = message.durable
         if durable is None:
             message.reply.set(cancelled.snapshot())

@@ -82,7 +82,7 @@ from engine.ids import AccountId, OrderId, Routes, Symbol, UserId
 from engine.journal import Listed, Opened, State, refused
 from engine.matching import Market, TradeIdSequence
 from engine.money import cents_to_decimal
-from engine.orders import RejectReason
+from engine.orders import Order, OrderClass, RejectReason
 from engine.search import SearchIndex
 from engine.session import Session
 
@@ -332,6 +332,17 @@ class GatewayActor(BrokerActor):
         )
         self.next_order += 1
         self.routes[order_id] = account_id
+        legs: tuple[Order, ...] = ()
+        if command.order_class is not OrderClass.SIMPLE and message.admitted:
+            count = len(command.leg_commands())
+            ids = [OrderId(f"O-{self.next_order + n:06d}") for n in range(count + 1)]
+            self.next_order += count
+            group = self.factory.create_group(
+                ids, command, now, self.prices[command.symbol], message.placed_monotonic_ns
+            )
+            order, legs = group[0], tuple(group[1:])
+            for leg in legs:
+                self.routes[leg.order_id] = account_id
         if self.verbose:
             self.log.info(
                 "order.received", order_id=order_id, account_id=account_id, symbol=command.symbol
@@ -345,11 +356,15 @@ class GatewayActor(BrokerActor):
             )
             self.services.answer(message.reply, order.snapshot(), refused(order, kept=False))
         elif not self.session.is_open(now):
+            for leg in legs:  # never orders: the refused one has none
+                del self.routes[leg.order_id]
+            order.legs = ()
             order.reject(RejectReason.MARKET_CLOSED, now)
             self.services.answer(message.reply, order.snapshot(), refused(order, kept=True))
             send(account_ref, AcceptOrder(order, symbol_ref, None))  # recorded in its history
         else:
-            send(account_ref, AcceptOrder(order, symbol_ref, message.reply, message.keep_refused))
+            accept = AcceptOrder(order, symbol_ref, message.reply, message.keep_refused, legs)
+            send(account_ref, accept)
 
     @handles(CancelOrder)
     def _cancel_order(self, message: Request[CancelOrder]) -> None:

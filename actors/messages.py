@@ -89,6 +89,8 @@ class AcceptOrder(NamedTuple):
     symbol_ref: ActorRef
     reply: Reply | None
     keep_refused: bool = True
+    legs: tuple[Order, ...] = ()
+    """Its exit legs (an order of a class other than simple), linked to it already."""
 
 
 class SubmitOrder(NamedTuple):
@@ -96,6 +98,15 @@ class SubmitOrder(NamedTuple):
     reserved for it)."""
 
     ticket: OrderTicket
+    reply: Reply | None
+
+
+class SubmitPair(NamedTuple):
+    """Account actor -> symbol actor: match the two legs of a one-cancels-other pair as one
+    (see `Market.submit_pair`); the reply (if any) is `first`'s."""
+
+    first: OrderTicket
+    second: OrderTicket
     reply: Reply | None
 
 

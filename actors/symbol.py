@@ -42,6 +42,7 @@ from actors.messages import (
     SettleMatch,
     SettleTriggered,
     SubmitOrder,
+    SubmitPair,
 )
 from actors.services import Services
 from engine.alerts import Alert, AlertBook
@@ -64,8 +65,16 @@ from engine.matching import Fill, Market, MatchResult, OrderTicket, TradeIdSeque
 from engine.money import cents_to_decimal
 from engine.orders import CancelReason, OrderSnapshot, ns_to_datetime
 
-_CHANGES_THE_BOOK = (SubmitOrder, UpdatePrice, RemoveFromBook, ReplaceInBook, ExpireDayOrders)
+_CHANGES_THE_BOOK = (
+    SubmitOrder,
+    SubmitPair,
+    UpdatePrice,
+    RemoveFromBook,
+    ReplaceInBook,
+    ExpireDayOrders,
+)
 _HALTED = MatchResult((), rested=False, cancel_reason=CancelReason.HALTED)
+_NOT_ENTERED = MatchResult((), rested=False, cancel_reason=None)
 
 
 class SymbolActor(BrokerActor):
@@ -203,6 +212,13 @@ class SymbolActor(BrokerActor):
         waits = self.services.durable(Matched(self.market.symbol, ticket.order_id, now))
         send(ticket.owner, SettleMatch(ticket.order_id, _HALTED, message.reply, waits, now))
 
+    def _submit_pair_halted(self, message: SubmitPair) -> None:
+        first, second = message.first, message.second
+        now = self.clock()
+        waits = self.services.durable(Matched(self.market.symbol, first.order_id, now))
+        send(first.owner, SettleMatch(first.order_id, _HALTED, message.reply, waits, now))
+        send(first.owner, SettleMatch(second.order_id, _NOT_ENTERED, None, (), now))
+
     def _remove_halted(self, message: RemoveFromBook) -> None:
         # not resting: its account was told to cancel it when the symbol halted
         message.account_ref.tell(RemovedFromBook(message.order_id, False, message.reply))
@@ -234,6 +250,22 @@ class SymbolActor(BrokerActor):
         if result.rested and self.verbose:
             self.log.debug("book.rested", order_id=ticket.order_id, side=ticket.side.value)
         send(ticket.owner, SettleMatch(ticket.order_id, result, message.reply, waits, now))
+
+    @handles(SubmitPair)
+    def _submit_pair(self, message: SubmitPair) -> None:
+        first, second = message.first, message.second
+        now = self.clock()
+        old = self.market.price
+        results = self.market.submit_pair(first, second, now, self.trade_ids)
+        self.services.metrics.count("fills", len(results[0].fills) + len(results[1].fills))
+        durable = self.services.durable(Matched(self.market.symbol, first.order_id, now))
+        waits = self._tell_makers(results[0].fills, results[0], now)
+        waits += self._tell_makers(results[1].fills, results[1], now) + durable
+        if self.market.triggered:
+            waits += self._tell_triggered()
+        self._price_moved(old, now)
+        send(first.owner, SettleMatch(first.order_id, results[0], message.reply, waits, now))
+        send(first.owner, SettleMatch(second.order_id, results[1], None, (), now))
 
     @handles(ReplaceInBook)
     def _replace(self, message: ReplaceInBook) -> None:
@@ -387,6 +419,7 @@ class SymbolActor(BrokerActor):
 
 _HALTED_HANDLERS: dict[type, Any] = {
     SubmitOrder: SymbolActor._submit_halted,
+    SubmitPair: SymbolActor._submit_pair_halted,
     RemoveFromBook: SymbolActor._remove_halted,
     ReplaceInBook: SymbolActor._replace_halted,
     UpdatePrice: SymbolActor._refuse_halted,

@@ -37,6 +37,7 @@ from engine.money import (
 from engine.orders import (
     CancelReason,
     Order,
+    OrderClass,
     OrderStatus,
     RejectReason,
     SelfTradePrevention,
@@ -45,8 +46,8 @@ from engine.orders import (
 )
 from engine.watchlists import Watchlists
 
-OPEN_STATUSES = frozenset((OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED))
-"""The statuses of an order still working (its reservation held)."""
+OPEN_STATUSES = frozenset((OrderStatus.HELD, OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED))
+"""The statuses of an order still working (its reservation held), or held to work later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,13 @@ class Account:
         self.replacing: dict[OrderId, tuple[Order, int, int]] = {}
         """Replaces on their way to the book: old order id -> (the new order, for its total;
         cash and shares held for it meanwhile)."""
+        self.knock_on: list[Order] = []
+        """Orders ended in passing since the account actor last took them: a pair's other
+        leg, an entry's held legs."""
+        self.activated: list[tuple[Order, ...]] = []
+        """Exit legs that began to work since the account actor last took them (an entry
+        ended with shares filled), each a pair (take-profit first) or a single leg: the
+        actor sends them to their book."""
 
     @property
     def watchlists(self) -> Watchlists:
@@ -279,11 +287,67 @@ class Account:
 
     def _finish(self, order: Order) -> None:
         """Keep a finished order among the newest `window`, and hand it to the store; the
-        oldest finished ones go once there are more (their client order ids stay taken)."""
+        oldest finished ones go once there are more (their client order ids stay taken). An
+        entry's held exit legs begin to work, or end, with it."""
         if self.outbox is not None:
             self.outbox.append(order)
         self.finished.append(order.order_id)
+        if order.legs and order.order_class is not OrderClass.OCO:
+            self._release_legs(order)
         self._make_room()
+
+    def _release_legs(self, entry: Order) -> None:
+        """The entry ended: its held legs work for what it filled (refused if the shares or
+        cash they need are no longer free), or are cancelled if it filled nothing."""
+        at_ns = entry.updated_ns
+        legs = [
+            leg
+            for leg in (self.orders[leg_id] for leg_id in entry.legs)
+            if leg.status is OrderStatus.HELD
+        ]
+        if not legs:
+            return
+        filled = entry.filled_quantity
+        reason: RejectReason | None = None
+        if filled:
+            holder = legs[0]
+            if holder.side is Side.BUY:
+                assert holder.reserve_price is not None
+                if notional(holder.reserve_price, filled) > self.available_cash:
+                    reason = RejectReason.INSUFFICIENT_FUNDS
+            else:
+                position = self.positions.get(holder.symbol)
+                if position is None or position.quantity - position.reserved < filled:
+                    reason = RejectReason.INSUFFICIENT_SHARES
+        for leg in legs:
+            del self.open[leg.order_id]
+            if not filled:
+                leg.cancel(CancelReason.ENTRY_UNFILLED, at_ns)
+            elif reason is not None:
+                leg.reject(reason, at_ns)
+            else:
+                leg.activate(filled, at_ns)
+                self.reserve(leg)
+                _after_in_number(self.open, leg.order_id)
+                continue
+            self.knock_on.append(leg)
+            self._finish(leg)
+        if filled and reason is None:
+            self.activated.append(tuple(legs))
+
+    def take_activated(self) -> list[tuple[Order, ...]]:
+        """The exit legs that began to work since the last call."""
+        found = self.activated
+        if found:
+            self.activated = []
+        return found
+
+    def take_knock_on(self) -> list[Order]:
+        """The orders ended in passing since the last call."""
+        found = self.knock_on
+        if found:
+            self.knock_on = []
+        return found
 
     def _make_room(self) -> None:
         finished = self.finished
@@ -383,15 +447,33 @@ class Account:
 
     def reserve(self, order: Order) -> None:
         """Keep an accepted order open and reserve what it needs, without checking (what
-        `accept` does once its check passed; a replay of the journal does it as recorded)."""
+        `accept` does once its check passed; a replay of the journal does it as recorded).
+        A held leg is kept open and reserves nothing yet."""
         self.orders[order.order_id] = order
         self.open[order.order_id] = order
         if order.client_order_id is not None:
             self.client_ids[order.client_order_id] = order.order_id
         if order.side is Side.BUY:
             self.reserved_cash += order.reserved_cents
-        else:
-            self.positions.setdefault(order.symbol, _Position()).reserved += order.quantity
+        elif order.reserved_shares:
+            self.positions.setdefault(order.symbol, _Position()).reserved += order.reserved_shares
+
+    def accept_group(
+        self, orders: list[Order], at_ns: int, *, keep_refused: bool = True
+    ) -> RejectReason | None:
+        """`accept` for an order with exit legs (`orders`: it, then its legs): its check covers
+        what it holds (an OCO pair's take-profit holds for both legs; a bracket's held legs
+        hold nothing until the entry ends). Refused, the legs are no orders (it has none)."""
+        parent, legs = orders[0], orders[1:]
+        parent.legs = ()  # none if it is refused
+        reason = self.accept(parent, at_ns, keep_refused=keep_refused)
+        if reason is not None:
+            return reason
+        parent.legs = tuple(leg.order_id for leg in legs)
+        for leg in legs:
+            leg.self_trade = parent.self_trade
+            self.reserve(leg)
+        return None
 
     def begin_replace(self, order_id: OrderId, new: Order) -> RejectReason | None:
         """Check that `new` (for its total quantity, fills of the old order included) may
@@ -408,6 +490,8 @@ class Account:
             DuplicateError: if `new` has a client order id another order has.
         """
         old = self.order(order_id)
+        if old.order_class is not OrderClass.SIMPLE:
+            raise OrderNotReplaceableError(order_id, f"part of an {old.order_class.value} order")
         if old.status.is_final or order_id in self.replacing:
             state = "being replaced" if order_id in self.replacing else old.status.value
             raise OrderNotReplaceableError(order_id, state)
@@ -516,7 +600,8 @@ class Account:
         average cost and leaves that average unchanged.
         """
         order = self.order(order_id)
-        amount = notional(price_cents, quantity)
+        if order.sibling is not None:
+            return self._settle_leg_fill(order, trade_id, quantity, price_cents, at_ns)
         position = self.positions.setdefault(order.symbol, _Position())
         if order.side is Side.BUY:
             assert order.reserve_price is not None, f"buy {order_id} has no reserve price"
@@ -525,21 +610,12 @@ class Account:
             )
             order.fill(quantity, price_cents, at_ns)
             self.reserved_cash -= notional(order.reserve_price, quantity)
-            self.cash -= amount
-            position.quantity += quantity
-            position.cost += amount
             kind = TransactionKind.BUY
         else:
             order.fill(quantity, price_cents, at_ns)
-            removed = share_of(position.cost, quantity, position.quantity)
             position.reserved -= quantity
-            position.quantity -= quantity
-            position.cost -= removed
-            self.realized += amount - removed
-            self.cash += amount
             kind = TransactionKind.SELL
-        if not position.quantity and not position.reserved:
-            del self.positions[order.symbol]
+        amount = self._trade(order, position, quantity, price_cents)
         record = self._record(
             kind,
             amount,
@@ -556,9 +632,87 @@ class Account:
             self._finish(order)
         return record
 
+    def _settle_leg_fill(
+        self, order: Order, trade_id: TradeId, quantity: int, price_cents: int, at_ns: int
+    ) -> Transaction:
+        """`settle_fill` for a leg of a one-cancels-other pair: the fill takes as many shares
+        off the other leg, the pair's reservation (held by one of them) goes down by what no
+        longer remains, and the other leg ends when nothing of it remains."""
+        sibling = self.open.get(order.sibling) if order.sibling is not None else None
+        pair = (order,) if sibling is None else (order, sibling)
+        cash = sum(o.reserved_cents for o in pair)
+        shares = sum(o.reserved_shares for o in pair)
+        if order.side is Side.BUY:
+            assert order.reserve_price is not None, f"buy {order.order_id} has no reserve price"
+            assert price_cents <= order.reserve_price, (
+                f"fill price {price_cents} above reserve {order.reserve_price} of {order.order_id}"
+            )
+        order.fill(quantity, price_cents, at_ns)
+        if sibling is not None:
+            sibling.shrink(quantity)
+        self.reserved_cash -= cash - sum(o.reserved_cents for o in pair)
+        position = self.positions.setdefault(order.symbol, _Position())
+        position.reserved -= shares - sum(o.reserved_shares for o in pair)
+        amount = self._trade(order, position, quantity, price_cents)
+        record = self._record(
+            TransactionKind.BUY if order.side is Side.BUY else TransactionKind.SELL,
+            amount,
+            at_ns,
+            price_cents,
+            trade_id=trade_id,
+            order_id=order.order_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=quantity,
+        )
+        if order.status.is_final:
+            del self.open[order.order_id]
+            self._finish(order)
+        if sibling is not None and not sibling.remaining:
+            ended = self._close(sibling.order_id, Order.cancel, CancelReason.OCO, at_ns)
+            self.knock_on.append(ended)
+        return record
+
+    def _trade(self, order: Order, position: _Position, quantity: int, price_cents: int) -> int:
+        """Move the cash and shares of a fill (its reservation settled already); return the
+        amount that changed hands."""
+        amount = notional(price_cents, quantity)
+        if order.side is Side.BUY:
+            self.cash -= amount
+            position.quantity += quantity
+            position.cost += amount
+        else:
+            removed = share_of(position.cost, quantity, position.quantity)
+            position.quantity -= quantity
+            position.cost -= removed
+            self.realized += amount - removed
+            self.cash += amount
+        if not position.quantity and not position.reserved:
+            del self.positions[order.symbol]
+        return amount
+
+    def cancel_held(self, order_id: OrderId, at_ns: int) -> list[Order]:
+        """Cancel a held exit leg (it reached no book) and the held other leg of its pair;
+        return them."""
+        order = self.order(order_id)
+        ended = [order]
+        order.cancel(CancelReason.REQUESTED, at_ns)
+        sibling = self.open.get(order.sibling) if order.sibling is not None else None
+        if sibling is not None:
+            sibling.cancel(CancelReason.OCO, at_ns)
+            ended.append(sibling)
+        for leg in ended:
+            del self.open[leg.order_id]
+            self._finish(leg)
+        return ended
+
     def cancel_rest(self, order_id: OrderId, reason: CancelReason, at_ns: int) -> Order:
-        """Cancel what remains of an accepted order and release its reservation."""
-        return self._close(order_id, Order.cancel, reason, at_ns)
+        """Cancel what remains of an accepted order and release its reservation; the other
+        leg of its one-cancels-other pair goes with it (reason `oco`)."""
+        order = self._close(order_id, Order.cancel, reason, at_ns)
+        if order.sibling is not None and order.sibling in self.open:
+            self.knock_on.append(self._close(order.sibling, Order.cancel, CancelReason.OCO, at_ns))
+        return order
 
     def _close(self, order_id: OrderId, end: Callable[..., None], *how: Any) -> Order:
         """End what remains of an open order (`end(order, *how)` gives it its final status),
@@ -645,7 +799,7 @@ class Account:
             )
             assert position.cost >= 0, f"{self.account_id} {symbol} negative cost"
         for o in open_orders:
-            if o.side is Side.SELL:
+            if o.side is Side.SELL and o.status is not OrderStatus.HELD:
                 assert o.symbol in self.positions, f"{o.order_id} sells shares not held"
 
     def audit(self) -> AccountAudit:

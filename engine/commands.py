@@ -13,8 +13,9 @@ nothing) are messages there too.
 
 from __future__ import annotations
 
+import dataclasses
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +36,17 @@ from engine.fields import (
     symbol_key,
 )
 from engine.ids import AccountId, OrderId, Symbol, UserId
-from engine.money import parse_amount, parse_price, parse_quantity, parse_trail_percent
+from engine.money import (
+    cents_to_decimal,
+    parse_amount,
+    parse_price,
+    parse_quantity,
+    parse_trail_percent,
+)
 from engine.orders import (
     STOP_TYPES,
     LiquidityMode,
+    OrderClass,
     OrderType,
     SelfTradePrevention,
     Side,
@@ -209,6 +217,13 @@ class PlaceOrder:
     trail_price: int | None = None
     trail_bps: int | None = None
     self_trade: SelfTradePrevention | None = None
+    order_class: OrderClass = OrderClass.SIMPLE
+    take_profit: int | None = None
+    """The take-profit leg's limit price (bracket, OTO, OCO)."""
+    stop_loss: int | None = None
+    """The stop-loss leg's stop price (bracket, OTO, OCO)."""
+    stop_loss_limit: int | None = None
+    """The stop-loss leg's limit price: it is a stop limit (None: a stop)."""
 
     @classmethod
     def parse(
@@ -225,12 +240,48 @@ class PlaceOrder:
         trail_price: Any = None,
         trail_percent: Any = None,
         self_trade_prevention: Any = None,
+        order_class: Any = None,
+        take_profit: Any = None,
+        stop_loss: Any = None,
     ) -> PlaceOrder:
         """The command from a caller's values: a limit or stop limit order needs
         `limit_price`, a stop or stop limit `stop_price`, a trailing stop one of `trail_price`
         and `trail_percent`; none may have a price its type does not use. A stop waits in the
         book, so its time in force is "gtc" or "day". `self_trade_prevention` (None: the
-        account's default) is one of `SelfTradePrevention`'s values."""
+        account's default) is one of `SelfTradePrevention`'s values.
+
+        `order_class` (None: "simple") ties exit legs to it (see `OrderClass`): a bracket needs
+        `take_profit` and `stop_loss`, an OTO one of them, an OCO both (and is a limit order at
+        the take-profit's price). `take_profit` is `{"limit_price": p}` (or the price itself),
+        `stop_loss` is `{"stop_price": p}` with an optional `"limit_price"` (or the stop price
+        itself)."""
+        group = OrderClass.SIMPLE
+        if order_class is not None:
+            group = OrderClass.parse(order_class, "order_class")
+        if group is not OrderClass.SIMPLE or take_profit is not None or stop_loss is not None:
+            profit, loss, loss_limit = _legs(group, take_profit, stop_loss)
+            if group is OrderClass.OCO:
+                if OrderType.parse(order_type, "order_type") is not OrderType.LIMIT:
+                    raise ValidationError(
+                        "order_type", "must be 'limit' for an oco order", order_type
+                    )
+                if limit_price is None:
+                    limit_price = cents_to_decimal(profit) if profit is not None else None
+            simple = cls.parse(
+                account_id,
+                symbol,
+                side,
+                quantity,
+                order_type,
+                limit_price,
+                time_in_force,
+                client_order_id,
+                stop_price,
+                trail_price,
+                trail_percent,
+                self_trade_prevention,
+            )
+            return simple._with_legs(group, profit, loss, loss_limit, time_in_force)
         kind: OrderType = OrderType.parse(order_type, "order_type")
         side_: Side = Side.parse(side, "side")
         tif: TimeInForce = TimeInForce.parse(time_in_force, "time_in_force")
@@ -280,6 +331,122 @@ class PlaceOrder:
             if self_trade_prevention is None
             else SelfTradePrevention.parse(self_trade_prevention, "self_trade_prevention"),
         )
+
+    def _with_legs(
+        self,
+        group: OrderClass,
+        profit: int | None,
+        loss: int | None,
+        loss_limit: int | None,
+        given_tif: Any,
+    ) -> PlaceOrder:
+        """This order as the parent of `group`'s legs, checked."""
+        if self.time_in_force not in (TimeInForce.GTC, TimeInForce.DAY):
+            raise ValidationError(
+                "time_in_force", f"must be 'gtc' or 'day' for a {group.value} order", given_tif
+            )
+        if group is OrderClass.OCO:
+            if self.limit_price != profit:
+                raise ValidationError(
+                    "limit_price",
+                    "must be the take_profit's limit price for an oco order",
+                    None if self.limit_price is None else cents_to_decimal(self.limit_price),
+                )
+        elif self.order_type is OrderType.TRAILING_STOP:
+            raise ValidationError(
+                "order_type",
+                f"must be 'market', 'limit', 'stop' or 'stop_limit' for a {group.value} order",
+                self.order_type.value,
+            )
+        exits = self.side if group is OrderClass.OCO else self.side.opposite
+        if profit is not None and loss is not None:
+            above = profit > loss if exits is Side.SELL else profit < loss
+            if not above:
+                where = "above" if exits is Side.SELL else "below"
+                raise ValidationError(
+                    "take_profit",
+                    f"its limit price must be {where} the stop_loss's stop price "
+                    f"for {exits.value} exits",
+                    cents_to_decimal(profit),
+                )
+        return dataclasses.replace(
+            self,
+            order_class=group,
+            take_profit=profit,
+            stop_loss=loss,
+            stop_loss_limit=loss_limit,
+        )
+
+    def leg_commands(self) -> list[PlaceOrder]:
+        """The commands of its exit legs, take-profit first: the other side of an entry (the
+        same side for an OCO), for its quantity, in force as long as it."""
+        exits = self.side if self.order_class is OrderClass.OCO else self.side.opposite
+        legs = []
+        if self.take_profit is not None and self.order_class is not OrderClass.OCO:
+            legs.append(self._leg(exits, OrderType.LIMIT, self.take_profit, None))
+        if self.stop_loss is not None:
+            kind = OrderType.STOP if self.stop_loss_limit is None else OrderType.STOP_LIMIT
+            legs.append(self._leg(exits, kind, self.stop_loss_limit, self.stop_loss))
+        return legs
+
+    def _leg(self, side: Side, kind: OrderType, limit: int | None, stop: int | None) -> PlaceOrder:
+        return PlaceOrder(
+            self.account_id,
+            self.symbol,
+            side,
+            self.quantity,
+            kind,
+            limit,
+            self.time_in_force,
+            None,
+            stop,
+            self_trade=self.self_trade,
+            order_class=self.order_class,
+        )
+
+
+def _legs(
+    group: OrderClass, take_profit: Any, stop_loss: Any
+) -> tuple[int | None, int | None, int | None]:
+    """The legs' prices `group` asks for: the take-profit's limit, the stop-loss's stop and
+    limit (None where there is none)."""
+    if group is OrderClass.SIMPLE:
+        name, value = (
+            ("take_profit", take_profit) if take_profit is not None else ("stop_loss", stop_loss)
+        )
+        raise ValidationError(name, "must be None for a simple order", value)
+    if group is OrderClass.OTO:
+        if (take_profit is None) == (stop_loss is None):
+            raise ValidationError(
+                "take_profit", "an oto order needs exactly one of take_profit and stop_loss", None
+            )
+    else:
+        for name, value in (("take_profit", take_profit), ("stop_loss", stop_loss)):
+            if value is None:
+                raise ValidationError(name, f"is required for a {group.value} order", value)
+    profit = loss = loss_limit = None
+    if take_profit is not None:
+        terms = _leg_terms("take_profit", take_profit, "limit_price", ())
+        profit = parse_price(terms["limit_price"], "take_profit.limit_price")
+    if stop_loss is not None:
+        terms = _leg_terms("stop_loss", stop_loss, "stop_price", ("limit_price",))
+        loss = parse_price(terms["stop_price"], "stop_loss.stop_price")
+        if terms.get("limit_price") is not None:
+            loss_limit = parse_price(terms["limit_price"], "stop_loss.limit_price")
+    return profit, loss, loss_limit
+
+
+def _leg_terms(name: str, value: Any, needed: str, optional: tuple[str, ...]) -> dict[str, Any]:
+    """A leg's terms: a mapping with `needed` (and perhaps `optional`) keys, or the value of
+    `needed` itself."""
+    if not isinstance(value, Mapping):
+        return {needed: value}
+    unknown = sorted(str(key) for key in value if key not in (needed, *optional))
+    if unknown:
+        raise ValidationError(name, f"has no term {unknown[0]!r}", unknown[0])
+    if value.get(needed) is None:
+        raise ValidationError(f"{name}.{needed}", "is required", None)
+    return dict(value)
 
 
 _LIMITED = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})

@@ -9,7 +9,7 @@ from typing import Any
 from engine.commands import PlaceOrder
 from engine.ids import OrderId
 from engine.money import parse_percent
-from engine.orders import Order, OrderType, Side
+from engine.orders import Order, OrderClass, OrderStatus, OrderType, Side
 from engine.stops import trailing_stop
 
 DEFAULT_COLLAR_PERCENT = 5
@@ -83,3 +83,39 @@ class OrderFactory:
             hwm=hwm,
             self_trade=command.self_trade,
         )
+
+    def create_group(
+        self,
+        order_ids: list[OrderId],
+        command: PlaceOrder,
+        created_ns: int,
+        market_price: int,
+        placed_monotonic_ns: int = 0,
+    ) -> list[Order]:
+        """The orders of a command with exit legs (`command.order_class` not SIMPLE), under
+        `order_ids` (one for the order, then one per leg): the order first, then its legs,
+        linked. A bracket's or OTO's legs are HELD until the entry ends; a pair's stop-loss is
+        its shadow (its take-profit holds for both: as a buy, per share the higher of the two
+        legs' reserve prices)."""
+        parent = self.create(order_ids[0], command, created_ns, market_price, placed_monotonic_ns)
+        parent.order_class = command.order_class
+        legs = [
+            self.create(leg_id, leg, created_ns, market_price, placed_monotonic_ns)
+            for leg_id, leg in zip(order_ids[1:], command.leg_commands(), strict=True)
+        ]
+        parent.legs = tuple(leg.order_id for leg in legs)
+        for leg in legs:
+            leg.order_class = command.order_class
+            leg.parent = parent.order_id
+            if command.order_class is not OrderClass.OCO:
+                leg.status = OrderStatus.HELD
+        pair = [parent, *legs] if command.order_class is OrderClass.OCO else legs
+        if len(pair) == 2:
+            profit, loss = pair
+            profit.sibling, loss.sibling = loss.order_id, profit.order_id
+            loss.shadow = True
+            if profit.side is Side.BUY:
+                assert profit.reserve_price is not None
+                assert loss.reserve_price is not None
+                profit.reserve_price = max(profit.reserve_price, loss.reserve_price)
+        return [parent, *legs]

@@ -49,6 +49,8 @@ from engine.orders import (
     CancelReason,
     LiquidityMode,
     Order,
+    OrderClass,
+    OrderStatus,
     OrderType,
     RejectReason,
     SelfTradePrevention,
@@ -113,8 +115,9 @@ class Granted:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """An order passed its pre-trade check and its cash or shares were reserved (account
-    actor)."""
+    """An order passed its pre-trade check and its cash or shares were reserved, or, an exit
+    leg, was held for its entry (account actor). The last fields tie it to the orders of its
+    class (see `Order`)."""
 
     order_id: OrderId
     account_id: AccountId
@@ -132,6 +135,12 @@ class Accepted:
     trail_bps: int | None = None
     hwm: int | None = None
     self_trade: SelfTradePrevention | None = None
+    order_class: OrderClass = OrderClass.SIMPLE
+    legs: tuple[OrderId, ...] = ()
+    parent: OrderId | None = None
+    sibling: OrderId | None = None
+    shadow: bool = False
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +266,16 @@ class Interrupted:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldCancelled:
+    """Its owner cancelled a held exit leg (and so the held other leg of its pair) (account
+    actor)."""
+
+    account_id: AccountId
+    order_id: OrderId
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class WatchlistChanged:
     """A watchlist edit succeeded (account actor); `command` is the encoded command."""
 
@@ -305,6 +324,7 @@ Fact = (
     | AlertRemoved
     | SelfTradeSet
     | Replaced
+    | HeldCancelled
 )
 """Every fact the journal holds."""
 
@@ -324,8 +344,18 @@ def decode(row: Any) -> Fact:
 
 
 def accepted(order: Order) -> Accepted:
-    """The fact of an order accepted."""
-    return Accepted(**_terms(order))
+    """The fact of an order accepted (or held)."""
+    if order.order_class is OrderClass.SIMPLE:
+        return Accepted(**_terms(order))
+    return Accepted(
+        **_terms(order),
+        order_class=order.order_class,
+        legs=order.legs,
+        parent=order.parent,
+        sibling=order.sibling,
+        shadow=order.shadow,
+        held=order.status is OrderStatus.HELD,
+    )
 
 
 def replaced(symbol: Symbol, order_id: OrderId, new: Order, at_ns: int) -> Replaced:
@@ -461,6 +491,11 @@ class State:
 
     def _accepted(self, fact: Accepted) -> None:
         order = _order(fact)
+        if fact.order_class is not OrderClass.SIMPLE:
+            order.order_class, order.legs, order.parent = fact.order_class, fact.legs, fact.parent
+            order.sibling, order.shadow = fact.sibling, fact.shadow
+            if fact.held:
+                order.status = OrderStatus.HELD
         self.next_order = max(self.next_order, id_number(fact.order_id, "O-"))
         account = self.accounts[fact.account_id]
         account.reserve(order)
@@ -486,11 +521,19 @@ class State:
             return
         order = account.orders[order_id]
         old = market.price
-        result = market.submit(OrderTicket.of(order), at_ns, self.trade_ids[fact.symbol])
-        self._pend_makers(result, at_ns)
-        self.pending[f"match:{order_id}"] = partial(
-            self._settle_match, account, order_id, result, at_ns
-        )
+        ids = self.trade_ids[fact.symbol]
+        if order.sibling is None:
+            results = [(order_id, market.submit(OrderTicket.of(order), at_ns, ids))]
+        else:  # a one-cancels-other pair enters as one
+            other = account.orders[order.sibling]
+            pair = market.submit_pair(OrderTicket.of(order), OrderTicket.of(other), at_ns, ids)
+            results = [(order_id, pair[0]), (other.order_id, pair[1])]
+        for _, result in results:
+            self._pend_makers(result, at_ns)
+        for leg_id, result in results:
+            self.pending[f"match:{leg_id}"] = partial(
+                self._settle_match, account, leg_id, result, at_ns
+            )
         self._pend_triggered(market)
         self._alerts_moved(fact.symbol, old, market.price)
 
@@ -611,6 +654,10 @@ class State:
         effect = self.pending.pop(fact.key, None)
         if effect is not None:
             effect()
+            account = self.accounts[fact.account_id]
+            if account.activated or account.knock_on:  # the live actor sent and told them
+                account.take_activated()
+                account.take_knock_on()
 
     def _note(self, fact: Note) -> None:
         self.notes.setdefault(fact.kind, []).append(fact.data)
@@ -622,10 +669,17 @@ class State:
         self.pending.clear()
         for effect in effects:
             effect()
+        for account in self.accounts.values():  # what the replay set working was sent live
+            account.take_activated()
+            account.take_knock_on()
+
+    def _held_cancelled(self, fact: HeldCancelled) -> None:
+        self.accounts[fact.account_id].cancel_held(fact.order_id, fact.at_ns)
 
     def _interrupted(self, fact: Interrupted) -> None:
         account = self.accounts[self.routes[fact.order_id]]
         account.cancel_rest(fact.order_id, CancelReason.INTERRUPTED, fact.at_ns)
+        account.take_knock_on()  # a pair's other leg: ended with it, told by no one
 
     def _watchlist(self, fact: WatchlistChanged) -> None:
         command = decode_command(json.loads(fact.command))
@@ -658,6 +712,8 @@ class State:
         it or by `finish()`."""
         for account in self.accounts.values():
             account.outbox = None
+            account.take_activated()
+            account.take_knock_on()
         for market in self.markets.values():
             for entry in market.book.entries():
                 entry.owner = None
@@ -690,7 +746,9 @@ class State:
         return [item for account in self.accounts.values() for item in account.take_outbox()]
 
     def unsubmitted(self) -> list[Order]:
-        """Open orders that rest in no book: accepted, and the crash came before their match."""
+        """Open orders that rest in no book: accepted, and the crash came before their match
+        (not a held leg, which waits for its entry; nor a pair's shadow, which ends with the
+        other leg)."""
         resting = {entry.order_id for m in self.markets.values() for entry in m.book.entries()}
         resting.update(stop.order_id for m in self.markets.values() for stop in m.stops.entries())
         return [
@@ -698,6 +756,8 @@ class State:
             for account in self.accounts.values()
             for order in account.open.values()
             if order.order_id not in resting
+            and order.status is not OrderStatus.HELD
+            and not order.shadow
         ]
 
     def interrupt_unsubmitted(self, at_ns: int | None = None) -> list[Interrupted]:
@@ -788,6 +848,7 @@ _APPLY: dict[type, Any] = {
     Applied: State._applied,
     Note: State._note,
     Interrupted: State._interrupted,
+    HeldCancelled: State._held_cancelled,
     WatchlistChanged: State._watchlist,
     AlertAdded: State._alert_added,
     AlertRemoved: State._alert_removed,

@@ -63,9 +63,11 @@ class OrderTicket(NamedTuple):
 
     @classmethod
     def of(cls, order: Order, owner: Any = None) -> OrderTicket:
-        """The ticket of an accepted order: a buy is bound by its reserve price (limit or
-        collar), a sell by its limit (none for a market sell)."""
-        bound = order.reserve_price if order.side is Side.BUY else order.limit_price
+        """The ticket of an accepted order: a buy is bound by its limit, or else by its reserve
+        price (the collar), a sell by its limit (none for a market sell)."""
+        bound = order.limit_price
+        if bound is None and order.side is Side.BUY:
+            bound = order.reserve_price
         return cls(
             order.order_id,
             order.account_id,
@@ -303,6 +305,11 @@ class Market:
         self._stops_waiting = self.stops.waiting
         self.triggered: list[StopTriggered] = []
         """The stops triggered since `take_triggered` was last called, in order."""
+        self.pairs: dict[OrderId, OrderId] = {}
+        """The legs of one-cancels-other pairs working here, each to the other."""
+        self._taken: dict[OrderId, int] = {}
+        """Shares taken off a pair's leg while it rests nowhere (being entered or triggered
+        in this same step); `_ENDED` once its other leg ended."""
 
     def take_triggered(self) -> list[StopTriggered]:
         """The stops triggered since the last call (by price moves or trades), oldest first."""
@@ -379,9 +386,77 @@ class Market:
             result = self._wait(ticket, at_ns, next_trade_id)
         else:
             result = self._execute(ticket, at_ns, next_trade_id)
+        if self.pairs and result.cancel_reason is not None:
+            self._end_pair(ticket.order_id)
         if self._stops_waiting and result.fills and self.mode is LiquidityMode.BOOK:
             self._run_stops(at_ns, next_trade_id)
         return result
+
+    def submit_pair(
+        self, first: OrderTicket, second: OrderTicket, at_ns: int, next_trade_id: _TradeIds
+    ) -> tuple[MatchResult, MatchResult]:
+        """Submit the two legs of a one-cancels-other pair (same side, same quantity), `first`
+        first: from now on a fill of either takes as many shares off the other, and when
+        either ends the other goes. `second` comes for what `first` left of it; when that is
+        nothing, or `first` ended, it does not come at all (its result is empty: its account
+        ends it with `first`)."""
+        a, b = first.order_id, second.order_id
+        self.pairs[a], self.pairs[b] = b, a
+        result = self.submit(first, at_ns, next_trade_id)
+        left = second.quantity - self._taken.pop(b, 0)
+        if left <= 0 or b not in self.pairs:
+            self._unlink(b)
+            return result, MatchResult((), rested=False, cancel_reason=None)
+        return result, self.submit(second._replace(quantity=left), at_ns, next_trade_id)
+
+    def _take_off(self, order_id: OrderId, quantity: int) -> None:
+        """Its pair's other leg filled `quantity` shares: take as many off `order_id`."""
+        entry = self.book.get(order_id)
+        if entry is not None:
+            self.book.reduce(order_id, quantity)
+            if not entry.remaining:
+                self._unlink(order_id)
+            return
+        stop = self.stops.get(order_id)
+        if stop is None:  # on its way in: taken off when it comes
+            self._taken[order_id] = self._taken.get(order_id, 0) + quantity
+            return
+        left = stop.ticket.quantity - quantity
+        if left > 0:
+            stop.ticket = stop.ticket._replace(quantity=left)
+        else:
+            self.stops.remove(order_id)
+            self._unlink(order_id)
+
+    def _end_pair(self, order_id: OrderId) -> None:
+        """A pair's leg ended: take the other leg out too (its account cancels it)."""
+        other = self._unlink(order_id)
+        if other is None:
+            return
+        if self.book.remove(other) is None and self.stops.remove(other) is None:
+            self._taken[other] = _ENDED
+
+    def _unlink(self, order_id: OrderId) -> OrderId | None:
+        """Forget the pair of `order_id`; return the other leg (None if unpaired)."""
+        other = self.pairs.pop(order_id, None)
+        if other is not None:
+            del self.pairs[other]
+        return other
+
+    def _one_per_pair(self, entries: list[Any]) -> list[Any]:
+        """`entries` taken out of the book, with one leg of each pair among them (its account
+        ends the other with it), the pairs forgotten."""
+        if not self.pairs:
+            return entries
+        kept, gone = [], set()
+        for entry in entries:
+            if entry.order_id in gone:
+                continue
+            other = self._unlink(entry.order_id)
+            if other is not None:
+                gone.add(other)
+            kept.append(entry)
+        return kept
 
     def _wait(self, ticket: OrderTicket, at_ns: int, next_trade_id: _TradeIds) -> MatchResult:
         """Put a stop in the stop book, or execute it at once if its stop is reached."""
@@ -412,7 +487,15 @@ class Market:
             for trigger in found:
                 entry = trigger.entry
                 ticket = _entered(entry.ticket._replace(owner=entry.owner))
+                if self._taken:  # a pair's leg, which the other's fills took off meanwhile
+                    left = ticket.quantity - self._taken.pop(ticket.order_id, 0)
+                    if left <= 0:
+                        self._unlink(ticket.order_id)
+                        continue
+                    ticket = ticket._replace(quantity=left)
                 result = self._execute(ticket, at_ns, next_trade_id)
+                if self.pairs and result.cancel_reason is not None:
+                    self._end_pair(ticket.order_id)
                 self.triggered.append(
                     StopTriggered(
                         entry.order_id,
@@ -481,6 +564,8 @@ class Market:
                 if guard is not SelfTradePrevention.CANCEL_NEWEST:
                     self.book.remove(maker.order_id)
                     cancelled.append(maker)
+                    if self.pairs:
+                        self._end_pair(maker.order_id)
                 if guard is not SelfTradePrevention.CANCEL_OLDEST:
                     self_trade = True
                     break
@@ -559,17 +644,21 @@ class Market:
         when a failure left the book in a state that cannot be trusted; quotes, bars and the
         tape stay readable. O(n)."""
         self.halted = True
-        return [*self.book.clear(), *self.stops.clear(), *self.take_triggered()]
+        self._taken.clear()
+        return self._one_per_pair([*self.book.clear(), *self.stops.clear(), *self.take_triggered()])
 
     def expire_day_orders(self) -> list[RestingOrder | StopEntry]:
-        """Take the DAY orders and DAY stops out at the session's close. O(n log n)."""
-        return [*self.book.remove_day_orders(), *self.stops.remove_day_orders()]
+        """Take the DAY orders and DAY stops out at the session's close (one leg of a pair:
+        its account ends the other with it). O(n log n)."""
+        return self._one_per_pair([*self.book.remove_day_orders(), *self.stops.remove_day_orders()])
 
     def cancel(self, order_id: OrderId) -> int:
         """Take a resting order or a waiting stop out; return the shares it still had (0 if it
         was neither: already filled or never rested). O(1), plus O(log L) if its level empties
         (O(log n) for a stop)."""
         entry = self.book.remove(order_id)
+        if self.pairs:
+            self._end_pair(order_id)
         if entry is not None:
             return entry.remaining
         stop = self.stops.remove(order_id)
@@ -658,6 +747,11 @@ class Market:
         for series in self._series:
             series.trade(price, quantity, at_ns)
         self.tape.append(fill)
+        if self.pairs:
+            for order_id in (maker_order, taker_order):
+                other = self.pairs.get(order_id)  # type: ignore[arg-type]
+                if other is not None:
+                    self._take_off(other, quantity)
         return fill
 
     # -- market data -------------------------------------------------------------------------
@@ -723,11 +817,28 @@ class Market:
         """Check the book's invariants and return what rests in it. O(n)."""
         self.book.check()
         self.stops.check()
+        assert not self._taken, f"{self.symbol}: shares taken off legs never entered"
+        for leg, other in self.pairs.items():
+            assert self.pairs.get(other) == leg, f"{self.symbol}: pair {leg} is one-sided"
+            assert self._open_quantity(leg) == self._open_quantity(other), (
+                f"{self.symbol}: the legs {leg} and {other} differ in what remains"
+            )
         return MarketAudit(self.symbol, self.mode, len(self.book) + len(self.stops), self.volume)
+
+    def _open_quantity(self, order_id: OrderId) -> int | None:
+        entry = self.book.get(order_id)
+        if entry is not None:
+            return entry.remaining
+        stop = self.stops.get(order_id)
+        return None if stop is None else int(stop.ticket.quantity)
 
     def history(self) -> list[PricePoint]:
         """Every kept price point, oldest first. O(n)."""
         return [PricePoint(ns_to_datetime(at), cents_to_decimal(p)) for at, p in self._history]
+
+
+_ENDED = 1 << 62
+"""What `_taken` records for a leg whose other leg ended: more than it could ever have."""
 
 
 def _entered(ticket: OrderTicket) -> OrderTicket:

@@ -112,10 +112,28 @@ class SelfTradePrevention(_Choice):
     ALLOW = "allow"
 
 
+class OrderClass(_Choice):
+    """How an order is tied to others.
+
+    SIMPLE: on its own. BRACKET: an entry with two exit legs (a take-profit limit and a
+    stop-loss stop or stop limit) held until the entry ends with shares filled, then working
+    for the filled quantity as a one-cancels-other pair. OTO: an entry with one such exit leg.
+    OCO: two exit legs at once (the order is the take-profit limit, its leg the stop-loss).
+    Of a one-cancels-other pair, a fill of either takes as many shares off the other, and when
+    either ends the other is cancelled (reason `oco`).
+    """
+
+    SIMPLE = "simple"
+    BRACKET = "bracket"
+    OCO = "oco"
+    OTO = "oto"
+
+
 class OrderStatus(enum.StrEnum):
     """Where an order is in its life; EXECUTED, CANCELLED, REJECTED and REPLACED (a new order
-    carries on in its place) are final."""
+    carries on in its place) are final. HELD: an exit leg waiting for its entry to end."""
 
+    HELD = "held"
     PENDING = "pending"
     PARTIALLY_FILLED = "partially_filled"
     EXECUTED = "executed"
@@ -134,6 +152,7 @@ _FINAL = frozenset(
 )
 
 _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.HELD: frozenset({OrderStatus.PENDING, OrderStatus.CANCELLED, OrderStatus.REJECTED}),
     OrderStatus.PENDING: frozenset(
         {
             OrderStatus.PARTIALLY_FILLED,
@@ -182,6 +201,10 @@ class CancelReason(enum.StrEnum):
     INTERRUPTED = "interrupted"
     """Accepted just before the engine stopped short, it never reached its book; recovery
     cancelled it (its caller had no answer)."""
+    OCO = "oco"
+    """Its other leg of a one-cancels-other pair filled it out, or ended."""
+    ENTRY_UNFILLED = "entry_unfilled"
+    """An exit leg held for an entry that ended with nothing filled."""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -239,6 +262,11 @@ class OrderSnapshot(NamedTuple):
     """The order this one replaced (its fills stay with it)."""
     replaced_by: OrderId | None = None
     """The order that replaced this one (status REPLACED)."""
+    order_class: OrderClass = OrderClass.SIMPLE
+    legs: tuple[OrderId, ...] = ()
+    """Its exit legs (a bracket's take-profit then stop-loss; an OCO's stop-loss)."""
+    parent: OrderId | None = None
+    """The order whose leg it is."""
 
 
 @dataclass(slots=True)
@@ -261,6 +289,11 @@ class Order:
         triggered_ns: When a stop was triggered (None until then).
         self_trade: Its self-trade prevention; the account sets its default when it accepts
             the order (None: an order from before there was any, which trades with its own).
+        order_class: How it is tied to others; `legs` are its exit legs, `parent` the order
+            it is a leg of, `sibling` the other leg of its one-cancels-other pair.
+        shadow: A pair's stop-loss: it holds nothing itself, its sibling (the take-profit)
+            holds the pair's cash or shares once for both (their remaining quantities are
+            always equal).
     """
 
     order_id: OrderId
@@ -289,6 +322,11 @@ class Order:
     self_trade: SelfTradePrevention | None = None
     replaces: OrderId | None = None
     replaced_by: OrderId | None = None
+    order_class: OrderClass = OrderClass.SIMPLE
+    legs: tuple[OrderId, ...] = ()
+    parent: OrderId | None = None
+    sibling: OrderId | None = None
+    shadow: bool = False
 
     def __post_init__(self) -> None:
         if not self.updated_ns:
@@ -303,15 +341,34 @@ class Order:
 
     @property
     def reserved_cents(self) -> int:
-        """Cash this order holds back from its account now (zero for a sell)."""
-        if self.side is Side.SELL or self.reserve_price is None:
+        """Cash this order holds back from its account now (zero for a sell, a held leg and
+        a pair's shadow)."""
+        if self.side is Side.SELL or self.reserve_price is None or self.shadow:
+            return 0
+        if self.status is OrderStatus.HELD:
             return 0
         return notional(self.reserve_price, self.remaining)
 
     @property
     def reserved_shares(self) -> int:
-        """Shares this order holds back from its account now (zero for a buy)."""
-        return self.remaining if self.side is Side.SELL else 0
+        """Shares this order holds back from its account now (zero for a buy, a held leg and
+        a pair's shadow)."""
+        if self.side is Side.BUY or self.shadow or self.status is OrderStatus.HELD:
+            return 0
+        return self.remaining
+
+    def activate(self, quantity: int, at_ns: int) -> None:
+        """Let a held exit leg work, for `quantity` shares (what its entry filled)."""
+        self._move(OrderStatus.PENDING, at_ns)
+        self.quantity = quantity
+
+    def shrink(self, quantity: int) -> None:
+        """Take `quantity` shares off what remains (its pair's other leg filled them)."""
+        if not 0 < quantity <= self.remaining:
+            raise InvalidTransitionError(
+                self.order_id, self.status.value, f"taking {quantity} shares off"
+            )
+        self.quantity -= quantity
 
     def _move(self, new: OrderStatus, at_ns: int) -> None:
         if new not in _TRANSITIONS[self.status]:
@@ -399,6 +456,9 @@ class Order:
             self.self_trade,
             self.replaces,
             self.replaced_by,
+            self.order_class,
+            self.legs,
+            self.parent,
         )
 
 

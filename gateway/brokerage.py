@@ -998,6 +998,9 @@ class Brokerage:
         trail_price: Any = None,
         trail_percent: Any = None,
         self_trade_prevention: str | None = None,
+        order_class: str | None = None,
+        take_profit: Any = None,
+        stop_loss: Any = None,
     ) -> Call[OrderSnapshot]:
         """Place an order; return it once its immediate matching and settlement are done.
 
@@ -1023,6 +1026,19 @@ class Brokerage:
         False an order the pre-trade check refuses is answered but not kept in the account's
         history (nor streamed), and its client order id is free again. An order refused as
         BUSY is never kept.
+
+        `order_class` ties exit legs to the order (the answer names them in `legs`; each leg's
+        `parent` is the order): "bracket" (an entry, market, limit, stop or stop limit, with a
+        take-profit limit and a stop-loss stop, both on the other side), "oto" (an entry with
+        one of them) or "oco" (a limit order at the take-profit's price that is itself the
+        take-profit, with the stop-loss as its leg). `take_profit` is `{"limit_price": p}`,
+        `stop_loss` is `{"stop_price": p}` with an optional `"limit_price"` (a stop limit).
+        The legs of an entry are HELD until it ends; if it filled shares they then work for
+        what it filled (REJECTED if the shares or cash they need are no longer free), else
+        they are cancelled (`entry_unfilled`). The two exit legs are one-cancels-other: a fill
+        of either takes as many shares off the other, and when either ends the other is
+        cancelled (`oco`); they reserve once for both. Their time in force is the order's
+        ("gtc" or "day"). Orders of a class are not replaced (cancel and place again).
         """
         placed = time.perf_counter_ns()
         command = PlaceOrder.parse(
@@ -1038,6 +1054,9 @@ class Brokerage:
             trail_price,
             trail_percent,
             self_trade_prevention,
+            order_class,
+            take_profit,
+            stop_loss,
         )
         keep = parse_flag(keep_refused, "keep_refused")
         self._changing()

@@ -116,6 +116,10 @@ def test_a_parsed_command_holds_parsed_values() -> None:
         "trail_price": None,
         "trail_bps": None,
         "self_trade": None,
+        "order_class": "simple",
+        "take_profit": None,
+        "stop_loss": None,
+        "stop_loss_limit": None,
     }
     listing = commands.ListStock.parse("x", "X Corp", "1", "BOOK")
     assert (listing.mode, listing.price) == (LiquidityMode.BOOK, 100)
