@@ -843,7 +843,7 @@ class Account:
             sold=dict(sold),
             paid=dict(paid),
             received=dict(received),
-            open_orders=len(self.open),
+            open_orders=sum(o.status is not OrderStatus.HELD for o in self.open.values()),
         )
 
 
@@ -904,6 +904,7 @@ class AccountAudit:
     paid: dict[Symbol, int]
     received: dict[Symbol, int]
     open_orders: int
+    """Orders working (each rests in its book); held exit legs are not counted."""
     failures: tuple[str, ...] = ()
 
 

@@ -22,6 +22,7 @@ from engine.money import cents_to_decimal
 from engine.orders import (
     CancelReason,
     Order,
+    OrderClass,
     OrderSnapshot,
     OrderStatus,
     OrderType,
@@ -59,8 +60,12 @@ ORDER_COLUMNS = (
     "self_trade",
     "replaces",
     "replaced_by",
+    "order_class",
+    "parent",
+    "legs",
 )
-"""A finished order's row, in this order (`number` is the order id's number, for sorting)."""
+"""A finished order's row, in this order (`number` is the order id's number, for sorting;
+`legs` the leg ids joined by commas)."""
 
 ADDED_ORDER_COLUMNS = ORDER_COLUMNS[18:]
 """The columns added after the first release (a store made before gets them added, empty)."""
@@ -112,6 +117,9 @@ def order_row(order: Order) -> tuple[Any, ...]:
         None if order.self_trade is None else order.self_trade.value,
         order.replaces,
         order.replaced_by,
+        order.order_class.value,
+        order.parent,
+        ",".join(order.legs) if order.legs else None,
     )
 
 
@@ -120,6 +128,7 @@ def order_from_row(row: tuple[Any, ...]) -> OrderSnapshot:
     (order_id, _, account_id, symbol, side, kind, tif, quantity, limit, reserve, created) = row[:11]
     (client_id, status, filled, filled_cents, reject, cancel, updated) = row[11:18]
     (stop, trail, bps, hwm, triggered, self_trade, replaces, replaced_by) = row[18:26]
+    (order_class, parent, legs) = row[26:29]
     order = Order(
         OrderId(order_id),
         AccountId(account_id),
@@ -146,6 +155,9 @@ def order_from_row(row: tuple[Any, ...]) -> OrderSnapshot:
         self_trade=None if self_trade is None else SelfTradePrevention(self_trade),
         replaces=None if replaces is None else OrderId(replaces),
         replaced_by=None if replaced_by is None else OrderId(replaced_by),
+        order_class=OrderClass.SIMPLE if order_class is None else OrderClass(order_class),
+        parent=None if parent is None else OrderId(parent),
+        legs=() if not legs else tuple(OrderId(leg) for leg in legs.split(",")),
     )
     return order.snapshot()
 

@@ -80,6 +80,7 @@ class DecimalRoute(APIRoute):
 router = APIRouter(prefix="/v2", tags=["alpaca"], route_class=DecimalRoute)
 
 _STATUS = {
+    OrderStatus.HELD: "held",
     OrderStatus.PENDING: "new",
     OrderStatus.PARTIALLY_FILLED: "partially_filled",
     OrderStatus.EXECUTED: "filled",
@@ -87,7 +88,7 @@ _STATUS = {
     OrderStatus.REJECTED: "rejected",
     OrderStatus.REPLACED: "replaced",
 }
-_OPEN = ("pending", "partially_filled")
+_OPEN = ("held", "pending", "partially_filled")
 _CLOSED = ("executed", "cancelled", "rejected", "replaced")
 _REFUSALS = {
     RejectReason.INSUFFICIENT_FUNDS: (403, "insufficient buying power"),
@@ -149,8 +150,10 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def order_json(shared: ServerState, order: OrderSnapshot) -> dict[str, Any]:
-    """An order as Alpaca spells it."""
+def order_json(
+    shared: ServerState, order: OrderSnapshot, legs: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """An order as Alpaca spells it (`legs`: its legs', when nested)."""
     updated = iso(order.updated_at)
     status = _STATUS[order.status]
     expired = order.cancel_reason is CancelReason.EXPIRED
@@ -177,7 +180,7 @@ def order_json(shared: ServerState, order: OrderSnapshot) -> dict[str, Any]:
         "qty": str(order.quantity),
         "filled_qty": str(order.filled_quantity),
         "filled_avg_price": _money(order.average_fill_price),
-        "order_class": "simple",
+        "order_class": order.order_class.value,
         "order_type": order.order_type.value,
         "type": order.order_type.value,
         "side": order.side.value,
@@ -186,7 +189,7 @@ def order_json(shared: ServerState, order: OrderSnapshot) -> dict[str, Any]:
         "stop_price": _money(order.stop_price),
         "status": status,
         "extended_hours": False,
-        "legs": None,
+        "legs": legs,
         "trail_percent": None if order.trail_percent is None else str(order.trail_percent),
         "trail_price": _money(order.trail_price),
         "hwm": _money(order.hwm),
@@ -359,11 +362,10 @@ def _check_supported(body: OrderBody) -> None:
     _check_time_in_force(body.time_in_force)
     if body.extended_hours:
         raise ApiError(422, "extended hours trading is not supported, was True")
-    if body.order_class not in (None, "", "simple"):
-        raise ApiError(422, f"only simple orders are supported, was {body.order_class!r}")
     for name in ("take_profit", "stop_loss"):
-        if getattr(body, name) is not None:
-            raise ApiError(422, f"{name} is not supported, was {getattr(body, name)!r}")
+        terms = getattr(body, name)
+        if terms is not None and len(terms) > 2:  # bound before anything reads it
+            raise ApiError(422, f"{name} has at most two terms, was {len(terms)}")
 
 
 @router.post("/orders")
@@ -386,10 +388,21 @@ async def submit_order(body: OrderBody, record: Caller, shared: Shared) -> dict[
             stop_price=body.stop_price,
             trail_price=body.trail_price,
             trail_percent=body.trail_percent,
+            order_class=body.order_class or None,
+            take_profit=body.take_profit,
+            stop_loss=body.stop_loss,
         )
     except DuplicateError:
         raise ApiError(422, f"client_order_id must be unique, was {client_id!r}") from None
     return _answered(shared, order)
+
+
+async def _nested(shared: ServerState, order: OrderSnapshot) -> dict[str, Any]:
+    """An order with its legs inside (`nested=true`)."""
+    if not order.legs:
+        return order_json(shared, order)
+    legs = [order_json(shared, await shared.broker.aget_order(leg)) for leg in order.legs]
+    return order_json(shared, order, legs)
 
 
 MAX_SYMBOLS_LISTED = 100
@@ -434,6 +447,8 @@ async def list_orders(
         )
     if len(chosen) > 1:  # one page per symbol: merged in order, then cut to the limit
         found.sort(key=lambda o: (o.created_at, o.order_id), reverse=newest_first)
+    if nested:  # legs inside their parents, not beside them
+        return [await _nested(shared, o) for o in found[:limit] if o.parent is None]
     return [order_json(shared, o) for o in found[:limit]]
 
 
@@ -445,7 +460,14 @@ async def cancel_all(record: Caller, shared: Shared) -> list[dict[str, Any]]:
 
 async def _cancel_open_orders(shared: ServerState, account_id: str) -> list[dict[str, Any]]:
     answers = []
-    for order in await shared.broker.aorders(account_id, _OPEN):
+    open_orders = await shared.broker.aorders(account_id, _OPEN)
+    gone: set[str] = set()  # the legs that go with an order cancelled here
+    for order in open_orders:
+        if order.order_id in gone:
+            continue
+        gone.update(order.legs)
+        if order.parent is not None:
+            gone.update(o.order_id for o in open_orders if o.parent == order.parent)
         try:
             await shared.broker.acancel_order(order.order_id)
             answers.append({"id": order_uuid(order.order_id), "status": 200, "body": None})
@@ -476,9 +498,12 @@ async def order_by_client_id(
 
 
 @router.get("/orders/{order_id}")
-async def get_order(order_id: str, record: Caller, shared: Shared) -> dict[str, Any]:
-    """One of the caller's orders by its UUID."""
-    return order_json(shared, await _own_order(shared, own_account(record), order_id))
+async def get_order(
+    order_id: str, record: Caller, shared: Shared, nested: bool | None = None
+) -> dict[str, Any]:
+    """One of the caller's orders by its UUID (`nested`: with its legs inside)."""
+    order = await _own_order(shared, own_account(record), order_id)
+    return await _nested(shared, order) if nested else order_json(shared, order)
 
 
 @router.patch("/orders/{order_id}")

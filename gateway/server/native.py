@@ -99,6 +99,15 @@ class AmountBody(Strict):
     amount: Money
 
 
+class TakeProfitBody(Strict):
+    limit_price: Money
+
+
+class StopLossBody(Strict):
+    stop_price: Money
+    limit_price: Money | None = None
+
+
 class OrderBody(Strict):
     symbol: Annotated[StrictStr, Field(min_length=1, max_length=16)]
     side: Literal["buy", "sell"]
@@ -113,6 +122,9 @@ class OrderBody(Strict):
     self_trade_prevention: (
         Literal["cancel_newest", "cancel_oldest", "cancel_both", "allow"] | None
     ) = None
+    order_class: Literal["simple", "bracket", "oco", "oto"] | None = None
+    take_profit: TakeProfitBody | None = None
+    stop_loss: StopLossBody | None = None
 
 
 class ReplaceBody(Strict):
@@ -384,6 +396,9 @@ async def placed(shared: ServerState, record: KeyRecord, body: OrderBody) -> Ord
         trail_price=body.trail_price,
         trail_percent=body.trail_percent,
         self_trade_prevention=body.self_trade_prevention,
+        order_class=body.order_class,
+        take_profit=None if body.take_profit is None else body.take_profit.model_dump(),
+        stop_loss=None if body.stop_loss is None else body.stop_loss.model_dump(),
     )
 
 
@@ -391,8 +406,10 @@ async def placed(shared: ServerState, record: KeyRecord, body: OrderBody) -> Ord
 async def place_order(body: OrderBody, record: Caller, shared: Shared) -> JSONResponse:
     """Place an order: market, limit, or a stop that waits for its trigger (`stop` with
     `stop_price`, `stop_limit` with `stop_price` and `limit_price`, `trailing_stop` with
-    `trail_price` or `trail_percent`; "gtc" or "day"). A refusal (insufficient funds or shares,
-    busy, market closed) is the order in status `rejected` with its `reject_reason`."""
+    `trail_price` or `trail_percent`; "gtc" or "day"). `order_class` "bracket", "oto" or
+    "oco" ties exit legs to it (`take_profit`, `stop_loss`; see the README). A refusal
+    (insufficient funds or shares, busy, market closed) is the order in status `rejected` with
+    its `reject_reason`."""
     return reply(await placed(shared, record, body), 201)
 
 
