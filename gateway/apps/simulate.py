@@ -93,7 +93,7 @@ class Agent:
     def order(self, sim: Simulation, *args: Any, **kwargs: Any) -> Any:
         """Place an order and remember it if it rests."""
         placed = sim.broker.place_order(self.account_id, *args, **kwargs)
-        kind = args[3] if len(args) > 3 else "market"
+        kind = kwargs.get("order_class") or (args[3] if len(args) > 3 else "market")
         self.counts[f"{kind} {args[1]}"] += 1
         if placed.status in ("pending", "partially_filled"):
             self.resting.append(placed.order_id)
@@ -178,7 +178,8 @@ class MarketMaker(Agent):
 
 class MomentumTrader(Agent):
     """Buys after a rise and sells after a fall of the symbol it watches; protects what it
-    bought with a trailing stop (2-4 % under the high)."""
+    buys with a bracket (a take-profit 3-6 % above, a stop-loss 2-4 % under) or with a
+    trailing stop (2-4 % under the high)."""
 
     kind = "momentum"
 
@@ -194,6 +195,18 @@ class MomentumTrader(Agent):
         if before is None or now == before:
             return
         if now > before:
+            if self.rng.random() < 0.5:
+                up, down = self.rng.randint(300, 600), self.rng.randint(200, 400)
+                self.order(
+                    sim,
+                    symbol,
+                    "buy",
+                    self.rng.randint(1, 5),
+                    order_class="bracket",
+                    take_profit={"limit_price": _price(now * (10_000 + up) // 10_000)},
+                    stop_loss={"stop_price": _price(now * (10_000 - down) // 10_000)},
+                )
+                return
             bought = self.order(sim, symbol, "buy", self.rng.randint(1, 5))
             if bought.filled_quantity:
                 trail = f"{self.rng.randint(200, 400) / 100:.2f}"

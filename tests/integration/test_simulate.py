@@ -23,12 +23,14 @@ def test_a_short_simulation_conserves_everything_and_finishes_every_order(mode: 
     assert set(report["agents"]) <= {"noise", "maker", "momentum", "value"}
 
 
-def test_momentum_traders_protect_entries_with_trailing_stops_and_value_traders_replace() -> None:
+def test_momentum_traders_protect_entries_and_value_traders_replace() -> None:
+    """Momentum traders place brackets and trailing stops, value traders replace limits."""
     config = SimulationConfig(accounts=200, symbols=4, seconds=2.0, mode="book", seed=5)
 
     report = simulate(config, Console(quiet=True), live=False)
 
     assert report["orders"].get("trailing_stop sell", 0) > 0
+    assert report["orders"].get("bracket buy", 0) > 0
     replaced = sum(n for kind, n in report["orders"].items() if kind.startswith("replace"))
     assert replaced > 0
     assert report["counters"]["orders_replaced"] > 0

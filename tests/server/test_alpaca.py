@@ -544,3 +544,103 @@ def test_replace_order_by_id_moves_an_order_and_the_stream_says_replaced(served:
     assert [u.event for u in updates if u.order.id == order.id] == ["new", "replaced"]
     assert [u.event for u in updates if u.order.id == new.id] == ["new"]
     client.cancel_order_by_id(new.id)
+
+
+def test_bracket_oto_and_oco_orders_nest_their_legs_and_stream(served: Served) -> None:
+    """A bracket entry fills and its legs work ("held" until then), the listing nests them with
+    `nested=true` and lists them beside it without; the take-profit filling cancels the
+    stop-loss, the stream saying so; an OCO pair on held shares; bad terms are 422."""
+    from alpaca.trading.enums import OrderClass
+    from alpaca.trading.requests import GetOrderByIdRequest, StopLossRequest, TakeProfitRequest
+
+    served.broker.list_stock("BRKT", "Bracket Co", "100.00", mode="book")
+    trader, opened = _client(served, "alpaca-bracket")
+    maker, maker_opened = _client(served, "alpaca-bracket-maker")
+    served.broker.grant_shares(maker_opened["account_id"], "BRKT", 50, "90")
+    updates: list[TradeUpdate] = []
+    cancelled = threading.Event()
+
+    async def on_update(update: TradeUpdate) -> None:
+        updates.append(update)
+        if update.event == "canceled":
+            cancelled.set()
+
+    stream, runner = _listen(served, opened, on_update)
+    entry = trader.submit_order(
+        LimitOrderRequest(
+            symbol="BRKT",
+            qty=5,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            limit_price=100,
+            order_class=OrderClass.BRACKET,
+            take_profit=TakeProfitRequest(limit_price=110),
+            stop_loss=StopLossRequest(stop_price=95, limit_price=94.5),
+        )
+    )
+    assert (entry.status, entry.order_class) == (OrderStatus.NEW, OrderClass.BRACKET)
+    held = trader.get_order_by_id(entry.id, GetOrderByIdRequest(nested=True))
+    assert held.legs is not None
+    assert [leg.status for leg in held.legs] == [OrderStatus.HELD, OrderStatus.HELD]
+    assert [leg.type for leg in held.legs] == ["limit", "stop_limit"]
+
+    maker.submit_order(
+        LimitOrderRequest(
+            symbol="BRKT",
+            qty=5,
+            side=OrderSide.SELL,
+            time_in_force=TimeInForce.GTC,
+            limit_price=100,
+        )
+    )
+    [nested] = trader.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, nested=True))
+    assert nested.id == entry.id
+    assert nested.status == OrderStatus.FILLED
+    assert nested.legs is not None
+    profit, loss = nested.legs
+    assert (profit.status, profit.limit_price, profit.side) == (OrderStatus.NEW, "110.00", "sell")
+    assert (loss.status, loss.stop_price, loss.limit_price) == (OrderStatus.NEW, "95.00", "94.50")
+    flat = trader.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))
+    assert {o.id for o in flat} == {profit.id, loss.id}
+
+    maker.submit_order(
+        LimitOrderRequest(
+            symbol="BRKT", qty=5, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=110
+        )
+    )
+    assert trader.get_order_by_id(profit.id).status == OrderStatus.FILLED
+    assert trader.get_order_by_id(loss.id).status == OrderStatus.CANCELED
+    assert cancelled.wait(10), [u.event for u in updates]
+    stream.stop()
+    runner.join(10)
+    assert [u.event for u in updates if u.order.id == loss.id] == ["new", "canceled"]
+    assert [u.event for u in updates if u.order.id == profit.id] == ["new", "fill"]
+
+    served.broker.grant_shares(opened["account_id"], "BRKT", 8, "90")
+    oco = trader.submit_order(
+        LimitOrderRequest(
+            symbol="BRKT",
+            qty=8,
+            side=OrderSide.SELL,
+            time_in_force=TimeInForce.GTC,
+            order_class=OrderClass.OCO,
+            take_profit=TakeProfitRequest(limit_price=120),
+            stop_loss=StopLossRequest(stop_price=90),
+        )
+    )
+    assert (oco.order_class, oco.limit_price, oco.status) == (OrderClass.OCO, "120.00", "new")
+    position = trader.get_open_position("BRKT")
+    assert position.qty_available == "0"  # held once for both legs
+    statuses = trader.cancel_orders()
+    assert [s.status for s in statuses] == [200]  # the pair goes with one cancel
+    assert trader.get_open_position("BRKT").qty_available == "8"
+
+    body = {"symbol": "BRKT", "qty": "1", "side": "buy", "type": "market", "time_in_force": "gtc"}
+    for bad in (
+        {"order_class": "bracket", "take_profit": {"limit_price": "110"}},
+        {"order_class": "oto"},
+        {"order_class": "bracket", "take_profit": {"limit_price": "90"}, "stop_loss": "95"},
+        {"order_class": "oco", "take_profit": {"limit_price": "1", "a": 1, "b": 2}},
+    ):
+        answer = served.client.post("/v2/orders", json={**body, **bad}, headers=opened["headers"])
+        assert answer.status_code == 422, (bad, answer.text)
