@@ -314,6 +314,8 @@ class AccountActor(BrokerActor):
         if changed:
             self._follow_up()
         if message.reply is not None:
+            if message.answer_for is not None:  # a pair: its first leg answers for both
+                order = self.account.order(message.answer_for)
             message.reply.set(AfterAll(order.snapshot(), message.waits))
 
     @handles(SettleTriggered)

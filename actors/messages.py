@@ -123,6 +123,9 @@ class SettleMatch(NamedTuple):
     reply: Reply | None
     waits: tuple[pykka.Future[Any], ...] = ()
     at_ns: int = 0
+    answer_for: OrderId | None = None
+    """The order whose snapshot answers (None: this one): a pair's first leg, answered once
+    its second leg's result is settled too."""
 
 
 class SettleFill(NamedTuple):

@@ -216,8 +216,11 @@ class SymbolActor(BrokerActor):
         first, second = message.first, message.second
         now = self.clock()
         waits = self.services.durable(Matched(self.market.symbol, first.order_id, now))
-        send(first.owner, SettleMatch(first.order_id, _HALTED, message.reply, waits, now))
-        send(first.owner, SettleMatch(second.order_id, _NOT_ENTERED, None, (), now))
+        send(first.owner, SettleMatch(first.order_id, _HALTED, None, (), now))
+        answer = SettleMatch(
+            second.order_id, _NOT_ENTERED, message.reply, waits, now, first.order_id
+        )
+        send(first.owner, answer)
 
     def _remove_halted(self, message: RemoveFromBook) -> None:
         # not resting: its account was told to cancel it when the symbol halted
@@ -264,8 +267,9 @@ class SymbolActor(BrokerActor):
         if self.market.triggered:
             waits += self._tell_triggered()
         self._price_moved(old, now)
-        send(first.owner, SettleMatch(first.order_id, results[0], message.reply, waits, now))
-        send(first.owner, SettleMatch(second.order_id, results[1], None, (), now))
+        send(first.owner, SettleMatch(first.order_id, results[0], None, (), now))
+        answer = SettleMatch(second.order_id, results[1], message.reply, waits, now, first.order_id)
+        send(first.owner, answer)
 
     @handles(ReplaceInBook)
     def _replace(self, message: ReplaceInBook) -> None:

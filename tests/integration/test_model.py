@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -49,6 +50,10 @@ class ModelOrder:
     trail: int | None = None
     mark: int | None = None
     triggered: bool = False
+    sibling: str | None = None
+    """The other leg of its one-cancels-other pair."""
+    shadow: bool = False
+    """A pair's stop-loss: the take-profit holds for both."""
 
     @property
     def remaining(self) -> int:
@@ -111,31 +116,56 @@ class Model:
         sign = -1 if side == "buy" else 1
         return sorted(mine, key=lambda o: (sign * (o.limit or 0), o.seq))
 
-    def fill(self, order: ModelOrder, quantity: int, price: int) -> None:
-        account = self.accounts[order.account]
+    @staticmethod
+    def held_by(order: ModelOrder) -> int:
+        """Cash (a buy) or shares (a sell) the open order holds: a pair's shadow none."""
+        if order.final or order.shadow:
+            return 0
         if order.side == "buy":
             assert order.reserve is not None
-            account.reserved -= quantity * order.reserve
+            return order.remaining * order.reserve
+        return order.remaining
+
+    def sibling(self, order: ModelOrder) -> ModelOrder | None:
+        """The open other leg of its pair, if any."""
+        other = self.orders.get(order.sibling) if order.sibling else None
+        return None if other is None or other.final else other
+
+    def fill(self, order: ModelOrder, quantity: int, price: int) -> None:
+        """A fill; a pair's other leg loses as many shares, and is cancelled with none left."""
+        account = self.accounts[order.account]
+        other = self.sibling(order)
+        pair = [order] if other is None else [order, other]
+        before = sum(self.held_by(o) for o in pair)
+        order.filled += quantity
+        order.status = "executed" if order.remaining == 0 else "partially_filled"
+        if other is not None:
+            other.quantity -= quantity
+        released = before - sum(self.held_by(o) for o in pair)
+        if order.side == "buy":
+            account.reserved -= released
             account.cash -= quantity * price
             account.shares[order.symbol] = account.shares.get(order.symbol, 0) + quantity
         else:
-            account.reserved_shares[order.symbol] -= quantity
+            account.reserved_shares[order.symbol] -= released
             account.shares[order.symbol] -= quantity
             account.cash += quantity * price
-        order.filled += quantity
-        order.status = "executed" if order.remaining == 0 else "partially_filled"
+        if other is not None and other.remaining == 0:
+            other.status = "cancelled"
 
     def release(self, order: ModelOrder) -> None:
         account = self.accounts[order.account]
         if order.side == "buy":
-            assert order.reserve is not None
-            account.reserved -= order.remaining * order.reserve
+            account.reserved -= self.held_by(order)
         else:
-            account.reserved_shares[order.symbol] -= order.remaining
+            account.reserved_shares[order.symbol] -= self.held_by(order)
 
     def cancel(self, order: ModelOrder) -> None:
-        self.release(order)
-        order.status = "cancelled"
+        """Cancel it, and the other leg of its pair."""
+        other = self.sibling(order)
+        for each in [order] if other is None else [order, other]:
+            self.release(each)
+            each.status = "cancelled"
 
     def free_shares(self, account: str, symbol: str) -> int:
         state = self.accounts[account]
@@ -162,6 +192,31 @@ class Model:
         if not self.reserve(order):
             order.status = "rejected"
             return
+        self.start(order)
+
+    def place_pair(self, profit: ModelOrder, loss: ModelOrder) -> None:
+        """An OCO pair: the take-profit holds for both (a buy at the dearer reserve); it comes
+        first, the stop-loss then for what it left, unless it ended."""
+        loss.shadow = True
+        profit.sibling, loss.sibling = loss.order_id, profit.order_id
+        if profit.side == "buy":
+            assert profit.reserve is not None
+            assert loss.reserve is not None
+            profit.reserve = max(profit.reserve, loss.reserve)
+        self.orders[profit.order_id] = profit
+        if not self.reserve(profit):
+            profit.status = "rejected"
+            return
+        self.start(profit)
+        self.orders[loss.order_id] = loss
+        loss.seq = self.next_seq()
+        if profit.final:  # filled out, or ended: the stop-loss ended with it
+            loss.status = "cancelled"
+            return
+        self.start(loss)
+
+    def start(self, order: ModelOrder) -> None:
+        """A reserved order goes to its book: a stop waits (or triggers at once)."""
         if order.order_type in STOPS:
             if order.trail is not None:
                 order.mark = self.prices[order.symbol]
@@ -186,7 +241,7 @@ class Model:
 
     def execute(self, order: ModelOrder) -> bool:
         """Match `order`; return whether it traded."""
-        bound = order.reserve if order.side == "buy" else order.limit
+        bound = order.limit if order.limit is not None or order.side == "sell" else order.reserve
 
         def within(price: int) -> bool:
             if bound is None:
@@ -214,6 +269,8 @@ class Model:
                 return False
         traded = False
         for maker in makers:
+            if maker.final:  # a pair's leg whose other leg filled it out meanwhile
+                continue
             if order.remaining == 0 or not within(maker.limit or 0):
                 break
             if maker.account == order.account:  # self-trade prevention: cancel the newest
@@ -251,6 +308,8 @@ class Model:
                 (o for o in found if o.side == "buy"), key=lambda o: (o.stop_now(), o.seq)
             )
             for order in sells + buys:
+                if order.final:  # a pair's leg whose other leg ended it meanwhile
+                    continue
                 order.triggered = True
                 order.seq = self.next_seq()  # time priority from the trigger
                 self.execute(order)
@@ -260,10 +319,10 @@ class Model:
         if SYMBOLS[symbol] != "market":
             return
         for order in self.resting(symbol, "buy"):
-            if order.limit is not None and order.limit >= price:
+            if order.limit is not None and order.limit >= price and not order.final:
                 self.fill(order, order.remaining, price)
         for order in self.resting(symbol, "sell"):
-            if order.limit is not None and order.limit <= price:
+            if order.limit is not None and order.limit <= price and not order.final:
                 self.fill(order, order.remaining, price)
         if any(o.symbol == symbol and o.waiting for o in self.orders.values()):
             self.run_stops(symbol)
@@ -429,15 +488,70 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
         )
         self.model.place(order)
 
+    @rule(
+        account=st.sampled_from(ACCOUNTS),
+        symbol=st.sampled_from(list(SYMBOLS)),
+        side=st.sampled_from(["buy", "sell"]),
+        quantity=st.integers(1, 20),
+        profit=prices,
+        loss=prices,
+    )
+    def place_oco(
+        self, account: str, symbol: str, side: str, quantity: int, profit: int, loss: int
+    ) -> None:
+        """An OCO pair: a take-profit limit above (a sell) or below (a buy) a stop-loss stop."""
+        terms = {
+            "order_class": "oco",
+            "take_profit": {"limit_price": Decimal(profit) / 100},
+            "stop_loss": {"stop_price": Decimal(loss) / 100},
+        }
+        if profit <= loss if side == "sell" else profit >= loss:
+            with pytest.raises(ValidationError):
+                self.broker.place_order(account, symbol, side, quantity, "limit", **terms)
+            return
+        snapshot = self.broker.place_order(account, symbol, side, quantity, "limit", **terms)
+        buy = side == "buy"
+        legs = (
+            ModelOrder(
+                snapshot.order_id,
+                account,
+                symbol,
+                side,
+                quantity,
+                profit,
+                profit if buy else None,
+                "gtc",
+                self.model.next_seq(),
+            ),
+            ModelOrder(
+                snapshot.legs[0] if snapshot.legs else "",
+                account,
+                symbol,
+                side,
+                quantity,
+                None,
+                collar(loss) if buy else None,
+                "gtc",
+                0,
+                order_type="stop",
+                stop=loss,
+            ),
+        )
+        self.model.place_pair(*legs)
+        assert snapshot.status.value == legs[0].status, (snapshot, legs)
+
     @precondition(
         lambda self: any(
-            o.order_type == "limit" and not o.final for o in self.model.orders.values()
+            o.order_type == "limit" and not o.final and o.sibling is None
+            for o in self.model.orders.values()
         )
     )
     @rule(data=st.data(), total=st.integers(1, 25))
     def replace(self, data: st.DataObject, total: int) -> None:
         candidates = sorted(
-            o.order_id for o in self.model.orders.values() if o.order_type == "limit"
+            o.order_id
+            for o in self.model.orders.values()
+            if o.order_type == "limit" and o.sibling is None
         )
         order = self.model.orders[data.draw(st.sampled_from(candidates))]
         limit = data.draw(st.one_of(st.just(order.limit or START_PRICE), prices))
