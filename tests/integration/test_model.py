@@ -500,7 +500,7 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
         self, account: str, symbol: str, side: str, quantity: int, profit: int, loss: int
     ) -> None:
         """An OCO pair: a take-profit limit above (a sell) or below (a buy) a stop-loss stop."""
-        terms = {
+        terms: dict[str, Any] = {
             "order_class": "oco",
             "take_profit": {"limit_price": Decimal(profit) / 100},
             "stop_loss": {"stop_price": Decimal(loss) / 100},

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from engine.matching import MatchResult, OrderTicket
+from engine.matching import Fill, MatchResult, OrderTicket
 from engine.orders import CancelReason, LiquidityMode, Side
 from tests.unit.test_matching_stops import BOOK, BUY, MARKET, SELL, limit, market, stop
 
@@ -146,7 +146,7 @@ def test_random_trading_never_fills_a_pair_beyond_its_quantity(
     pairs: list[tuple[OrderTicket, OrderTicket]] = []
     filled_by: Counter[str] = Counter()
 
-    def count(result: MatchResult, fills: list) -> None:  # type: ignore[type-arg]
+    def count(result: MatchResult, fills: list[Fill]) -> None:
         for fill in [*result.fills, *fills]:
             for order_id in (fill.buy_order_id, fill.sell_order_id):
                 if order_id is not None:
