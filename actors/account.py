@@ -244,7 +244,7 @@ class AccountActor(BrokerActor):
                 send(book, SubmitPair(first, OrderTicket.of(legs[1], self.actor_ref), None))
 
     def _ended(self, order: Order) -> None:
-        """Count, log and publish an order ended in passing."""
+        """Count, log and publish an order cancelled or refused (itself, or in passing)."""
         if order.status is OrderStatus.REJECTED:
             reason = order.reject_reason
             assert reason is not None
@@ -291,17 +291,7 @@ class AccountActor(BrokerActor):
 
     def _cancel(self, order_id: OrderId, reason: CancelReason, at_ns: int) -> Order:
         order = self.account.cancel_rest(order_id, reason, at_ns)
-        self.metrics.count("orders_cancelled")
-        if self.verbose:
-            self.log.info(
-                "order.cancelled",
-                order_id=order_id,
-                symbol=order.symbol,
-                reason=reason.value,
-                filled=order.filled_quantity,
-            )
-        self.services.publish(OrderCancelled, lambda: OrderCancelled(order.snapshot(), reason))
-        self._finished(order)
+        self._ended(order)
         return order
 
     @handles(SettleMatch)
