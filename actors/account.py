@@ -229,6 +229,8 @@ class AccountActor(BrokerActor):
         change's `Applied` fact is in the journal, so that a replay finds the legs working
         before their book's fact of them."""
         account = self.account
+        if not (account.knock_on or account.activated):  # the common case: nothing
+            return
         for order in account.take_knock_on():
             self._ended(order)
         for legs in account.take_activated():
