@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from actors.base import BrokerActor, handles, send
-from actors.futures import AfterAll
+from actors.futures import AfterAll, new_future
 from actors.messages import (
     AcceptOrder,
     ActorRef,
@@ -74,6 +74,11 @@ from engine.journal import (
 )
 from engine.matching import MatchResult, OrderTicket
 from engine.orders import CancelReason, Order, OrderStatus, OrderType, RejectReason
+
+
+def _done(done: Any, waits: tuple[Any, ...]) -> None:
+    """Say an effect is applied; with `waits`, once they are done too."""
+    done.set(AfterAll(None, waits) if waits else None)
 
 
 def _accepted_event(order: Order) -> OrderAccepted:
@@ -223,16 +228,18 @@ class AccountActor(BrokerActor):
             second = OrderTicket.of(message.legs[0], self.actor_ref)
             send(message.symbol_ref, SubmitPair(ticket, second, message.reply))
 
-    def _follow_up(self) -> None:
+    def _follow_up(self) -> tuple[Any, ...]:
         """Tell of the orders the last change ended in passing (a pair's other leg, an entry's
-        held legs) and send the exit legs it set working to their book. Called after the
-        change's `Applied` fact is in the journal, so that a replay finds the legs working
-        before their book's fact of them."""
+        held legs) and send the exit legs it set working to their book; return their replies,
+        for the caller of the change to wait on (so that what it is told, legs working, is
+        in the journal when it is told). Called after the change's `Applied` fact is in the
+        journal, so that a replay finds the legs working before their book's fact of them."""
         account = self.account
         if not (account.knock_on or account.activated):  # the common case: nothing
-            return
+            return ()
         for order in account.take_knock_on():
             self._ended(order)
+        waits = []
         for legs in account.take_activated():
             book = self.books[legs[0].order_id]
             for leg in legs:
@@ -240,10 +247,13 @@ class AccountActor(BrokerActor):
                 if self.verbose:
                     self.log.info("order.legs_working", order_id=leg.order_id, parent=leg.parent)
             first = OrderTicket.of(legs[0], self.actor_ref)
+            done = new_future()
             if len(legs) == 1:
-                send(book, SubmitOrder(first, None))
+                send(book, SubmitOrder(first, done))
             else:
-                send(book, SubmitPair(first, OrderTicket.of(legs[1], self.actor_ref), None))
+                send(book, SubmitPair(first, OrderTicket.of(legs[1], self.actor_ref), done))
+            waits.append(done)
+        return tuple(waits)
 
     def _ended(self, order: Order) -> None:
         """Count, log and publish an order cancelled or refused (itself, or in passing)."""
@@ -301,22 +311,17 @@ class AccountActor(BrokerActor):
         result = message.result
         order = self._apply_result(message.order_id, result, message.at_ns, result.triggered)
         changed = result.fills or result.cancel_reason is not None or result.triggered is not None
-        if changed and self.services.journal is not None:  # else nothing to tell, or no one
-            self._applied(f"match:{message.order_id}")
-        if changed:
-            self._follow_up()
+        follow = self._applied(f"match:{message.order_id}") if changed else ()  # else no news
         if message.reply is not None:
             if message.answer_for is not None:  # a pair: its first leg answers for both
                 order = self.account.order(message.answer_for)
-            message.reply.set(AfterAll(order.snapshot(), message.waits))
+            message.reply.set(AfterAll(order.snapshot(), message.waits + follow))
 
     @handles(SettleTriggered)
     def _settle_triggered(self, message: SettleTriggered) -> None:
         trigger = (message.stop_price, message.mark)
         self._apply_result(message.order_id, message.result, message.at_ns, trigger)
-        self._applied(f"triggered:{message.order_id}")
-        self._follow_up()
-        message.done.set(None)
+        _done(message.done, self._applied(f"triggered:{message.order_id}"))
 
     def _apply_result(
         self,
@@ -350,12 +355,14 @@ class AccountActor(BrokerActor):
             )
         return order
 
-    def _applied(self, key: str) -> None:
+    def _applied(self, key: str) -> tuple[Any, ...]:
         """Tell the journal (if any) this account applied the effect `key` of a book's fact
-        (with the orders it finished and the transactions it made, for the history)."""
+        (with the orders it finished and the transactions it made, for the history), then
+        follow up (`_follow_up`: what it returns, the caller waits on)."""
         journal = self.services.journal
         if journal is not None:
             journal.append(Applied(self.account.account_id, key), self._outbox())
+        return self._follow_up()
 
     def _outbox(self) -> list[Any]:
         """The orders finished and transactions made since the last fact, for the store."""
@@ -364,17 +371,14 @@ class AccountActor(BrokerActor):
     @handles(SettleFill)
     def _settle_fill(self, message: SettleFill) -> None:
         self._settle(message.order_id, message.fill)
-        self._applied(f"fill:{message.fill.trade_id}:{message.order_id}")
-        self._follow_up()
+        follow = self._applied(f"fill:{message.fill.trade_id}:{message.order_id}")
         if message.done is not None:
-            message.done.set(None)
+            _done(message.done, follow)
 
     @handles(OrderExpired)
     def _expired(self, message: OrderExpired) -> None:
         self._cancel(message.order_id, message.reason, message.at_ns)
-        self._applied(f"expired:{message.order_id}")
-        self._follow_up()
-        message.done.set(None)
+        _done(message.done, self._applied(f"expired:{message.order_id}"))
 
     @handles(CancelOrder)
     def _cancel_order(self, message: Request[CancelOrder]) -> None:
@@ -459,13 +463,10 @@ class AccountActor(BrokerActor):
             assert order.status.is_final, f"{order.order_id} neither resting nor final"
             raise OrderNotCancellableError(order.order_id, order.status.value)
         cancelled = self._cancel(message.order_id, CancelReason.REQUESTED, message.at_ns)
-        self._applied(f"removed:{message.order_id}")
-        self._follow_up()
-        durable = message.durable
-        if durable is None:
-            message.reply.set(cancelled.snapshot())
-        else:
-            message.reply.set(AfterAll(cancelled.snapshot(), (durable,)))
+        waits = self._applied(f"removed:{message.order_id}")
+        if message.durable is not None:
+            waits = (message.durable, *waits)
+        message.reply.set(AfterAll(cancelled.snapshot(), waits) if waits else cancelled.snapshot())
 
     # -- watchlists ----------------------------------------------------------------------------
 

@@ -57,11 +57,12 @@ def _expire(arrived: asyncio.Future[None]) -> None:
 
 
 async def settle(reply: pykka.Future[Any], timeout: float | None) -> Any:
-    """Await a reply and what it depends on (`AfterAll`, `Gathered`); return the value."""
+    """Await a reply and what it depends on (`AfterAll`, `Gathered`, also where a wait is
+    answered with one); return the value."""
     result = await _arrival(reply, timeout)
     if isinstance(result, AfterAll):
         for future in result.waits:
-            await _arrival(future, timeout)
+            await settle(future, timeout)
         return result.value
     if isinstance(result, Gathered):
         return [await settle(future, timeout) for future in result.futures]

@@ -143,10 +143,11 @@ class Gathered:
 
 
 def resolve(result: Any, timeout: float | None) -> Any:
-    """Turn an actor's reply into the caller's value, waiting on what it still depends on."""
+    """Turn an actor's reply into the caller's value, waiting on what it still depends on (a
+    wait that is itself answered with an `AfterAll` is waited through)."""
     if isinstance(result, AfterAll):
         for future in result.waits:
-            future.get(timeout=timeout)
+            resolve(future.get(timeout=timeout), timeout)
         return result.value
     if isinstance(result, Gathered):
         return [resolve(f.get(timeout=timeout), timeout) for f in result.futures]

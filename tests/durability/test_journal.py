@@ -22,12 +22,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.errors import JournalFailedError
-from engine.journal import FACTS, Fact, State, decode, encode
+from engine.journal import FACTS, Fact, Matched, State, decode, encode
 from gateway import Brokerage
 from gateway.bootstrap import stop_engine
 from gateway.brokerage import DEFAULT_HISTORY_WINDOW, Recovery
 from gateway.stores import open_journal
-from gateway.stores.journal import batch_text
+from gateway.stores.journal import GroupCommitJournal, batch_text
 from tests.integration.test_concurrency import run_together
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -249,6 +249,40 @@ def test_stops_waiting_across_a_restart_trigger_and_settle_after_it(
         held = {h.symbol: h.quantity for h in again.portfolio(ann).holdings}
         assert held == {"MKT": 3, "BK": 2}
         again.audit()
+
+
+def test_an_answered_bracket_has_its_legs_in_the_journal(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer to a bracket whose entry filled says its legs work: by then the journal
+    holds their book's fact of them, so a crash right after the answer cannot lose them.
+    Each book's fact here is slow to come (50 ms), so the legs' is in a later commit than the
+    entry's."""
+    append = GroupCommitJournal.append
+
+    def slow_matches(self: GroupCommitJournal, fact: Any, archive: Any = ()) -> Any:
+        if isinstance(fact, Matched):
+            time.sleep(0.05)
+        return append(self, fact, archive)
+
+    monkeypatch.setattr(GroupCommitJournal, "append", slow_matches)
+    with Brokerage(store=store, durability="fsync") as broker:
+        broker.list_stock("MKT", "Market Co", "100")
+        account = broker.open_account("U1", "Ann", initial_deposit="10000").account_id
+        for _ in range(5):
+            entry = broker.place_order(
+                account,
+                "MKT",
+                "buy",
+                2,
+                order_class="bracket",
+                take_profit={"limit_price": "110"},
+                stop_loss={"stop_price": "90"},
+            )
+            journal = open_journal(store, "os")  # another reader, as a restart would be
+            matched = {f.order_id for f in journal.facts() if isinstance(f, Matched)}
+            journal.close()
+            assert entry.legs[0] in matched, entry
 
 
 def test_a_journal_that_cannot_be_written_stops_every_change_and_reads_go_on(
