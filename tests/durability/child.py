@@ -86,6 +86,22 @@ def main(store: str, acks_path: str, seed: int) -> None:
                         ack(kind="order", order=order.order_id, status=order.status.value)
                         if order.status.value in ("pending", "partially_filled"):
                             mine.append(order.order_id)
+                    elif roll < 0.55:  # a bracket: its legs work once the entry fills
+                        order = broker.place_order(
+                            account,
+                            "MKT",
+                            "buy",
+                            rng.randint(1, 5),
+                            order_class="bracket",
+                            take_profit={"limit_price": str(rng.randint(104, 106))},
+                            stop_loss={"stop_price": str(rng.randint(94, 96))},
+                        )
+                        ack(
+                            kind="bracket",
+                            order=order.order_id,
+                            legs=list(order.legs),
+                            status=order.status.value,
+                        )
                     else:
                         symbol = rng.choice(["MKT", "BK"])
                         side = rng.choice(["buy", "sell"])

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from engine.errors import JournalFailedError
 from engine.journal import FACTS, Fact, Matched, State, decode, encode
+from engine.orders import CancelReason
 from gateway import Brokerage
 from gateway.bootstrap import stop_engine
 from gateway.brokerage import DEFAULT_HISTORY_WINDOW, Recovery
@@ -407,6 +408,11 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(store: str, tmp_pa
                     assert found.status.value == entry["status"], (order_id, entry, found)
             for order_id in cancels:
                 assert broker.get_order(order_id).status.value == "cancelled"
+            for entry in entries:  # an answered bracket's legs came back working or done
+                if entry["kind"] == "bracket" and entry["status"] == "executed":
+                    for leg in entry["legs"]:
+                        found = broker.get_order(leg)
+                        assert found.cancel_reason is not CancelReason.INTERRUPTED, found
             for entry in replaces:  # each acknowledged replace happened, or was refused
                 if entry["status"] != "rejected":
                     assert broker.get_order(entry["old"]).replaced_by == entry["new"], entry
