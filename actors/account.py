@@ -235,8 +235,6 @@ class AccountActor(BrokerActor):
         in the journal when it is told). Called after the change's `Applied` fact is in the
         journal, so that a replay finds the legs working before their book's fact of them."""
         account = self.account
-        if not (account.knock_on or account.activated):  # the common case: nothing
-            return ()
         for order in account.take_knock_on():
             self._ended(order)
         waits = []
@@ -315,7 +313,8 @@ class AccountActor(BrokerActor):
         if message.reply is not None:
             if message.answer_for is not None:  # a pair: its first leg answers for both
                 order = self.account.order(message.answer_for)
-            message.reply.set(AfterAll(order.snapshot(), message.waits + follow))
+            waits = message.waits + follow if follow else message.waits
+            message.reply.set(AfterAll(order.snapshot(), waits))
 
     @handles(SettleTriggered)
     def _settle_triggered(self, message: SettleTriggered) -> None:
@@ -362,7 +361,10 @@ class AccountActor(BrokerActor):
         journal = self.services.journal
         if journal is not None:
             journal.append(Applied(self.account.account_id, key), self._outbox())
-        return self._follow_up()
+        account = self.account
+        if account.knock_on or account.activated:
+            return self._follow_up()
+        return ()  # the common case: nothing to follow up
 
     def _outbox(self) -> list[Any]:
         """The orders finished and transactions made since the last fact, for the store."""

@@ -147,7 +147,9 @@ def resolve(result: Any, timeout: float | None) -> Any:
     wait that is itself answered with an `AfterAll` is waited through)."""
     if isinstance(result, AfterAll):
         for future in result.waits:
-            resolve(future.get(timeout=timeout), timeout)
+            value = future.get(timeout=timeout)
+            if value is not None:  # most waits answer None: nothing more to wait on
+                resolve(value, timeout)
         return result.value
     if isinstance(result, Gathered):
         return [resolve(f.get(timeout=timeout), timeout) for f in result.futures]

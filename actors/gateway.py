@@ -59,6 +59,7 @@ from engine.commands import (
     GrantShares,
     ListStock,
     OpenAccount,
+    PlaceWithExits,
     RemoveFromWatchlist,
     ReplaceOrder,
     ReplaceWatchlist,
@@ -82,7 +83,7 @@ from engine.ids import AccountId, OrderId, Routes, Symbol, UserId
 from engine.journal import Listed, Opened, State, refused
 from engine.matching import Market, TradeIdSequence
 from engine.money import cents_to_decimal
-from engine.orders import Order, OrderClass, RejectReason
+from engine.orders import Order, RejectReason
 from engine.search import SearchIndex
 from engine.session import Session
 
@@ -333,7 +334,7 @@ class GatewayActor(BrokerActor):
         self.next_order += 1
         self.routes[order_id] = account_id
         legs: tuple[Order, ...] = ()
-        if command.order_class is not OrderClass.SIMPLE and message.admitted:
+        if isinstance(command, PlaceWithExits) and message.admitted:  # its legs come with it
             count = len(command.leg_commands())
             ids = [OrderId(f"O-{self.next_order + n:06d}") for n in range(count + 1)]
             self.next_order += count

@@ -46,6 +46,7 @@ from engine.orders import (
 )
 from engine.watchlists import Watchlists
 
+_HELD = OrderStatus.HELD
 OPEN_STATUSES = frozenset((OrderStatus.HELD, OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED))
 """The statuses of an order still working (its reservation held), or held to work later."""
 
@@ -455,8 +456,8 @@ class Account:
             self.client_ids[order.client_order_id] = order.order_id
         if order.side is Side.BUY:
             self.reserved_cash += order.reserved_cents
-        elif order.reserved_shares:
-            self.positions.setdefault(order.symbol, _Position()).reserved += order.reserved_shares
+        elif not order.shadow and order.status is not _HELD:  # (a new order's quantity)
+            self.positions.setdefault(order.symbol, _Position()).reserved += order.quantity
 
     def accept_group(
         self, orders: list[Order], at_ns: int, *, keep_refused: bool = True
@@ -597,27 +598,42 @@ class Account:
 
         A buy pays `quantity * price` out of the `quantity * reserve_price` it had reserved and
         releases the difference; a sell delivers reserved shares, realizes P/L against the
-        average cost and leaves that average unchanged.
+        average cost and leaves that average unchanged. A fill of a one-cancels-other pair's
+        leg takes as many shares off the other leg (which ends when none is left).
         """
         order = self.order(order_id)
-        if order.sibling is not None:
-            return self._settle_leg_fill(order, trade_id, quantity, price_cents, at_ns)
         position = self.positions.setdefault(order.symbol, _Position())
-        if order.side is Side.BUY:
-            assert order.reserve_price is not None, f"buy {order_id} has no reserve price"
-            assert price_cents <= order.reserve_price, (
-                f"fill price {price_cents} above reserve {order.reserve_price} of {order_id}"
+        buy = order.side is Side.BUY
+        reserve = order.reserve_price or 0
+        if buy:
+            assert reserve, f"buy {order_id} has no reserve price"
+            assert price_cents <= reserve, (
+                f"fill price {price_cents} above reserve {reserve} of {order_id}"
             )
+        sibling = None
+        if order.sibling is None:
             order.fill(quantity, price_cents, at_ns)
-            self.reserved_cash -= notional(order.reserve_price, quantity)
-            kind = TransactionKind.BUY
+            if buy:
+                self.reserved_cash -= notional(reserve, quantity)
+            else:
+                position.reserved -= quantity
         else:
-            order.fill(quantity, price_cents, at_ns)
-            position.reserved -= quantity
-            kind = TransactionKind.SELL
-        amount = self._trade(order, position, quantity, price_cents)
+            sibling = self._fill_leg(order, position, quantity, price_cents, at_ns)
+        amount = notional(price_cents, quantity)
+        if buy:
+            self.cash -= amount
+            position.quantity += quantity
+            position.cost += amount
+        else:
+            removed = share_of(position.cost, quantity, position.quantity)
+            position.quantity -= quantity
+            position.cost -= removed
+            self.realized += amount - removed
+            self.cash += amount
+        if not position.quantity and not position.reserved:
+            del self.positions[order.symbol]
         record = self._record(
-            kind,
+            TransactionKind.BUY if buy else TransactionKind.SELL,
             amount,
             at_ns,
             price_cents,
@@ -630,66 +646,27 @@ class Account:
         if order.status.is_final:
             del self.open[order_id]
             self._finish(order)
-        return record
-
-    def _settle_leg_fill(
-        self, order: Order, trade_id: TradeId, quantity: int, price_cents: int, at_ns: int
-    ) -> Transaction:
-        """`settle_fill` for a leg of a one-cancels-other pair: the fill takes as many shares
-        off the other leg, the pair's reservation (held by one of them) goes down by what no
-        longer remains, and the other leg ends when nothing of it remains."""
-        sibling = self.open.get(order.sibling) if order.sibling is not None else None
-        pair = (order,) if sibling is None else (order, sibling)
-        cash = sum(o.reserved_cents for o in pair)
-        shares = sum(o.reserved_shares for o in pair)
-        if order.side is Side.BUY:
-            assert order.reserve_price is not None, f"buy {order.order_id} has no reserve price"
-            assert price_cents <= order.reserve_price, (
-                f"fill price {price_cents} above reserve {order.reserve_price} of {order.order_id}"
-            )
-        order.fill(quantity, price_cents, at_ns)
-        if sibling is not None:
-            sibling.shrink(quantity)
-        self.reserved_cash -= cash - sum(o.reserved_cents for o in pair)
-        position = self.positions.setdefault(order.symbol, _Position())
-        position.reserved -= shares - sum(o.reserved_shares for o in pair)
-        amount = self._trade(order, position, quantity, price_cents)
-        record = self._record(
-            TransactionKind.BUY if order.side is Side.BUY else TransactionKind.SELL,
-            amount,
-            at_ns,
-            price_cents,
-            trade_id=trade_id,
-            order_id=order.order_id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=quantity,
-        )
-        if order.status.is_final:
-            del self.open[order.order_id]
-            self._finish(order)
         if sibling is not None and not sibling.remaining:
             ended = self._close(sibling.order_id, Order.cancel, CancelReason.OCO, at_ns)
             self.knock_on.append(ended)
         return record
 
-    def _trade(self, order: Order, position: _Position, quantity: int, price_cents: int) -> int:
-        """Move the cash and shares of a fill (its reservation settled already); return the
-        amount that changed hands."""
-        amount = notional(price_cents, quantity)
-        if order.side is Side.BUY:
-            self.cash -= amount
-            position.quantity += quantity
-            position.cost += amount
-        else:
-            removed = share_of(position.cost, quantity, position.quantity)
-            position.quantity -= quantity
-            position.cost -= removed
-            self.realized += amount - removed
-            self.cash += amount
-        if not position.quantity and not position.reserved:
-            del self.positions[order.symbol]
-        return amount
+    def _fill_leg(
+        self, order: Order, position: _Position, quantity: int, price_cents: int, at_ns: int
+    ) -> Order | None:
+        """Fill a one-cancels-other pair's leg: take as many shares off the other leg and
+        lower the pair's reservation (held by one of them) by what no longer remains; return
+        the other leg (None if it ended already)."""
+        sibling = self.open.get(order.sibling) if order.sibling is not None else None
+        pair = (order,) if sibling is None else (order, sibling)
+        cash = sum(o.reserved_cents for o in pair)
+        shares = sum(o.reserved_shares for o in pair)
+        order.fill(quantity, price_cents, at_ns)
+        if sibling is not None:
+            sibling.shrink(quantity)
+        self.reserved_cash -= cash - sum(o.reserved_cents for o in pair)
+        position.reserved -= shares - sum(o.reserved_shares for o in pair)
+        return sibling
 
     def cancel_held(self, order_id: OrderId, at_ns: int) -> list[Order]:
         """Cancel a held exit leg (it reached no book) and the held other leg of its pair;

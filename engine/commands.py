@@ -217,13 +217,6 @@ class PlaceOrder:
     trail_price: int | None = None
     trail_bps: int | None = None
     self_trade: SelfTradePrevention | None = None
-    order_class: OrderClass = OrderClass.SIMPLE
-    take_profit: int | None = None
-    """The take-profit leg's limit price (bracket, OTO, OCO)."""
-    stop_loss: int | None = None
-    """The stop-loss leg's stop price (bracket, OTO, OCO)."""
-    stop_loss_limit: int | None = None
-    """The stop-loss leg's limit price: it is a stop limit (None: a stop)."""
 
     @classmethod
     def parse(
@@ -254,34 +247,31 @@ class PlaceOrder:
         `take_profit` and `stop_loss`, an OTO one of them, an OCO both (and is a limit order at
         the take-profit's price). `take_profit` is `{"limit_price": p}` (or the price itself),
         `stop_loss` is `{"stop_price": p}` with an optional `"limit_price"` (or the stop price
-        itself)."""
-        group = OrderClass.SIMPLE
-        if order_class is not None:
-            group = OrderClass.parse(order_class, "order_class")
-        if group is not OrderClass.SIMPLE or take_profit is not None or stop_loss is not None:
-            profit, loss, loss_limit = _legs(group, take_profit, stop_loss)
-            if group is OrderClass.OCO:
-                if OrderType.parse(order_type, "order_type") is not OrderType.LIMIT:
-                    raise ValidationError(
-                        "order_type", "must be 'limit' for an oco order", order_type
-                    )
-                if limit_price is None:
-                    limit_price = cents_to_decimal(profit) if profit is not None else None
-            simple = cls.parse(
-                account_id,
-                symbol,
-                side,
-                quantity,
-                order_type,
-                limit_price,
-                time_in_force,
-                client_order_id,
-                stop_price,
-                trail_price,
-                trail_percent,
-                self_trade_prevention,
+        itself); such an order is a `PlaceWithExits`."""
+        if order_class is not None or take_profit is not None or stop_loss is not None:
+            group = (
+                OrderClass.SIMPLE
+                if order_class is None
+                else OrderClass.parse(order_class, "order_class")
             )
-            return simple._with_legs(group, profit, loss, loss_limit, time_in_force)
+            if group is not OrderClass.SIMPLE or take_profit is not None or stop_loss is not None:
+                return cls._parse_group(
+                    group,
+                    take_profit,
+                    stop_loss,
+                    account_id,
+                    symbol,
+                    side,
+                    quantity,
+                    order_type,
+                    limit_price,
+                    time_in_force,
+                    client_order_id,
+                    stop_price,
+                    trail_price,
+                    trail_percent,
+                    self_trade_prevention,
+                )
         kind: OrderType = OrderType.parse(order_type, "order_type")
         side_: Side = Side.parse(side, "side")
         tif: TimeInForce = TimeInForce.parse(time_in_force, "time_in_force")
@@ -332,6 +322,35 @@ class PlaceOrder:
             else SelfTradePrevention.parse(self_trade_prevention, "self_trade_prevention"),
         )
 
+    @classmethod
+    def _parse_group(
+        cls,
+        group: OrderClass,
+        take_profit: Any,
+        stop_loss: Any,
+        account_id: Any,
+        symbol: Any,
+        side: Any,
+        quantity: Any,
+        order_type: Any,
+        limit_price: Any,
+        time_in_force: Any,
+        *rest: Any,
+    ) -> PlaceWithExits:
+        """`parse` for an order with exit legs (`group` not simple, or legs given): the order
+        parsed as a simple one (an OCO's limit price taken from its take-profit if not given),
+        then its legs, checked."""
+        profit, loss, loss_limit = _legs(group, take_profit, stop_loss)
+        if group is OrderClass.OCO:
+            if OrderType.parse(order_type, "order_type") is not OrderType.LIMIT:
+                raise ValidationError("order_type", "must be 'limit' for an oco order", order_type)
+            if limit_price is None and profit is not None:
+                limit_price = cents_to_decimal(profit)
+        simple = cls.parse(
+            account_id, symbol, side, quantity, order_type, limit_price, time_in_force, *rest
+        )
+        return simple._with_legs(group, profit, loss, loss_limit, time_in_force)
+
     def _with_legs(
         self,
         group: OrderClass,
@@ -339,7 +358,7 @@ class PlaceOrder:
         loss: int | None,
         loss_limit: int | None,
         given_tif: Any,
-    ) -> PlaceOrder:
+    ) -> PlaceWithExits:
         """This order as the parent of `group`'s legs, checked."""
         if self.time_in_force not in (TimeInForce.GTC, TimeInForce.DAY):
             raise ValidationError(
@@ -369,13 +388,29 @@ class PlaceOrder:
                     f"for {exits.value} exits",
                     cents_to_decimal(profit),
                 )
-        return dataclasses.replace(
-            self,
+        plain = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return PlaceWithExits(
+            **plain,
             order_class=group,
             take_profit=profit,
             stop_loss=loss,
             stop_loss_limit=loss_limit,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceWithExits(PlaceOrder):
+    """Place an order with exit legs (`order_class` bracket, OTO or OCO; see `OrderClass`).
+    A class of its own, so that a simple order's command carries none of these fields (the
+    order path builds one per order)."""
+
+    order_class: OrderClass = OrderClass.BRACKET
+    take_profit: int | None = None
+    """The take-profit leg's limit price."""
+    stop_loss: int | None = None
+    """The stop-loss leg's stop price."""
+    stop_loss_limit: int | None = None
+    """The stop-loss leg's limit price: it is a stop limit (None: a stop)."""
 
     def leg_commands(self) -> list[PlaceOrder]:
         """The commands of its exit legs, take-profit first: the other side of an entry (the
@@ -401,7 +436,6 @@ class PlaceOrder:
             None,
             stop,
             self_trade=self.self_trade,
-            order_class=self.order_class,
         )
 
 
@@ -764,6 +798,7 @@ Command = (
     | SetSelfTradePrevention
     | GrantShares
     | PlaceOrder
+    | PlaceWithExits
     | ReplaceOrder
     | CancelOrder
     | ExpireDayOrders

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from engine.commands import PlaceOrder
+from engine.commands import PlaceOrder, PlaceWithExits
 from engine.ids import OrderId
 from engine.money import parse_percent
 from engine.orders import Order, OrderClass, OrderStatus, OrderType, Side
@@ -87,12 +87,12 @@ class OrderFactory:
     def create_group(
         self,
         order_ids: list[OrderId],
-        command: PlaceOrder,
+        command: PlaceWithExits,
         created_ns: int,
         market_price: int,
         placed_monotonic_ns: int = 0,
     ) -> list[Order]:
-        """The orders of a command with exit legs (`command.order_class` not SIMPLE), under
+        """The orders of a command with exit legs, under
         `order_ids` (one for the order, then one per leg): the order first, then its legs,
         linked. A bracket's or OTO's legs are HELD until the entry ends; a pair's stop-loss is
         its shadow (its take-profit holds for both: as a buy, per share the higher of the two

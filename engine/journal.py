@@ -345,7 +345,7 @@ def decode(row: Any) -> Fact:
 
 def accepted(order: Order) -> Accepted:
     """The fact of an order accepted (or held)."""
-    if order.order_class is OrderClass.SIMPLE:
+    if not order.legs and order.parent is None:  # a simple order
         return Accepted(**_terms(order))
     return Accepted(
         **_terms(order),

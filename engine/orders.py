@@ -147,6 +147,9 @@ class OrderStatus(enum.StrEnum):
         return self in _FINAL
 
 
+_HELD = OrderStatus.HELD
+"""(A module global: the order path reads it without looking in the enum's class.)"""
+
 _FINAL = frozenset(
     {OrderStatus.EXECUTED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.REPLACED}
 )
@@ -345,7 +348,7 @@ class Order:
         a pair's shadow)."""
         if self.side is Side.SELL or self.reserve_price is None or self.shadow:
             return 0
-        if self.status is OrderStatus.HELD:
+        if self.status is _HELD:
             return 0
         return notional(self.reserve_price, self.remaining)
 
@@ -353,7 +356,7 @@ class Order:
     def reserved_shares(self) -> int:
         """Shares this order holds back from its account now (zero for a buy, a held leg and
         a pair's shadow)."""
-        if self.side is Side.BUY or self.shadow or self.status is OrderStatus.HELD:
+        if self.side is Side.BUY or self.shadow or self.status is _HELD:
             return 0
         return self.remaining
 

@@ -69,6 +69,17 @@ def test_commands_from_callers_values_round_trip_too() -> None:
             self_trade_prevention="Allow",
         ),
         commands.PlaceOrder.parse("A-1", "AAPL", "buy", 3, "stop_limit", "10", stop_price="9.5"),
+        commands.PlaceOrder.parse(
+            "A-1",
+            "AAPL",
+            "buy",
+            3,
+            "limit",
+            "10",
+            order_class="bracket",
+            take_profit={"limit_price": "12"},
+            stop_loss={"stop_price": "9", "limit_price": "8.5"},
+        ),
         commands.SetSelfTradePrevention.parse("A-1", "cancel_both"),
         commands.ReplaceOrder.parse("O-000001", 5, "10.50", time_in_force="day"),
         commands.CancelOrder.parse("O-000001"),
@@ -116,10 +127,6 @@ def test_a_parsed_command_holds_parsed_values() -> None:
         "trail_price": None,
         "trail_bps": None,
         "self_trade": None,
-        "order_class": "simple",
-        "take_profit": None,
-        "stop_loss": None,
-        "stop_loss_limit": None,
     }
     listing = commands.ListStock.parse("x", "X Corp", "1", "BOOK")
     assert (listing.mode, listing.price) == (LiquidityMode.BOOK, 100)
