@@ -461,13 +461,17 @@ async def cancel_all(record: Caller, shared: Shared) -> list[dict[str, Any]]:
 async def _cancel_open_orders(shared: ServerState, account_id: str) -> list[dict[str, Any]]:
     answers = []
     open_orders = await shared.broker.aorders(account_id, _OPEN)
+    legs_of: dict[str, list[str]] = {}  # parent -> its open legs (one pass: no list per order)
+    for order in open_orders:
+        if order.parent is not None:
+            legs_of.setdefault(order.parent, []).append(order.order_id)
     gone: set[str] = set()  # the legs that go with an order cancelled here
     for order in open_orders:
         if order.order_id in gone:
             continue
         gone.update(order.legs)
         if order.parent is not None:
-            gone.update(o.order_id for o in open_orders if o.parent == order.parent)
+            gone.update(legs_of[order.parent])
         try:
             await shared.broker.acancel_order(order.order_id)
             answers.append({"id": order_uuid(order.order_id), "status": 200, "body": None})
