@@ -320,28 +320,28 @@ class GatewayActor(BrokerActor):
 
     # -- orders --------------------------------------------------------------------------------
 
+    def _new_order_id(self) -> OrderId:
+        """The next order id (spent whatever becomes of the order)."""
+        self.next_order += 1
+        return OrderId(f"O-{self.next_order:06d}")
+
     @handles(Place)
     def _place(self, message: Place) -> None:
         command = message.command
         account_ref = self._account(command.account_id)
         symbol_ref = self._symbol(command.symbol)
         account_id = command.account_id
-        order_id = OrderId(f"O-{self.next_order + 1:06d}")
+        order_id = self._new_order_id()
         now = self.clock()
-        order = self.factory.create(
-            order_id, command, now, self.prices[command.symbol], message.placed_monotonic_ns
-        )
-        self.next_order += 1
+        price = self.prices[command.symbol]
+        order = self.factory.create(order_id, command, now, price, message.placed_monotonic_ns)
         self.routes[order_id] = account_id
         legs: tuple[Order, ...] = ()
         if isinstance(command, PlaceWithExits) and message.admitted:  # its legs come with it
-            count = len(command.leg_commands())
-            ids = [OrderId(f"O-{self.next_order + n:06d}") for n in range(count + 1)]
-            self.next_order += count
-            group = self.factory.create_group(
-                ids, command, now, self.prices[command.symbol], message.placed_monotonic_ns
+            made = self.factory.create_legs(
+                order, command, self._new_order_id, now, price, message.placed_monotonic_ns
             )
-            order, legs = group[0], tuple(group[1:])
+            legs = tuple(made)
             for leg in legs:
                 self.routes[leg.order_id] = account_id
         if self.verbose:
@@ -374,8 +374,7 @@ class GatewayActor(BrokerActor):
     @handles(ReplaceOrder)
     def _replace_order(self, message: Request[ReplaceOrder]) -> None:
         account_ref = self._order_account(message.command.order_id)
-        order_id = OrderId(f"O-{self.next_order + 1:06d}")
-        self.next_order += 1
+        order_id = self._new_order_id()
         self.routes[order_id] = self.routes[message.command.order_id]
         now = self.clock()
         replace = ReplaceAt(

@@ -3,6 +3,7 @@ caller's values), with its id and the reservation price of a buy."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -84,24 +85,24 @@ class OrderFactory:
             self_trade=command.self_trade,
         )
 
-    def create_group(
+    def create_legs(
         self,
-        order_ids: list[OrderId],
+        parent: Order,
         command: PlaceWithExits,
+        new_id: Callable[[], OrderId],
         created_ns: int,
         market_price: int,
         placed_monotonic_ns: int = 0,
     ) -> list[Order]:
-        """The orders of a command with exit legs, under
-        `order_ids` (one for the order, then one per leg): the order first, then its legs,
-        linked. A bracket's or OTO's legs are HELD until the entry ends; a pair's stop-loss is
-        its shadow (its take-profit holds for both: as a buy, per share the higher of the two
-        legs' reserve prices)."""
-        parent = self.create(order_ids[0], command, created_ns, market_price, placed_monotonic_ns)
+        """The exit legs `command` gives `parent` (the order `create` made of it), each under
+        an id from `new_id`, linked to it and to each other; `parent` becomes their parent. A
+        bracket's or OTO's legs are HELD until the entry ends; a pair's stop-loss is its
+        shadow (its take-profit holds for both: as a buy, per share the higher of the two legs'
+        reserve prices)."""
         parent.order_class = command.order_class
         legs = [
-            self.create(leg_id, leg, created_ns, market_price, placed_monotonic_ns)
-            for leg_id, leg in zip(order_ids[1:], command.leg_commands(), strict=True)
+            self.create(new_id(), leg, created_ns, market_price, placed_monotonic_ns)
+            for leg in command.leg_commands()
         ]
         parent.legs = tuple(leg.order_id for leg in legs)
         for leg in legs:
@@ -118,4 +119,4 @@ class OrderFactory:
                 assert profit.reserve_price is not None
                 assert loss.reserve_price is not None
                 profit.reserve_price = max(profit.reserve_price, loss.reserve_price)
-        return [parent, *legs]
+        return legs
