@@ -350,6 +350,12 @@ class Account:
             self.knock_on = []
         return found
 
+    def forget_follow_ups(self) -> None:
+        """Drop the legs set working and the orders ended in passing (a replay's: the live
+        account actor sent and told them)."""
+        self.activated = []
+        self.knock_on = []
+
     def _make_room(self) -> None:
         finished = self.finished
         while self.window is not None and len(finished) > self.window:

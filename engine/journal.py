@@ -654,10 +654,7 @@ class State:
         effect = self.pending.pop(fact.key, None)
         if effect is not None:
             effect()
-            account = self.accounts[fact.account_id]
-            if account.activated or account.knock_on:  # the live actor sent and told them
-                account.take_activated()
-                account.take_knock_on()
+            self.accounts[fact.account_id].forget_follow_ups()  # the live actor's to do
 
     def _note(self, fact: Note) -> None:
         self.notes.setdefault(fact.kind, []).append(fact.data)
@@ -670,8 +667,7 @@ class State:
         for effect in effects:
             effect()
         for account in self.accounts.values():  # what the replay set working was sent live
-            account.take_activated()
-            account.take_knock_on()
+            account.forget_follow_ups()
 
     def _held_cancelled(self, fact: HeldCancelled) -> None:
         self.accounts[fact.account_id].cancel_held(fact.order_id, fact.at_ns)
@@ -679,7 +675,7 @@ class State:
     def _interrupted(self, fact: Interrupted) -> None:
         account = self.accounts[self.routes[fact.order_id]]
         account.cancel_rest(fact.order_id, CancelReason.INTERRUPTED, fact.at_ns)
-        account.take_knock_on()  # a pair's other leg: ended with it, told by no one
+        account.forget_follow_ups()  # a pair's other leg: ended with it, told by no one
 
     def _watchlist(self, fact: WatchlistChanged) -> None:
         command = decode_command(json.loads(fact.command))
@@ -712,8 +708,7 @@ class State:
         it or by `finish()`."""
         for account in self.accounts.values():
             account.outbox = None
-            account.take_activated()
-            account.take_knock_on()
+            account.forget_follow_ups()
         for market in self.markets.values():
             for entry in market.book.entries():
                 entry.owner = None
