@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo serve loadtest test lint typecheck unit clean constraints chaos
+.PHONY: run demo serve loadtest test lint typecheck unit clean constraints chaos order-path
 
 USERS ?= 1000
 DURATION ?= 60
@@ -33,6 +33,10 @@ loadtest: $(STAMP)
 ROUNDS ?= 20
 chaos: $(STAMP)
 	CHAOS_ROUNDS=$(ROUNDS) $(BIN)/pytest -q tests/durability -k sigkill
+
+# what one plain order costs, in instructions (valgrind's callgrind: the same from run to run)
+order-path: $(STAMP)
+	$(BIN)/python -m loadtest.order_path
 
 test: lint typecheck unit
 

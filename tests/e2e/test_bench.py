@@ -150,3 +150,15 @@ def test_the_recovery_benchmark_journals_recovers_and_audits() -> None:
     assert len(replayed) == 2
     assert 0 < replayed[1] < replayed[0]  # from the snapshot: only the tail
     assert "/api/health answered" in out
+
+
+def test_the_order_path_probe_places_its_rounds_and_they_trade() -> None:
+    """`make order-path` counts instructions of `python -m loadtest.order_path --place N` runs
+    (under valgrind); here a short run, without it: every round's orders trade, and the audit
+    passes."""
+    from loadtest import order_path
+
+    report = order_path.place(4)
+
+    assert report.shares == {"BK": 1_000_000, "MK": 4}  # granted and traded; one buy a round
+    assert report.open_orders == 0
