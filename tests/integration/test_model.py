@@ -54,6 +54,11 @@ class ModelOrder:
     """The other leg of its one-cancels-other pair."""
     shadow: bool = False
     """A pair's stop-loss: the take-profit holds for both."""
+    order_class: str = "simple"
+    legs: tuple[str, ...] = ()
+    """An entry's exit legs: held until it ends."""
+    arriving: bool = False
+    """A leg set working that has not reached its book yet."""
 
     @property
     def remaining(self) -> int:
@@ -64,8 +69,13 @@ class ModelOrder:
         return self.status in ("executed", "cancelled", "rejected", "replaced")
 
     @property
+    def in_book(self) -> bool:
+        """Open and in its symbol's order book or stop book."""
+        return not self.final and self.status != "held" and not self.arriving
+
+    @property
     def waiting(self) -> bool:
-        return self.order_type in STOPS and not self.triggered and not self.final
+        return self.order_type in STOPS and not self.triggered and self.in_book
 
     def stop_now(self) -> int:
         if self.trail is None:
@@ -98,10 +108,28 @@ class Model:
         self.prices = dict.fromkeys(SYMBOLS, START_PRICE)
         self.orders: dict[str, ModelOrder] = {}
         self.seq = 0
+        self.arriving: list[list[ModelOrder]] = []
+        """Exit legs set working, in the order their entries ended: they reach their book
+        after the command that ended their entries (the account sends them there)."""
 
     def next_seq(self) -> int:
         self.seq += 1
         return self.seq
+
+    def reserve_price(
+        self, symbol: str, side: str, limit: int | None, stop: int | None, trail: int | None
+    ) -> int | None:
+        """What a buy reserves per share (None for a sell): its limit, else the collar of its
+        stop price, of the stop its trail sets, or of the price."""
+        if side == "sell":
+            return None
+        if limit is not None:
+            return limit
+        if stop is not None:
+            return collar(stop)
+        if trail is not None:
+            return collar(self.prices[symbol] + trail)
+        return collar(self.prices[symbol])
 
     def resting(self, symbol: str, side: str) -> list[ModelOrder]:
         mine = [
@@ -109,7 +137,7 @@ class Model:
             for o in self.orders.values()
             if o.symbol == symbol
             and o.side == side
-            and not o.final
+            and o.in_book
             and not o.waiting
             and o.limit is not None
         ]
@@ -118,8 +146,9 @@ class Model:
 
     @staticmethod
     def held_by(order: ModelOrder) -> int:
-        """Cash (a buy) or shares (a sell) the open order holds: a pair's shadow none."""
-        if order.final or order.shadow:
+        """Cash (a buy) or shares (a sell) the open order holds: a pair's shadow and a held
+        leg none."""
+        if order.final or order.shadow or order.status == "held":
             return 0
         if order.side == "buy":
             assert order.reserve is not None
@@ -152,20 +181,59 @@ class Model:
             account.cash += quantity * price
         if other is not None and other.remaining == 0:
             other.status = "cancelled"
+        if order.status == "executed":
+            self.release_legs(order)
 
     def release(self, order: ModelOrder) -> None:
         account = self.accounts[order.account]
+        held = self.held_by(order)
+        if not held:
+            return
         if order.side == "buy":
-            account.reserved -= self.held_by(order)
+            account.reserved -= held
         else:
-            account.reserved_shares[order.symbol] -= self.held_by(order)
+            account.reserved_shares[order.symbol] -= held
 
     def cancel(self, order: ModelOrder) -> None:
-        """Cancel it, and the other leg of its pair."""
+        """Cancel it, and the other leg of its pair; an entry's held legs then work for what
+        it filled."""
         other = self.sibling(order)
         for each in [order] if other is None else [order, other]:
             self.release(each)
             each.status = "cancelled"
+        self.release_legs(order)
+
+    def release_legs(self, entry: ModelOrder) -> None:
+        """The entry ended: its held legs are cancelled if it filled nothing, else reserve for
+        what it filled (all refused if that is not free) and go to their book next."""
+        legs = [self.orders[leg] for leg in entry.legs if self.orders[leg].status == "held"]
+        if not legs:
+            return
+        if not entry.filled:
+            for leg in legs:
+                leg.status = "cancelled"
+            return
+        for leg in legs:
+            leg.quantity = entry.filled
+        holder = legs[0]
+        if not self.reserve(holder):
+            for leg in legs:
+                leg.status = "rejected"
+            return
+        for leg in legs:
+            leg.status, leg.arriving = "pending", True
+        self.arriving.append(legs)
+
+    def settle(self) -> None:
+        """The legs set working by the last command reach their book, in turn."""
+        while self.arriving:
+            legs = self.arriving.pop(0)
+            if len(legs) == 2:
+                self.enter_pair(*legs)
+            else:
+                legs[0].arriving = False
+                legs[0].seq = self.next_seq()
+                self.start(legs[0])
 
     def free_shares(self, account: str, symbol: str) -> int:
         state = self.accounts[account]
@@ -197,23 +265,52 @@ class Model:
     def place_pair(self, profit: ModelOrder, loss: ModelOrder) -> None:
         """An OCO pair: the take-profit holds for both (a buy at the dearer reserve); it comes
         first, the stop-loss then for what it left, unless it ended."""
+        self.link(profit, loss)
+        self.orders[profit.order_id] = profit
+        if not self.reserve(profit):
+            profit.status = "rejected"
+            return
+        self.orders[loss.order_id] = loss
+        loss.arriving = True
+        self.enter_pair(profit, loss)
+
+    def enter_pair(self, profit: ModelOrder, loss: ModelOrder) -> None:
+        """A pair reaches its book: the take-profit first, then the stop-loss for what the
+        take-profit's fills left of it (its fills take as many off), unless it ended."""
+        profit.arriving = False
+        profit.seq = self.next_seq()
+        self.start(profit)
+        loss.arriving = False
+        if profit.final:  # filled out, or ended: the stop-loss ended with it
+            assert loss.final, (profit, loss)
+            return
+        loss.seq = self.next_seq()
+        self.start(loss)
+
+    def place_group(self, entry: ModelOrder, legs: list[ModelOrder]) -> None:
+        """An entry with exit legs (held: reserving nothing until it ends)."""
+        self.orders[entry.order_id] = entry
+        if not self.reserve(entry):
+            entry.status = "rejected"
+            return
+        entry.legs = tuple(leg.order_id for leg in legs)
+        for leg in legs:
+            leg.status = "held"
+            self.orders[leg.order_id] = leg
+        if len(legs) == 2:
+            self.link(*legs)
+        self.start(entry)
+
+    @staticmethod
+    def link(profit: ModelOrder, loss: ModelOrder) -> None:
+        """Make two legs a one-cancels-other pair: the take-profit holds for both (a buy at
+        the dearer reserve)."""
         loss.shadow = True
         profit.sibling, loss.sibling = loss.order_id, profit.order_id
         if profit.side == "buy":
             assert profit.reserve is not None
             assert loss.reserve is not None
             profit.reserve = max(profit.reserve, loss.reserve)
-        self.orders[profit.order_id] = profit
-        if not self.reserve(profit):
-            profit.status = "rejected"
-            return
-        self.start(profit)
-        self.orders[loss.order_id] = loss
-        loss.seq = self.next_seq()
-        if profit.final:  # filled out, or ended: the stop-loss ended with it
-            loss.status = "cancelled"
-            return
-        self.start(loss)
 
     def start(self, order: ModelOrder) -> None:
         """A reserved order goes to its book: a stop waits (or triggers at once)."""
@@ -407,6 +504,16 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
         if not refused:
             state.cash -= cents
 
+    @rule(account=st.sampled_from(ACCOUNTS), keep=st.integers(0, 300_000))
+    def withdraw_all_but(self, account: str, keep: int) -> None:
+        """Leave `keep` cents available (if as much is), so that orders and legs meet the end
+        of the money."""
+        state = self.model.accounts[account]
+        cents = state.cash - state.reserved - keep
+        if cents > 0:
+            self.broker.withdraw(account, Decimal(cents) / 100)
+            state.cash -= cents
+
     @rule(
         account=st.sampled_from(ACCOUNTS),
         symbol=st.sampled_from(list(SYMBOLS)),
@@ -462,16 +569,6 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
             **terms,
         )
         own_limit = limit if limited else None
-        reserve = None
-        if side == "buy":
-            if own_limit is not None:
-                reserve = own_limit
-            elif own_stop is not None:
-                reserve = collar(own_stop)
-            elif own_trail is not None:
-                reserve = collar(self.model.prices[symbol] + own_trail)
-            else:
-                reserve = collar(self.model.prices[symbol])
         order = ModelOrder(
             snapshot.order_id,
             account,
@@ -479,7 +576,7 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
             side,
             quantity,
             own_limit,
-            reserve,
+            self.model.reserve_price(symbol, side, own_limit, own_stop, own_trail),
             tif,
             self.model.next_seq(),
             order_type=order_type,
@@ -487,6 +584,109 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
             trail=own_trail,
         )
         self.model.place(order)
+        self.model.settle()
+
+    @rule(
+        account=st.sampled_from(ACCOUNTS),
+        side=st.sampled_from(["buy", "sell"]),
+        quantity=st.integers(1, 20),
+        order_type=st.sampled_from(["market", "limit", "stop", "stop_limit"]),
+        limit=prices,
+        stop=prices,
+        kind=st.sampled_from(["bracket", "take_profit", "stop_loss"]),
+        profit=prices,
+        loss=prices,
+        loss_limit=st.one_of(st.none(), prices),
+    )
+    def place_bracket(
+        self,
+        account: str,
+        side: str,
+        quantity: int,
+        order_type: str,
+        limit: int,
+        stop: int,
+        kind: str,
+        profit: int,
+        loss: int,
+        loss_limit: int | None,
+    ) -> None:
+        """An entry with exit legs on the other side: a bracket (take-profit and stop-loss) or
+        an OTO (one of them). In market mode only: there an account's legs that two entries
+        set working in one step trade alike whichever reaches the book first (in book mode
+        they may trade with each other, and which comes first is the threads' choice)."""
+        symbol = "MKT"
+        exits = "sell" if side == "buy" else "buy"
+        terms: dict[str, Any] = {"order_class": "bracket" if kind == "bracket" else "oto"}
+        if kind != "stop_loss":
+            terms["take_profit"] = {"limit_price": Decimal(profit) / 100}
+        if kind != "take_profit":
+            terms["stop_loss"] = {"stop_price": Decimal(loss) / 100}
+            if loss_limit is not None:
+                terms["stop_loss"]["limit_price"] = Decimal(loss_limit) / 100
+        limited = order_type in ("limit", "stop_limit")
+        own_limit = limit if limited else None
+        own_stop = stop if order_type in STOPS else None
+        if own_stop is not None:
+            terms["stop_price"] = Decimal(stop) / 100
+        place = (account, symbol, side, quantity, order_type, own_limit and Decimal(limit) / 100)
+        if kind == "bracket" and (profit <= loss if exits == "sell" else profit >= loss):
+            with pytest.raises(ValidationError):
+                self.broker.place_order(*place, **terms)
+            return
+        snapshot = self.broker.place_order(*place, **terms)
+        entry = ModelOrder(
+            snapshot.order_id,
+            account,
+            symbol,
+            side,
+            quantity,
+            own_limit,
+            self.model.reserve_price(symbol, side, own_limit, own_stop, None),
+            "gtc",
+            self.model.next_seq(),
+            order_type=order_type,
+            stop=own_stop,
+            order_class=terms["order_class"],
+        )
+        legs = []
+        if kind != "stop_loss":
+            legs.append(
+                ModelOrder(
+                    "",
+                    account,
+                    symbol,
+                    exits,
+                    quantity,
+                    profit,
+                    profit if exits == "buy" else None,
+                    "gtc",
+                    0,
+                    order_class=entry.order_class,
+                )
+            )
+        if kind != "take_profit":
+            legs.append(
+                ModelOrder(
+                    "",
+                    account,
+                    symbol,
+                    exits,
+                    quantity,
+                    loss_limit,
+                    self.model.reserve_price(symbol, exits, loss_limit, loss, None),
+                    "gtc",
+                    0,
+                    order_type="stop" if loss_limit is None else "stop_limit",
+                    stop=loss,
+                    order_class=entry.order_class,
+                )
+            )
+        assert len(snapshot.legs) == (0 if snapshot.status.value == "rejected" else len(legs))
+        for leg, leg_id in zip(legs, snapshot.legs, strict=False):
+            leg.order_id = leg_id
+        self.model.place_group(entry, legs)
+        self.model.settle()
 
     @rule(
         account=st.sampled_from(ACCOUNTS),
@@ -522,6 +722,7 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
                 profit if buy else None,
                 "gtc",
                 self.model.next_seq(),
+                order_class="oco",
             ),
             ModelOrder(
                 snapshot.legs[0] if snapshot.legs else "",
@@ -535,14 +736,16 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
                 0,
                 order_type="stop",
                 stop=loss,
+                order_class="oco",
             ),
         )
         self.model.place_pair(*legs)
+        self.model.settle()
         assert snapshot.status.value == legs[0].status, (snapshot, legs)
 
     @precondition(
         lambda self: any(
-            o.order_type == "limit" and not o.final and o.sibling is None
+            o.order_type == "limit" and not o.final and o.order_class == "simple"
             for o in self.model.orders.values()
         )
     )
@@ -551,7 +754,7 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
         candidates = sorted(
             o.order_id
             for o in self.model.orders.values()
-            if o.order_type == "limit" and o.sibling is None
+            if o.order_type == "limit" and o.order_class == "simple"
         )
         order = self.model.orders[data.draw(st.sampled_from(candidates))]
         limit = data.draw(st.one_of(st.just(order.limit or START_PRICE), prices))
@@ -563,6 +766,7 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
         except ValidationError:
             answer, new = "invalid", None
         expected = self.model.replace(order, new.order_id if new else "", total, limit)
+        self.model.settle()
         assert answer == expected, (order, total, limit, new)
 
     @precondition(lambda self: self.model.orders)
@@ -577,11 +781,13 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
         assert refused == order.final
         if not refused:
             self.model.cancel(order)
+            self.model.settle()
 
     @rule(symbol=st.sampled_from(list(SYMBOLS)), price=prices)
     def update_price(self, symbol: str, price: int) -> None:
         self.broker.update_price(symbol, Decimal(price) / 100)
         self.model.update_price(symbol, price)
+        self.model.settle()
 
     @invariant()
     def everything_matches_the_model(self) -> None:
@@ -613,3 +819,16 @@ BrokerageMatchesModel.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_brokerage_matches_the_reference_model = BrokerageMatchesModel.TestCase
+
+
+def test_a_take_profit_that_trades_as_it_comes_takes_its_shares_off_the_stop_loss() -> None:
+    """A case the machine found in the model: an OCO's take-profit that trades on arrival
+    takes as many shares off its stop-loss, which is then still on its way in."""
+    machine = BrokerageMatchesModel()
+    try:
+        machine.place_oco(account="A", side="buy", quantity=1, symbol="BK", profit=9980, loss=10010)
+        machine.place_oco(account="B", side="sell", quantity=2, symbol="BK", profit=9980, loss=9970)
+        machine.place_oco(account="A", side="buy", quantity=1, symbol="BK", profit=9970, loss=9980)
+        machine.everything_matches_the_model()
+    finally:
+        machine.teardown()
