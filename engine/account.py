@@ -491,17 +491,25 @@ class Account:
         fills meanwhile at its own price, what the new order needs for the rest is still held
         (`finish_replace` never overdraws).
 
+        An exit leg is replaced for new prices only (`_check_leg_replace`); the new leg takes
+        the old one's place in its pair. A buy pair's take-profit holds for both legs: a new
+        stop-loss may make it hold more per share (held here), a new take-profit holds at the
+        dearer of its limit and the stop-loss's reserve.
+
         Raises:
-            OrderNotReplaceableError: if the order is finished or has a replace pending.
-            ValidationError: if the new total is not above what the old order filled.
+            OrderNotReplaceableError: if the order is finished or has a replace pending, is
+                the entry of a bracket or OTO, a held leg, or the other leg of a pair being
+                replaced.
+            ValidationError: if the new total is not above what the old order filled, or a
+                leg's new terms change more than its prices, or cross them.
             DuplicateError: if `new` has a client order id another order has.
         """
         old = self.order(order_id)
-        if old.order_class is not OrderClass.SIMPLE:
-            raise OrderNotReplaceableError(order_id, f"part of an {old.order_class.value} order")
         if old.status.is_final or order_id in self.replacing:
             state = "being replaced" if order_id in self.replacing else old.status.value
             raise OrderNotReplaceableError(order_id, state)
+        if old.order_class is not OrderClass.SIMPLE:
+            self._check_leg_replace(old, new)
         if new.quantity <= old.filled_quantity:
             raise filled_past(old, new.quantity)
         client_id = new.client_order_id
@@ -509,11 +517,19 @@ class Account:
             raise DuplicateError("client_order_id", client_id)
         still = new.quantity - old.filled_quantity
         cash = shares = 0
+        other = self.open.get(old.sibling) if old.sibling is not None else None
         if new.side is Side.BUY:
             assert new.reserve_price is not None, f"buy {new.order_id} has no reserve price"
-            assert old.reserve_price is not None, f"buy {order_id} has no reserve price"
-            credit = notional(min(old.reserve_price, new.reserve_price), old.remaining)
-            cash = max(0, notional(new.reserve_price, still) - credit)
+            if other is not None and old.shadow:  # its take-profit holds the pair's cash
+                assert other.reserve_price is not None, f"buy {other.order_id} has no reserve"
+                raised = self._pair_reserve(other, new) - other.reserve_price
+                cash = max(0, notional(raised, other.remaining))
+            else:
+                if other is not None:  # a take-profit holds for its stop-loss too
+                    new.reserve_price = self._pair_reserve(new, other)
+                assert old.reserve_price is not None, f"buy {order_id} has no reserve price"
+                credit = notional(min(old.reserve_price, new.reserve_price), old.remaining)
+                cash = max(0, notional(new.reserve_price, still) - credit)
             if cash > self.available_cash:
                 return RejectReason.INSUFFICIENT_FUNDS
             self.reserved_cash += cash
@@ -529,6 +545,63 @@ class Account:
             self.client_ids[client_id] = new.order_id
         self.replacing[order_id] = (new, cash, shares)
         return None
+
+    @staticmethod
+    def _pair_reserve(holder: Order, shadow: Order) -> int:
+        """What a buy pair's take-profit `holder` holds per share for both legs: the dearer of
+        its own limit and `shadow`'s reserve price."""
+        assert holder.limit_price is not None, f"take-profit {holder.order_id} has no limit"
+        assert shadow.reserve_price is not None, f"buy {shadow.order_id} has no reserve price"
+        return max(holder.limit_price, shadow.reserve_price)
+
+    def _check_leg_replace(self, old: Order, new: Order) -> None:
+        """An order of a class may be replaced only as a working exit leg (an OCO's take-profit
+        too), for new prices: its quantity follows its entry's and its pair's fills, its time
+        in force is its pair's, and its take-profit stays on the far side of its stop-loss.
+
+        Raises:
+            OrderNotReplaceableError: for an entry with legs, or a held leg.
+            ValidationError: for a new quantity or time in force, or prices that cross.
+        """
+        if old.status is _HELD or (old.legs and old.sibling is None):
+            what = "held until its entry ends" if old.status is _HELD else "the entry of"
+            raise OrderNotReplaceableError(old.order_id, f"{what} a {old.order_class.value} order")
+        if old.sibling in self.replacing:
+            raise OrderNotReplaceableError(old.order_id, "the other leg is being replaced")
+        if new.quantity != old.quantity:
+            raise ValidationError(
+                "quantity",
+                f"must stay {old.quantity}: an exit leg's quantity follows its entry's fills",
+                new.quantity,
+            )
+        if new.time_in_force is not old.time_in_force:
+            raise ValidationError(
+                "time_in_force",
+                f"must stay {old.time_in_force.value!r} for an exit leg",
+                new.time_in_force.value,
+            )
+        other = self.open.get(old.sibling) if old.sibling is not None else None
+        if other is None:
+            return
+        profit, loss = (other, new) if old.shadow else (new, other)
+        assert profit.limit_price is not None, f"take-profit {profit.order_id} has no limit"
+        assert loss.stop_price is not None, f"stop-loss {loss.order_id} has no stop price"
+        sell = new.side is Side.SELL
+        if not (
+            profit.limit_price > loss.stop_price if sell else profit.limit_price < loss.stop_price
+        ):
+            name, price = (
+                ("stop_price", loss.stop_price)
+                if old.shadow
+                else ("limit_price", profit.limit_price)
+            )
+            where = "above" if sell else "below"
+            raise ValidationError(
+                name,
+                f"the take-profit's limit price must stay {where} the stop-loss's stop price "
+                f"for {new.side.value} exits",
+                cents_to_decimal(price),
+            )
 
     def _release_hold(self, order_id: OrderId) -> Order:
         """Release what `begin_replace` held for the replace of `order_id`; return the new
@@ -557,12 +630,36 @@ class Account:
     def apply_replace(self, order_id: OrderId, new: Order, quantity: int, at_ns: int) -> None:
         """Mark `order_id` REPLACED by `new`, release what it held and reserve for `new`, now
         for `quantity` shares (a replay does this as recorded)."""
-        self._close(order_id, Order.replaced, new.order_id, at_ns)
+        old = self._close(order_id, Order.replaced, new.order_id, at_ns)
         new.quantity = quantity
         new.replaces = order_id
+        if old.order_class is not OrderClass.SIMPLE:
+            self._relink(old, new)
         self.reserve(new)
         _after_in_number(self.orders, new.order_id)
         _after_in_number(self.open, new.order_id)
+
+    def _relink(self, old: Order, new: Order) -> None:
+        """`new` replaces the exit leg `old`: it takes its place in its pair, under its parent
+        (and over its legs: an OCO's take-profit). A buy pair's take-profit then holds per
+        share the dearer of its limit and the new stop-loss's reserve."""
+        new.order_class, new.parent, new.legs = old.order_class, old.parent, old.legs
+        new.sibling, new.shadow, new.self_trade = old.sibling, old.shadow, old.self_trade
+        for leg_id in old.legs:
+            leg = self.orders.get(leg_id)
+            if leg is not None:
+                leg.parent = new.order_id
+        parent = self.orders.get(old.parent) if old.parent is not None else None
+        if parent is not None:
+            parent.legs = tuple(new.order_id if leg == old.order_id else leg for leg in parent.legs)
+        holder = self.open.get(old.sibling) if old.sibling is not None else None
+        if holder is None:
+            return
+        holder.sibling = new.order_id
+        if new.shadow and new.side is Side.BUY:
+            before = holder.reserved_cents
+            holder.reserve_price = self._pair_reserve(holder, new)
+            self.reserved_cash += holder.reserved_cents - before
 
     def record_refused(self, order: Order) -> None:
         """Keep in the history a refused order (by its pre-trade check, or before it)."""

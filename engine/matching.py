@@ -676,17 +676,31 @@ class Market:
         by `ticket`, whose quantity is the new total: the new order is for that total less what
         the old one filled. It keeps the old order's place in the book when it is a limit at
         the same price for no more than the old order still had; else it comes as a new order
-        (and may trade at once). None, changing nothing, when the old order rests nowhere (it
-        finished meanwhile) or already filled the new total. O(log L + k) as `submit`, or O(k)
-        for the k orders at its level when it keeps its place."""
+        (and may trade at once). A one-cancels-other pair's leg is replaced for new prices
+        only: the new leg is for what the old one had left, and takes its place in the pair.
+        None, changing nothing, when the old order rests nowhere (it finished meanwhile) or
+        already filled the new total. O(log L + k) as `submit`, or O(k) for the k orders at
+        its level when it keeps its place."""
         entry = self.book.get(order_id)
-        if entry is None and order_id not in self.stops:
-            return None
-        filled = 0 if entry is None else quantity - entry.remaining  # a waiting stop: none
-        open_quantity = ticket.quantity - filled
+        if entry is not None:
+            left = entry.remaining
+        else:
+            stop = self.stops.get(order_id)
+            if stop is None:
+                return None
+            left = int(stop.ticket.quantity)
+        other = self.pairs.get(order_id) if self.pairs else None
+        if other is None:
+            filled = 0 if entry is None else quantity - left  # a waiting stop: none
+            open_quantity = ticket.quantity - filled
+        else:  # a pair's leg, new prices only: for what its own and its pair's fills left
+            filled, open_quantity = quantity - left, left
         if open_quantity <= 0:
             return None
         new = ticket._replace(quantity=open_quantity)
+        if other is not None:
+            del self.pairs[order_id]
+            self.pairs[new.order_id], self.pairs[other] = other, new.order_id
         day = new.time_in_force is TimeInForce.DAY
         if (
             entry is not None

@@ -106,8 +106,10 @@ def test_a_resting_entry_holds_its_legs_and_a_cancel_before_any_fill_cancels_the
     assert broker.balance(account).reserved == Decimal("495.00")  # the entry's only
     listed = {o.order_id for o in broker.orders(account, status=["held", "pending"])}
     assert listed == {entry.order_id, *entry.legs}
-    with pytest.raises(OrderNotReplaceableError, match="part of a"):
+    with pytest.raises(OrderNotReplaceableError, match="the entry of a bracket order"):
         broker.replace_order(entry.order_id, 6)
+    with pytest.raises(OrderNotReplaceableError, match="held until its entry ends"):
+        broker.replace_order(entry.legs[1], None, stop_price="91")
 
     broker.cancel_order(entry.order_id)
 
@@ -291,6 +293,151 @@ def test_bad_order_class_terms_are_refused_and_change_nothing(
     assert broker.orders(account) == []
 
 
+def test_an_exit_leg_is_replaced_for_new_prices_and_takes_its_place_in_the_pair(
+    broker: Brokerage,
+) -> None:
+    account = funded(broker, "U1")
+    entry = broker.place_order(account, "AAPL", "buy", 10, "market", **BRACKET)
+    profit_id, loss_id = entry.legs
+
+    loss = broker.replace_order(loss_id, None, stop_price="145")  # a trailing hand
+    profit = broker.replace_order(profit_id, None, limit_price="170")
+
+    assert (loss.status, loss.stop_price, loss.quantity) == (OrderStatus.PENDING, 145, 10)
+    assert (loss.replaces, loss.parent, loss.order_class) == (loss_id, entry.order_id, "bracket")
+    assert (profit.limit_price, profit.replaces, profit.parent) == (170, profit_id, entry.order_id)
+    assert broker.get_order(entry.order_id).legs == (profit.order_id, loss.order_id)
+    assert broker.get_order(loss_id).status is OrderStatus.REPLACED
+    assert held(broker, account, "AAPL") == (10, 10)  # still once for both legs
+
+    broker.update_price("AAPL", "144")  # the new stop-loss sells; its pair goes with it
+
+    loss, profit = broker.get_order(loss.order_id), broker.get_order(profit.order_id)
+    assert (loss.status, loss.filled_quantity) == (OrderStatus.EXECUTED, 10)
+    assert (profit.status, profit.cancel_reason) == (OrderStatus.CANCELLED, CancelReason.OCO)
+    assert held(broker, account, "AAPL") == (0, 0)
+
+
+def test_a_buy_pair_holds_at_the_dearer_leg_as_its_legs_are_replaced(broker: Brokerage) -> None:
+    account = funded(broker, "U1")
+    broker.grant_shares(account, "AAPL", 10, "100")
+    entry = broker.place_order(
+        account,
+        "AAPL",
+        "sell",
+        10,
+        "market",
+        order_class="bracket",
+        take_profit={"limit_price": "130"},
+        stop_loss={"stop_price": "152"},
+    )
+    profit_id, loss_id = entry.legs
+    assert broker.balance(account).reserved == Decimal("1596.00")  # 10 x collar(152.00)
+
+    loss = broker.replace_order(loss_id, None, stop_price="160")
+    assert broker.balance(account).reserved == Decimal("1680.00")  # 10 x collar(160.00)
+    loss = broker.replace_order(loss.order_id, None, stop_price="151")
+    assert broker.balance(account).reserved == Decimal("1585.50")  # 10 x collar(151.00)
+    profit = broker.replace_order(profit_id, None, limit_price="125")
+    profit = broker.replace_order(profit.order_id, None, limit_price="110")
+    assert broker.balance(account).reserved == Decimal("1585.50")
+
+    broker.update_price("AAPL", "109")  # the take-profit buys back at 109
+
+    assert broker.get_order(profit.order_id).status is OrderStatus.EXECUTED
+    assert broker.get_order(loss.order_id).cancel_reason is CancelReason.OCO
+    assert broker.balance(account).reserved == 0
+    assert broker.balance(account).cash == Decimal("100000") + 1500 - 1090
+
+
+def test_a_leg_replace_the_account_cannot_afford_is_refused_and_the_pair_stays(
+    broker: Brokerage,
+) -> None:
+    account = funded(broker, "U1", cash="100")
+    broker.grant_shares(account, "AAPL", 10, "100")
+    entry = broker.place_order(
+        account,
+        "AAPL",
+        "sell",
+        10,
+        "market",
+        order_class="oto",
+        stop_loss={"stop_price": "152"},
+    )
+    (loss_id,) = entry.legs
+    broker.withdraw(account, broker.balance(account).available)
+
+    refused = broker.replace_order(loss_id, None, stop_price="153")
+
+    assert (refused.status, refused.reject_reason) == (
+        OrderStatus.REJECTED,
+        RejectReason.INSUFFICIENT_FUNDS,
+    )
+    assert broker.get_order(loss_id).status is OrderStatus.PENDING
+    assert broker.balance(account).reserved == Decimal("1596.00")
+
+
+@pytest.mark.parametrize(
+    ("terms", "field"),
+    [
+        ({"quantity": 5}, "quantity"),
+        ({"time_in_force": "day"}, "time_in_force"),
+        ({"limit_price": "139"}, "limit_price"),  # below the stop-loss's stop price
+        ({"stop_price": "141"}, "stop_price"),  # a limit has none
+    ],
+)
+def test_a_leg_replace_that_changes_more_than_its_prices_is_refused_and_changes_nothing(
+    broker: Brokerage, terms: dict[str, Any], field: str
+) -> None:
+    account = funded(broker, "U1")
+    entry = broker.place_order(account, "AAPL", "buy", 10, "market", **BRACKET)
+    before = broker.orders(account)
+
+    with pytest.raises(ValidationError) as error:
+        broker.replace_order(entry.legs[0], terms.pop("quantity", None), **terms)
+
+    assert error.value.field == field
+    assert broker.orders(account) == before
+    with pytest.raises(ValidationError, match="stop-loss's stop price") as error:
+        broker.replace_order(entry.legs[1], None, stop_price="160")
+    assert broker.orders(account) == before
+
+
+def test_a_replaced_take_profit_that_trades_at_once_takes_its_shares_off_the_stop_loss(
+    broker: Brokerage,
+) -> None:
+    seller, buyer = funded(broker, "U1"), funded(broker, "U2")
+    broker.grant_shares(seller, "BOOK", 10, "100")
+    pair = broker.place_order(
+        seller,
+        "BOOK",
+        "sell",
+        10,
+        "limit",
+        order_class="oco",
+        take_profit={"limit_price": "110"},
+        stop_loss={"stop_price": "90"},
+    )
+    broker.place_order(buyer, "BOOK", "buy", 4, "limit", "105")
+
+    profit = broker.replace_order(pair.order_id, None, limit_price="105")
+
+    assert (profit.status, profit.filled_quantity, profit.quantity) == (
+        OrderStatus.PARTIALLY_FILLED,
+        4,
+        10,
+    )
+    loss = broker.get_order(pair.legs[0])
+    assert (loss.status, loss.quantity, loss.parent) == (OrderStatus.PENDING, 6, profit.order_id)
+    assert broker.get_order(profit.order_id).legs == (loss.order_id,)
+    assert held(broker, seller, "BOOK") == (6, 6)
+    loss = broker.replace_order(loss.order_id, None, stop_price="95")
+    assert loss.quantity == 6
+    broker.cancel_order(profit.order_id)
+    assert broker.get_order(loss.order_id).cancel_reason is CancelReason.OCO
+    assert held(broker, seller, "BOOK") == (6, 0)
+
+
 def test_a_restart_keeps_held_and_working_legs(tmp_path: Any) -> None:
     store = f"sqlite:///{tmp_path}/brokerage.db"
     with Brokerage(store=store) as broker:
@@ -298,7 +445,14 @@ def test_a_restart_keeps_held_and_working_legs(tmp_path: Any) -> None:
         account = funded(broker, "U1")
         working = broker.place_order(account, "AAPL", "buy", 10, "market", **BRACKET)
         waiting = broker.place_order(account, "AAPL", "buy", 3, "limit", "145", **BRACKET)
+        replaced = [  # replaced legs come back in their pair too
+            broker.replace_order(working.legs[0], None, limit_price="161").order_id,
+            broker.replace_order(working.legs[1], None, stop_price="141").order_id,
+        ]
     with Brokerage(store=store) as broker:
+        working = broker.get_order(working.order_id)
+        assert list(working.legs) == replaced
+        assert broker.get_order(replaced[1]).stop_price == 141
         assert {broker.get_order(leg).status for leg in waiting.legs} == {OrderStatus.HELD}
         assert held(broker, account, "AAPL") == (10, 10)
         broker.update_price("AAPL", "144")  # the entry fills: its legs work
@@ -318,8 +472,9 @@ def test_a_restart_keeps_held_and_working_legs(tmp_path: Any) -> None:
 
 
 def test_threads_trade_brackets_and_pairs_while_prices_move(broker: Brokerage) -> None:
-    """Brackets, OTOs and OCO pairs on both symbols, placed, cancelled and filled from many
-    threads while the feed moves AAPL and trades move BOOK; then the audit (conservation, no
+    """Brackets, OTOs and OCO pairs on both symbols, placed, cancelled, their legs replaced and
+    filled from many threads while the feed moves AAPL and trades move BOOK; then the audit
+    (conservation, no
     leaked reservation, each pair's legs equal in what remains) and no leg filled past what
     its entry filled, no pair past its quantity."""
     accounts = [funded(broker, f"U{n}") for n in range(6)]
@@ -327,6 +482,7 @@ def test_threads_trade_brackets_and_pairs_while_prices_move(broker: Brokerage) -
         broker.grant_shares(account, "AAPL", 100, "150")
         broker.grant_shares(account, "BOOK", 100, "100")
     parents: list[str] = []
+    replaced: list[str] = []
     lock = threading.Lock()
 
     def trade(n: int) -> None:
@@ -343,7 +499,32 @@ def test_threads_trade_brackets_and_pairs_while_prices_move(broker: Brokerage) -
                 elif roll < 0.3 and mine:
                     with contextlib.suppress(OrderNotCancellableError):
                         broker.cancel_order(mine.pop(rng.randrange(len(mine))))
-                elif roll < 0.6:
+                elif roll < 0.45 and mine:  # move a leg's price: the new leg takes its place
+                    working = [
+                        k
+                        for k, order_id in enumerate(mine)
+                        if broker.get_order(order_id).status
+                        in (OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED)
+                    ]
+                    if not working:
+                        continue
+                    at = rng.choice(working)
+                    order = broker.get_order(mine[at])
+                    move = Decimal(rng.randint(-150, 150)) / 100
+                    with contextlib.suppress(OrderNotReplaceableError):
+                        if order.stop_price is not None:
+                            new = broker.replace_order(
+                                order.order_id, None, stop_price=order.stop_price + move
+                            )
+                        else:
+                            new = broker.replace_order(
+                                order.order_id, None, limit_price=(order.limit_price or 1) + move
+                            )
+                        if new.status is not OrderStatus.REJECTED:
+                            mine[at] = new.order_id
+                            with lock:
+                                replaced.append(new.order_id)
+                elif roll < 0.7:
                     side = rng.choice(["buy", "sell"])
                     up = 1 if side == "buy" else -1
                     group = rng.choice(["bracket", "oto", "oco"])
@@ -377,6 +558,8 @@ def test_threads_trade_brackets_and_pairs_while_prices_move(broker: Brokerage) -
     assert report.open_orders == report.resting_orders
     for parent_id in parents:
         parent = broker.get_order(parent_id)
+        while parent.replaced_by is not None:  # an OCO's take-profit, replaced
+            parent = broker.get_order(parent.replaced_by)
         legs = [broker.get_order(leg) for leg in parent.legs]
         pair = [parent, *legs] if parent.order_class == "oco" else legs
         if len(pair) == 2 and pair[0].status is not OrderStatus.HELD:
@@ -397,6 +580,8 @@ def test_threads_trade_brackets_and_pairs_while_prices_move(broker: Brokerage) -
     }
     assert {("bracket", OrderStatus.EXECUTED), ("oco", OrderStatus.EXECUTED)} <= kinds, kinds
     assert ("bracket", OrderStatus.CANCELLED) in kinds, kinds
+    legs_replaced = [broker.get_order(order_id) for order_id in replaced]
+    assert sum(leg.order_class != "simple" for leg in legs_replaced) > 5, len(legs_replaced)
     for account in accounts:
         assert broker.balance(account).available >= 0
         for holding in broker.portfolio(account).holdings:

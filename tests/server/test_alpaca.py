@@ -548,10 +548,16 @@ def test_replace_order_by_id_moves_an_order_and_the_stream_says_replaced(served:
 
 def test_bracket_oto_and_oco_orders_nest_their_legs_and_stream(served: Served) -> None:
     """A bracket entry fills and its legs work ("held" until then), the listing nests them with
-    `nested=true` and lists them beside it without; the take-profit filling cancels the
-    stop-loss, the stream saying so; an OCO pair on held shares; bad terms are 422."""
+    `nested=true` and lists them beside it without; the legs' prices are replaced; the
+    take-profit filling cancels the stop-loss, the stream saying so; an OCO pair on held
+    shares; bad terms are 422."""
     from alpaca.trading.enums import OrderClass
-    from alpaca.trading.requests import GetOrderByIdRequest, StopLossRequest, TakeProfitRequest
+    from alpaca.trading.requests import (
+        GetOrderByIdRequest,
+        ReplaceOrderRequest,
+        StopLossRequest,
+        TakeProfitRequest,
+    )
 
     served.broker.list_stock("BRKT", "Bracket Co", "100.00", mode="book")
     trader, opened = _client(served, "alpaca-bracket")
@@ -603,9 +609,22 @@ def test_bracket_oto_and_oco_orders_nest_their_legs_and_stream(served: Served) -
     flat = trader.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))
     assert {o.id for o in flat} == {profit.id, loss.id}
 
+    # the legs' prices move: each new leg takes its old one's place under the entry
+    old_profit, old_loss = profit, loss
+    loss = trader.replace_order_by_id(loss.id, ReplaceOrderRequest(stop_price=96, limit_price=95.5))
+    profit = trader.replace_order_by_id(profit.id, ReplaceOrderRequest(limit_price=111))
+    assert (loss.stop_price, loss.limit_price, loss.replaces) == ("96.00", "95.50", old_loss.id)
+    assert (profit.limit_price, profit.qty) == ("111.00", "5")
+    moved = trader.get_order_by_id(entry.id, GetOrderByIdRequest(nested=True))
+    assert moved.legs is not None
+    assert [leg.id for leg in moved.legs] == [profit.id, loss.id]
+    with pytest.raises(APIError) as refused:  # a leg's quantity follows its entry's fills
+        trader.replace_order_by_id(profit.id, ReplaceOrderRequest(qty=4))
+    assert refused.value.status_code == 422
+
     maker.submit_order(
         LimitOrderRequest(
-            symbol="BRKT", qty=5, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=110
+            symbol="BRKT", qty=5, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=111
         )
     )
     assert trader.get_order_by_id(profit.id).status == OrderStatus.FILLED
@@ -613,6 +632,8 @@ def test_bracket_oto_and_oco_orders_nest_their_legs_and_stream(served: Served) -
     assert cancelled.wait(10), [u.event for u in updates]
     stream.stop()
     runner.join(10)
+    assert [u.event for u in updates if u.order.id == old_loss.id] == ["new", "replaced"]
+    assert [u.event for u in updates if u.order.id == old_profit.id] == ["new", "replaced"]
     assert [u.event for u in updates if u.order.id == loss.id] == ["new", "canceled"]
     assert [u.event for u in updates if u.order.id == profit.id] == ["new", "fill"]
 

@@ -133,6 +133,40 @@ def test_self_trade_prevention_taking_a_leg_out_takes_its_pair() -> None:
     m.audit()
 
 
+def test_a_replaced_leg_takes_its_place_in_the_pair_for_what_is_left() -> None:
+    m, ids = market(BOOK, 10_000)
+    profit, loss = pair(SELL, 5, 10_100, 9_500)
+    m.submit_pair(profit, loss, 1, ids)
+    m.submit(limit(BUY, 3, 10_100), 2, ids)  # the take-profit sells 3: 2 left of each
+    new_loss = stop(SELL, 5, stop_price=9_600, account="P")
+
+    # its account asks for the 5 it knew of: the new stop-loss is for the 2 left
+    replaced = m.replace(loss.order_id, 5, new_loss, 3, ids)
+
+    assert replaced is not None
+    assert (replaced.quantity, replaced.kept_priority) == (2, False)
+    assert m.pairs == {profit.order_id: new_loss.order_id, new_loss.order_id: profit.order_id}
+    waiting = m.stops.get(new_loss.order_id)
+    assert waiting is not None
+    assert (waiting.ticket.quantity, waiting.ticket.stop_price) == (2, 9_600)
+    m.audit()
+    new_profit = limit(SELL, 5, 10_050, account="P")
+    replaced = m.replace(profit.order_id, 5, new_profit, 4, ids)
+    assert replaced is not None
+    assert replaced.quantity == 2
+    assert m.pairs == {
+        new_profit.order_id: new_loss.order_id,
+        new_loss.order_id: new_profit.order_id,
+    }
+    taken = m.submit(limit(BUY, 1, 10_050), 5, ids)  # one more off both
+    assert [f.sell_order_id for f in taken.fills] == [new_profit.order_id]
+    assert m.stops.get(new_loss.order_id).ticket.quantity == 1  # type: ignore[union-attr]
+    m.submit(limit(BUY, 1, 10_050), 6, ids)
+    assert new_loss.order_id not in m.stops
+    assert m.pairs == {}
+    m.audit()
+
+
 @pytest.mark.parametrize("mode", [MARKET, BOOK])
 @pytest.mark.parametrize("seed", range(6))
 def test_random_trading_never_fills_a_pair_beyond_its_quantity(
@@ -144,6 +178,8 @@ def test_random_trading_never_fills_a_pair_beyond_its_quantity(
     rng = random.Random(seed)
     m, ids = market(mode, 10_000)
     pairs: list[tuple[OrderTicket, OrderTicket]] = []
+    members: list[set[str]] = []
+    """Each pair's legs, those replaced included."""
     filled_by: Counter[str] = Counter()
 
     def count(result: MatchResult, fills: list[Fill]) -> None:
@@ -170,6 +206,7 @@ def test_random_trading_never_fills_a_pair_beyond_its_quantity(
             count(first, [])
             count(second, [])
             pairs.append(legs)
+            members.append({legs[0].order_id, legs[1].order_id})
         elif roll < 0.6 and mode is BOOK:
             side = rng.choice([BUY, SELL])
             count(
@@ -181,6 +218,23 @@ def test_random_trading_never_fills_a_pair_beyond_its_quantity(
         elif roll < 0.7 and pairs:
             a, b = rng.choice(pairs)
             m.cancel(rng.choice([a, b]).order_id)
+        elif roll < 0.8 and any(a.order_id in m.pairs for a, _ in pairs):
+            # a leg replaced at a new price takes its place
+            at = rng.choice([k for k, (a, _) in enumerate(pairs) if a.order_id in m.pairs])
+            take, cut = pairs[at]
+            away = rng.randint(1, 6) * 50
+            up = away if take.side is SELL else -away
+            if rng.random() < 0.5:
+                new = limit(take.side, take.quantity, max(1, price + up), "P")
+                old, now = take, (new, cut)
+            else:
+                new = stop(cut.side, cut.quantity, stop_price=max(1, price - up), account="P")
+                old, now = cut, (take, new)
+            result = m.replace(old.order_id, old.quantity, new, step, ids)
+            if result is not None:
+                count(result.result, [])
+                pairs[at] = now
+                members[at].add(new.order_id)
         else:
             fills = m.update_price(max(100, price + rng.randint(-250, 250)), step, ids)
             for fill in fills:
@@ -189,6 +243,7 @@ def test_random_trading_never_fills_a_pair_beyond_its_quantity(
                         filled_by[order_id] += fill.quantity
         settle_triggered()
         m.audit()
-        for a, b in pairs:
-            assert filled_by[a.order_id] + filled_by[b.order_id] <= a.quantity, (a, b)
-    assert sum(filled_by[a.order_id] + filled_by[b.order_id] for a, b in pairs) > 0
+        for (a, b), versions in zip(pairs, members, strict=True):
+            assert sum(filled_by[leg] for leg in versions) <= a.quantity, (a, b, versions)
+    assert sum(filled_by[leg] for versions in members for leg in versions) > 0
+    assert sum(len(versions) > 2 for versions in members) > 5  # legs were replaced
