@@ -463,6 +463,75 @@ class Model:
             self.enter(new)
         return "replaced"
 
+    def replace_leg(self, order: ModelOrder, new_id: str, price: int) -> str:
+        """Replace a working exit leg's price (a take-profit's limit, a stop-loss's stop): the
+        new leg is for what the old one had left and takes its place in its pair; answer as
+        `replace` does."""
+        if order.final or order.status == "held" or (order.legs and order.sibling is None):
+            return "not_replaceable"
+        other = self.sibling(order)
+        limit = price if order.order_type == "limit" else order.limit
+        stop = price if order.order_type != "limit" else None
+        if other is not None:
+            profit, loss = (other.limit, stop) if order.shadow else (limit, other.stop)
+            assert profit is not None
+            assert loss is not None
+            if not (profit > loss if order.side == "sell" else profit < loss):
+                return "invalid"
+        account = self.accounts[order.account]
+        reserve = self.reserve_price(order.symbol, order.side, limit, stop, None)
+        if reserve is not None:  # a buy
+            available = account.cash - account.reserved
+            if other is not None and order.shadow:
+                assert other.reserve is not None
+                assert other.limit is not None
+                need = other.remaining * (max(other.limit, reserve) - other.reserve)
+            else:
+                if other is not None:
+                    assert other.reserve is not None
+                    reserve = max(reserve, other.reserve)
+                assert order.reserve is not None
+                credit = order.remaining * min(order.reserve, reserve)
+                need = reserve * order.remaining - credit
+            if need > available:
+                return "rejected"
+        kept = order.order_type == "limit" and limit == order.limit
+        self.release(order)
+        order.status = "replaced"
+        new = ModelOrder(
+            new_id,
+            order.account,
+            order.symbol,
+            order.side,
+            order.remaining,
+            limit,
+            reserve,
+            order.tif,
+            order.seq if kept else self.next_seq(),
+            order_type=order.order_type,
+            stop=stop,
+            sibling=order.sibling,
+            shadow=order.shadow,
+            order_class=order.order_class,
+            legs=order.legs,
+        )
+        self.orders[new_id] = new
+        if other is not None:
+            other.sibling = new_id
+            if new.shadow and reserve is not None:  # its take-profit holds at the dearer
+                before = self.held_by(other)
+                assert other.limit is not None
+                other.reserve = max(other.limit, reserve)
+                account.reserved += self.held_by(other) - before
+        held = self.held_by(new)
+        if new.side == "buy":
+            account.reserved += held
+        else:
+            account.reserved_shares[new.symbol] = account.reserved_shares.get(new.symbol, 0) + held
+        if not kept:
+            self.start(new)
+        return "replaced"
+
 
 prices = st.sampled_from([9_970, 9_980, 9_990, 10_000, 10_010, 10_020, 10_030])
 """A few prices near the start, so that orders meet at the same price (time priority counts)
@@ -768,6 +837,34 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
         expected = self.model.replace(order, new.order_id if new else "", total, limit)
         self.model.settle()
         assert answer == expected, (order, total, limit, new)
+
+    @precondition(lambda self: any(o.order_class != "simple" for o in self.model.orders.values()))
+    @rule(data=st.data(), price=prices)
+    def replace_leg(self, data: st.DataObject, price: int) -> None:
+        """Move an open exit leg's price (or try to: an entry or a held leg is not replaced;
+        nor are prices that cross)."""
+        candidates = sorted(
+            o.order_id
+            for o in self.model.orders.values()
+            if o.order_class != "simple" and not o.triggered and not o.final
+        )
+        if not candidates:
+            return
+        order = self.model.orders[data.draw(st.sampled_from(candidates))]
+        value = Decimal(price) / 100
+        try:
+            if order.order_type == "limit":
+                new = self.broker.replace_order(order.order_id, None, value)
+            else:
+                new = self.broker.replace_order(order.order_id, None, stop_price=value)
+            answer = "rejected" if new.status.value == "rejected" else "replaced"
+        except OrderNotReplaceableError:
+            answer, new = "not_replaceable", None
+        except ValidationError:
+            answer, new = "invalid", None
+        expected = self.model.replace_leg(order, new.order_id if new else "", price)
+        self.model.settle()
+        assert answer == expected, (order, price, new)
 
     @precondition(lambda self: self.model.orders)
     @rule(data=st.data())
