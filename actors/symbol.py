@@ -283,11 +283,16 @@ class SymbolActor(BrokerActor):
         fact = replaced(self.market.symbol, message.order_id, message.new, now)
         waits = self._tell_makers(found.result.fills, found.result, now)
         waits += self.services.durable(fact)
-        if self.market.triggered:
-            waits += self._tell_triggered()
-        self._price_moved(old, now)
+        triggered = new_future() if self.market.triggered else None
+        if triggered is not None:
+            waits += (triggered,)
         answer = BookReplaced(message.order_id, found, message.reply, waits, now)
+        # Its account learns of the new order first: the stops its trades triggered may trade
+        # with it, or be its pair's other leg, and their news names it.
         message.account_ref.tell(answer)
+        if triggered is not None:
+            triggered.set(AfterAll(None, self._tell_triggered()))
+        self._price_moved(old, now)
 
     @handles(RemoveFromBook)
     def _remove(self, message: RemoveFromBook) -> None:

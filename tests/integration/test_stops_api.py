@@ -459,3 +459,23 @@ def test_replaces_racing_fills_and_cancels_lose_and_double_nothing(broker: Broke
             assert order.filled_quantity <= order.quantity
             if order.status is OrderStatus.REPLACED:
                 assert order.replaced_by is not None
+
+
+def test_a_replace_whose_trades_trigger_a_stop_that_trades_with_the_new_order(
+    broker: Brokerage,
+) -> None:
+    """The new order's account hears of it before the news of the stops its trades triggered,
+    which name it when they trade with its rest."""
+    replacer, seller, stopper = (funded(broker, user) for user in ("R", "M", "S"))
+    broker.grant_shares(seller, "BOOK", 2, "100")
+    broker.grant_shares(stopper, "BOOK", 5, "100")
+    broker.place_order(seller, "BOOK", "sell", 2, "limit", "99")
+    stop = broker.place_order(stopper, "BOOK", "sell", 5, "stop", stop_price="99")
+    old = broker.place_order(replacer, "BOOK", "buy", 10, "limit", "98")
+
+    new = broker.replace_order(old.order_id, 10, "99")  # buys 2 at 99: the stop sells into it
+
+    new = broker.get_order(new.order_id)
+    assert (new.status, new.filled_quantity) == (OrderStatus.PARTIALLY_FILLED, 7)
+    assert broker.get_order(stop.order_id).status is OrderStatus.EXECUTED
+    assert broker.balance(replacer).reserved == Decimal("297.00")  # 3 x 99.00 left
