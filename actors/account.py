@@ -71,6 +71,7 @@ from engine.journal import (
     accepted,
     apply_watchlist_edit,
     refused,
+    replaced,
 )
 from engine.matching import MatchResult, OrderTicket
 from engine.orders import CancelReason, Order, OrderStatus, OrderType, RejectReason
@@ -413,14 +414,23 @@ class AccountActor(BrokerActor):
         new = message.factory.create(
             message.order_id, terms, message.created_ns, price, message.placed_monotonic_ns
         )
-        if message.market_open:
+        if not message.market_open:  # refused as a new order would be; the old one stays
+            reason: RejectReason | None = RejectReason.MARKET_CLOSED
+        elif old.status is OrderStatus.HELD:
+            reason = None
+        else:
             reason = account.begin_replace(old.order_id, new)
-        else:  # refused as a new order would be; the old one stays
-            reason = RejectReason.MARKET_CLOSED
         if reason is not None:  # answered, kept nowhere; its id is spent, durably
             new.reject(reason, message.created_ns)
             rejected(self.services, new, reason, self.log)
             self.services.answer(message.reply, new.snapshot(), refused(new, kept=False))
+            return
+        if old.status is OrderStatus.HELD:  # in no book yet: replaced here
+            account.replace_held(old.order_id, new, message.created_ns)
+            self.books[new.order_id] = self.books.pop(old.order_id)
+            self._was_replaced(old, new, kept_priority=False)
+            fact = replaced(old.symbol, old.order_id, new, message.created_ns)
+            self.services.answer(message.reply, new.snapshot(), fact, self._outbox())
             return
         if self.verbose:
             self.log.info("order.replacing", order_id=old.order_id, by=new.order_id)
@@ -439,6 +449,15 @@ class AccountActor(BrokerActor):
         old = account.order(message.order_id)
         book = self.books.pop(message.order_id)
         self.books[new.order_id] = book
+        self._was_replaced(old, new, kept_priority=found.kept_priority)
+        result = found.result
+        self._apply_result(new.order_id, result, message.at_ns, result.triggered)
+        self._finished(new)
+        self._applied(f"replaced:{message.order_id}")
+        message.reply.set(AfterAll(new.snapshot(), message.waits))
+
+    def _was_replaced(self, old: Order, new: Order, *, kept_priority: bool) -> None:
+        """Count, log and tell of `old` replaced by `new`."""
         self.metrics.count("orders_replaced")
         if self.verbose:
             self.log.info(
@@ -446,15 +465,10 @@ class AccountActor(BrokerActor):
                 order_id=old.order_id,
                 by=new.order_id,
                 symbol=old.symbol,
-                kept_priority=found.kept_priority,
+                kept_priority=kept_priority,
             )
         self.services.publish(OrderReplaced, lambda: OrderReplaced(old.snapshot(), new.snapshot()))
         self.services.publish(OrderAccepted, lambda: OrderAccepted(new.snapshot()))
-        result = found.result
-        self._apply_result(new.order_id, result, message.at_ns, result.triggered)
-        self._finished(new)
-        self._applied(f"replaced:{message.order_id}")
-        message.reply.set(AfterAll(new.snapshot(), message.waits))
 
     @handles(RemovedFromBook)
     def _removed(self, message: RemovedFromBook) -> None:

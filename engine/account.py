@@ -498,8 +498,8 @@ class Account:
 
         Raises:
             OrderNotReplaceableError: if the order is finished or has a replace pending, is
-                the entry of a bracket or OTO, a held leg, or the other leg of a pair being
-                replaced.
+                the entry of a bracket or OTO, held (`replace_held` replaces a held leg), or
+                the other leg of a pair being replaced.
             ValidationError: if the new total is not above what the old order filled, or a
                 leg's new terms change more than its prices, or cross them.
             DuplicateError: if `new` has a client order id another order has.
@@ -508,6 +508,8 @@ class Account:
         if old.status.is_final or order_id in self.replacing:
             state = "being replaced" if order_id in self.replacing else old.status.value
             raise OrderNotReplaceableError(order_id, state)
+        if old.status is _HELD:  # in no book: replace_held replaces it
+            raise OrderNotReplaceableError(order_id, "held: in no book yet")
         if old.order_class is not OrderClass.SIMPLE:
             self._check_leg_replace(old, new)
         if new.quantity <= old.filled_quantity:
@@ -560,12 +562,14 @@ class Account:
         in force is its pair's, and its take-profit stays on the far side of its stop-loss.
 
         Raises:
-            OrderNotReplaceableError: for an entry with legs, or a held leg.
+            OrderNotReplaceableError: for an entry with legs, or a leg whose other leg is
+                being replaced.
             ValidationError: for a new quantity or time in force, or prices that cross.
         """
-        if old.status is _HELD or (old.legs and old.sibling is None):
-            what = "held until its entry ends" if old.status is _HELD else "the entry of"
-            raise OrderNotReplaceableError(old.order_id, f"{what} a {old.order_class.value} order")
+        if old.legs and old.sibling is None:
+            raise OrderNotReplaceableError(
+                old.order_id, f"the entry of a {old.order_class.value} order"
+            )
         if old.sibling in self.replacing:
             raise OrderNotReplaceableError(old.order_id, "the other leg is being replaced")
         if new.quantity != old.quantity:
@@ -602,6 +606,32 @@ class Account:
                 f"for {new.side.value} exits",
                 cents_to_decimal(price),
             )
+
+    def replace_held(self, order_id: OrderId, new: Order, at_ns: int) -> None:
+        """Replace the held exit leg `order_id` by `new`, held too (it reserves nothing until
+        its entry ends, then works for what the entry filled), in its place in its pair.
+
+        Raises:
+            OrderNotReplaceableError: if the order is not a held leg.
+            ValidationError: for new terms other than prices, or prices that cross.
+            DuplicateError: if `new` has a client order id another order has.
+        """
+        old = self.order(order_id)
+        if old.status is not _HELD:
+            raise OrderNotReplaceableError(order_id, old.status.value)
+        self._check_leg_replace(old, new)
+        if new.client_order_id is not None and new.client_order_id in self.client_ids:
+            raise DuplicateError("client_order_id", new.client_order_id)
+        other = self.open.get(old.sibling) if old.sibling is not None else None
+        if other is not None and not old.shadow and new.side is Side.BUY:
+            new.reserve_price = self._pair_reserve(new, other)
+        self.apply_held_replace(order_id, new, at_ns)
+
+    def apply_held_replace(self, order_id: OrderId, new: Order, at_ns: int) -> None:
+        """Mark the held leg `order_id` REPLACED by `new`, held in its place (a replay does
+        this as recorded)."""
+        new.status = _HELD
+        self.apply_replace(order_id, new, self.order(order_id).quantity, at_ns)
 
     def _release_hold(self, order_id: OrderId) -> Order:
         """Release what `begin_replace` held for the replace of `order_id`; return the new

@@ -276,6 +276,12 @@ class HeldCancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldReplaced(Replaced):
+    """Its owner replaced a held exit leg by a new held leg (account actor): the fields as a
+    `Replaced` fact has them, `symbol` the leg's."""
+
+
+@dataclass(frozen=True, slots=True)
 class WatchlistChanged:
     """A watchlist edit succeeded (account actor); `command` is the encoded command."""
 
@@ -325,6 +331,7 @@ Fact = (
     | SelfTradeSet
     | Replaced
     | HeldCancelled
+    | HeldReplaced
 )
 """Every fact the journal holds."""
 
@@ -359,10 +366,12 @@ def accepted(order: Order) -> Accepted:
 
 
 def replaced(symbol: Symbol, order_id: OrderId, new: Order, at_ns: int) -> Replaced:
-    """The fact of `order_id` replaced by `new` (for its total quantity)."""
+    """The fact of `order_id` replaced by `new` (for its total quantity); of a held leg
+    replaced by a held one if `new` is held."""
     terms = _terms(new)
     del terms["symbol"]
-    return Replaced(symbol, order_id, at_ns, **terms)
+    kind = HeldReplaced if new.status is OrderStatus.HELD else Replaced
+    return kind(symbol, order_id, at_ns, **terms)
 
 
 def refused(order: Order, *, kept: bool) -> Refused:
@@ -672,6 +681,11 @@ class State:
     def _held_cancelled(self, fact: HeldCancelled) -> None:
         self.accounts[fact.account_id].cancel_held(fact.order_id, fact.at_ns)
 
+    def _held_replaced(self, fact: HeldReplaced) -> None:
+        self.next_order = max(self.next_order, id_number(fact.order_id, "O-"))
+        self.routes[fact.order_id] = fact.account_id
+        self.accounts[fact.account_id].apply_held_replace(fact.replaced, _order(fact), fact.at_ns)
+
     def _interrupted(self, fact: Interrupted) -> None:
         account = self.accounts[self.routes[fact.order_id]]
         account.cancel_rest(fact.order_id, CancelReason.INTERRUPTED, fact.at_ns)
@@ -844,6 +858,7 @@ _APPLY: dict[type, Any] = {
     Note: State._note,
     Interrupted: State._interrupted,
     HeldCancelled: State._held_cancelled,
+    HeldReplaced: State._held_replaced,
     WatchlistChanged: State._watchlist,
     AlertAdded: State._alert_added,
     AlertRemoved: State._alert_removed,

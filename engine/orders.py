@@ -155,7 +155,9 @@ _FINAL = frozenset(
 )
 
 _TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    OrderStatus.HELD: frozenset({OrderStatus.PENDING, OrderStatus.CANCELLED, OrderStatus.REJECTED}),
+    OrderStatus.HELD: frozenset(
+        {OrderStatus.PENDING, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.REPLACED}
+    ),
     OrderStatus.PENDING: frozenset(
         {
             OrderStatus.PARTIALLY_FILLED,

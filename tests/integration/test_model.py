@@ -464,11 +464,12 @@ class Model:
         return "replaced"
 
     def replace_leg(self, order: ModelOrder, new_id: str, price: int) -> str:
-        """Replace a working exit leg's price (a take-profit's limit, a stop-loss's stop): the
-        new leg is for what the old one had left and takes its place in its pair; answer as
-        `replace` does."""
-        if order.final or order.status == "held" or (order.legs and order.sibling is None):
+        """Replace an exit leg's price (a take-profit's limit, a stop-loss's stop): the new
+        leg is for what the old one had left and takes its place in its pair and under its
+        entry (held if it was); answer as `replace` does."""
+        if order.final or (order.legs and order.sibling is None):
             return "not_replaceable"
+        was_held = order.status == "held"
         other = self.sibling(order)
         limit = price if order.order_type == "limit" else order.limit
         stop = price if order.order_type != "limit" else None
@@ -480,7 +481,10 @@ class Model:
                 return "invalid"
         account = self.accounts[order.account]
         reserve = self.reserve_price(order.symbol, order.side, limit, stop, None)
-        if reserve is not None:  # a buy
+        if reserve is not None and was_held and other is not None and not order.shadow:
+            assert other.reserve is not None
+            reserve = max(reserve, other.reserve)  # held: it holds nothing yet
+        elif reserve is not None and not was_held:  # a working buy
             available = account.cash - account.reserved
             if other is not None and order.shadow:
                 assert other.reserve is not None
@@ -495,7 +499,7 @@ class Model:
                 need = reserve * order.remaining - credit
             if need > available:
                 return "rejected"
-        kept = order.order_type == "limit" and limit == order.limit
+        kept = not was_held and order.order_type == "limit" and limit == order.limit
         self.release(order)
         order.status = "replaced"
         new = ModelOrder(
@@ -516,6 +520,11 @@ class Model:
             legs=order.legs,
         )
         self.orders[new_id] = new
+        if was_held:
+            new.status = "held"
+        for entry in self.orders.values():
+            if order.order_id in entry.legs:
+                entry.legs = tuple(new_id if leg == order.order_id else leg for leg in entry.legs)
         if other is not None:
             other.sibling = new_id
             if new.shadow and reserve is not None:  # its take-profit holds at the dearer
@@ -528,7 +537,7 @@ class Model:
             account.reserved += held
         else:
             account.reserved_shares[new.symbol] = account.reserved_shares.get(new.symbol, 0) + held
-        if not kept:
+        if not kept and not was_held:
             self.start(new)
         return "replaced"
 
@@ -841,8 +850,8 @@ class BrokerageMatchesModel(RuleBasedStateMachine):
     @precondition(lambda self: any(o.order_class != "simple" for o in self.model.orders.values()))
     @rule(data=st.data(), price=prices)
     def replace_leg(self, data: st.DataObject, price: int) -> None:
-        """Move an open exit leg's price (or try to: an entry or a held leg is not replaced;
-        nor are prices that cross)."""
+        """Move an open exit leg's price, held or working (or try to: an entry is not
+        replaced, nor are prices that cross)."""
         candidates = sorted(
             o.order_id
             for o in self.model.orders.values()

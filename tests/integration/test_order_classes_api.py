@@ -108,8 +108,14 @@ def test_a_resting_entry_holds_its_legs_and_a_cancel_before_any_fill_cancels_the
     assert listed == {entry.order_id, *entry.legs}
     with pytest.raises(OrderNotReplaceableError, match="the entry of a bracket order"):
         broker.replace_order(entry.order_id, 6)
-    with pytest.raises(OrderNotReplaceableError, match="held until its entry ends"):
-        broker.replace_order(entry.legs[1], None, stop_price="91")
+    moved = broker.replace_order(entry.legs[1], None, stop_price="91")  # held, in its place
+    assert (moved.status, moved.stop_price, moved.replaces) == (
+        OrderStatus.HELD,
+        91,
+        entry.legs[1],
+    )
+    entry = broker.get_order(entry.order_id)
+    assert entry.legs[1] == moved.order_id
 
     broker.cancel_order(entry.order_id)
 
@@ -318,6 +324,40 @@ def test_an_exit_leg_is_replaced_for_new_prices_and_takes_its_place_in_the_pair(
     assert held(broker, account, "AAPL") == (0, 0)
 
 
+def test_held_legs_are_replaced_in_their_place_and_work_at_their_new_prices(
+    broker: Brokerage,
+) -> None:
+    buyer, seller = funded(broker, "U1"), funded(broker, "U2")
+    broker.grant_shares(buyer, "BOOK", 5, "90")
+    entry = broker.place_order(
+        buyer,
+        "BOOK",
+        "sell",
+        5,
+        "limit",
+        "100",
+        order_class="bracket",
+        take_profit={"limit_price": "95"},
+        stop_loss={"stop_price": "105"},
+    )
+    profit = broker.replace_order(entry.legs[0], None, limit_price="96")
+    loss = broker.replace_order(entry.legs[1], None, stop_price="108")
+    assert {profit.status, loss.status} == {OrderStatus.HELD}
+    assert broker.balance(buyer).reserved == 0  # held legs hold nothing
+    with pytest.raises(ValidationError):  # a held leg's prices may not cross either
+        broker.replace_order(loss.order_id, None, stop_price="95")
+    with pytest.raises(ValidationError):
+        broker.replace_order(loss.order_id, 4, stop_price="107")
+
+    broker.place_order(seller, "BOOK", "buy", 5, "limit", "100")  # the entry sells: legs work
+
+    profit, loss = broker.get_order(profit.order_id), broker.get_order(loss.order_id)
+    assert (profit.status, profit.limit_price, profit.quantity) == (OrderStatus.PENDING, 96, 5)
+    assert (loss.status, loss.stop_price) == (OrderStatus.PENDING, 108)
+    assert broker.balance(buyer).reserved == Decimal("567.00")  # 5 x collar(108.00), once
+    assert broker.get_order(entry.order_id).legs == (profit.order_id, loss.order_id)
+
+
 def test_a_buy_pair_holds_at_the_dearer_leg_as_its_legs_are_replaced(broker: Brokerage) -> None:
     account = funded(broker, "U1")
     broker.grant_shares(account, "AAPL", 10, "100")
@@ -445,14 +485,17 @@ def test_a_restart_keeps_held_and_working_legs(tmp_path: Any) -> None:
         account = funded(broker, "U1")
         working = broker.place_order(account, "AAPL", "buy", 10, "market", **BRACKET)
         waiting = broker.place_order(account, "AAPL", "buy", 3, "limit", "145", **BRACKET)
-        replaced = [  # replaced legs come back in their pair too
+        replaced = [  # replaced legs come back in their pair too, held ones held
             broker.replace_order(working.legs[0], None, limit_price="161").order_id,
             broker.replace_order(working.legs[1], None, stop_price="141").order_id,
+            broker.replace_order(waiting.legs[1], None, stop_price="140.50").order_id,
         ]
     with Brokerage(store=store) as broker:
         working = broker.get_order(working.order_id)
-        assert list(working.legs) == replaced
+        waiting = broker.get_order(waiting.order_id)
+        assert [*working.legs, waiting.legs[1]] == replaced
         assert broker.get_order(replaced[1]).stop_price == 141
+        assert broker.get_order(replaced[2]).stop_price == Decimal("140.50")
         assert {broker.get_order(leg).status for leg in waiting.legs} == {OrderStatus.HELD}
         assert held(broker, account, "AAPL") == (10, 10)
         broker.update_price("AAPL", "144")  # the entry fills: its legs work
