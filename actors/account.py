@@ -196,7 +196,7 @@ class AccountActor(BrokerActor):
                     durable = journal.append(fact, self._outbox())
                     message.reply.set(AfterAll(order.snapshot(), (durable,)))
             if journaled and keep:  # the gateway journaled its refusal: its row goes with this
-                self._applied(f"kept:{order.order_id}")
+                self._applied("kept", order.order_id)
             return
         if journal is not None:
             journal.append(accepted(order))  # the reply waits for the match, journaled later
@@ -310,7 +310,11 @@ class AccountActor(BrokerActor):
         result = message.result
         order = self._apply_result(message.order_id, result, message.at_ns, result.triggered)
         changed = result.fills or result.cancel_reason is not None or result.triggered is not None
-        follow = self._applied(f"match:{message.order_id}") if changed else ()  # else no news
+        account = self.account
+        if changed and (self.services.journal is not None or account.knock_on or account.activated):
+            follow = self._applied("match", message.order_id)
+        else:  # nothing to tell, or no one, and nothing to follow up: the common case
+            follow = ()
         if message.reply is not None:
             if message.answer_for is not None:  # a pair: its first leg answers for both
                 order = self.account.order(message.answer_for)
@@ -321,7 +325,7 @@ class AccountActor(BrokerActor):
     def _settle_triggered(self, message: SettleTriggered) -> None:
         trigger = (message.stop_price, message.mark)
         self._apply_result(message.order_id, message.result, message.at_ns, trigger)
-        _done(message.done, self._applied(f"triggered:{message.order_id}"))
+        _done(message.done, self._applied("triggered", message.order_id))
 
     def _apply_result(
         self,
@@ -355,12 +359,14 @@ class AccountActor(BrokerActor):
             )
         return order
 
-    def _applied(self, key: str) -> tuple[Any, ...]:
-        """Tell the journal (if any) this account applied the effect `key` of a book's fact
-        (with the orders it finished and the transactions it made, for the history), then
-        follow up (`_follow_up`: what it returns, the caller waits on)."""
+    def _applied(self, kind: str, *ids: str) -> tuple[Any, ...]:
+        """Tell the journal (if any) this account applied the effect `kind:id...` of a book's
+        fact (with the orders it finished and the transactions it made, for the history), then
+        follow up (`_follow_up`: what it returns, the caller waits on). The key is made only
+        for a journal: this runs at every fill."""
         journal = self.services.journal
         if journal is not None:
+            key = ":".join((kind, *ids))
             journal.append(Applied(self.account.account_id, key), self._outbox())
         account = self.account
         if account.knock_on or account.activated:
@@ -374,14 +380,14 @@ class AccountActor(BrokerActor):
     @handles(SettleFill)
     def _settle_fill(self, message: SettleFill) -> None:
         self._settle(message.order_id, message.fill)
-        follow = self._applied(f"fill:{message.fill.trade_id}:{message.order_id}")
-        if message.done is not None:
-            _done(message.done, follow)
+        follow = self._applied("fill", message.fill.trade_id, message.order_id)
+        if message.done is not None:  # (what _done does, inline: the order path)
+            message.done.set(AfterAll(None, follow) if follow else None)
 
     @handles(OrderExpired)
     def _expired(self, message: OrderExpired) -> None:
         self._cancel(message.order_id, message.reason, message.at_ns)
-        _done(message.done, self._applied(f"expired:{message.order_id}"))
+        _done(message.done, self._applied("expired", message.order_id))
 
     @handles(CancelOrder)
     def _cancel_order(self, message: Request[CancelOrder]) -> None:
@@ -453,7 +459,7 @@ class AccountActor(BrokerActor):
         result = found.result
         self._apply_result(new.order_id, result, message.at_ns, result.triggered)
         self._finished(new)
-        self._applied(f"replaced:{message.order_id}")
+        self._applied("replaced", message.order_id)
         message.reply.set(AfterAll(new.snapshot(), message.waits))
 
     def _was_replaced(self, old: Order, new: Order, *, kept_priority: bool) -> None:
@@ -479,7 +485,7 @@ class AccountActor(BrokerActor):
             assert order.status.is_final, f"{order.order_id} neither resting nor final"
             raise OrderNotCancellableError(order.order_id, order.status.value)
         cancelled = self._cancel(message.order_id, CancelReason.REQUESTED, message.at_ns)
-        waits = self._applied(f"removed:{message.order_id}")
+        waits = self._applied("removed", message.order_id)
         if message.durable is not None:
             waits = (message.durable, *waits)
         message.reply.set(AfterAll(cancelled.snapshot(), waits) if waits else cancelled.snapshot())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from actors.account import AccountActor, rejected
 from actors.base import BrokerActor, handles, send
@@ -331,15 +331,21 @@ class GatewayActor(BrokerActor):
         account_ref = self._account(command.account_id)
         symbol_ref = self._symbol(command.symbol)
         account_id = command.account_id
-        order_id = self._new_order_id()
+        self.next_order += 1  # (what _new_order_id does, inline: the order path)
+        order_id = OrderId(f"O-{self.next_order:06d}")
         now = self.clock()
         price = self.prices[command.symbol]
         order = self.factory.create(order_id, command, now, price, message.placed_monotonic_ns)
         self.routes[order_id] = account_id
         legs: tuple[Order, ...] = ()
-        if isinstance(command, PlaceWithExits) and message.admitted:  # its legs come with it
+        if command.has_exits and message.admitted:  # its legs come with it
             made = self.factory.create_legs(
-                order, command, self._new_order_id, now, price, message.placed_monotonic_ns
+                order,
+                cast(PlaceWithExits, command),
+                self._new_order_id,
+                now,
+                price,
+                message.placed_monotonic_ns,
             )
             legs = tuple(made)
             for leg in legs:

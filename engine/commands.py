@@ -17,7 +17,7 @@ import dataclasses
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.alerts import AlertCondition
 from engine.codec import Codec
@@ -217,6 +217,8 @@ class PlaceOrder:
     trail_price: int | None = None
     trail_bps: int | None = None
     self_trade: SelfTradePrevention | None = None
+    has_exits: ClassVar[bool] = False
+    """Whether it is a `PlaceWithExits` (a class attribute: no call to ask on the order path)."""
 
     @classmethod
     def parse(
@@ -404,6 +406,7 @@ class PlaceWithExits(PlaceOrder):
     A class of its own, so that a simple order's command carries none of these fields (the
     order path builds one per order)."""
 
+    has_exits: ClassVar[bool] = True
     order_class: OrderClass = OrderClass.BRACKET
     take_profit: int | None = None
     """The take-profit leg's limit price."""
