@@ -557,9 +557,10 @@ class Account:
         return max(holder.limit_price, shadow.reserve_price)
 
     def _check_leg_replace(self, old: Order, new: Order) -> None:
-        """An order of a class may be replaced only as a working exit leg (an OCO's take-profit
-        too), for new prices: its quantity follows its entry's and its pair's fills, its time
-        in force is its pair's, and its take-profit stays on the far side of its stop-loss.
+        """An order of a class may be replaced only as an exit leg, held or working (an OCO's
+        take-profit too), for new prices: its quantity follows its entry's and its pair's
+        fills, its time in force is its pair's, and its take-profit stays on the far side of
+        its stop-loss.
 
         Raises:
             OrderNotReplaceableError: for an entry with legs, or a leg whose other leg is
@@ -682,14 +683,14 @@ class Account:
         parent = self.orders.get(old.parent) if old.parent is not None else None
         if parent is not None:
             parent.legs = tuple(new.order_id if leg == old.order_id else leg for leg in parent.legs)
-        holder = self.open.get(old.sibling) if old.sibling is not None else None
-        if holder is None:
+        other = self.open.get(old.sibling) if old.sibling is not None else None
+        if other is None:
             return
-        holder.sibling = new.order_id
-        if new.shadow and new.side is Side.BUY:
-            before = holder.reserved_cents
-            holder.reserve_price = self._pair_reserve(holder, new)
-            self.reserved_cash += holder.reserved_cents - before
+        other.sibling = new.order_id
+        if new.shadow and new.side is Side.BUY:  # the other holds for both
+            before = other.reserved_cents
+            other.reserve_price = self._pair_reserve(other, new)
+            self.reserved_cash += other.reserved_cents - before
 
     def record_refused(self, order: Order) -> None:
         """Keep in the history a refused order (by its pre-trade check, or before it)."""

@@ -1038,7 +1038,8 @@ class Brokerage:
         they are cancelled (`entry_unfilled`). The two exit legs are one-cancels-other: a fill
         of either takes as many shares off the other, and when either ends the other is
         cancelled (`oco`); they reserve once for both. Their time in force is the order's
-        ("gtc" or "day"). Orders of a class are not replaced (cancel and place again).
+        ("gtc" or "day"). A leg's prices may be replaced, held or working (`replace_order`);
+        an entry with legs is not replaced (cancel and place again).
         """
         placed = time.perf_counter_ns()
         command = PlaceOrder.parse(
@@ -1110,9 +1111,15 @@ class Brokerage:
         order stays. A replace racing a fill is settled after that fill: the fill counts
         toward the total, and no share is lost or counted twice.
 
+        An exit leg of a bracket, OTO or OCO order (held or working) is replaced for new
+        prices only: the new leg takes the old one's place under its entry and in its pair, for
+        what the old one had left; its take-profit must stay beyond its stop-loss.
+
         Raises `OrderNotReplaceableError` for an order that is finished (it may have filled
-        meanwhile), a market order or one with a replace pending; `ValidationError` for a term
-        its type does not use or a total not above what it filled."""
+        meanwhile), a market order, one with a replace pending, the entry of a bracket or OTO,
+        or a leg whose other leg has a replace pending; `ValidationError` for a term its type
+        does not use, a total not above what it filled, or a leg's new quantity, time in force
+        or crossing prices."""
         command = ReplaceOrder.parse(
             order_id,
             quantity,
