@@ -41,6 +41,29 @@ def held(broker: Brokerage, account: str, symbol: str) -> tuple[int, int]:
     return 0, 0
 
 
+def with_exits(
+    broker: Brokerage,
+    account: str,
+    symbol: str,
+    side: str,
+    quantity: int,
+    kind: str,
+    limit: str | None = None,
+    *,
+    order_class: str = "bracket",
+    profit: str | None = None,
+    loss: str | None = None,
+) -> Any:
+    """Place an order with exit legs: `profit` the take-profit's limit price, `loss` the
+    stop-loss's stop price (None: no such leg)."""
+    terms: dict[str, Any] = {"order_class": order_class}
+    if profit is not None:
+        terms["take_profit"] = {"limit_price": profit}
+    if loss is not None:
+        terms["stop_loss"] = {"stop_price": loss}
+    return broker.place_order(account, symbol, side, quantity, kind, limit, **terms)
+
+
 def test_a_bracket_entry_fills_and_its_legs_work_once_for_the_shares_it_bought(
     broker: Brokerage,
 ) -> None:
@@ -329,17 +352,7 @@ def test_held_legs_are_replaced_in_their_place_and_work_at_their_new_prices(
 ) -> None:
     buyer, seller = funded(broker, "U1"), funded(broker, "U2")
     broker.grant_shares(buyer, "BOOK", 5, "90")
-    entry = broker.place_order(
-        buyer,
-        "BOOK",
-        "sell",
-        5,
-        "limit",
-        "100",
-        order_class="bracket",
-        take_profit={"limit_price": "95"},
-        stop_loss={"stop_price": "105"},
-    )
+    entry = with_exits(broker, buyer, "BOOK", "sell", 5, "limit", "100", profit="95", loss="105")
     profit = broker.replace_order(entry.legs[0], None, limit_price="96")
     loss = broker.replace_order(entry.legs[1], None, stop_price="108")
     assert {profit.status, loss.status} == {OrderStatus.HELD}
@@ -361,16 +374,7 @@ def test_held_legs_are_replaced_in_their_place_and_work_at_their_new_prices(
 def test_a_buy_pair_holds_at_the_dearer_leg_as_its_legs_are_replaced(broker: Brokerage) -> None:
     account = funded(broker, "U1")
     broker.grant_shares(account, "AAPL", 10, "100")
-    entry = broker.place_order(
-        account,
-        "AAPL",
-        "sell",
-        10,
-        "market",
-        order_class="bracket",
-        take_profit={"limit_price": "130"},
-        stop_loss={"stop_price": "152"},
-    )
+    entry = with_exits(broker, account, "AAPL", "sell", 10, "market", profit="130", loss="152")
     profit_id, loss_id = entry.legs
     assert broker.balance(account).reserved == Decimal("1596.00")  # 10 x collar(152.00)
 
@@ -395,15 +399,7 @@ def test_a_leg_replace_the_account_cannot_afford_is_refused_and_the_pair_stays(
 ) -> None:
     account = funded(broker, "U1", cash="100")
     broker.grant_shares(account, "AAPL", 10, "100")
-    entry = broker.place_order(
-        account,
-        "AAPL",
-        "sell",
-        10,
-        "market",
-        order_class="oto",
-        stop_loss={"stop_price": "152"},
-    )
+    entry = with_exits(broker, account, "AAPL", "sell", 10, "market", order_class="oto", loss="152")
     (loss_id,) = entry.legs
     broker.withdraw(account, broker.balance(account).available)
 
@@ -448,15 +444,8 @@ def test_a_replaced_take_profit_that_trades_at_once_takes_its_shares_off_the_sto
 ) -> None:
     seller, buyer = funded(broker, "U1"), funded(broker, "U2")
     broker.grant_shares(seller, "BOOK", 10, "100")
-    pair = broker.place_order(
-        seller,
-        "BOOK",
-        "sell",
-        10,
-        "limit",
-        order_class="oco",
-        take_profit={"limit_price": "110"},
-        stop_loss={"stop_price": "90"},
+    pair = with_exits(
+        broker, seller, "BOOK", "sell", 10, "limit", order_class="oco", profit="110", loss="90"
     )
     broker.place_order(buyer, "BOOK", "buy", 4, "limit", "105")
 
