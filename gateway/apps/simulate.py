@@ -178,14 +178,16 @@ class MarketMaker(Agent):
 
 class MomentumTrader(Agent):
     """Buys after a rise and sells after a fall of the symbol it watches; protects what it
-    buys with a bracket (a take-profit 3-6 % above, a stop-loss 2-4 % under) or with a
-    trailing stop (2-4 % under the high)."""
+    buys with a bracket (a take-profit 3-6 % above, a stop-loss 2-4 % under, which it raises
+    as the price rises) or with a trailing stop (2-4 % under the high)."""
 
     kind = "momentum"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.last: dict[Symbol, int] = {}
+        self.stops: dict[Symbol, tuple[str, int]] = {}
+        """Its latest bracket's stop-loss per symbol: leg id and stop price (cents)."""
 
     def act(self, sim: Simulation) -> None:
         symbol = self.rng.choice(self.symbols)
@@ -195,17 +197,22 @@ class MomentumTrader(Agent):
         if before is None or now == before:
             return
         if now > before:
+            if symbol in self.stops and self.raise_stop(sim, symbol, now):
+                return
             if self.rng.random() < 0.5:
                 up, down = self.rng.randint(300, 600), self.rng.randint(200, 400)
-                self.order(
+                stop = now * (10_000 - down) // 10_000
+                placed = self.order(
                     sim,
                     symbol,
                     "buy",
                     self.rng.randint(1, 5),
                     order_class="bracket",
                     take_profit={"limit_price": _price(now * (10_000 + up) // 10_000)},
-                    stop_loss={"stop_price": _price(now * (10_000 - down) // 10_000)},
+                    stop_loss={"stop_price": _price(stop)},
                 )
+                if placed.legs:
+                    self.stops[symbol] = (placed.legs[-1], stop)
                 return
             bought = self.order(sim, symbol, "buy", self.rng.randint(1, 5))
             if bought.filled_quantity:
@@ -220,6 +227,22 @@ class MomentumTrader(Agent):
                 )
         elif self.holds(sim, symbol):
             self.order(sim, symbol, "sell", min(5, self.holds(sim, symbol)))
+
+    def raise_stop(self, sim: Simulation, symbol: Symbol, now: int) -> bool:
+        """Raise its bracket's stop-loss to 2.5 % under the price if that is higher (held or
+        working, the leg is replaced in its place); return whether it did."""
+        leg, stop = self.stops[symbol]
+        higher = now * 9_750 // 10_000
+        if higher <= stop:
+            return False
+        try:
+            new = sim.broker.replace_order(leg, stop_price=_price(higher))
+        except (OrderNotReplaceableError, ValidationError):  # it ended, or would pass its pair
+            del self.stops[symbol]
+            return False
+        self.counts["raise stop-loss"] += 1
+        self.stops[symbol] = (new.order_id, higher)
+        return True
 
 
 class ValueTrader(Agent):
@@ -620,6 +643,8 @@ def simulate(
             view = LiveView()
             with Live(view.render(sim), console=console, refresh_per_second=2) as screen:
                 sim.run(on_tick=lambda s: screen.update(view.render(s)))
+            if not console.is_terminal:  # piped, the last view ends without a new line
+                console.line()
         else:
             sim.run()
         report = sim.finish()
