@@ -46,6 +46,7 @@ def main(store: str, acks_path: str, seed: int) -> None:
         def trade(n: int) -> None:
             rng = random.Random(seed * 100 + n)
             mine: list[str] = []
+            legs: list[str] = []  # brackets' exit legs, held or working, to move
             while True:
                 account = rng.choice(accounts)
                 roll = rng.random()
@@ -102,6 +103,15 @@ def main(store: str, acks_path: str, seed: int) -> None:
                             legs=list(order.legs),
                             status=order.status.value,
                         )
+                        legs.extend(order.legs)
+                    elif roll < 0.6 and legs:  # a leg's price moves: the new leg in its place
+                        old = legs.pop(rng.randrange(len(legs)))
+                        if broker.get_order(old).stop_price is not None:
+                            new = broker.replace_order(old, stop_price=str(rng.randint(94, 96)))
+                        else:
+                            new = broker.replace_order(old, limit_price=str(rng.randint(104, 106)))
+                        ack(kind="replace", old=old, new=new.order_id, status=new.status.value)
+                        legs.append(new.order_id)
                     else:
                         symbol = rng.choice(["MKT", "BK"])
                         side = rng.choice(["buy", "sell"])
