@@ -185,6 +185,12 @@ class PriceBody(Strict):
     price: Money
 
 
+class GrantBody(Strict):
+    symbol: Annotated[StrictStr, Field(min_length=1, max_length=16)]
+    quantity: Quantity
+    price: Annotated[Money, Field(description="the cost per share it is credited at")]
+
+
 # -- public --------------------------------------------------------------------------------------
 
 
@@ -677,6 +683,30 @@ def move_price(symbol: str, body: PriceBody, record: Caller, shared: Shared) -> 
     """Move a stock's price; resting limit orders it reaches fill (admin key)."""
     require_admin(record)
     return reply(shared.broker.update_price(symbol, body.price))
+
+
+@router.post(
+    "/admin/accounts/{account_id}/grants",
+    status_code=201,
+    tags=["admin"],
+    response_model=schema(Transaction),
+)
+def grant_shares(account_id: str, body: GrantBody, record: Caller, shared: Shared) -> JSONResponse:
+    """Credit shares to an account at a stated cost per share: an allocation, or a transfer
+    in from elsewhere (admin key). The account can then sell them; 404 for an unknown
+    account or symbol."""
+    require_admin(record)
+    granted = shared.broker.grant_shares(account_id, body.symbol, body.quantity, body.price)
+    return reply(granted, 201)
+
+
+@router.post(
+    "/admin/accounts/{account_id}/deposits", tags=["admin"], response_model=schema(Balance)
+)
+def deposit_for(account_id: str, body: AmountBody, record: Caller, shared: Shared) -> JSONResponse:
+    """Add cash to an account on its user's behalf (admin key); answer its new balance."""
+    require_admin(record)
+    return reply(shared.broker.deposit(account_id, body.amount))
 
 
 @router.get("/admin/metrics", tags=["admin"], response_model=schema(MetricsSnapshot))

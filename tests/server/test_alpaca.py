@@ -21,7 +21,7 @@ from alpaca.trading.requests import (
 )
 from alpaca.trading.stream import TradingStream
 
-from tests.server.conftest import Served
+from tests.server.conftest import ADMIN, Served
 
 
 def _client(served: Served, user: str, deposit: str = "10000") -> tuple[TradingClient, Any]:
@@ -665,3 +665,32 @@ def test_bracket_oto_and_oco_orders_nest_their_legs_and_stream(served: Served) -
     ):
         answer = served.client.post("/v2/orders", json={**body, **bad}, headers=opened["headers"])
         assert answer.status_code == 422, (bad, answer.text)
+
+
+def test_two_clients_trade_in_a_book_venue_once_the_admin_grants_shares(served: Served) -> None:
+    """In `book` mode a seller needs shares: before the admin grants them alpaca-py's sell is
+    refused (403, insufficient qty); after, two clients' crossing orders trade."""
+    served.broker.list_stock("VENU", "Venue Co", "20.00", mode="book")
+    seller, seller_opened = _client(served, "alpaca-venue-seller")
+    buyer, _ = _client(served, "alpaca-venue-buyer")
+    sell = LimitOrderRequest(
+        symbol="VENU", qty=5, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, limit_price=20
+    )
+    with pytest.raises(APIError) as refused:
+        seller.submit_order(sell)
+    assert refused.value.status_code == 403
+    grants = f"/api/admin/accounts/{seller_opened['account_id']}/grants"
+    body = {"symbol": "VENU", "quantity": 5, "price": "18.00"}
+    assert served.client.post(grants, json=body, headers=ADMIN).status_code == 201
+
+    resting = seller.submit_order(sell)
+    bought = buyer.submit_order(
+        LimitOrderRequest(
+            symbol="VENU", qty=5, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=20
+        )
+    )
+
+    assert bought.status == OrderStatus.FILLED
+    assert seller.get_order_by_id(resting.id).status == OrderStatus.FILLED
+    assert buyer.get_open_position("VENU").qty == "5"
+    assert Decimal(str(seller.get_account().cash)) == Decimal("10100.00")

@@ -339,3 +339,47 @@ def test_replacing_an_order_over_the_native_api(served: Served) -> None:
     )
     assert http.patch(f"/api/orders/{new['order_id']}", json={}, headers=me).status_code == 422
     http.delete(f"/api/orders/{new['order_id']}", headers=me)
+
+
+def test_admin_grants_shares_and_deposits_for_a_user(served: Served) -> None:
+    """A book-mode venue over the network: the admin gives a seller shares and a buyer cash,
+    then their crossing orders trade; a user's own key may do neither; bad grants change
+    nothing."""
+    http = served.client
+    served.broker.list_stock("GRNT", "Granted Co", "50.00", mode="book")
+    seller, buyer = served.signup("native-grant-s"), served.signup("native-grant-b", deposit="0")
+    grants = f"/api/admin/accounts/{seller['account_id']}/grants"
+    body = {"symbol": "GRNT", "quantity": 10, "price": "45.00"}
+    assert http.post(grants, json=body, headers=seller["headers"]).status_code == 403
+
+    granted = http.post(grants, json=body, headers=ADMIN)
+
+    assert granted.status_code == 201
+    assert (granted.json()["symbol"], granted.json()["quantity"]) == ("GRNT", 10)
+    deposits = f"/api/admin/accounts/{buyer['account_id']}/deposits"
+    assert http.post(deposits, json={"amount": "600"}, headers=buyer["headers"]).status_code == 403
+    balance = http.post(deposits, json={"amount": "600"}, headers=ADMIN)
+    assert (balance.status_code, balance.json()["cash"]) == (200, "600.00")
+    sell = {"symbol": "GRNT", "side": "sell", "quantity": 10, "type": "limit"}
+    sold = http.post("/api/orders", json={**sell, "limit_price": "50"}, headers=seller["headers"])
+    assert sold.json()["status"] == "pending"
+    buy = {"symbol": "GRNT", "side": "buy", "quantity": 10, "type": "limit"}
+    bought = http.post("/api/orders", json={**buy, "limit_price": "50"}, headers=buyer["headers"])
+    assert bought.json()["status"] == "executed"
+    for bad, status in (
+        ({**body, "quantity": 0}, 422),
+        ({**body, "quantity": "1e9999"}, 422),
+        ({**body, "price": "-1"}, 422),
+        ({**body, "symbol": "NOPE"}, 404),
+        ({**body, "extra": 1}, 422),
+    ):
+        assert http.post(grants, json=bad, headers=ADMIN).status_code == status, bad
+    assert (
+        http.post("/api/admin/accounts/A-999999/grants", json=body, headers=ADMIN).status_code
+        == 404
+    )
+    holdings = {
+        h.symbol: h.quantity for h in served.broker.portfolio(seller["account_id"]).holdings
+    }
+    assert holdings == {}  # it sold all ten, and the bad grants credited none
+    assert served.broker.balance(buyer["account_id"]).cash == 100  # 600 less 10 x 50.00
