@@ -132,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between random-walk price moves (0: no feed)",
     )
     srv.add_argument(
+        "--agents",
+        type=_positive(int, zero=True),
+        default=0,
+        help="trader agents (market makers and noise traders) trading beside the users (0)",
+    )
+    srv.add_argument(
         "--admin-key-id", default=os.environ.get("BROKERAGE_ADMIN_KEY_ID"), help="admin key id"
     )
     srv.add_argument(
@@ -215,6 +221,7 @@ def _serve(args: argparse.Namespace) -> int:
         args.port,
         mode=args.mode,
         feed_interval=args.feed_interval or None,
+        agents=args.agents,
         admin_key_id=args.admin_key_id,
         admin_secret=args.admin_secret,
         threads=args.threads,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.live import Live
@@ -72,6 +72,13 @@ def _price(cents: int) -> str:
     return str(cents_to_decimal(max(1, cents)))
 
 
+class Trading(Protocol):
+    """What an agent acts through: a running brokerage (a `Simulation`, or the server's venue,
+    gateway/apps/venue.py)."""
+
+    broker: Brokerage
+
+
 class Agent:
     """One trader with one account; `act` does one thing through the public API."""
 
@@ -86,11 +93,11 @@ class Agent:
         self.invested = Decimal(0)
         """Cash put in less cash taken out, plus the stated cost of shares granted."""
 
-    def price(self, sim: Simulation, symbol: Symbol) -> int:
+    def price(self, sim: Trading, symbol: Symbol) -> int:
         """The symbol's last price, in cents."""
         return parse_price(sim.broker.quote(symbol).last_price)
 
-    def order(self, sim: Simulation, *args: Any, **kwargs: Any) -> Any:
+    def order(self, sim: Trading, *args: Any, **kwargs: Any) -> Any:
         """Place an order and remember it if it rests."""
         placed = sim.broker.place_order(self.account_id, *args, **kwargs)
         kind = kwargs.get("order_class") or (args[3] if len(args) > 3 else "market")
@@ -99,7 +106,7 @@ class Agent:
             self.resting.append(placed.order_id)
         return placed
 
-    def cancel_one(self, sim: Simulation) -> None:
+    def cancel_one(self, sim: Trading) -> None:
         """Cancel one of its resting orders (it may have filled meanwhile)."""
         if self.resting:
             order_id = self.resting.pop(self.rng.randrange(len(self.resting)))
@@ -107,14 +114,14 @@ class Agent:
             with suppress(OrderNotCancellableError):
                 sim.broker.cancel_order(order_id)
 
-    def holds(self, sim: Simulation, symbol: Symbol) -> int:
+    def holds(self, sim: Trading, symbol: Symbol) -> int:
         """Shares held and not reserved."""
         for holding in sim.broker.portfolio(self.account_id).holdings:
             if holding.symbol == symbol:
                 return holding.quantity - holding.reserved
         return 0
 
-    def act(self, sim: Simulation) -> None:
+    def act(self, sim: Trading) -> None:
         """Do one thing."""
         raise NotImplementedError
 
@@ -124,7 +131,7 @@ class NoiseTrader(Agent):
 
     kind = "noise"
 
-    def act(self, sim: Simulation) -> None:
+    def act(self, sim: Trading) -> None:
         roll = self.rng.random()
         symbol = self.rng.choice(self.symbols)
         side = self.rng.choice(("buy", "sell"))
@@ -162,7 +169,7 @@ class MarketMaker(Agent):
 
     kind = "maker"
 
-    def act(self, sim: Simulation) -> None:
+    def act(self, sim: Trading) -> None:
         symbol = self.symbols[0]
         for order_id in self.resting:
             with suppress(OrderNotCancellableError):
@@ -189,7 +196,7 @@ class MomentumTrader(Agent):
         self.stops: dict[Symbol, tuple[str, int]] = {}
         """Its latest bracket's stop-loss per symbol: leg id and stop price (cents)."""
 
-    def act(self, sim: Simulation) -> None:
+    def act(self, sim: Trading) -> None:
         symbol = self.rng.choice(self.symbols)
         now = self.price(sim, symbol)
         before = self.last.get(symbol)
@@ -228,7 +235,7 @@ class MomentumTrader(Agent):
         elif self.holds(sim, symbol):
             self.order(sim, symbol, "sell", min(5, self.holds(sim, symbol)))
 
-    def raise_stop(self, sim: Simulation, symbol: Symbol, now: int) -> bool:
+    def raise_stop(self, sim: Trading, symbol: Symbol, now: int) -> bool:
         """Raise its bracket's stop-loss to 2.5 % under the price if that is higher (held or
         working, the leg is replaced in its place); return whether it did."""
         leg, stop = self.stops[symbol]
@@ -256,7 +263,7 @@ class ValueTrader(Agent):
         self.fair: dict[Symbol, int] = {}
         self.working: dict[Symbol, tuple[str, str]] = {}  # symbol -> (order id, side)
 
-    def act(self, sim: Simulation) -> None:
+    def act(self, sim: Trading) -> None:
         symbol = self.rng.choice(self.symbols)
         now = self.price(sim, symbol)
         fair = self.fair.setdefault(symbol, now * self.rng.randint(90, 110) // 100)

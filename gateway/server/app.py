@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from actors.log import make_logger
 from actors.notify import NotificationSettings
 from gateway.apps.feeds import FeedRunner, random_walk
+from gateway.apps.venue import Venue
 from gateway.brokerage import Brokerage
 from gateway.server import accept, alpaca, native, streams
 from gateway.server.auth import ADMIN_NOTE, KEY_NOTE, KeyStore
@@ -51,6 +52,7 @@ def create_app(
     threads: int = DEFAULT_THREADS,
     universe: str | None = None,
     feed_interval: float | None = None,
+    agents: int = 0,
     announce: Callable[[str], Any] | None = None,
     limits: Limits | None = None,
     log_level: str = "warning",
@@ -67,7 +69,8 @@ def create_app(
     A broker that is not running yet is started when the app starts (on its event loop, which
     an "asyncio" runtime needs) and closed when it stops. `universe` ("market" or "book")
     lists the default universe at start, and `feed_interval` starts a random-walk price feed
-    moving every listed stock that often.
+    moving every listed stock that often. `agents` trader agents trade the listed stocks
+    beside the users (`Venue`, gateway/apps/venue.py: market makers and noise traders).
     """
 
     @contextlib.asynccontextmanager
@@ -90,7 +93,7 @@ def create_app(
         if restored and announce is not None:
             accounts = await broker.aaccounts()
             announce(f"recovered {len(accounts)} accounts and {restored} keys")
-        feed = None
+        feed = venue = None
         try:
             if universe is not None:
                 listed = await asyncio.to_thread(broker.list_universe, universe)
@@ -102,11 +105,17 @@ def create_app(
                     feed = FeedRunner(broker, walk, interval=feed_interval).start()
                 if announce is not None:
                     announce(f"listed {len(listed)} stocks ({universe} mode)")
+            if agents:
+                venue = await asyncio.to_thread(_venue, broker, agents, seed=time.time_ns())
+                if announce is not None:
+                    announce(f"  {agents} trader agents ({venue.mode} mode) trading beside you")
             if owned:  # a server process: keep start-up's objects out of the collector's walks
                 gc.collect()
                 gc.freeze()
             yield
         finally:
+            if venue is not None:
+                await asyncio.to_thread(venue.stop)
             if feed is not None:
                 await asyncio.to_thread(feed.stop)
             await asyncio.to_thread(hub.close)
@@ -225,12 +234,21 @@ class ServerThread:
         self.stop()
 
 
+def _venue(broker: Brokerage, count: int, *, seed: int) -> Venue:
+    """`count` agents trading every listed stock, in the mode most of them trade in."""
+    quotes = broker.stocks()
+    books = sum(q.mode.value == "book" for q in quotes)
+    mode = "book" if books * 2 > len(quotes) else "market"
+    return Venue(broker, [q.symbol for q in quotes], count, mode, seed=seed).start()
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
     mode: str = "market",
     feed_interval: float | None = 1.0,
+    agents: int = 0,
     admin_key_id: str | None = None,
     admin_secret: str | None = None,
     threads: int = DEFAULT_THREADS,
@@ -240,9 +258,9 @@ def serve(
     **broker_options: Any,
 ) -> None:
     """Run `brokerage serve`: the engine on the server's event loop, the default universe
-    listed, a random-walk price feed (every `feed_interval` seconds; None for none), until
-    interrupted. The open-file limit is raised to its maximum first, and the connection cap
-    lowered to fit under it if it must be."""
+    listed, a random-walk price feed (every `feed_interval` seconds; None for none) and
+    `agents` trader agents, until interrupted. The open-file limit is raised to its maximum
+    first, and the connection cap lowered to fit under it if it must be."""
     limits = limits or Limits()
     room = raise_file_limit(limits.max_connections)
     if room < limits.max_connections:
@@ -263,6 +281,7 @@ def serve(
         threads=threads,
         universe=mode,
         feed_interval=feed_interval,
+        agents=agents,
         announce=announce,
         limits=limits,
         log_level=log_level,

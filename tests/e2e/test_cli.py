@@ -90,13 +90,23 @@ def test_simulate_prints_a_json_report_whose_conservation_check_passes() -> None
     assert report["accounts"] == 60
 
 
-def _start_serve(data: Path, port: int) -> subprocess.Popen[str]:
+def _start_serve(data: Path, port: int, *options: str) -> subprocess.Popen[str]:
     import time
 
     import httpx
 
     server = subprocess.Popen(
-        [BROKERAGE, "serve", "--port", str(port), "--admin-secret", "s3", "--data", str(data)],
+        [
+            BROKERAGE,
+            "serve",
+            "--port",
+            str(port),
+            "--admin-secret",
+            "s3",
+            "--data",
+            str(data),
+            *options,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -184,6 +194,70 @@ def test_serve_answers_keeps_its_state_and_stops_cleanly_on_interrupt(tmp_path: 
             server.send_signal(stop)
             out, err = server.communicate(timeout=60)
         assert "recovered 1 accounts and 1 keys" in out, out
+
+
+def test_serve_with_agents_gives_book_mode_users_a_book_to_trade_against(tmp_path: Path) -> None:
+    """`brokerage serve --mode book --agents N`: market makers quote both sides, so a user's
+    market buy fills; started again on its data, the agents trade from the accounts they had
+    (none opened twice), and every audit passes."""
+    import signal
+    import time
+
+    import httpx
+
+    from gateway.server.app import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data = tmp_path / "data"
+    admin = {"APCA-API-KEY-ID": "ADMIN", "APCA-API-SECRET-KEY": "s3"}
+    options = (
+        "--mode",
+        "book",
+        "--agents",
+        "40",
+        "--feed-interval",
+        "0",
+        "--admin-key-id",
+        "ADMIN",
+    )
+    for start in range(2):
+        server = _start_serve(data, port, *options)
+        try:
+            opened = httpx.post(
+                f"{url}/api/accounts",
+                json={"user_id": f"user-{start}", "name": "User", "initial_deposit": "5000"},
+            ).json()
+            keys = {
+                "APCA-API-KEY-ID": opened["api_key_id"],
+                "APCA-API-SECRET-KEY": opened["api_secret_key"],
+            }
+            deadline = time.monotonic() + 30
+            while True:  # the makers' first quotes
+                quoted = [
+                    q
+                    for q in httpx.get(f"{url}/api/stocks", headers=keys).json()
+                    if q["bid"] is not None and q["ask"] is not None
+                ]
+                if quoted:
+                    break
+                assert time.monotonic() < deadline, "no agent quoted both sides"
+                time.sleep(0.2)
+            order = httpx.post(
+                f"{url}/api/orders",
+                json={"symbol": quoted[0]["symbol"], "side": "buy", "quantity": 1},
+                headers=keys,
+            ).json()
+            assert order["status"] == "executed", order
+            audit = httpx.get(f"{url}/api/admin/audit", headers=admin)
+            assert audit.status_code == 200, audit.text
+            assert audit.json()["accounts"] == 40 + start + 1  # the agents' once, the users'
+        finally:
+            server.send_signal(signal.SIGINT)
+            out, err = server.communicate(timeout=60)
+        assert server.returncode == 0, err
+        assert "40 trader agents (book mode)" in out
+        assert "Traceback" not in err
 
 
 def test_replay_shows_a_journal_at_any_position(tmp_path: Path) -> None:
