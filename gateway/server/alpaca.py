@@ -25,6 +25,7 @@ from pydantic import Field, StrictBool, StrictStr
 
 from engine.account import Holding
 from engine.errors import DuplicateError, UnknownOrderError
+from engine.matching import QuoteSnapshot
 from engine.money import MAX_NUMBER_TEXT, parse_percent
 from engine.orders import CancelReason, OrderSnapshot, OrderStatus, RejectReason
 from engine.session import next_close, next_open
@@ -201,8 +202,11 @@ def _ratio(percent: Decimal | None) -> str | None:
     return None if percent is None else str(percent / 100)
 
 
-def position_json(holding: Holding) -> dict[str, Any]:
-    """A holding as Alpaca spells a position."""
+def position_json(holding: Holding, quote: QuoteSnapshot) -> dict[str, Any]:
+    """A holding as Alpaca spells a position; its symbol's `quote` gives the day's reference
+    price (`lastday_price`: the previous day's close, or the listing day's open) and the
+    change since."""
+    lastday = quote.last_price - quote.change
     return {
         "asset_id": asset_uuid(holding.symbol),
         "symbol": holding.symbol,
@@ -220,8 +224,8 @@ def position_json(holding: Holding) -> dict[str, Any]:
         "unrealized_intraday_pl": None,
         "unrealized_intraday_plpc": None,
         "current_price": str(holding.market_price),
-        "lastday_price": None,
-        "change_today": None,
+        "lastday_price": str(lastday),
+        "change_today": _ratio(quote.change_percent),
     }
 
 
@@ -560,7 +564,8 @@ async def cancel_order(order_id: str, record: Caller, shared: Shared) -> Respons
 async def positions(record: Caller, shared: Shared) -> list[dict[str, Any]]:
     """The caller's open positions at current prices."""
     portfolio = await shared.broker.aportfolio(own_account(record))
-    return [position_json(h) for h in portfolio.holdings if h.quantity > 0]
+    held = [h for h in portfolio.holdings if h.quantity > 0]
+    return [position_json(h, await shared.broker.aquote(h.symbol)) for h in held]
 
 
 def _holding(shared: ServerState, account_id: str, symbol_or_id: str) -> Holding:
@@ -637,7 +642,8 @@ def _close_refused(holding: Holding, available: int) -> dict[str, Any]:
 @router.get("/positions/{symbol_or_asset_id}")
 def position(symbol_or_asset_id: str, record: Caller, shared: Shared) -> dict[str, Any]:
     """One open position, by symbol or asset id."""
-    return position_json(_holding(shared, own_account(record), symbol_or_asset_id))
+    holding = _holding(shared, own_account(record), symbol_or_asset_id)
+    return position_json(holding, shared.broker.quote(holding.symbol))
 
 
 @router.delete("/positions/{symbol_or_asset_id}")

@@ -78,7 +78,11 @@ def test_orders_account_and_positions(served: Served) -> None:
     assert position.qty == "10"
     assert position.avg_entry_price == "150.00"
     assert position.market_value == "1500.00"
-    assert client.get_open_position("AAPL").qty == "10"
+    # the day's reference: AAPL was listed today at 150.00 (no previous close yet)
+    assert position.lastday_price == "150.00"
+    assert Decimal(str(position.change_today)) == 0
+    one = client.get_open_position("AAPL")
+    assert (one.qty, one.lastday_price) == ("10", "150.00")
 
     closing = client.close_position("AAPL")
     assert isinstance(closing, Order)
