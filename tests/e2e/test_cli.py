@@ -198,12 +198,15 @@ def test_serve_answers_keeps_its_state_and_stops_cleanly_on_interrupt(tmp_path: 
 
 def test_serve_with_agents_gives_book_mode_users_a_book_to_trade_against(tmp_path: Path) -> None:
     """`brokerage serve --mode book --agents N`: market makers quote both sides, so a user's
-    market buy fills; started again on its data, the agents trade from the accounts they had
-    (none opened twice), and every audit passes."""
+    market buy fills and an alpaca-py bot's market sell too; started again on its data, the
+    agents trade from the accounts they had (none opened twice), and every audit passes."""
     import signal
     import time
 
     import httpx
+    from alpaca.trading.client import TradingClient
+    from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
+    from alpaca.trading.requests import MarketOrderRequest
 
     from gateway.server.app import free_port
 
@@ -249,6 +252,18 @@ def test_serve_with_agents_gives_book_mode_users_a_book_to_trade_against(tmp_pat
                 headers=keys,
             ).json()
             assert order["status"] == "executed", order
+            bot = TradingClient(
+                keys["APCA-API-KEY-ID"], keys["APCA-API-SECRET-KEY"], url_override=url
+            )
+            sold = bot.submit_order(  # a bot sells what it bought into the makers' bids
+                MarketOrderRequest(
+                    symbol=quoted[0]["symbol"],
+                    qty=1,
+                    side=OrderSide.SELL,
+                    time_in_force=TimeInForce.DAY,
+                )
+            )
+            assert sold.status == OrderStatus.FILLED  # type: ignore[union-attr]
             audit = httpx.get(f"{url}/api/admin/audit", headers=admin)
             assert audit.status_code == 200, audit.text
             assert audit.json()["accounts"] == 40 + start + 1  # the agents' once, the users'
