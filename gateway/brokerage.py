@@ -1101,11 +1101,12 @@ class Brokerage:
         time_in_force: str | None = None,
         client_order_id: str | None = None,
     ) -> Call[OrderSnapshot]:
-        """Replace an open order (a resting limit or a waiting stop) with the terms given, the
-        others kept; return the new order, which carries on with `replaces` naming the old one
-        (now REPLACED, `replaced_by` naming the new). `quantity` is the new total counting what
-        the old order filled: the new order is for the rest. The new order keeps the old one's
-        place in the book when it is a limit at the same price for no more shares; else it
+        """Replace an open order (a resting limit, a waiting stop, or an exit leg's prices) with
+        the terms given, the others kept; return the new order, which carries on with
+        `replaces` naming the old one (now REPLACED, `replaced_by` naming the new).
+        `quantity` is the new total counting what the old order filled: the new order is for
+        the rest. The new order keeps the old one's place in the book when it is a limit at
+        the same price for no more shares; else it
         comes as a new order (and may trade at once). The reservation moves in one step: a
         replace the account cannot afford comes back REJECTED (and kept nowhere) and the old
         order stays. A replace racing a fill is settled after that fill: the fill counts
