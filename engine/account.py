@@ -90,6 +90,10 @@ class Transaction(NamedTuple):
     side: Side | None = None
     quantity: int | None = None
     price: Decimal | None = None
+    leaves: int | None = None
+    """A fill's: the shares its order still had to fill after it (0: it filled the order)."""
+    filled: int | None = None
+    """A fill's: the shares its order had filled with it, this fill included."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +286,8 @@ class Account:
                     None if side is None else side.value,
                     fill.get("quantity"),
                     price_cents,
+                    fill.get("leaves"),
+                    fill.get("filled"),
                 )
             )
         return record
@@ -776,6 +782,8 @@ class Account:
             symbol=order.symbol,
             side=order.side,
             quantity=quantity,
+            leaves=order.remaining,
+            filled=order.filled_quantity,
         )
         if order.status.is_final:
             del self.open[order_id]

@@ -83,9 +83,15 @@ TRANSACTION_COLUMNS = (
     "side",
     "quantity",
     "price",
+    "leaves",
+    "filled",
 )
 """A transaction's row, in this order (`number` counts the account's transactions from 1;
-`amount` and `price` in cents; `at_ns` to the microsecond)."""
+`amount` and `price` in cents; `at_ns` to the microsecond; `leaves` and `filled`, a fill's
+order's shares still to fill and filled after it)."""
+
+ADDED_TRANSACTION_COLUMNS = TRANSACTION_COLUMNS[12:]
+"""The transaction columns added after the first release (added, empty, as the orders')."""
 
 
 def order_row(order: Order) -> tuple[Any, ...]:
@@ -170,7 +176,8 @@ def transaction_number(transaction_id: str) -> int:
 def transaction_from_row(row: tuple[Any, ...]) -> Transaction:
     """The transaction whose row its account made (`Account.outbox`)."""
     (transaction_id, _, account_id, kind, amount, at_ns, trade_id, order_id) = row[:8]
-    (symbol, side, quantity, price) = row[8:]
+    (symbol, side, quantity, price) = row[8:12]
+    (leaves, filled) = row[12:14] if len(row) > 12 else (None, None)
     return Transaction(
         transaction_id,
         AccountId(account_id),
@@ -183,6 +190,8 @@ def transaction_from_row(row: tuple[Any, ...]) -> Transaction:
         None if side is None else Side(side),
         quantity,
         None if price is None else cents_to_decimal(price),
+        leaves,
+        filled,
     )
 
 

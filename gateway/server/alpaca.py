@@ -15,15 +15,15 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import Field, StrictBool, StrictStr
 
-from engine.account import Holding
+from engine.account import Holding, Transaction
 from engine.errors import DuplicateError, UnknownOrderError
 from engine.matching import QuoteSnapshot
 from engine.money import MAX_NUMBER_TEXT, parse_percent
@@ -339,6 +339,193 @@ async def account(record: Caller, shared: Shared) -> dict[str, Any]:
         "daytrade_count": 0,
         "created_at": None,
     }
+
+
+# -- account activities ----------------------------------------------------------------------
+
+ACTIVITY_KINDS: dict[str, tuple[str, ...]] = {
+    "FILL": ("buy", "sell"),
+    "CSD": ("deposit",),
+    "CSW": ("withdrawal",),
+    "JNLS": ("grant",),
+}
+"""The Alpaca activity types this brokerage makes, and the transactions each stands for."""
+ACTIVITY_OF = {kind: name for name, kinds in ACTIVITY_KINDS.items() for kind in kinds}
+OTHER_ACTIVITIES = frozenset(
+    {
+        "TRANS",
+        "MISC",
+        "ACATC",
+        "ACATS",
+        "CFEE",
+        "CSR",
+        "CSF",
+        "CIL",
+        "DIV",
+        "DIVCGL",
+        "DIVCGS",
+        "DIVFEE",
+        "DIVFT",
+        "DIVNRA",
+        "DIVROC",
+        "DIVTW",
+        "DIVTXEX",
+        "FEE",
+        "INT",
+        "INTNRA",
+        "INTTW",
+        "JNL",
+        "JNLC",
+        "MA",
+        "NC",
+        "OPASN",
+        "OPEXP",
+        "OPXRC",
+        "PTC",
+        "PTR",
+        "REORG",
+        "SC",
+        "SSO",
+        "SSP",
+        "SPLIT",
+    }
+)
+"""Alpaca's other activity types: asked for, they are none here (no dividends, fees, ...)."""
+MAX_ACTIVITIES = 100
+_FILL_STATUS = {True: "partially_filled", False: "filled"}
+"""A fill's order's status after it, by whether shares were left to fill."""
+
+
+def _activity_kinds(types: str) -> list[str]:
+    """The transaction kinds of comma-separated Alpaca activity types (422 for an unknown
+    one)."""
+    kinds: list[str] = []
+    for name in (t.strip().upper() for t in types.split(",") if t.strip()):
+        if name in ACTIVITY_KINDS:
+            kinds += ACTIVITY_KINDS[name]
+        elif name not in OTHER_ACTIVITIES:
+            raise ApiError(422, f"activity_types has an unknown type, was {name!r}")
+    return kinds
+
+
+def _activity_id(transaction: Transaction) -> str:
+    """Alpaca's activity id (its time, `::`, an id of its own): here the transaction id,
+    which a `page_token` gives back."""
+    return f"{transaction.at:%Y%m%d%H%M%S}{transaction.at.microsecond // 1000:03d}::" + (
+        transaction.transaction_id
+    )
+
+
+def activity_json(record: KeyRecord, transaction: Transaction) -> dict[str, Any]:
+    """A transaction as Alpaca spells an activity: a FILL's trade, or a cash or share
+    movement."""
+    found = {
+        "id": _activity_id(transaction),
+        "account_id": str(record.alpaca_id),
+        "activity_type": ACTIVITY_OF[transaction.kind.value],
+    }
+    if transaction.trade_id is not None:
+        assert transaction.order_id is not None
+        leaves = transaction.leaves  # None: a fill recorded before fills kept it
+        return {
+            **found,
+            "transaction_time": iso(transaction.at),
+            "type": "partial_fill" if leaves else "fill",
+            "price": str(transaction.price),
+            "qty": str(transaction.quantity),
+            "side": None if transaction.side is None else transaction.side.value,
+            "symbol": transaction.symbol,
+            "leaves_qty": None if leaves is None else str(leaves),
+            "order_id": order_uuid(transaction.order_id),
+            "cum_qty": None if transaction.filled is None else str(transaction.filled),
+            "order_status": None if leaves is None else _FILL_STATUS[leaves > 0],
+        }
+    out = transaction.kind.value in ("withdrawal",)
+    return {
+        **found,
+        "date": transaction.at.date().isoformat(),
+        "net_amount": str(-transaction.amount if out else transaction.amount),
+        "description": "",
+        "status": "executed",
+        "symbol": transaction.symbol,
+        "qty": None if transaction.quantity is None else str(transaction.quantity),
+        "price": None if transaction.price is None else str(transaction.price),
+        "per_share_amount": None,
+    }
+
+
+async def _activities(
+    shared: ServerState,
+    record: KeyRecord,
+    types: str | None,
+    day: date | None,
+    after: datetime | None,
+    until: datetime | None,
+    direction: str,
+    page_size: int,
+    page_token: str | None,
+) -> list[dict[str, Any]]:
+    kinds = _activity_kinds(types) if types else list(ACTIVITY_OF)
+    if not kinds:  # only types this brokerage never makes
+        return []
+    if day is not None:  # that day (UTC), within after and until if given too
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        after = max(after, start) if after is not None else start
+        end = start + timedelta(days=1)
+        until = min(until, end) if until is not None else end
+    cursor = None
+    if page_token is not None:
+        cursor = page_token.rpartition("::")[2]
+    found = await shared.broker.atransactions(
+        own_account(record),
+        kinds,
+        after=after,
+        until=until,
+        newest_first=direction == "desc",
+        limit=page_size,
+        cursor=cursor,
+    )
+    return [activity_json(record, t) for t in found]
+
+
+@router.get("/account/activities")
+async def activities(
+    record: Caller,
+    shared: Shared,
+    activity_types: Annotated[str | None, Query(max_length=500)] = None,
+    date: date | None = None,
+    after: datetime | None = None,
+    until: datetime | None = None,
+    direction: Literal["asc", "desc"] = "desc",
+    page_size: Annotated[int, Query(ge=1, le=MAX_ACTIVITIES)] = MAX_ACTIVITIES,
+    page_token: Annotated[str | None, Query(max_length=100)] = None,
+) -> list[dict[str, Any]]:
+    """The account's activities, newest first by default: FILL (each fill), CSD and CSW
+    (deposits and withdrawals), JNLS (shares granted); `activity_types` (comma-separated),
+    `date` or `after`/`until`, `direction`, `page_size` (at most 100) and `page_token` (the
+    last id of the page before)."""
+    return await _activities(
+        shared, record, activity_types, date, after, until, direction, page_size, page_token
+    )
+
+
+@router.get("/account/activities/{activity_type}")
+async def activities_of(
+    activity_type: Annotated[str, Path(max_length=16)],
+    record: Caller,
+    shared: Shared,
+    date: date | None = None,
+    after: datetime | None = None,
+    until: datetime | None = None,
+    direction: Literal["asc", "desc"] = "desc",
+    page_size: Annotated[int, Query(ge=1, le=MAX_ACTIVITIES)] = MAX_ACTIVITIES,
+    page_token: Annotated[str | None, Query(max_length=100)] = None,
+) -> list[dict[str, Any]]:
+    """The account's activities of one type (as `/account/activities` with
+    `activity_types`)."""
+    return await _activities(
+        shared, record, activity_type, date, after, until, direction, page_size, page_token
+    )
 
 
 # -- orders ----------------------------------------------------------------------------------

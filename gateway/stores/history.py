@@ -4,10 +4,12 @@ SQLite and PostgreSQL alike: each search is answered from an index on (account, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from engine.history import (
     ADDED_ORDER_COLUMNS,
+    ADDED_TRANSACTION_COLUMNS,
     ORDER_COLUMNS,
     TRANSACTION_COLUMNS,
     OrderQuery,
@@ -28,6 +30,8 @@ _TYPES = {
     "amount": "BIGINT NOT NULL",
     "at_ns": "BIGINT NOT NULL",
     "price": "BIGINT",
+    "leaves": "BIGINT",
+    "filled": "BIGINT",
     "stop_price": "BIGINT",
     "trail_price": "BIGINT",
     "trail_bps": "BIGINT",
@@ -62,13 +66,17 @@ def schema(prefix: str, sqlite: bool) -> list[str]:
     ]
 
 
-def added_columns(prefix: str, present: set[str]) -> list[str]:
-    """The statements that add to an orders table made by an earlier release the columns it
-    lacks (`present`: the columns it has)."""
+def added_columns(prefix: str, present: Callable[[str], set[str]]) -> list[str]:
+    """The statements that add to the tables an earlier release made the columns they lack
+    (`present(table)`: the columns a table has)."""
     return [
-        f"ALTER TABLE {prefix}orders ADD COLUMN {name} {_TYPES.get(name, 'TEXT')}"
-        for name in ADDED_ORDER_COLUMNS
-        if name not in present
+        f"ALTER TABLE {prefix}{table} ADD COLUMN {name} {_TYPES.get(name, 'TEXT')}"
+        for table, added in (
+            ("orders", ADDED_ORDER_COLUMNS),
+            ("transactions", ADDED_TRANSACTION_COLUMNS),
+        )
+        for name in added
+        if name not in present(f"{prefix}{table}")
     ]
 
 

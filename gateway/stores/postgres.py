@@ -51,14 +51,17 @@ class PostgresJournal(GroupCommitJournal):
         self._db.execute(SNAPSHOTS)
         for statement in history.schema(PREFIX, sqlite=False):
             self._db.execute(statement)
-        present = {
-            row[0]
-            for row in self._db.execute(
-                "SELECT column_name FROM information_schema.columns"
-                " WHERE table_name = %s AND table_schema = current_schema()",
-                (f"{PREFIX}orders",),
-            )
-        }
+
+        def present(table: str) -> set[str]:
+            return {
+                row[0]
+                for row in self._db.execute(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_name = %s AND table_schema = current_schema()",
+                    (table,),
+                )
+            }
+
         for statement in history.added_columns(PREFIX, present):
             self._db.execute(statement)
         self._db.execute(f"SET synchronous_commit = {'on' if durability == 'fsync' else 'off'}")

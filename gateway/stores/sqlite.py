@@ -48,7 +48,10 @@ class SqliteJournal(GroupCommitJournal):
         self._db.execute(SNAPSHOTS)
         for statement in history.schema("", sqlite=True):
             self._db.execute(statement)
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(orders)")}
+
+        def present(table: str) -> set[str]:
+            return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+
         for statement in history.added_columns("", present):
             self._db.execute(statement)
         self._keep_order, self._keep_transaction = history.upserts("", "?")

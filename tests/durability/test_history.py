@@ -177,8 +177,9 @@ def test_without_a_store_an_account_keeps_only_its_window() -> None:
 
 def test_a_store_made_before_the_stop_columns_gets_them_and_keeps_its_rows(store: str) -> None:
     """An orders table of the first release (without the stop orders' columns) is given them
-    when the store opens, and its rows read back with them empty."""
-    from engine.history import ADDED_ORDER_COLUMNS
+    when the store opens, and its rows read back with them empty; a transactions table without
+    the fills' `leaves` too."""
+    from engine.history import ADDED_ORDER_COLUMNS, ADDED_TRANSACTION_COLUMNS
     from gateway.stores import open_journal
 
     with Brokerage(store=store, history_window=1) as broker:
@@ -191,6 +192,8 @@ def test_a_store_made_before_the_stop_columns_gets_them_and_keeps_its_rows(store
     table = "orders" if store.startswith("sqlite") else "brokerage_orders"
     for name in ADDED_ORDER_COLUMNS:
         db.execute(f"ALTER TABLE {table} DROP COLUMN {name}")
+    for name in ADDED_TRANSACTION_COLUMNS:
+        db.execute(f"ALTER TABLE {table.replace('orders', 'transactions')} DROP COLUMN {name}")
     journal.close()
 
     with Brokerage(store=store, history_window=1) as again:
@@ -201,3 +204,6 @@ def test_a_store_made_before_the_stop_columns_gets_them_and_keeps_its_rows(store
         again.cancel_order(stop.order_id)
         again.place_order(account, "MKT", "buy", 1, "market")  # the stop leaves memory
         assert again.get_order(stop.order_id).stop_price == Decimal("101.00")
+        fills = again.transactions(account, "buy")  # the first two from the store
+        # (their rows had no room for them)
+        assert [(t.leaves, t.filled) for t in fills] == [(None, None), (None, None), (0, 1)]

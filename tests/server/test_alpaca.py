@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -698,3 +699,55 @@ def test_two_clients_trade_in_a_book_venue_once_the_admin_grants_shares(served: 
     assert seller.get_order_by_id(resting.id).status == OrderStatus.FILLED
     assert buyer.get_open_position("VENU").qty == "5"
     assert Decimal(str(seller.get_account().cash)) == Decimal("10100.00")
+
+
+def test_account_activities_page_through_fills_and_cash_movements(served: Served) -> None:
+    """`GET /v2/account/activities` (and `/{type}`): fills (a partial one says so, with what
+    its order had filled and had left), deposits, withdrawals and grants, as alpaca-py's
+    activity models read them; newest first, filtered by type and day, a page at a time."""
+    from alpaca.trading.models import NonTradeActivity, TradeActivity
+
+    served.broker.list_stock("ACTV", "Activity Co", "10.00", mode="book")
+    client, opened = _client(served, "alpaca-activities", deposit="1000")
+    maker, maker_opened = _client(served, "alpaca-activities-maker")
+    served.broker.grant_shares(maker_opened["account_id"], "ACTV", 5, "9")
+    account = opened["account_id"]
+    served.broker.withdraw(account, "100")
+    served.broker.grant_shares(account, "ACTV", 2, "8")
+    maker.submit_order(
+        LimitOrderRequest(
+            symbol="ACTV", qty=5, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, limit_price=10
+        )
+    )
+    bought = client.submit_order(
+        LimitOrderRequest(
+            symbol="ACTV", qty=8, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=10
+        )
+    )
+
+    found = client.get("/account/activities")
+    assert isinstance(found, list)
+    assert [a["activity_type"] for a in found] == ["FILL", "JNLS", "CSW", "CSD"]  # newest first
+    fill = TradeActivity(**found[0])
+    assert (fill.type, fill.qty, fill.leaves_qty, fill.cum_qty) == ("partial_fill", 5, 3, 5)
+    assert (fill.order_status, str(fill.order_id)) == (OrderStatus.PARTIALLY_FILLED, str(bought.id))
+    assert (fill.price, fill.side, fill.symbol) == (10, OrderSide.BUY, "ACTV")
+    moves = [NonTradeActivity(**a) for a in found[1:]]
+    assert [m.net_amount for m in moves] == [16, -100, 1000]
+    assert moves[0].qty == 2
+
+    assert [a["activity_type"] for a in client.get("/account/activities/CSD")] == ["CSD"]
+    only = client.get("/account/activities", {"activity_types": "CSW,JNLS", "direction": "asc"})
+    assert [a["activity_type"] for a in only] == ["CSW", "JNLS"]
+    assert client.get("/account/activities", {"activity_types": "DIV"}) == []
+    first = client.get("/account/activities", {"page_size": 2})
+    rest = client.get("/account/activities", {"page_size": 2, "page_token": first[-1]["id"]})
+    assert [a["id"] for a in [*first, *rest]] == [a["id"] for a in found]
+    today = datetime.now(UTC).date()
+    assert len(client.get("/account/activities", {"date": today.isoformat()})) == 4
+    before = (today - timedelta(days=1)).isoformat()
+    assert client.get("/account/activities", {"date": before}) == []
+    for bad in ({"activity_types": "BOGUS"}, {"page_size": 101}, {"direction": "up"}):
+        with pytest.raises(APIError) as refused:
+            client.get("/account/activities", bad)
+        assert refused.value.status_code == 422, bad
