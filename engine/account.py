@@ -255,23 +255,35 @@ class Account:
         amount: int,
         at_ns: int,
         price_cents: int | None = None,
-        **fill: Any,
+        symbol: Symbol | None = None,
+        quantity: int | None = None,
+        fill: tuple[TradeId, OrderId, Side, int, int] | None = None,
     ) -> Transaction:
+        """Record a movement; a fill's `fill` is its trade, order, side, and what the order
+        had left and had filled after it (positional: this runs at every fill)."""
         self.transaction_count += 1
         number = self.transaction_count
+        trade_id = order_id = side = leaves = filled = None
+        if fill is not None:
+            trade_id, order_id, side, leaves, filled = fill
         record = Transaction(
             f"{self.account_id}-{number}",
             self.account_id,
             kind,
             cents_to_decimal(amount),
             ns_to_datetime(at_ns),
-            price=None if price_cents is None else cents_to_decimal(price_cents),
-            **fill,
+            trade_id,
+            order_id,
+            symbol,
+            side,
+            quantity,
+            None if price_cents is None else cents_to_decimal(price_cents),
+            leaves,
+            filled,
         )
         self.transactions.append(record)
-        self.ledger.add(kind, amount, fill.get("symbol"), fill.get("quantity"))
+        self.ledger.add(kind, amount, symbol, quantity)
         if self.outbox is not None:  # its row for the store, made from the integers at hand
-            side = fill.get("side")
             self.outbox.append(
                 (
                     record.transaction_id,
@@ -280,14 +292,14 @@ class Account:
                     kind.value,
                     amount,
                     at_ns // 1000 * 1000,  # to the microsecond, as the transaction shows it
-                    fill.get("trade_id"),
-                    fill.get("order_id"),
-                    fill.get("symbol"),
+                    trade_id,
+                    order_id,
+                    symbol,
                     None if side is None else side.value,
-                    fill.get("quantity"),
+                    quantity,
                     price_cents,
-                    fill.get("leaves"),
-                    fill.get("filled"),
+                    leaves,
+                    filled,
                 )
             )
         return record
@@ -419,8 +431,8 @@ class Account:
             notional(price_cents, quantity),
             at_ns,
             price_cents,
-            symbol=symbol,
-            quantity=quantity,
+            symbol,
+            quantity,
         )
 
     # -- orders --------------------------------------------------------------------------------
@@ -777,13 +789,9 @@ class Account:
             amount,
             at_ns,
             price_cents,
-            trade_id=trade_id,
-            order_id=order_id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=quantity,
-            leaves=order.remaining,
-            filled=order.filled_quantity,
+            order.symbol,
+            quantity,
+            (trade_id, order_id, order.side, order.remaining, order.filled_quantity),
         )
         if order.status.is_final:
             del self.open[order_id]
