@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import Field, StrictBool, StrictStr
 
@@ -454,36 +455,39 @@ def activity_json(record: KeyRecord, transaction: Transaction) -> dict[str, Any]
     }
 
 
+@dataclass(frozen=True)
+class ActivityPage:
+    """The query parameters of an activity listing, as Alpaca names them: a day (UTC) or a
+    time range, an order, a page."""
+
+    date: date | None = None
+    after: datetime | None = None
+    until: datetime | None = None
+    direction: Literal["asc", "desc"] = "desc"
+    page_size: Annotated[int, Query(ge=1, le=MAX_ACTIVITIES)] = MAX_ACTIVITIES
+    page_token: Annotated[str | None, Query(max_length=100)] = None
+
+
 async def _activities(
-    shared: ServerState,
-    record: KeyRecord,
-    types: str | None,
-    day: date | None,
-    after: datetime | None,
-    until: datetime | None,
-    direction: str,
-    page_size: int,
-    page_token: str | None,
+    shared: ServerState, record: KeyRecord, types: str | None, page: ActivityPage
 ) -> list[dict[str, Any]]:
     kinds = _activity_kinds(types) if types else list(ACTIVITY_OF)
     if not kinds:  # only types this brokerage never makes
         return []
-    if day is not None:  # that day (UTC), within after and until if given too
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    after, until = page.after, page.until
+    if page.date is not None:  # that day, within after and until if given too
+        start = datetime(page.date.year, page.date.month, page.date.day, tzinfo=UTC)
         after = max(after, start) if after is not None else start
         end = start + timedelta(days=1)
         until = min(until, end) if until is not None else end
-    cursor = None
-    if page_token is not None:
-        cursor = page_token.rpartition("::")[2]
     found = await shared.broker.atransactions(
         own_account(record),
         kinds,
         after=after,
         until=until,
-        newest_first=direction == "desc",
-        limit=page_size,
-        cursor=cursor,
+        newest_first=page.direction == "desc",
+        limit=page.page_size,
+        cursor=None if page.page_token is None else page.page_token.rpartition("::")[2],
     )
     return [activity_json(record, t) for t in found]
 
@@ -492,21 +496,14 @@ async def _activities(
 async def activities(
     record: Caller,
     shared: Shared,
+    page: Annotated[ActivityPage, Depends()],
     activity_types: Annotated[str | None, Query(max_length=500)] = None,
-    date: date | None = None,
-    after: datetime | None = None,
-    until: datetime | None = None,
-    direction: Literal["asc", "desc"] = "desc",
-    page_size: Annotated[int, Query(ge=1, le=MAX_ACTIVITIES)] = MAX_ACTIVITIES,
-    page_token: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[dict[str, Any]]:
     """The account's activities, newest first by default: FILL (each fill), CSD and CSW
     (deposits and withdrawals), JNLS (shares granted); `activity_types` (comma-separated),
     `date` or `after`/`until`, `direction`, `page_size` (at most 100) and `page_token` (the
     last id of the page before)."""
-    return await _activities(
-        shared, record, activity_types, date, after, until, direction, page_size, page_token
-    )
+    return await _activities(shared, record, activity_types, page)
 
 
 @router.get("/account/activities/{activity_type}")
@@ -514,18 +511,11 @@ async def activities_of(
     activity_type: Annotated[str, Path(max_length=16)],
     record: Caller,
     shared: Shared,
-    date: date | None = None,
-    after: datetime | None = None,
-    until: datetime | None = None,
-    direction: Literal["asc", "desc"] = "desc",
-    page_size: Annotated[int, Query(ge=1, le=MAX_ACTIVITIES)] = MAX_ACTIVITIES,
-    page_token: Annotated[str | None, Query(max_length=100)] = None,
+    page: Annotated[ActivityPage, Depends()],
 ) -> list[dict[str, Any]]:
     """The account's activities of one type (as `/account/activities` with
     `activity_types`)."""
-    return await _activities(
-        shared, record, activity_type, date, after, until, direction, page_size, page_token
-    )
+    return await _activities(shared, record, activity_type, page)
 
 
 # -- orders ----------------------------------------------------------------------------------
