@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import Field, StrictBool, StrictStr
 
-from engine.account import Holding, Transaction
+from engine.account import Holding, Transaction, TransactionKind
 from engine.errors import DuplicateError, UnknownOrderError
 from engine.matching import QuoteSnapshot
 from engine.money import MAX_NUMBER_TEXT, parse_percent
@@ -441,7 +441,7 @@ def activity_json(record: KeyRecord, transaction: Transaction) -> dict[str, Any]
             "cum_qty": None if transaction.filled is None else str(transaction.filled),
             "order_status": None if leaves is None else _FILL_STATUS[leaves > 0],
         }
-    out = transaction.kind.value in ("withdrawal",)
+    out = transaction.kind is TransactionKind.WITHDRAWAL
     return {
         **found,
         "date": transaction.at.date().isoformat(),
