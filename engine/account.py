@@ -537,7 +537,7 @@ class Account:
             raise DuplicateError("client_order_id", client_id)
         still = new.quantity - old.filled_quantity
         cash = shares = 0
-        other = self.open.get(old.sibling) if old.sibling is not None else None
+        other = self._open_sibling(old)
         if new.side is Side.BUY:
             assert new.reserve_price is not None, f"buy {new.order_id} has no reserve price"
             if other is not None and old.shadow:  # its take-profit holds the pair's cash
@@ -565,6 +565,10 @@ class Account:
             self.client_ids[client_id] = new.order_id
         self.replacing[order_id] = (new, cash, shares)
         return None
+
+    def _open_sibling(self, order: Order) -> Order | None:
+        """The other leg of `order`'s one-cancels-other pair, if it has one still open."""
+        return self.open.get(order.sibling) if order.sibling is not None else None
 
     @staticmethod
     def _pair_reserve(holder: Order, shadow: Order) -> int:
@@ -603,7 +607,7 @@ class Account:
                 f"must stay {old.time_in_force.value!r} for an exit leg",
                 new.time_in_force.value,
             )
-        other = self.open.get(old.sibling) if old.sibling is not None else None
+        other = self._open_sibling(old)
         if other is None:
             return
         profit, loss = (other, new) if old.shadow else (new, other)
@@ -641,7 +645,7 @@ class Account:
         self._check_leg_replace(old, new)
         if new.client_order_id is not None and new.client_order_id in self.client_ids:
             raise DuplicateError("client_order_id", new.client_order_id)
-        other = self.open.get(old.sibling) if old.sibling is not None else None
+        other = self._open_sibling(old)
         if other is not None and not old.shadow and new.side is Side.BUY:
             new.reserve_price = self._pair_reserve(new, other)
         self.apply_held_replace(order_id, new, at_ns)
@@ -701,7 +705,7 @@ class Account:
         parent = self.orders.get(old.parent) if old.parent is not None else None
         if parent is not None:
             parent.legs = tuple(new.order_id if leg == old.order_id else leg for leg in parent.legs)
-        other = self.open.get(old.sibling) if old.sibling is not None else None
+        other = self._open_sibling(old)
         if other is None:
             return
         other.sibling = new.order_id
@@ -807,7 +811,7 @@ class Account:
         """Fill a one-cancels-other pair's leg: take as many shares off the other leg and
         lower the pair's reservation (held by one of them) by what no longer remains; return
         the other leg (None if it ended already)."""
-        sibling = self.open.get(order.sibling) if order.sibling is not None else None
+        sibling = self._open_sibling(order)
         pair = (order,) if sibling is None else (order, sibling)
         cash = sum(o.reserved_cents for o in pair)
         shares = sum(o.reserved_shares for o in pair)
@@ -824,7 +828,7 @@ class Account:
         order = self.order(order_id)
         ended = [order]
         order.cancel(CancelReason.REQUESTED, at_ns)
-        sibling = self.open.get(order.sibling) if order.sibling is not None else None
+        sibling = self._open_sibling(order)
         if sibling is not None:
             sibling.cancel(CancelReason.OCO, at_ns)
             ended.append(sibling)
