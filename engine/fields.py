@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from engine.account import TransactionKind
@@ -121,6 +121,10 @@ def parse_moment(value: Any, field: str) -> int | None:
         return None
     if not isinstance(value, datetime):
         raise ValidationError(field, "must be a datetime", value)
+    try:  # an offset may take a moment near year 1 or 9999 past what a UTC datetime holds
+        value.astimezone(UTC) if value.tzinfo is not None else value
+    except OverflowError:
+        raise ValidationError(field, "must be within the years 1 to 9999 in UTC", value) from None
     return datetime_to_ns(value)
 
 
