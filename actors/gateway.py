@@ -257,7 +257,7 @@ class GatewayActor(BrokerActor):
             if account_id in self.accounts:
                 raise DuplicateError("account", account_id)
         now = self.clock()
-        account = Account(account_id, user_id, now, self.state.history_window)
+        account = Account(account_id, user_id, now, self.state.history_window, self.state.fees)
         if self.services.journal is not None:
             account.outbox = []  # the first deposit's transaction goes with the fact
         if command.initial_deposit:

@@ -26,6 +26,7 @@ from engine.errors import (
     UnknownOrderError,
     ValidationError,
 )
+from engine.fees import FeeSchedule
 from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId, id_number
 from engine.money import (
     cents_to_decimal,
@@ -69,13 +70,15 @@ class TransactionKind(enum.StrEnum):
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
     GRANT = "grant"
+    FEE = "fee"
 
 
 class Transaction(NamedTuple):
     """An immutable record of one movement of cash or shares in an account.
 
     A fill is a BUY or SELL with its trade, order, symbol, side, quantity and price; `amount`
-    is always the positive cash value moved (for a GRANT, the stated cost of the shares).
+    is always the positive cash value moved (for a GRANT, the stated cost of the shares). A FEE
+    is what a fill paid in fees, with the fill's trade, order, symbol and side.
     A `NamedTuple`, like `OrderSnapshot`: one is made for every fill.
     """
 
@@ -148,6 +151,8 @@ class Portfolio:
     unrealized_pl_percent: Decimal | None
     realized_pl: Decimal
     net_worth: Decimal
+    fees: Decimal = Decimal("0.00")
+    """Fees paid so far (counted in the cost of shares bought and in realized P/L)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +164,7 @@ class AccountState:
     reserved_cash: int
     realized: int
     positions: tuple[Position, ...]
+    fees: int = 0
 
 
 @dataclass(slots=True)
@@ -197,7 +203,12 @@ class Account:
     """One account's state. Only its account actor touches it, one message at a time."""
 
     def __init__(
-        self, account_id: AccountId, user_id: UserId, opened_ns: int, window: int | None = None
+        self,
+        account_id: AccountId,
+        user_id: UserId,
+        opened_ns: int,
+        window: int | None = None,
+        fees: FeeSchedule | None = None,
     ) -> None:
         self.account_id = account_id
         self.user_id = user_id
@@ -208,6 +219,11 @@ class Account:
         self.deposited = 0
         self.withdrawn = 0
         self.realized = 0
+        self.fees = fees
+        """What its orders pay as they fill (None: nothing)."""
+        self.fee_held: dict[OrderId, int] = {}
+        """Cash each working order holds for its fees still to pay (`FeeSchedule.bound`)."""
+        self.fees_paid = 0
         self.positions: dict[Symbol, _Position] = {}
         self.orders: dict[OrderId, Order] = {}  # the open ones and the newest finished ones
         self.open: dict[OrderId, Order] = {}  # the pending and partially filled ones, in order
@@ -310,6 +326,8 @@ class Account:
         entry's held exit legs begin to work, or end, with it."""
         if self.outbox is not None:
             self.outbox.append(order)
+        if self.fee_held:
+            self.reserved_cash -= self.fee_held.pop(order.order_id, 0)
         self.finished.append(order.order_id)
         if order.legs and order.order_class is not OrderClass.OCO:
             self._release_legs(order)
@@ -330,14 +348,17 @@ class Account:
         reason: RejectReason | None = None
         if filled:
             holder = legs[0]
+            fees = self._fee_need(legs, filled)
             if holder.side is Side.BUY:
                 assert holder.reserve_price is not None
-                if notional(holder.reserve_price, filled) > self.available_cash:
+                if notional(holder.reserve_price, filled) + fees > self.available_cash:
                     reason = RejectReason.INSUFFICIENT_FUNDS
             else:
                 position = self.positions.get(holder.symbol)
                 if position is None or position.quantity - position.reserved < filled:
                     reason = RejectReason.INSUFFICIENT_SHARES
+                elif fees > self.available_cash:
+                    reason = RejectReason.INSUFFICIENT_FUNDS
         for leg in legs:
             del self.open[leg.order_id]
             if not filled:
@@ -437,13 +458,21 @@ class Account:
 
     # -- orders --------------------------------------------------------------------------------
 
-    def accept(self, order: Order, at_ns: int, *, keep_refused: bool = True) -> RejectReason | None:
+    def accept(
+        self,
+        order: Order,
+        at_ns: int,
+        *,
+        keep_refused: bool = True,
+        legs: list[Order] | None = None,
+    ) -> RejectReason | None:
         """Make the pre-trade check for a new order and reserve what it needs.
 
         Returns the reason it is refused (the order is then REJECTED and nothing else changes;
         it is kept in the history unless `keep_refused` is False: then it is no order, and its
         client order id stays free), or None when it is accepted and its cash or shares are
-        reserved.
+        reserved. With fees, the cash it holds for them (and for its working `legs`, given by
+        `accept_group`) must be free too.
 
         Raises:
             DuplicateError: if another order of the account has its `client_order_id`; nothing
@@ -455,13 +484,19 @@ class Account:
         if order.self_trade is None:
             order.self_trade = self.self_trade
         reason: RejectReason | None = None
+        fees = 0
+        if self.fees is not None:  # a held leg holds none until it works
+            working = [leg for leg in legs or () if leg.status is not _HELD]
+            fees = self._fee_need([order, *working], order.quantity)
         if order.side is Side.BUY:
-            if order.reserved_cents > self.available_cash:
+            if order.reserved_cents + fees > self.available_cash:
                 reason = RejectReason.INSUFFICIENT_FUNDS
         else:
             position = self.positions.get(order.symbol)
             if position is None or position.quantity - position.reserved < order.quantity:
                 reason = RejectReason.INSUFFICIENT_SHARES
+            elif fees > self.available_cash:
+                reason = RejectReason.INSUFFICIENT_FUNDS
         if reason is not None:
             order.reject(reason, at_ns)
             if keep_refused:
@@ -482,6 +517,26 @@ class Account:
             self.reserved_cash += order.reserved_cents
         elif not order.shadow and order.status is not _HELD:  # (a new order's quantity)
             self.positions.setdefault(order.symbol, _Position()).reserved += order.quantity
+        if self.fees is not None and order.status is not _HELD:
+            held = self._fee_need([order], order.remaining)
+            if held:
+                self.fee_held[order.order_id] = held
+                self.reserved_cash += held
+
+    def _fee_need(self, orders: list[Order], quantity: int) -> int:
+        """The cash `orders`, working for `quantity` shares each, hold for their fees (a sell's
+        limit is the least it sells for)."""
+        fees = self.fees
+        if fees is None:
+            return 0
+        return sum(
+            fees.bound(
+                order.side,
+                quantity,
+                order.reserve_price if order.side is Side.BUY else order.limit_price,
+            )
+            for order in orders
+        )
 
     def accept_group(
         self, orders: list[Order], at_ns: int, *, keep_refused: bool = True
@@ -491,7 +546,7 @@ class Account:
         hold nothing until the entry ends). Refused, the legs are no orders (it has none)."""
         parent, legs = orders[0], orders[1:]
         parent.legs = ()  # none if it is refused
-        reason = self.accept(parent, at_ns, keep_refused=keep_refused)
+        reason = self.accept(parent, at_ns, keep_refused=keep_refused, legs=legs)
         if reason is not None:
             return reason
         parent.legs = tuple(leg.order_id for leg in legs)
@@ -536,31 +591,34 @@ class Account:
         if client_id is not None and client_id in self.client_ids:
             raise DuplicateError("client_order_id", client_id)
         still = new.quantity - old.filled_quantity
-        cash = shares = 0
+        shares = 0
+        cash = self._fee_need([new], still)  # the old order's fee hold ends with it
         other = self._open_sibling(old)
         if new.side is Side.BUY:
             assert new.reserve_price is not None, f"buy {new.order_id} has no reserve price"
             if other is not None and old.shadow:  # its take-profit holds the pair's cash
                 assert other.reserve_price is not None, f"buy {other.order_id} has no reserve"
                 raised = self._pair_reserve(other, new) - other.reserve_price
-                cash = max(0, notional(raised, other.remaining))
+                cash += max(0, notional(raised, other.remaining))
             else:
                 if other is not None:  # a take-profit holds for its stop-loss too
                     new.reserve_price = self._pair_reserve(new, other)
                 assert old.reserve_price is not None, f"buy {order_id} has no reserve price"
                 credit = notional(min(old.reserve_price, new.reserve_price), old.remaining)
-                cash = max(0, notional(new.reserve_price, still) - credit)
+                cash += max(0, notional(new.reserve_price, still) - credit)
             if cash > self.available_cash:
                 return RejectReason.INSUFFICIENT_FUNDS
-            self.reserved_cash += cash
         else:
             shares = max(0, still - old.remaining)
             position = self.positions.get(new.symbol)
             if shares and (position is None or position.quantity - position.reserved < shares):
                 return RejectReason.INSUFFICIENT_SHARES
+            if cash > self.available_cash:
+                return RejectReason.INSUFFICIENT_FUNDS
             if shares:
                 assert position is not None
                 position.reserved += shares
+        self.reserved_cash += cash
         if client_id is not None:
             self.client_ids[client_id] = new.order_id
         self.replacing[order_id] = (new, cash, shares)
@@ -767,6 +825,7 @@ class Account:
                 f"fill price {price_cents} above reserve {reserve} of {order_id}"
             )
         sibling = None
+        before = order.filled_quantity, order.filled_cents
         if order.sibling is None:
             order.fill(quantity, price_cents, at_ns)
             if buy:
@@ -788,6 +847,7 @@ class Account:
             self.cash += amount
         if not position.quantity and not position.reserved:
             del self.positions[order.symbol]
+        fill = (trade_id, order_id, order.side, order.remaining, order.filled_quantity)
         record = self._record(
             TransactionKind.BUY if buy else TransactionKind.SELL,
             amount,
@@ -795,8 +855,10 @@ class Account:
             price_cents,
             order.symbol,
             quantity,
-            (trade_id, order_id, order.side, order.remaining, order.filled_quantity),
+            fill,
         )
+        if self.fees is not None:
+            self._charge(order, self.fees, before, fill, at_ns)
         if order.status.is_final:
             del self.open[order_id]
             self._finish(order)
@@ -804,6 +866,35 @@ class Account:
             ended = self._close(sibling.order_id, Order.cancel, CancelReason.OCO, at_ns)
             self.knock_on.append(ended)
         return record
+
+    def _charge(
+        self,
+        order: Order,
+        fees: FeeSchedule,
+        before: tuple[int, int],
+        fill: tuple[TradeId, OrderId, Side, int, int],
+        at_ns: int,
+    ) -> None:
+        """Charge what `order`'s fees grew by with its last fill (it had filled `before`
+        shares for cents), out of what it held for them first; a buy's go into the cost of
+        the shares it bought, a sell's come off the P/L it realized."""
+        side = order.side
+        fee = fees.charged(side, order.filled_quantity, order.filled_cents)
+        fee -= fees.charged(side, *before)
+        if not fee:
+            return
+        held = self.fee_held.get(order.order_id, 0)
+        taken = min(fee, held)
+        if taken:
+            self.fee_held[order.order_id] = held - taken
+            self.reserved_cash -= taken
+        self.cash -= fee
+        self.fees_paid += fee
+        if side is Side.BUY:
+            self.positions[order.symbol].cost += fee
+        else:
+            self.realized -= fee
+        self._record(TransactionKind.FEE, fee, at_ns, None, order.symbol, None, fill)
 
     def _fill_leg(
         self, order: Order, position: _Position, quantity: int, price_cents: int, at_ns: int
@@ -879,7 +970,7 @@ class Account:
             for symbol, p in sorted(self.positions.items())
         )
         return AccountState(
-            self.account_id, self.cash, self.reserved_cash, self.realized, positions
+            self.account_id, self.cash, self.reserved_cash, self.realized, positions, self.fees_paid
         )
 
     def kept_orders(
@@ -917,6 +1008,8 @@ class Account:
         )
         held = sum(o.reserved_cents for o in open_orders)
         held += sum(cash for _, cash, _ in self.replacing.values())
+        held += sum(self.fee_held.values())
+        assert self.fee_held.keys() <= self.open.keys(), f"{self.account_id} fee held by no order"
         assert self.reserved_cash == held, (
             f"{self.account_id} reserved {self.reserved_cash} != {held}"
         )
@@ -937,19 +1030,22 @@ class Account:
         """Check the invariants, reconcile cash and shares with the ledger of every
         transaction, and return the totals. O(h) for h holdings.
 
-        Cash must equal deposits - withdrawals - buys + sells, each holding grants + buys -
-        sells, and realized P/L minus the cost still held the cash made less the stated cost of
-        grants, to the cent and to the share.
+        Cash must equal deposits - withdrawals - buys + sells - fees, each holding grants +
+        buys - sells, and realized P/L minus the cost still held the cash made less the stated
+        cost of grants, to the cent and to the share.
         """
         self.check()
         ledger = self.ledger
         cash = ledger.cash
         granted, bought, sold = ledger.granted, ledger.bought, ledger.sold
-        paid, received = ledger.paid, ledger.received
+        paid, received, fees = ledger.paid, ledger.received, ledger.fees
         assert cash == self.cash, f"{self.account_id} cash {self.cash} != ledger {cash}"
         assert cash == self.deposited - self.withdrawn - sum(paid.values()) + sum(
             received.values()
-        ), f"{self.account_id} cash does not reconcile with deposits, buys and sells"
+        ) - sum(fees.values()), (
+            f"{self.account_id} cash does not reconcile with deposits, buys, sells and fees"
+        )
+        assert sum(fees.values()) == self.fees_paid, f"{self.account_id} fees paid mismatch"
         cost_held = sum(p.cost for p in self.positions.values())
         made = cash - self.deposited + self.withdrawn - ledger.granted_cost
         assert self.realized - cost_held == made, (
@@ -974,6 +1070,7 @@ class Account:
             sold=dict(sold),
             paid=dict(paid),
             received=dict(received),
+            fees=dict(fees),
             open_orders=sum(o.status is not OrderStatus.HELD for o in self.open.values()),
         )
 
@@ -990,6 +1087,7 @@ class Ledger:
     sold: dict[Symbol, int] = field(default_factory=dict)
     paid: dict[Symbol, int] = field(default_factory=dict)
     received: dict[Symbol, int] = field(default_factory=dict)
+    fees: dict[Symbol, int] = field(default_factory=dict)
 
     def add(
         self, kind: TransactionKind, cents: int, symbol: Symbol | None, quantity: int | None
@@ -1006,6 +1104,9 @@ class Ledger:
             self.cash -= cents
             _add(self.bought, symbol, quantity or 0)
             _add(self.paid, symbol, cents)
+        elif kind is TransactionKind.FEE:
+            self.cash -= cents
+            _add(self.fees, symbol, cents)
         else:
             self.cash += cents
             _add(self.sold, symbol, quantity or 0)
@@ -1020,6 +1121,7 @@ class AccountAudit:
         held: Shares held per symbol; `reserved_shares` the part open sells hold back.
         granted, bought, sold: Shares per symbol from GRANT, BUY and SELL transactions.
         paid, received: Cash per symbol paid for buys and received for sells.
+        fees: Cash per symbol paid in fees.
     """
 
     account_id: AccountId
@@ -1034,6 +1136,7 @@ class AccountAudit:
     sold: dict[Symbol, int]
     paid: dict[Symbol, int]
     received: dict[Symbol, int]
+    fees: dict[Symbol, int]
     open_orders: int
     """Orders working (each rests in its book); held exit legs are not counted."""
     failures: tuple[str, ...] = ()
@@ -1085,4 +1188,5 @@ def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfo
         unrealized_pl_percent=percent(unrealized, total_cost),
         realized_pl=cents_to_decimal(state.realized),
         net_worth=cents_to_decimal(state.cash + total_value),
+        fees=cents_to_decimal(state.fees),
     )

@@ -42,6 +42,10 @@ class AuditReport:
     shares: dict[str, int]
     reserved_shares: dict[str, int]
     failures: list[str] = field(default_factory=list)
+    fees: Decimal = Decimal("0.00")
+    """Fees every account paid (the brokerage's: in a `book` symbol, cash paid for shares is
+    cash received for them, so the accounts' cash is what came in, less what went out and
+    these fees)."""
 
 
 def _totals(accounts: list[AccountAudit], attribute: str) -> dict[Symbol, int]:
@@ -62,7 +66,16 @@ def reconcile(accounts: list[AccountAudit], markets: list[MarketAudit]) -> Audit
     """
     total = {
         name: _totals(accounts, name)
-        for name in ("bought", "sold", "paid", "received", "held", "granted", "reserved_shares")
+        for name in (
+            "bought",
+            "sold",
+            "paid",
+            "received",
+            "held",
+            "granted",
+            "reserved_shares",
+            "fees",
+        )
     }
     for market in markets:
         if market.mode is not LiquidityMode.BOOK:
@@ -97,4 +110,5 @@ def reconcile(accounts: list[AccountAudit], markets: list[MarketAudit]) -> Audit
         reserved_shares={s: total["reserved_shares"].get(s, 0) for s in sorted(symbols)},
         failures=[f"{a.account_id}: {f}" for a in accounts for f in a.failures]
         + [f"{m.symbol}: {f}" for m in markets for f in m.failures],
+        fees=cents_to_decimal(sum(total["fees"].values())),
     )

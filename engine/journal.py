@@ -43,6 +43,7 @@ from engine.commands import (
     WatchlistEdit,
 )
 from engine.commands import decode as decode_command
+from engine.fees import FeeSchedule
 from engine.ids import AccountId, OrderId, Routes, Symbol, UserId, id_number
 from engine.matching import Fill, Market, MatchResult, OrderTicket, TradeIdSequence
 from engine.orders import (
@@ -100,6 +101,14 @@ class SelfTradeSet:
 
     account_id: AccountId
     mode: SelfTradePrevention
+
+
+@dataclass(frozen=True, slots=True)
+class FeesSet:
+    """The brokerage's fee schedule was set (at its start): `FeeSchedule.text()`, "" for
+    none. Orders accepted from here on hold for fees, and every fill from here on pays them."""
+
+    schedule: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +341,7 @@ Fact = (
     | Replaced
     | HeldCancelled
     | HeldReplaced
+    | FeesSet
 )
 """Every fact the journal holds."""
 
@@ -424,7 +434,7 @@ def _order(fact: Accepted | Refused | Replaced) -> Order:
 
 # -- the state they rebuild --------------------------------------------------------------------
 
-SNAPSHOT_FORMAT = b"brokerage-state/2\n"
+SNAPSHOT_FORMAT = b"brokerage-state/3\n"
 """What a snapshot starts with; a snapshot whose objects have another shape (an earlier
 release's: no stop book, fewer order fields) has another tag, or none, and is not used."""
 
@@ -446,6 +456,8 @@ class State:
     routes: Routes = field(default_factory=Routes)
     alert_routes: dict[str, Symbol] = field(default_factory=dict)
     alert_symbols: dict[AccountId, set[Symbol]] = field(default_factory=dict)
+    fees: FeeSchedule | None = None
+    """What orders pay as they fill (None: nothing)."""
     next_account: int = 0
     next_order: int = 0
     next_alert: int = 0
@@ -478,7 +490,7 @@ class State:
     def _opened(self, fact: Opened) -> None:
         if fact.user_id not in self.users:
             self.users[fact.user_id] = User(fact.user_id, fact.name, fact.email, fact.phone)
-        account = Account(fact.account_id, fact.user_id, fact.at_ns, self.history_window)
+        account = Account(fact.account_id, fact.user_id, fact.at_ns, self.history_window, self.fees)
         if fact.initial_deposit:
             account.deposit(fact.initial_deposit, fact.at_ns)
         self.accounts[fact.account_id] = account
@@ -491,6 +503,12 @@ class State:
             account.deposit(fact.cents, fact.at_ns)
         else:
             account.withdraw(-fact.cents, fact.at_ns)
+
+    def _fees_set(self, fact: FeesSet) -> None:
+        schedule = FeeSchedule.parse_text(fact.schedule)
+        self.fees = None if schedule.free else schedule
+        for account in self.accounts.values():
+            account.fees = self.fees
 
     def _self_trade(self, fact: SelfTradeSet) -> None:
         self.accounts[fact.account_id].self_trade = fact.mode
@@ -864,4 +882,5 @@ _APPLY: dict[type, Any] = {
     AlertRemoved: State._alert_removed,
     SelfTradeSet: State._self_trade,
     Replaced: State._replaced,
+    FeesSet: State._fees_set,
 }

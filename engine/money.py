@@ -163,6 +163,15 @@ def parse_percent(value: Any, field: str) -> Fraction:
     return Fraction(amount)
 
 
+def parse_fraction(value: Any, field: str, maximum: Decimal) -> Fraction:
+    """Return a number from 0 to `maximum` as an exact fraction (a rate, or dollars finer
+    than a cent)."""
+    amount = _to_decimal(field, value)
+    if not 0 <= amount <= maximum:
+        raise ValidationError(field, f"must be between 0 and {maximum}", value)
+    return Fraction(amount)
+
+
 def parse_trail_percent(value: Any, field: str = "trail_percent") -> int:
     """Return a trailing stop's percentage (above 0, below 100, to 0.01 %) in hundredths of a
     percent: "1.5" is 150."""

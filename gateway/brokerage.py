@@ -22,7 +22,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,6 +105,7 @@ from engine.errors import (
 )
 from engine.events import Event
 from engine.factory import DEFAULT_COLLAR_PERCENT, OrderFactory
+from engine.fees import FeeSchedule
 from engine.fields import (
     account_key,
     order_key,
@@ -122,7 +123,7 @@ from engine.fields import (
 )
 from engine.history import OrderQuery, TransactionQuery, archive_rows
 from engine.ids import AccountId, Symbol
-from engine.journal import Note, State
+from engine.journal import FeesSet, Note, State
 from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot, SelfTradePrevention, Side, ns_to_datetime
 from engine.search import SearchResult
@@ -265,6 +266,11 @@ class Brokerage:
             memory (1,000 by default; None for all). With a store the older ones are read
             from it (`orders`, `transactions`, `get_order` search it); without one they are
             gone.
+        fees: What orders pay as they fill: a `FeeSchedule`, a mapping of its names to
+            dollars and percentages (`FeeSchedule.parse`), or its text
+            ("per_share=0.005,minimum=1"); None (the default) for none. Each fill pays its
+            part as a `fee` transaction, out of cash its order held for it when accepted.
+            With a store the schedule is journaled at `start()`: it applies from then on.
     """
 
     def __init__(
@@ -286,6 +292,7 @@ class Brokerage:
         history_window: int | None = DEFAULT_HISTORY_WINDOW,
         snapshot_facts: int | None = SnapshotPolicy.facts,
         snapshot_seconds: float | None = SnapshotPolicy.seconds,
+        fees: FeeSchedule | Mapping[str, Any] | str | None = None,
     ) -> None:
         self._notification_settings = notifications or NotificationSettings()
         self._engine: Engine | None = None
@@ -311,6 +318,14 @@ class Brokerage:
         self.runtime_name = runtime
         self._workers = workers
         self._factory = OrderFactory(collar_percent)
+        if fees is None or isinstance(fees, FeeSchedule):
+            schedule = fees
+        elif isinstance(fees, str):
+            schedule = FeeSchedule.parse_text(fees)
+        else:
+            schedule = FeeSchedule.parse(fees)
+        self.fees: FeeSchedule | None = None if schedule is None or schedule.free else schedule
+        """What orders pay as they fill (None: nothing)."""
         self.timeout = timeout
         self._clock = clock
         self._log = make_logger(log_level)
@@ -351,6 +366,12 @@ class Brokerage:
         """Start the bus and the gateway actor; return self."""
         if self._engine is None:
             journal, recovered = self._recover()
+            state = recovered or self._new_state()
+            if state.fees != self.fees:
+                fact = FeesSet("" if self.fees is None else self.fees.text())
+                state.apply(fact)
+                if journal is not None:
+                    journal.append(fact)
             self._engine = start_engine(
                 self.runtime_name,
                 self._workers,
@@ -363,7 +384,7 @@ class Brokerage:
                 session=self._session,
                 notifications=self._notification_settings,
                 journal=journal,
-                recovered=recovered or self._new_state(),
+                recovered=state,
             )
             self._notifying = False
             if recovered is not None:
@@ -833,7 +854,7 @@ class Brokerage:
     ) -> Call[list[Transaction]]:
         """Movements of cash or shares in the account, oldest first (or `newest_first`),
         optionally only of `kind` (one or several of "buy", "sell", "deposit", "withdrawal",
-        "grant"), of `symbol`, made after `after` and before `until` (exclusive; a naive
+        "grant", "fee"), of `symbol`, made after `after` and before `until` (exclusive; a naive
         datetime is UTC); all of them, or `limit` from the `offset`-th match on, or after the
         transaction `cursor` (a page's last transaction id, in the listing's order)."""
         start, count = parse_page(offset, limit)

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from actors.log import LEVELS
+from engine.errors import ValidationError
+from engine.fees import FeeSchedule
 from gateway.apps.demo import run_demo
 from gateway.apps.replay import replay, report, store_of
 from gateway.apps.simulate import AGENT_KINDS, SimulationConfig, simulate
@@ -47,6 +49,21 @@ def _positive(kind: type[Any], *, zero: bool = False) -> Callable[[str], Any]:
         return value
 
     return parse
+
+
+FEES_HELP = (
+    "fees per order as name=dollars pairs: per_order, per_share, percent, minimum, maximum, "
+    "sec_per_million, taf_per_share, taf_max (e.g. per_share=0.005,minimum=1; default none)"
+)
+
+
+def _fees(text: str) -> str:
+    """An argparse type: a fee schedule's text (`FeeSchedule.parse_text`), checked."""
+    try:
+        FeeSchedule.parse_text(text)
+    except ValidationError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -119,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="journal the run to this store (sqlite:///run.db) to inspect with brokerage replay",
     )
+    sim.add_argument("--fees", type=_fees, metavar="SCHEDULE", help=FEES_HELP)
     srv = commands.add_parser("serve", help="serve the HTTP and WebSocket API")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     srv.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
@@ -174,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
         "--max-in-flight", type=int, default=10_000, help="orders in flight before BUSY"
     )
     srv.add_argument("--session", choices=("always", "nyse"), default="always")
+    srv.add_argument("--fees", type=_fees, metavar="SCHEDULE", help=FEES_HELP)
     srv.add_argument("--log-level", default="warning", help="engine and server log level")
     defaults = Limits()
     srv.add_argument(
@@ -228,6 +247,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         max_in_flight=args.max_in_flight,
         session=args.session,
+        fees=args.fees,
         store=None if args.memory else (args.store or f"sqlite:///{args.data}/brokerage.db"),
         durability=args.durability,
         limits=Limits(
@@ -312,6 +332,7 @@ def _simulate(args: argparse.Namespace) -> int:
         steps=args.steps,
         threads=args.threads,
         store=args.store,
+        fees=args.fees,
     )
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)
     report = simulate(

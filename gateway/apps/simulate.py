@@ -66,6 +66,7 @@ class SimulationConfig:
     steps: int = 20
     threads: int = 4
     store: str | None = None  # journal the run there, for `brokerage replay` afterwards
+    fees: str | None = None  # the brokerage's fee schedule (`FeeSchedule.parse_text`)
 
 
 def _price(cents: int) -> str:
@@ -315,9 +316,11 @@ class Simulation:
         self.config = config
         self.clock = SimulatedClock(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))
         self.broker = (
-            Brokerage(clock=self.clock, max_in_flight=1_000_000, store=config.store)
+            Brokerage(
+                clock=self.clock, max_in_flight=1_000_000, store=config.store, fees=config.fees
+            )
             if config.deterministic
-            else Brokerage(max_in_flight=1_000_000, store=config.store)
+            else Brokerage(max_in_flight=1_000_000, store=config.store, fees=config.fees)
         )
         self.agents: list[Agent] = []
         self.symbols: list[Symbol] = []
@@ -451,11 +454,12 @@ class Simulation:
             "open_orders": audit.open_orders,
             "cash": str(audit.cash),
             "deposits_minus_withdrawals": str(deposited - audit.withdrawn),
+            "fees": str(audit.fees),
         }
         ok = audit.reserved_cash == 0 and not any(audit.reserved_shares.values())
         ok = ok and audit.open_orders == 0
         if self.config.mode == "book":
-            ok = ok and audit.cash == deposited - audit.withdrawn
+            ok = ok and audit.cash == deposited - audit.withdrawn - audit.fees
             ok = ok and all(audit.shares[s] == self.granted[s] for s in self.symbols)
         conservation["ok"] = ok  # every account also reconciled itself with its ledger
         results = []
@@ -575,6 +579,8 @@ def summary_table(report: dict[str, Any]) -> Table:
             f"O {day['open']} H {day['high']} L {day['low']} C {day['close']} V {day['volume']:,}",
         )
     conservation = report["conservation"]
+    if conservation["fees"] != "0.00":
+        table.add_row("fees paid", conservation["fees"])
     table.add_row(
         "conservation",
         "OK: cash and shares conserved to the cent, nothing reserved"

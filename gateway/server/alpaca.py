@@ -349,6 +349,7 @@ ACTIVITY_KINDS: dict[str, tuple[str, ...]] = {
     "CSD": ("deposit",),
     "CSW": ("withdrawal",),
     "JNLS": ("grant",),
+    "FEE": ("fee",),
 }
 """The Alpaca activity types this brokerage makes, and the transactions each stands for."""
 ACTIVITY_OF = {kind: name for name, kinds in ACTIVITY_KINDS.items() for kind in kinds}
@@ -371,7 +372,6 @@ OTHER_ACTIVITIES = frozenset(
         "DIVROC",
         "DIVTW",
         "DIVTXEX",
-        "FEE",
         "INT",
         "INTNRA",
         "INTTW",
@@ -391,7 +391,8 @@ OTHER_ACTIVITIES = frozenset(
         "SPLIT",
     }
 )
-"""Alpaca's other activity types: asked for, they are none here (no dividends, fees, ...)."""
+"""Alpaca's other activity types: asked for, they are none here (no dividends, interest,
+...)."""
 MAX_ACTIVITIES = 100
 _FILL_STATUS = {True: "partially_filled", False: "filled"}
 """A fill's order's status after it, by whether shares were left to fill."""
@@ -419,13 +420,14 @@ def _activity_id(transaction: Transaction) -> str:
 
 def activity_json(record: KeyRecord, transaction: Transaction) -> dict[str, Any]:
     """A transaction as Alpaca spells an activity: a FILL's trade, or a cash or share
-    movement."""
+    movement (a FEE: what a fill of an order paid in fees)."""
     found = {
         "id": _activity_id(transaction),
         "account_id": str(record.alpaca_id),
         "activity_type": ACTIVITY_OF[transaction.kind.value],
     }
-    if transaction.trade_id is not None:
+    kind = transaction.kind
+    if kind is TransactionKind.BUY or kind is TransactionKind.SELL:
         assert transaction.order_id is not None
         leaves = transaction.leaves  # None: a fill recorded before fills kept it
         return {
@@ -441,12 +443,20 @@ def activity_json(record: KeyRecord, transaction: Transaction) -> dict[str, Any]
             "cum_qty": None if transaction.filled is None else str(transaction.filled),
             "order_status": None if leaves is None else _FILL_STATUS[leaves > 0],
         }
-    out = transaction.kind is TransactionKind.WITHDRAWAL
+    out = kind is TransactionKind.WITHDRAWAL or kind is TransactionKind.FEE
+    description = ""
+    if kind is TransactionKind.FEE:
+        assert transaction.order_id is not None
+        assert transaction.side is not None
+        description = (
+            f"fees of a {transaction.side.value} fill of {transaction.symbol} "
+            f"(trade {transaction.trade_id}, order {order_uuid(transaction.order_id)})"
+        )
     return {
         **found,
         "date": transaction.at.date().isoformat(),
         "net_amount": str(-transaction.amount if out else transaction.amount),
-        "description": "",
+        "description": description,
         "status": "executed",
         "symbol": transaction.symbol,
         "qty": None if transaction.quantity is None else str(transaction.quantity),
@@ -500,7 +510,8 @@ async def activities(
     activity_types: Annotated[str | None, Query(max_length=500)] = None,
 ) -> list[dict[str, Any]]:
     """The account's activities, newest first by default: FILL (each fill), CSD and CSW
-    (deposits and withdrawals), JNLS (shares granted); `activity_types` (comma-separated),
+    (deposits and withdrawals), JNLS (shares granted), FEE (what a fill paid in fees);
+    `activity_types` (comma-separated),
     `date` or `after`/`until`, `direction`, `page_size` (at most 100) and `page_token` (the
     last id of the page before)."""
     return await _activities(shared, record, activity_types, page)

@@ -22,6 +22,7 @@ from engine.account import Balance, Portfolio, Transaction
 from engine.alerts import AlertSnapshot
 from engine.audit import AuditReport
 from engine.bars import Bar
+from engine.fees import FREE
 from engine.matching import Depth, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot
 from engine.search import SearchResult
@@ -303,6 +304,29 @@ async def self_trade_prevention(
     symbol when they would trade with a resting order of the same account."""
     mode = await shared.broker.aset_self_trade_prevention(own_account(record), body.mode)
     return reply({"mode": mode.value})
+
+
+class FeesAnswer(Strict):
+    per_order: str
+    per_share: str
+    percent: str
+    minimum: str
+    maximum: str | None
+    sec_per_million: str
+    taf_per_share: str
+    taf_max: str | None
+
+
+@router.get("/fees", tags=["accounts"], response_model=FeesAnswer)
+async def fees(_: Caller, shared: Shared) -> JSONResponse:
+    """The brokerage's fee schedule, in dollars and percentages: each order's commission (per
+    order, per share and in percent of the notional, within its minimum and maximum; null: no
+    cap) and the regulatory fees passed on for sells (the SEC fee per million dollars sold,
+    FINRA's TAF per share sold up to its cap), each paid as the order fills."""
+    schedule = shared.broker.fees or FREE
+    return reply(
+        {name: None if value is None else str(value) for name, value in schedule.describe().items()}
+    )
 
 
 @router.post("/account/withdraw", tags=["accounts"], response_model=schema(Balance))

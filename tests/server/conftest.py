@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,12 +39,13 @@ class Served:
         return opened
 
 
-@pytest.fixture(scope="module", params=["asyncio", "mn"])
-def served(request: pytest.FixtureRequest) -> Iterator[Served]:
-    """On "asyncio" the engine runs on the server's event loop, started and closed by the app
-    (as `brokerage serve` runs it); on "mn" it runs on its own worker thread."""
-    broker = Brokerage(timeout=20, runtime=request.param)
-    if request.param == "mn":
+@contextlib.contextmanager
+def serving(runtime: str, **options: Any) -> Iterator[Served]:
+    """A server in front of a new brokerage made with `options`. On "asyncio" the engine runs
+    on the server's event loop, started and closed by the app (as `brokerage serve` runs it);
+    on "mn" it runs on its own worker thread."""
+    broker = Brokerage(timeout=20, runtime=runtime, **options)
+    if runtime == "mn":
         broker.start()
     # every test signs up from loopback: no sign-up limit here (tests/server/test_hostile.py
     # runs the served defaults)
@@ -54,5 +56,12 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
         broker.list_stock("BOOK", "Book Traded Co.", "100.00", mode="book")
         yield Served(url, broker, client, app)
         broker.audit()
-    assert not broker.running or request.param == "mn"
+    assert not broker.running or runtime == "mn"
     broker.close()
+
+
+@pytest.fixture(scope="module", params=["asyncio", "mn"])
+def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    """A server on each runtime in turn (see `serving`)."""
+    with serving(request.param) as found:
+        yield found

@@ -22,7 +22,7 @@ from alpaca.trading.requests import (
 )
 from alpaca.trading.stream import TradingStream
 
-from tests.server.conftest import ADMIN, Served
+from tests.server.conftest import ADMIN, Served, serving
 
 
 def _client(served: Served, user: str, deposit: str = "10000") -> tuple[TradingClient, Any]:
@@ -701,6 +701,49 @@ def test_two_clients_trade_in_a_book_venue_once_the_admin_grants_shares(served: 
     assert Decimal(str(seller.get_account().cash)) == Decimal("10100.00")
 
 
+def test_fees_are_fee_activities_and_come_out_of_cash_and_equity() -> None:
+    """With `brokerage serve --fees`, each fill's fees are a FEE activity as alpaca-py reads
+    it, cash and equity are net of them, and `GET /api/fees` tells the schedule."""
+    from alpaca.trading.models import NonTradeActivity
+
+    with serving("asyncio", fees="per_share=0.01,minimum=1,taf_per_share=0.000166") as served:
+        client, opened = _client(served, "alpaca-fees", deposit="1000")
+        maker, maker_opened = _client(served, "alpaca-fees-maker", deposit="10")
+        served.broker.grant_shares(maker_opened["account_id"], "BOOK", 200, "90")
+        sold = maker.submit_order(
+            LimitOrderRequest(
+                symbol="BOOK",
+                qty=200,
+                side=OrderSide.SELL,
+                time_in_force=TimeInForce.GTC,
+                limit_price=1,
+            )
+        )
+        bought = client.submit_order(
+            LimitOrderRequest(
+                symbol="BOOK",
+                qty=150,
+                side=OrderSide.BUY,
+                time_in_force=TimeInForce.GTC,
+                limit_price=1,
+            )
+        )
+        assert bought.filled_qty == "150"
+
+        [fee] = [NonTradeActivity(**a) for a in client.get("/account/activities/FEE")]
+        assert fee.net_amount == -1.5  # 150 shares at $0.01
+        assert str(bought.id) in str(fee.description)
+        [maker_fee] = maker.get("/account/activities", {"activity_types": "FEE"})
+        assert maker_fee["net_amount"] == "-1.53"  # $1.50 and $0.0249 of TAF, rounded up
+        account = client.get_account()
+        assert Decimal(str(account.cash)) == Decimal("1000") - Decimal("150") - Decimal("1.5")
+        assert client.get_open_position("BOOK").cost_basis == "151.50"
+        schedule = served.client.get("/api/fees", headers=opened["headers"]).json()
+        assert schedule["per_share"] == "0.01"
+        assert schedule["maximum"] is None
+        maker.cancel_order_by_id(sold.id)
+
+
 def test_account_activities_page_through_fills_and_cash_movements(served: Served) -> None:
     """`GET /v2/account/activities` (and `/{type}`): fills (a partial one says so, with what
     its order had filled and had left), deposits, withdrawals and grants, as alpaca-py's
@@ -747,7 +790,12 @@ def test_account_activities_page_through_fills_and_cash_movements(served: Served
     assert len(client.get("/account/activities", {"date": today.isoformat()})) == 4
     before = (today - timedelta(days=1)).isoformat()
     assert client.get("/account/activities", {"date": before}) == []
-    for bad in ({"activity_types": "BOGUS"}, {"page_size": 101}, {"direction": "up"}):
+    for bad in (
+        {"activity_types": "BOGUS"},
+        {"page_size": 101},
+        {"direction": "up"},
+        {"until": "0001-01-01T00:00:00+04:58"},  # before year 1 in UTC
+    ):
         with pytest.raises(APIError) as refused:
             client.get("/account/activities", bad)
         assert refused.value.status_code == 422, bad
