@@ -800,9 +800,9 @@ class State:
         return made
 
     def digest(self) -> str:
-        """A hash of what users can see: every account's cash, reservations, positions with
-        their cost, realized P/L, orders and transactions; every book's resting orders, price
-        and volume; every alert."""
+        """A hash of what users can see: every account's cash, reservations (for fees too),
+        positions with their cost, realized P/L, fees paid, orders and transactions; every
+        book's resting orders, price and volume; every alert."""
         return hashlib.sha256("\n".join(self.parts()).encode()).hexdigest()
 
     def parts(self) -> list[str]:
@@ -820,6 +820,8 @@ class State:
                         account.cash,
                         account.reserved_cash,
                         account.realized,
+                        account.fees_paid,
+                        sorted(account.fee_held.items()),
                         positions,
                         [o.snapshot() for o in account.orders.values()],
                         list(account.transactions),

@@ -312,7 +312,8 @@ def _replay(args: argparse.Namespace) -> int:
     audit = found["audit"]
     console.print(
         f"audit passed: {audit['accounts']} accounts, cash {audit['cash']} "
-        f"(deposited {audit['deposited']}, withdrawn {audit['withdrawn']}), "
+        f"(deposited {audit['deposited']}, withdrawn {audit['withdrawn']}, "
+        f"fees paid {audit['fees']}), "
         f"{audit['open_orders']} open orders"
     )
     return 0

@@ -70,6 +70,7 @@ def report(state: State) -> dict[str, Any]:
                 "net_worth": str(portfolio.net_worth),
                 "realized_pl": str(portfolio.realized_pl),
                 "unrealized_pl": str(portfolio.unrealized_pl),
+                "fees": str(portfolio.fees),
                 "holdings": {h.symbol: h.quantity for h in portfolio.holdings},
                 "open_orders": len(account.open),
                 "orders": len(account.orders),
@@ -100,6 +101,7 @@ def report(state: State) -> dict[str, Any]:
     return {
         "facts": state.facts,
         "digest": state.digest(),
+        "fees": None if state.fees is None else state.fees.text(),
         "accounts": accounts,
         "books": books,
         "audit": {
@@ -107,6 +109,7 @@ def report(state: State) -> dict[str, Any]:
             "cash": str(audit.cash),
             "deposited": str(audit.deposited),
             "withdrawn": str(audit.withdrawn),
+            "fees": str(audit.fees),
             "open_orders": audit.open_orders,
             "shares": audit.shares,
         },

@@ -163,18 +163,25 @@ def trade_a_while(broker: Brokerage, *, listed: bool = False) -> list[str]:
     return accounts
 
 
-@pytest.mark.parametrize("durability", ["fsync", "os"])
-def test_a_reopened_brokerage_holds_everything_it_acknowledged(store: str, durability: str) -> None:
-    """Many threads trade on a store; the replayed journal gives the very state the live actors
-    hold (digest), and a reopened brokerage answers every read as before."""
-    with Brokerage(store=store, durability=durability) as broker:
+@pytest.mark.parametrize(
+    ("durability", "fees"),
+    [("fsync", None), ("os", "per_order=0.5,per_share=0.01,minimum=1,sec_per_million=27.80")],
+)
+def test_a_reopened_brokerage_holds_everything_it_acknowledged(
+    store: str, durability: str, fees: str | None
+) -> None:
+    """Many threads trade on a store (with fees, or none); the replayed journal gives the very
+    state the live actors hold (digest), and a reopened brokerage answers every read as
+    before."""
+    with Brokerage(store=store, durability=durability, fees=fees) as broker:
         accounts = trade_a_while(broker)
         before = visible(broker, accounts)
         live = live_state(broker).digest()
         report = broker.audit()
+        assert (report.fees > 0) == (fees is not None)
     assert replayed(store).digest() == live
     assert replayed(store).digest() == live  # the same journal always gives the same state
-    with Brokerage(store=store, durability=durability) as again:
+    with Brokerage(store=store, durability=durability, fees=fees) as again:
         assert again.recovery == Recovery(from_snapshot=True, replayed=0)  # a clean stop's
         assert visible(again, accounts) == before
         assert live_state(again).digest() == live

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -24,8 +25,16 @@ def test_a_short_simulation_conserves_everything_and_finishes_every_order(mode: 
 
 
 def test_momentum_traders_protect_entries_and_value_traders_replace() -> None:
-    """Momentum traders place brackets and trailing stops, value traders replace limits."""
-    config = SimulationConfig(accounts=200, symbols=4, seconds=2.0, mode="book", seed=5)
+    """Momentum traders place brackets and trailing stops, value traders replace limits;
+    with fees, the book's cash is what came in less the fees paid."""
+    config = SimulationConfig(
+        accounts=200,
+        symbols=4,
+        seconds=2.0,
+        mode="book",
+        seed=5,
+        fees="per_share=0.005,minimum=1,sec_per_million=27.80,taf_per_share=0.000166",
+    )
 
     report = simulate(config, Console(quiet=True), live=False)
 
@@ -35,6 +44,7 @@ def test_momentum_traders_protect_entries_and_value_traders_replace() -> None:
     assert replaced > 0
     assert report["counters"]["orders_replaced"] > 0
     assert report["conservation"]["ok"], report["conservation"]
+    assert Decimal(report["conservation"]["fees"]) > 0
 
 
 def fingerprint(mode: str, feed: str = "walk") -> tuple[Any, ...]:
