@@ -203,6 +203,11 @@ def _within(side: Side, price: int, bound: int | None) -> bool:
     return price <= bound if side is Side.BUY else price >= bound
 
 
+BAR_LIMIT = 1_440
+"""Bars each interval keeps: a day of minutes, five days of 5 minutes, about four years of
+days."""
+
+
 @dataclass(frozen=True, slots=True)
 class QuoteSnapshot:
     """A symbol's market data at one moment. Prices are `Decimal`; sizes are shares."""
@@ -283,7 +288,7 @@ class Market:
         *,
         history_limit: int = 100_000,
         tape_limit: int = 1_000,
-        bar_limit: int = 1_440,
+        bar_limit: int = BAR_LIMIT,
     ) -> None:
         self.symbol = symbol
         self.name = name

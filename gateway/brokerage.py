@@ -22,7 +22,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,6 +97,15 @@ from engine.commands import (
     UpdatePrice,
     Withdraw,
 )
+from engine.equity import (
+    BAR_INTERVAL,
+    HistoryWindow,
+    PortfolioHistory,
+    Prices,
+    Today,
+    day_of,
+    equity_history,
+)
 from engine.errors import (
     BrokerStoppedError,
     JournalFailedError,
@@ -124,14 +133,21 @@ from engine.fields import (
 from engine.history import OrderQuery, TransactionQuery, archive_rows
 from engine.ids import AccountId, Symbol
 from engine.journal import FeesSet, Note, State
-from engine.matching import Depth, PricePoint, QuoteSnapshot, Trade
-from engine.orders import OrderSnapshot, SelfTradePrevention, Side, ns_to_datetime
+from engine.matching import BAR_LIMIT, Depth, PricePoint, QuoteSnapshot, Trade
+from engine.money import parse_amount, parse_price
+from engine.orders import (
+    OrderSnapshot,
+    SelfTradePrevention,
+    Side,
+    datetime_to_ns,
+    ns_to_datetime,
+)
 from engine.search import SearchResult
 from engine.session import Session, make_session
 from engine.universe import DEFAULT_UNIVERSE
 from engine.watchlists import Watchlist, parse_watchlist_name
 from gateway.bootstrap import Engine, start_engine, stop_engine
-from gateway.operations import Call, operation
+from gateway.operations import Call, Steps, operation, steps
 from gateway.stores import DURABILITIES, GroupCommitJournal, check_store, open_journal
 from gateway.stores.snapshotter import SnapshotPolicy, Snapshotter
 
@@ -216,6 +232,11 @@ def _plain_preferences(user_id: str, preferences: Preferences) -> dict[str, Any]
 
 def _flatten(per_symbol: list[list[AlertSnapshot]]) -> list[AlertSnapshot]:
     return [alert for alerts in per_symbol for alert in alerts]
+
+
+def _number(transaction: Transaction) -> int:
+    """A transaction's number in its account (its id is the account's id, '-', the number)."""
+    return int(transaction.transaction_id.rpartition("-")[2])
 
 
 def _reconcile(results: list[AccountAudit | MarketAudit]) -> AuditReport:
@@ -833,6 +854,98 @@ class Brokerage:
 
     portfolio_async = portfolio.future()
     aportfolio = portfolio.coroutine()
+
+    @steps
+    def portfolio_history(
+        self, account_id: str, period: str = "1M", timeframe: str | None = None
+    ) -> Steps[PortfolioHistory]:
+        """The account's equity at each `timeframe` step ("1Min", "5Min", "15Min", "1H" or
+        "1D"; None: as Alpaca chooses for the period) over the last `period` ("1D", "1W",
+        "1M", "3M", "1A", ...: a number and D, W, M or A), and now, with P/L since the first
+        step net of deposits, withdrawals and grants (`engine.equity`). Rebuilt from the
+        account's transactions (from the store where it keeps them; without one only as far
+        back as it still keeps them: `known_since` says) and its symbols' bars."""
+        key = account_key(account_id)
+        window = HistoryWindow.parse(period, timeframe, self._clock())
+        portfolio: Portfolio = yield Brokerage.portfolio.call(self, key)
+        since, known_from, _ = yield from self._transactions_since(key, window.start_ns)
+        symbols = {h.symbol for h in portfolio.holdings}
+        symbols |= {t.symbol for t in since if t.symbol is not None and t.quantity}
+        interval = BAR_INTERVAL[window.timeframe]
+        prices: dict[Symbol, Prices] = {}
+        for symbol in sorted(symbols):
+            found: list[Bar] = []
+            for each in dict.fromkeys((interval, "1d")):
+                found += yield Brokerage.bars.call(self, symbol, each, BAR_LIMIT)
+            price = self._prices.get(symbol)
+            if price is None:
+                price = parse_price((yield Brokerage.quote.call(self, symbol)).last_price)
+            prices[symbol] = Prices(
+                (
+                    (
+                        datetime_to_ns(bar.start),
+                        datetime_to_ns(bar.start) + INTERVALS[bar.interval],
+                        parse_price(bar.close),
+                    )
+                    for bar in found
+                ),
+                price,
+            )
+        held = {h.symbol: h.quantity for h in portfolio.holdings}
+        cash = parse_amount(portfolio.cash, allow_zero=True)
+        return equity_history(key, window, cash, held, since, known_from, prices)
+
+    aportfolio_history = portfolio_history.coroutine()
+
+    def _transactions_since(
+        self, key: AccountId, start_ns: int
+    ) -> Generator[Call[Any], Any, tuple[list[Transaction], int, bool]]:
+        """The account's transactions after `start_ns`, newest first; the moment from which
+        they tell everything (`start_ns`, or its first transaction's time when it made none
+        before, or the oldest it still keeps when it keeps no older ones and has no store);
+        and whether they are all it made since `start_ns` (transactions are numbered in turn
+        in their account, so a gap shows)."""
+        start = ns_to_datetime(start_ns)
+        since: list[Transaction] = yield Brokerage.transactions.call(
+            self, key, after=start, newest_first=True
+        )
+        if not since:
+            return since, start_ns, True
+        oldest = since[-1]
+        number = _number(oldest)
+        if number > 1:
+            before: list[Transaction] = yield Brokerage.transactions.call(
+                self, key, until=start, newest_first=True, limit=1
+            )
+            if before and _number(before[0]) == number - 1:
+                return since, start_ns, True
+        # its first transaction (complete), or the oldest it still keeps (a gap before it)
+        return since, max(start_ns, datetime_to_ns(oldest.at)), number == 1
+
+    @steps
+    def today(self, account_id: str) -> Steps[Today]:
+        """The account's day so far, from the start of the UTC day (as the day bars): its
+        equity then at the previous day's closes (`last_equity`), and each holding's price then
+        and P/L since, what it bought or was granted today counted at what that cost and what
+        it sold today at what that brought in (`engine.equity.day_of`). Rebuilt from today's
+        transactions; None where those are not all known."""
+        key = account_key(account_id)
+        now = self._clock()
+        start_ns = now - now % INTERVALS["1d"]
+        portfolio: Portfolio = yield Brokerage.portfolio.call(self, key)
+        today, _, complete = yield from self._transactions_since(key, start_ns)
+        symbols = {h.symbol for h in portfolio.holdings}
+        symbols |= {t.symbol for t in today if t.symbol is not None and t.quantity}
+        prices: dict[Symbol, tuple[int, int]] = {}
+        for symbol in sorted(symbols):
+            quote: QuoteSnapshot = yield Brokerage.quote.call(self, symbol)
+            last = parse_price(quote.last_price)
+            prices[symbol] = (parse_price(quote.last_price - quote.change), last)
+        held = {h.symbol: h.quantity for h in portfolio.holdings}
+        cash = parse_amount(portfolio.cash, allow_zero=True)
+        return day_of(key, start_ns, cash, held, today if complete else None, prices)
+
+    atoday = today.coroutine()
 
     def net_worth(self, account_id: str) -> Decimal:
         """Cash plus holdings at current prices."""

@@ -20,7 +20,7 @@ the future form delivers a refused value as the future's error, like the engine'
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar, cast, overload
 
@@ -62,7 +62,7 @@ class Caller(Protocol):
 class _Form(Generic[P, R]):
     """One form of an operation, as a method (a descriptor): `_bind` makes the bound method."""
 
-    def __init__(self, define: Callable[Concatenate[Any, P], Call[Any]], doc: str) -> None:
+    def __init__(self, define: Callable[Concatenate[Any, P], Any], doc: str) -> None:
         self._define = define
         self.__doc__ = doc
         self.__wrapped__ = define
@@ -113,6 +113,10 @@ class Operation(_Form[P, T]):
             return call.finish(instance._wait(call.reply))
 
         return blocking
+
+    def call(self, instance: Any, *args: P.args, **kwargs: P.kwargs) -> Call[T]:
+        """The `Call` itself (for a `steps` operation to yield)."""
+        return self._typed(instance, *args, **kwargs)
 
     def future(self) -> _FutureForm[P, T]:
         """The form that returns a future of the value at once."""
@@ -167,4 +171,60 @@ def operation(define: Callable[Concatenate[Any, P], Call[T]]) -> Operation[P, T]
     return Operation(define)
 
 
-__all__ = ["Call", "Operation", "operation"]
+Steps = Generator[Call[Any], Any, T]
+"""An operation made of several calls in turn: it yields each `Call` and is sent its value."""
+
+
+class StepsOperation(_Form[P, T]):
+    """The blocking form of a `steps` operation; `coroutine()` makes the awaited one."""
+
+    def __init__(self, define: Callable[Concatenate[Any, P], Steps[T]]) -> None:
+        super().__init__(define, define.__doc__ or "")
+        self._steps = define
+
+    def _bind(self, instance: Caller) -> Callable[P, T]:
+        define = self._steps
+
+        def blocking(*args: P.args, **kwargs: P.kwargs) -> T:
+            steps = define(instance, *args, **kwargs)
+            try:
+                call = next(steps)
+                while True:
+                    call = steps.send(call.finish(instance._wait(call.reply)))
+            except StopIteration as done:
+                return cast(T, done.value)
+
+        return blocking
+
+    def coroutine(self) -> _StepsCoroutine[P, T]:
+        """The form to await."""
+        return _StepsCoroutine(self._steps, f"`{self._steps.__name__}`, awaited.")
+
+
+class _StepsCoroutine(_Form[P, "Coroutine[Any, Any, T]"]):
+    def __init__(self, define: Callable[Concatenate[Any, P], Steps[T]], doc: str) -> None:
+        super().__init__(define, doc)
+        self._steps = define
+
+    def _bind(self, instance: Caller) -> Callable[P, Coroutine[Any, Any, T]]:
+        define = self._steps
+
+        async def awaited(*args: P.args, **kwargs: P.kwargs) -> T:
+            steps = define(instance, *args, **kwargs)
+            try:
+                call = next(steps)
+                while True:
+                    value = call.finish(await settle(call.reply, instance.timeout))
+                    call = steps.send(value)
+            except StopIteration as done:
+                return cast(T, done.value)
+
+        return awaited
+
+
+def steps(define: Callable[Concatenate[Any, P], Steps[T]]) -> StepsOperation[P, T]:
+    """Make the generator `define` an operation of several calls (see `Steps`)."""
+    return StepsOperation(define)
+
+
+__all__ = ["Call", "Operation", "Steps", "StepsOperation", "operation", "steps"]

@@ -20,13 +20,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import Field, StrictBool, StrictStr
 
 from engine.account import Holding, Transaction, TransactionKind
+from engine.equity import PositionToday
 from engine.errors import DuplicateError, UnknownOrderError
-from engine.matching import QuoteSnapshot
 from engine.money import MAX_NUMBER_TEXT, parse_percent
 from engine.orders import CancelReason, OrderSnapshot, OrderStatus, RejectReason
 from engine.session import next_close, next_open
@@ -203,11 +204,10 @@ def _ratio(percent: Decimal | None) -> str | None:
     return None if percent is None else str(percent / 100)
 
 
-def position_json(holding: Holding, quote: QuoteSnapshot) -> dict[str, Any]:
-    """A holding as Alpaca spells a position; its symbol's `quote` gives the day's reference
-    price (`lastday_price`: the previous day's close, or the listing day's open) and the
-    change since."""
-    lastday = quote.last_price - quote.change
+def position_json(holding: Holding, day: PositionToday) -> dict[str, Any]:
+    """A holding as Alpaca spells a position; `day` gives the day's reference price
+    (`lastday_price`: the previous day's close, or the listing day's open), the change since
+    and the intraday P/L (`Brokerage.today`)."""
     return {
         "asset_id": asset_uuid(holding.symbol),
         "symbol": holding.symbol,
@@ -222,11 +222,11 @@ def position_json(holding: Holding, quote: QuoteSnapshot) -> dict[str, Any]:
         "cost_basis": str(holding.cost_basis),
         "unrealized_pl": str(holding.unrealized_pl),
         "unrealized_plpc": _ratio(holding.unrealized_pl_percent),
-        "unrealized_intraday_pl": None,
-        "unrealized_intraday_plpc": None,
+        "unrealized_intraday_pl": None if day.intraday_pl is None else str(day.intraday_pl),
+        "unrealized_intraday_plpc": _ratio(day.intraday_pl_percent),
         "current_price": str(holding.market_price),
-        "lastday_price": str(lastday),
-        "change_today": _ratio(quote.change_percent),
+        "lastday_price": str(day.lastday_price),
+        "change_today": _ratio(day.change_today_percent),
     }
 
 
@@ -305,7 +305,9 @@ async def account(record: Caller, shared: Shared) -> dict[str, Any]:
     account_id = own_account(record)
     balance = await shared.broker.abalance(account_id)
     portfolio = await shared.broker.aportfolio(account_id)
+    today = await shared.broker.atoday(account_id)
     cash, equity = str(balance.cash), str(portfolio.net_worth)
+    last_equity = equity if today.last_equity is None else str(today.last_equity)
     return {
         "id": str(record.alpaca_id),
         "account_number": account_id,
@@ -323,7 +325,7 @@ async def account(record: Caller, shared: Shared) -> dict[str, Any]:
         "pending_transfer_in": "0",
         "portfolio_value": equity,
         "equity": equity,
-        "last_equity": equity,
+        "last_equity": last_equity,
         "long_market_value": str(portfolio.market_value),
         "short_market_value": "0",
         "initial_margin": "0",
@@ -340,6 +342,44 @@ async def account(record: Caller, shared: Shared) -> dict[str, Any]:
         "daytrade_count": 0,
         "created_at": None,
     }
+
+
+# -- portfolio history -----------------------------------------------------------------------
+
+
+def _number(value: Decimal | None) -> orjson.Fragment | None:
+    """A Decimal as an exact JSON number (Alpaca sends the history's figures as numbers)."""
+    return None if value is None else orjson.Fragment(str(value))
+
+
+@router.get("/account/portfolio/history")
+async def portfolio_history(
+    record: Caller,
+    shared: Shared,
+    period: Annotated[str, Query(max_length=8)] = "1M",
+    timeframe: Annotated[str | None, Query(max_length=8)] = None,
+) -> Response:
+    """The account's equity over `period` ("1D", "1W", "1M", "3M", "1A", ...) at each
+    `timeframe` ("1Min", "5Min", "15Min", "1H", "1D"; by default as Alpaca chooses), as
+    Alpaca gives it: each window's start (`timestamp`, Unix seconds) and the equity at its end,
+    the P/L from `base_value` (the equity at the first window's start) net of deposits,
+    withdrawals and grants, and that P/L as a ratio. Alpaca's other parameters are not
+    supported and are ignored."""
+    history = await shared.broker.aportfolio_history(own_account(record), period, timeframe)
+    body = {
+        "timestamp": [int(moment.timestamp()) for moment in history.timestamps[:-1]],
+        "equity": [_number(value) for value in history.equity[1:]],
+        "profit_loss": [_number(value) for value in history.profit_loss[1:]],
+        "profit_loss_pct": [
+            _number(None if value is None else value / 100)
+            for value in history.profit_loss_percent[1:]
+        ],
+        "base_value": _number(history.base_value),
+        "base_value_asof": history.timestamps[0].date().isoformat(),
+        "timeframe": history.timeframe,
+        "cashflow": {},
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 # -- account activities ----------------------------------------------------------------------
@@ -751,9 +791,11 @@ async def cancel_order(order_id: str, record: Caller, shared: Shared) -> Respons
 @router.get("/positions")
 async def positions(record: Caller, shared: Shared) -> list[dict[str, Any]]:
     """The caller's open positions at current prices."""
-    portfolio = await shared.broker.aportfolio(own_account(record))
-    held = [h for h in portfolio.holdings if h.quantity > 0]
-    return [position_json(h, await shared.broker.aquote(h.symbol)) for h in held]
+    account_id = own_account(record)
+    portfolio = await shared.broker.aportfolio(account_id)
+    today = {p.symbol: p for p in (await shared.broker.atoday(account_id)).positions}
+    held = [h for h in portfolio.holdings if h.quantity > 0 and h.symbol in today]
+    return [position_json(h, today[h.symbol]) for h in held]
 
 
 def _holding(shared: ServerState, account_id: str, symbol_or_id: str) -> Holding:
@@ -830,8 +872,12 @@ def _close_refused(holding: Holding, available: int) -> dict[str, Any]:
 @router.get("/positions/{symbol_or_asset_id}")
 def position(symbol_or_asset_id: str, record: Caller, shared: Shared) -> dict[str, Any]:
     """One open position, by symbol or asset id."""
-    holding = _holding(shared, own_account(record), symbol_or_asset_id)
-    return position_json(holding, shared.broker.quote(holding.symbol))
+    account_id = own_account(record)
+    holding = _holding(shared, account_id, symbol_or_asset_id)
+    for day in shared.broker.today(account_id).positions:
+        if day.symbol == holding.symbol:
+            return position_json(holding, day)
+    raise ApiError(404, f"position does not exist, was {symbol_or_asset_id!r}")
 
 
 @router.delete("/positions/{symbol_or_asset_id}")

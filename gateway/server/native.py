@@ -22,6 +22,7 @@ from engine.account import Balance, Portfolio, Transaction
 from engine.alerts import AlertSnapshot
 from engine.audit import AuditReport
 from engine.bars import Bar
+from engine.equity import PortfolioHistory
 from engine.fees import FREE
 from engine.matching import Depth, QuoteSnapshot, Trade
 from engine.orders import OrderSnapshot
@@ -286,6 +287,23 @@ async def deposit(body: AmountBody, record: Caller, shared: Shared) -> JSONRespo
 async def withdrawn(shared: ServerState, record: KeyRecord, body: AmountBody) -> Balance:
     """`POST /api/account/withdraw`'s answer."""
     return await shared.broker.awithdraw(own_account(record), body.amount)
+
+
+@router.get(
+    "/account/portfolio/history", tags=["accounts"], response_model=schema(PortfolioHistory)
+)
+async def portfolio_history(
+    record: Caller,
+    shared: Shared,
+    period: Annotated[str, Query(max_length=8)] = "1M",
+    timeframe: Annotated[str | None, Query(max_length=8)] = None,
+) -> JSONResponse:
+    """The account's equity at each `timeframe` step ("1Min", "5Min", "15Min", "1H", "1D";
+    by default 1Min below 7 days, 15Min below 30, else 1D) over `period` ("1D", "1W", "1M",
+    "3M", "1A", ...), and now, with the P/L since the first step net of deposits,
+    withdrawals and grants; `known_since` is how far back the account's transactions reach."""
+    account = own_account(record)
+    return reply(await shared.broker.aportfolio_history(account, period, timeframe))
 
 
 class SelfTradeBody(Strict):

@@ -744,6 +744,57 @@ def test_fees_are_fee_activities_and_come_out_of_cash_and_equity() -> None:
         maker.cancel_order_by_id(sold.id)
 
 
+def test_portfolio_history_and_the_day_as_alpaca_py_reads_them() -> None:
+    """`GET /v2/account/portfolio/history` (alpaca-py's `get_portfolio_history`): each window's
+    start and the equity at its end, P/L net of deposits; positions' intraday P/L and the
+    account's `last_equity` from the day's start."""
+    from alpaca.trading.models import PortfolioHistory
+    from alpaca.trading.requests import GetPortfolioHistoryRequest
+
+    hour = 3600 * 10**9
+    start = 1_800_000_000 * 10**9 - 8 * hour  # midnight (UTC)
+    now = [start + 22 * hour]
+    with serving("asyncio", clock=lambda: now[0]) as served:
+        served.broker.list_stock("HIST", "History Co", "20.00")
+        client, opened = _client(served, "alpaca-history", deposit="1000")
+        now[0] += hour
+        client.submit_order(
+            MarketOrderRequest(
+                symbol="HIST", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+            )
+        )
+        now[0] += hour  # the next day
+        served.broker.update_price("HIST", "22.00")
+        now[0] += hour
+        served.broker.deposit(opened["account_id"], "100")
+        now[0] += hour // 2
+
+        history = client.get_portfolio_history(
+            GetPortfolioHistoryRequest(period="1D", timeframe="1H")
+        )
+        assert isinstance(history, PortfolioHistory)
+        assert history.timeframe == "1H"
+        assert history.base_value == 1000
+        assert history.timestamp[0] == (start + 22 * hour) // 10**9  # its first deposit's hour
+        # the ends of 22:00-23:00, 23:00-0:00 (the move to 22 came at 0:00), 0:00-1:00 (and
+        # the deposit at 1:00), and of 1:00 to now
+        assert history.equity == [1000, 1000, 1120, 1120]
+        assert history.profit_loss == [0, 0, 20, 20]
+        assert history.profit_loss_pct[-1] == 0.0182  # 20 / 1,100, to 0.01 %
+        with pytest.raises(APIError) as refused:
+            client.get_portfolio_history(GetPortfolioHistoryRequest(period="1X"))
+        assert refused.value.status_code == 422
+
+        [position] = client.get_all_positions()
+        assert position.lastday_price == "20.00"  # yesterday's close
+        assert position.unrealized_intraday_pl == "20.00"  # held overnight, 20 -> 22
+        assert Decimal(str(position.unrealized_intraday_plpc)) == Decimal("0.1")
+        assert Decimal(str(position.change_today)) == Decimal("0.1")
+        account = client.get_account()
+        assert account.last_equity == "1000.00"  # at yesterday's close: 800 cash, 10 at 20
+        assert account.equity == "1120.00"
+
+
 def test_account_activities_page_through_fills_and_cash_movements(served: Served) -> None:
     """`GET /v2/account/activities` (and `/{type}`): fills (a partial one says so, with what
     its order had filled and had left), deposits, withdrawals and grants, as alpaca-py's

@@ -97,6 +97,15 @@ def test_account_money_orders_and_portfolio(served: Served) -> None:
         assert http.get("/api/orders", params=bad, headers=me).status_code == 422
     too_much = http.post("/api/account/withdraw", json={"amount": "99999"}, headers=me)
     assert too_much.status_code == 403
+    history = http.get("/api/account/portfolio/history", params={"period": "1D"}, headers=me).json()
+    assert history["timeframe"] == "1Min"
+    assert (
+        history["equity"][-1] == http.get("/api/account/portfolio", headers=me).json()["net_worth"]
+    )
+    assert len(history["timestamps"]) == len(history["profit_loss"])
+    refused = http.get("/api/account/portfolio/history", params={"period": "5Y"}, headers=me)
+    assert refused.status_code == 422
+    assert "period must be a number and D, W, M or A" in refused.json()["message"]
 
 
 def test_market_data_search_watchlists_alerts(served: Served) -> None:
