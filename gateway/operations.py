@@ -15,6 +15,10 @@ and returns a `Call`: the reply future, and how the raw reply becomes the caller
 
 Each form raises what the definition raises (a refused value, a stopped brokerage), except that
 the future form delivers a refused value as the future's error, like the engine's own refusals.
+
+An operation that asks several times in turn (each ask depending on the answers before) is a
+generator under `@steps`: it yields each `Call` and is sent its value, and returns the result;
+it has the blocking form and `.coroutine()`.
 """
 
 from __future__ import annotations
