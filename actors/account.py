@@ -47,6 +47,7 @@ from engine.commands import (
     CancelOrder,
     Deposit,
     GrantShares,
+    ResetAccount,
     SetSelfTradePrevention,
     WatchlistEdit,
     Withdraw,
@@ -62,6 +63,7 @@ from engine.events import (
 )
 from engine.ids import OrderId
 from engine.journal import (
+    AccountReset,
     Applied,
     CashMoved,
     Granted,
@@ -144,6 +146,17 @@ class AccountActor(BrokerActor):
             self.log.info("cash." + record.kind.value, amount=str(record.amount))
         cents = command.amount if isinstance(command, Deposit) else -command.amount
         fact = CashMoved(command.account_id, cents, now)
+        self.services.answer(message.reply, self.account.balance(), fact, self._outbox())
+
+    @handles(ResetAccount)
+    def _reset(self, message: Request[ResetAccount]) -> None:
+        command = message.command
+        now = self.clock()
+        self.account.reset(command.cash, now)
+        self.metrics.count("resets")
+        if self.verbose:
+            self.log.info("account.reset", cash=command.cash)
+        fact = AccountReset(command.account_id, command.cash, now)
         self.services.answer(message.reply, self.account.balance(), fact, self._outbox())
 
     @handles(SetSelfTradePrevention)

@@ -63,6 +63,7 @@ from engine.commands import (
     RemoveFromWatchlist,
     ReplaceOrder,
     ReplaceWatchlist,
+    ResetAccount,
     SetSelfTradePrevention,
     UpdatePrice,
     WatchlistEdit,
@@ -308,8 +309,10 @@ class GatewayActor(BrokerActor):
 
     # -- cash and shares -----------------------------------------------------------------------
 
-    @handles(Deposit, Withdraw, SetSelfTradePrevention)
-    def _move_cash(self, message: Request[Deposit | Withdraw | SetSelfTradePrevention]) -> None:
+    @handles(Deposit, Withdraw, SetSelfTradePrevention, ResetAccount)
+    def _move_cash(
+        self, message: Request[Deposit | Withdraw | SetSelfTradePrevention | ResetAccount]
+    ) -> None:
         send(self._account(message.command.account_id), message)
 
     @handles(GrantShares)

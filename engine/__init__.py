@@ -21,6 +21,7 @@ from engine.account import (
 from engine.bars import Bar
 from engine.book import Level, OrderBook, RestingOrder
 from engine.errors import (
+    AccountBusyError,
     BrokerageError,
     BrokerStoppedError,
     DuplicateError,
@@ -81,6 +82,7 @@ from engine.watchlists import Watchlist, Watchlists
 __all__ = [
     "DEFAULT_UNIVERSE",
     "Account",
+    "AccountBusyError",
     "AccountId",
     "AccountState",
     "Balance",

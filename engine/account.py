@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from engine.errors import (
+    AccountBusyError,
     DuplicateError,
     InsufficientAvailableCashError,
     OrderNotReplaceableError,
@@ -71,6 +72,10 @@ class TransactionKind(enum.StrEnum):
     WITHDRAWAL = "withdrawal"
     GRANT = "grant"
     FEE = "fee"
+    REMOVAL = "removal"
+    """Shares taken out at their cost (a reset's)."""
+    RESET = "reset"
+    """The account started afresh here, with `amount` of cash and no holdings."""
 
 
 class Transaction(NamedTuple):
@@ -224,6 +229,8 @@ class Account:
         self.fee_held: dict[OrderId, int] = {}
         """Cash each working order holds for its fees still to pay (`FeeSchedule.bound`)."""
         self.fees_paid = 0
+        self.cleared = 0
+        """Realized P/L that resets set back to 0 (the audit counts it)."""
         self.positions: dict[Symbol, _Position] = {}
         self.orders: dict[OrderId, Order] = {}  # the open ones and the newest finished ones
         self.open: dict[OrderId, Order] = {}  # the pending and partially filled ones, in order
@@ -455,6 +462,33 @@ class Account:
             symbol,
             quantity,
         )
+
+    def reset(self, cents: int, at_ns: int) -> list[Transaction]:
+        """Start afresh with `cents` of cash and no holdings, keeping the history: each holding
+        goes out at its cost (a REMOVAL of its shares), the cash moves to `cents` (a DEPOSIT or
+        WITHDRAWAL of the difference), realized P/L starts again from 0, and a RESET marks the
+        moment. Return the transactions made.
+
+        Raises:
+            AccountBusyError: if an order of the account is open (held legs included);
+                nothing changes.
+        """
+        if self.open or self.replacing:
+            raise AccountBusyError(self.account_id, len(self.open))
+        made = [
+            self._record(TransactionKind.REMOVAL, p.cost, at_ns, None, symbol, p.quantity)
+            for symbol, p in sorted(self.positions.items())
+            if p.quantity
+        ]
+        self.positions.clear()
+        if cents > self.cash:
+            made.append(self.deposit(cents - self.cash, at_ns))
+        elif cents < self.cash:
+            made.append(self.withdraw(self.cash - cents, at_ns))
+        self.cleared += self.realized
+        self.realized = 0
+        made.append(self._record(TransactionKind.RESET, cents, at_ns))
+        return made
 
     # -- orders --------------------------------------------------------------------------------
 
@@ -1031,8 +1065,9 @@ class Account:
         transaction, and return the totals. O(h) for h holdings.
 
         Cash must equal deposits - withdrawals - buys + sells - fees, each holding grants +
-        buys - sells, and realized P/L minus the cost still held the cash made less the stated
-        cost of grants, to the cent and to the share.
+        buys - sells - removals, and realized P/L (with what resets cleared) minus the cost
+        still held the cash made less the stated cost of grants plus the cost of removals, to
+        the cent and to the share.
         """
         self.check()
         ledger = self.ledger
@@ -1047,13 +1082,15 @@ class Account:
         )
         assert sum(fees.values()) == self.fees_paid, f"{self.account_id} fees paid mismatch"
         cost_held = sum(p.cost for p in self.positions.values())
-        made = cash - self.deposited + self.withdrawn - ledger.granted_cost
-        assert self.realized - cost_held == made, (
+        made = cash - self.deposited + self.withdrawn - ledger.granted_cost + ledger.removed_cost
+        assert self.realized + self.cleared - cost_held == made, (
             f"{self.account_id} realized P/L and cost held do not reconcile with cash made"
         )
         held = {s: p.quantity for s, p in self.positions.items() if p.quantity}
-        for symbol in set(held) | set(granted) | set(bought) | set(sold):
+        removed = ledger.removed
+        for symbol in set(held) | set(granted) | set(bought) | set(sold) | set(removed):
             expected = granted.get(symbol, 0) + bought.get(symbol, 0) - sold.get(symbol, 0)
+            expected -= removed.get(symbol, 0)
             assert held.get(symbol, 0) == expected, (
                 f"{self.account_id} holds {held.get(symbol, 0)} {symbol}, ledger says {expected}"
             )
@@ -1071,6 +1108,7 @@ class Account:
             paid=dict(paid),
             received=dict(received),
             fees=dict(fees),
+            removed=dict(removed),
             open_orders=sum(o.status is not OrderStatus.HELD for o in self.open.values()),
         )
 
@@ -1088,6 +1126,8 @@ class Ledger:
     paid: dict[Symbol, int] = field(default_factory=dict)
     received: dict[Symbol, int] = field(default_factory=dict)
     fees: dict[Symbol, int] = field(default_factory=dict)
+    removed: dict[Symbol, int] = field(default_factory=dict)
+    removed_cost: int = 0
 
     def add(
         self, kind: TransactionKind, cents: int, symbol: Symbol | None, quantity: int | None
@@ -1107,6 +1147,11 @@ class Ledger:
         elif kind is TransactionKind.FEE:
             self.cash -= cents
             _add(self.fees, symbol, cents)
+        elif kind is TransactionKind.REMOVAL:
+            _add(self.removed, symbol, quantity or 0)
+            self.removed_cost += cents
+        elif kind is TransactionKind.RESET:
+            pass
         else:
             self.cash += cents
             _add(self.sold, symbol, quantity or 0)
@@ -1122,6 +1167,7 @@ class AccountAudit:
         granted, bought, sold: Shares per symbol from GRANT, BUY and SELL transactions.
         paid, received: Cash per symbol paid for buys and received for sells.
         fees: Cash per symbol paid in fees.
+        removed: Shares per symbol taken out by resets.
     """
 
     account_id: AccountId
@@ -1137,6 +1183,7 @@ class AccountAudit:
     paid: dict[Symbol, int]
     received: dict[Symbol, int]
     fees: dict[Symbol, int]
+    removed: dict[Symbol, int]
     open_orders: int
     """Orders working (each rests in its book); held exit legs are not counted."""
     failures: tuple[str, ...] = ()

@@ -61,8 +61,9 @@ def reconcile(accounts: list[AccountAudit], markets: list[MarketAudit]) -> Audit
 
     Each account has already reconciled itself with its ledger. Across accounts: in a `book`
     symbol every share bought was sold by another account for the same cash, so shares held
-    equal shares granted and cash paid equals cash received; every open order rests in its
-    book. Raises AssertionError naming the first broken rule. O(entries in the audits).
+    equal shares granted (less those resets took out) and cash paid equals cash received;
+    every open order rests in its book. Raises AssertionError naming the first broken rule.
+    O(entries in the audits).
     """
     total = {
         name: _totals(accounts, name)
@@ -75,6 +76,7 @@ def reconcile(accounts: list[AccountAudit], markets: list[MarketAudit]) -> Audit
             "granted",
             "reserved_shares",
             "fees",
+            "removed",
         )
     }
     for market in markets:
@@ -91,8 +93,9 @@ def reconcile(accounts: list[AccountAudit], markets: list[MarketAudit]) -> Audit
         assert of("paid") == of("received"), (
             f"{symbol}: {of('paid')} cents paid but {of('received')} received"
         )
-        assert of("held") == of("granted"), (
-            f"{symbol}: {of('held')} shares held but {of('granted')} granted"
+        assert of("held") == of("granted") - of("removed"), (
+            f"{symbol}: {of('held')} shares held but {of('granted')} granted and "
+            f"{of('removed')} taken out by resets"
         )
     open_orders = sum(a.open_orders for a in accounts)
     resting = sum(m.resting_orders for m in markets)

@@ -195,6 +195,20 @@ class GrantShares:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ResetAccount:
+    """Start an account afresh with `cash` cents and no holdings, its history kept and marked
+    (it must have no open order)."""
+
+    account_id: AccountId
+    cash: int
+
+    @classmethod
+    def parse(cls, account_id: Any, cash: Any) -> ResetAccount:
+        """The command from a caller's values."""
+        return cls(account_key(account_id), parse_amount(cash, "cash", allow_zero=True))
+
+
 # -- orders --------------------------------------------------------------------------------------
 
 
@@ -800,6 +814,7 @@ Command = (
     | Withdraw
     | SetSelfTradePrevention
     | GrantShares
+    | ResetAccount
     | PlaceOrder
     | PlaceWithExits
     | ReplaceOrder
@@ -854,6 +869,7 @@ __all__ = [
     "RenameWatchlist",
     "ReplaceOrder",
     "ReplaceWatchlist",
+    "ResetAccount",
     "SetSelfTradePrevention",
     "UpdatePrice",
     "WatchlistEdit",

@@ -6,7 +6,8 @@ moment follow from the account as it stands and what it did since, exactly, with
 A price then is the close of the symbol's last bar that ended by that moment. Profit and loss
 at a moment is the equity then less the equity at the first moment and the cash and shares that
 came in or went out between (deposits, withdrawals, and grants at their stated cost), so that
-moving money in or out is no profit.
+moving money in or out is no profit. A reset's removal of shares is shares going out at their
+cost; its deposit or withdrawal moves cash in or out like any other.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def _inflow(record: Transaction) -> int:
     cents = int(record.amount * 100)
     if record.kind is TransactionKind.DEPOSIT or record.kind is TransactionKind.GRANT:
         return cents
-    if record.kind is TransactionKind.WITHDRAWAL:
+    if record.kind is TransactionKind.WITHDRAWAL or record.kind is TransactionKind.REMOVAL:
         return -cents
     return 0
 
@@ -148,11 +149,13 @@ def _undo(record: Transaction, cash: int, held: dict[Symbol, int]) -> int:
         return cash - cents
     if kind is TransactionKind.WITHDRAWAL or kind is TransactionKind.FEE:
         return cash + cents
+    if kind is TransactionKind.RESET:
+        return cash
     assert record.symbol is not None
     assert record.quantity is not None
-    if kind is TransactionKind.SELL:
+    if kind is TransactionKind.SELL or kind is TransactionKind.REMOVAL:
         held[record.symbol] = held.get(record.symbol, 0) + record.quantity
-        return cash - cents
+        return cash - cents if kind is TransactionKind.SELL else cash
     held[record.symbol] = held.get(record.symbol, 0) - record.quantity
     return cash + cents if kind is TransactionKind.BUY else cash
 
@@ -259,7 +262,8 @@ def day_of(
         symbol = record.symbol
         if symbol is not None and record.kind is not TransactionKind.FEE:
             cents = int(record.amount * 100)
-            sign = -1 if record.kind is TransactionKind.SELL else 1
+            out = record.kind is TransactionKind.SELL or record.kind is TransactionKind.REMOVAL
+            sign = -1 if out else 1
             spent[symbol] = spent.get(symbol, 0) + sign * cents
     rows = []
     for symbol, quantity in sorted(held.items()):

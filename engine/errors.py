@@ -109,6 +109,18 @@ class InvalidTransitionError(BrokerageError):
         )
 
 
+class AccountBusyError(BrokerageError):
+    """An account could not be reset: orders of it were still open (placed meanwhile)."""
+
+    def __init__(self, account_id: str, open_orders: int) -> None:
+        self.account_id = account_id
+        self.open_orders = open_orders
+        super().__init__(
+            f"account {account_id} cannot be reset while it has open orders ({open_orders} "
+            f"still open: cancel them, or stop placing them, and reset again), was {account_id!r}"
+        )
+
+
 class InsufficientAvailableCashError(BrokerageError):
     """A withdrawal asked for more than the cash not reserved by pending buy orders."""
 

@@ -104,6 +104,15 @@ class SelfTradeSet:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountReset:
+    """An account started afresh with `cash` cents and no holdings (account actor)."""
+
+    account_id: AccountId
+    cash: int
+    at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class FeesSet:
     """The brokerage's fee schedule was set (at its start): `FeeSchedule.text()`, "" for
     none. Orders accepted from here on hold for fees, and every fill from here on pays them."""
@@ -342,6 +351,7 @@ Fact = (
     | HeldCancelled
     | HeldReplaced
     | FeesSet
+    | AccountReset
 )
 """Every fact the journal holds."""
 
@@ -509,6 +519,9 @@ class State:
         self.fees = None if schedule.free else schedule
         for account in self.accounts.values():
             account.fees = self.fees
+
+    def _reset(self, fact: AccountReset) -> None:
+        self.accounts[fact.account_id].reset(fact.cash, fact.at_ns)
 
     def _self_trade(self, fact: SelfTradeSet) -> None:
         self.accounts[fact.account_id].self_trade = fact.mode
@@ -885,4 +898,5 @@ _APPLY: dict[type, Any] = {
     SelfTradeSet: State._self_trade,
     Replaced: State._replaced,
     FeesSet: State._fees_set,
+    AccountReset: State._reset,
 }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import json
 import sys
@@ -93,6 +94,7 @@ from engine.commands import (
     RenameWatchlist,
     ReplaceOrder,
     ReplaceWatchlist,
+    ResetAccount,
     SetSelfTradePrevention,
     UpdatePrice,
     Withdraw,
@@ -107,8 +109,10 @@ from engine.equity import (
     equity_history,
 )
 from engine.errors import (
+    AccountBusyError,
     BrokerStoppedError,
     JournalFailedError,
+    OrderNotCancellableError,
     UnknownOrderError,
     ValidationError,
 )
@@ -217,6 +221,10 @@ class _OrderFuture(LightFuture[Any]):
         if self._tokens is not None:
             self._tokens.append(None)
 
+
+RESET_TRIES = 5
+"""How many rounds of cancels a reset makes before it gives up on an account whose orders keep
+coming."""
 
 PREFERENCES_NOTE = "notification-preferences"
 """The kind of note a user's notification preferences are kept under."""
@@ -834,6 +842,31 @@ class Brokerage:
 
     balance_async = balance.future()
     abalance = balance.coroutine()
+
+    @steps
+    def reset_account(self, account_id: str, cash: Any) -> Steps[Balance]:
+        """Start a (paper) account afresh with `cash` and no holdings: its open orders are
+        cancelled, each holding goes out at its cost (a `removal`), its cash moves to `cash`
+        (a deposit or withdrawal of the difference), its realized P/L starts again from 0, and
+        a `reset` transaction marks the moment; its orders and transactions are kept. Raises
+        `AccountBusyError` if orders placed meanwhile kept it from being done (after a few
+        tries)."""
+        command = ResetAccount.parse(account_id, cash)
+        for _ in range(RESET_TRIES):
+            working: list[OrderSnapshot] = yield Brokerage.orders.call(
+                self, command.account_id, status=["pending", "partially_filled", "held"]
+            )
+            for order in working:  # an entry's legs may begin to work as it ends: try again
+                with contextlib.suppress(OrderNotCancellableError):
+                    yield Brokerage.cancel_order.call(self, order.order_id)
+            try:
+                balance: Balance = yield self._request(command)
+            except AccountBusyError:
+                continue
+            return balance
+        raise AccountBusyError(command.account_id, len(working))
+
+    areset_account = reset_account.coroutine()
 
     @operation
     def grant_shares(

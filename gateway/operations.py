@@ -17,8 +17,8 @@ Each form raises what the definition raises (a refused value, a stopped brokerag
 the future form delivers a refused value as the future's error, like the engine's own refusals.
 
 An operation that asks several times in turn (each ask depending on the answers before) is a
-generator under `@steps`: it yields each `Call` and is sent its value, and returns the result;
-it has the blocking form and `.coroutine()`.
+generator under `@steps`: it yields each `Call` and is sent its value (or has its error raised
+where it yielded), and returns the result; it has the blocking form and `.coroutine()`.
 """
 
 from __future__ import annotations
@@ -194,7 +194,12 @@ class StepsOperation(_Form[P, T]):
             try:
                 call = next(steps)
                 while True:
-                    call = steps.send(call.finish(instance._wait(call.reply)))
+                    try:
+                        value = call.finish(instance._wait(call.reply))
+                    except BrokerageError as error:  # for the steps to catch, or not
+                        call = steps.throw(error)
+                    else:
+                        call = steps.send(value)
             except StopIteration as done:
                 return cast(T, done.value)
 
@@ -218,8 +223,12 @@ class _StepsCoroutine(_Form[P, "Coroutine[Any, Any, T]"]):
             try:
                 call = next(steps)
                 while True:
-                    value = call.finish(await settle(call.reply, instance.timeout))
-                    call = steps.send(value)
+                    try:
+                        value = call.finish(await settle(call.reply, instance.timeout))
+                    except BrokerageError as error:  # for the steps to catch, or not
+                        call = steps.throw(error)
+                    else:
+                        call = steps.send(value)
             except StopIteration as done:
                 return cast(T, done.value)
 

@@ -388,15 +388,15 @@ ACTIVITY_KINDS: dict[str, tuple[str, ...]] = {
     "FILL": ("buy", "sell"),
     "CSD": ("deposit",),
     "CSW": ("withdrawal",),
-    "JNLS": ("grant",),
+    "JNLS": ("grant", "removal"),
     "FEE": ("fee",),
+    "MISC": ("reset",),
 }
 """The Alpaca activity types this brokerage makes, and the transactions each stands for."""
 ACTIVITY_OF = {kind: name for name, kinds in ACTIVITY_KINDS.items() for kind in kinds}
 OTHER_ACTIVITIES = frozenset(
     {
         "TRANS",
-        "MISC",
         "ACATC",
         "ACATS",
         "CFEE",
@@ -436,6 +436,10 @@ OTHER_ACTIVITIES = frozenset(
 MAX_ACTIVITIES = 100
 _FILL_STATUS = {True: "partially_filled", False: "filled"}
 """A fill's order's status after it, by whether shares were left to fill."""
+
+
+_OUTGOING = frozenset((TransactionKind.WITHDRAWAL, TransactionKind.FEE, TransactionKind.REMOVAL))
+"""The movements out of an account: a negative `net_amount`."""
 
 
 def _activity_kinds(types: str) -> list[str]:
@@ -483,8 +487,13 @@ def activity_json(record: KeyRecord, transaction: Transaction) -> dict[str, Any]
             "cum_qty": None if transaction.filled is None else str(transaction.filled),
             "order_status": None if leaves is None else _FILL_STATUS[leaves > 0],
         }
-    out = kind is TransactionKind.WITHDRAWAL or kind is TransactionKind.FEE
+    out = kind in _OUTGOING
+    quantity = transaction.quantity
+    if quantity is not None and kind is TransactionKind.REMOVAL:
+        quantity = -quantity
     description = ""
+    if kind is TransactionKind.RESET:
+        description = f"account reset: cash set to {transaction.amount}, holdings taken out at cost"
     if kind is TransactionKind.FEE:
         assert transaction.order_id is not None
         assert transaction.side is not None
@@ -495,11 +504,13 @@ def activity_json(record: KeyRecord, transaction: Transaction) -> dict[str, Any]
     return {
         **found,
         "date": transaction.at.date().isoformat(),
-        "net_amount": str(-transaction.amount if out else transaction.amount),
+        "net_amount": "0"
+        if kind is TransactionKind.RESET
+        else str(-transaction.amount if out else transaction.amount),
         "description": description,
         "status": "executed",
         "symbol": transaction.symbol,
-        "qty": None if transaction.quantity is None else str(transaction.quantity),
+        "qty": None if quantity is None else str(quantity),
         "price": None if transaction.price is None else str(transaction.price),
         "per_share_amount": None,
     }

@@ -1,10 +1,10 @@
 """Every refusal as `{"code": ..., "message": ...}` with Alpaca's status codes and numbers.
 
 401 no or wrong key, 403 not allowed (insufficient buying power or quantity, an admin action
-without the admin key), 404 unknown (or another account's), 409 already exists, 413 body too
-large, 422 invalid input, 429 too many orders in flight or too many sign-ups or failed
-authentications from one address (with `Retry-After`), 500 a bug (logged, see `Contain`), 503
-stopped, 504 timed out.
+without the admin key), 404 unknown (or another account's), 409 already exists (or an account
+too busy to reset), 413 body too large, 422 invalid input, 429 too many orders in flight or too
+many sign-ups or failed authentications from one address (with `Retry-After`), 500 a bug
+(logged, see `Contain`), 503 stopped, 504 timed out.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.log import where
 from engine.errors import (
+    AccountBusyError,
     BrokerageError,
     BrokerStoppedError,
     DuplicateError,
@@ -79,7 +80,7 @@ def status_of(error: BrokerageError) -> int:
     """The HTTP status of an engine error."""
     if isinstance(error, NotFoundError):
         return 404
-    if isinstance(error, DuplicateError):
+    if isinstance(error, DuplicateError | AccountBusyError):
         return 409
     if isinstance(error, InsufficientAvailableCashError):
         return 403

@@ -324,6 +324,19 @@ async def self_trade_prevention(
     return reply({"mode": mode.value})
 
 
+class ResetBody(Strict):
+    cash: Money
+
+
+@router.post("/account/reset", tags=["accounts"], response_model=schema(Balance))
+async def reset(body: ResetBody, record: Caller, shared: Shared) -> JSONResponse:
+    """Start the (paper) account afresh with `cash` and no holdings: its open orders are
+    cancelled, its holdings go out at their cost, its cash is set, its realized P/L starts
+    again; its orders and transactions are kept, and a `reset` transaction marks the moment.
+    409 if orders placed meanwhile kept it from being done."""
+    return reply(await shared.broker.areset_account(own_account(record), body.cash))
+
+
 class FeesAnswer(Strict):
     per_order: str
     per_share: str

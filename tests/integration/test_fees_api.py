@@ -180,7 +180,7 @@ def test_many_threads_trading_with_fees_conserve_cash_and_shares(
 
 commands = st.lists(
     st.tuples(
-        st.sampled_from(["limit", "market", "bracket", "replace", "cancel", "withdraw"]),
+        st.sampled_from(["limit", "market", "bracket", "replace", "cancel", "withdraw", "reset"]),
         st.integers(0, 2),  # account
         st.sampled_from(["buy", "sell"]),
         st.integers(1, 40),  # quantity
@@ -201,7 +201,7 @@ schedules = st.sampled_from(
 
 @settings(max_examples=150, deadline=None)
 @given(schedule=schedules, steps=commands, cash=st.integers(0, 20_000))
-def test_random_trading_with_fees_keeps_cash_plus_fees_conserved(
+def test_random_trading_with_fees_and_resets_keeps_cash_plus_fees_conserved(
     schedule: str, steps: list[tuple[str, int, str, int, int]], cash: int
 ) -> None:
     fees = FeeSchedule.parse_text(schedule)
@@ -244,6 +244,8 @@ def test_random_trading_with_fees_keeps_cash_plus_fees_conserved(
             elif action == "cancel" and placed:
                 with contextlib.suppress(OrderNotCancellableError):
                     broker.cancel_order(placed[quantity % len(placed)])
+            elif action == "reset":
+                broker.reset_account(account, str(quantity * 100))
             elif action == "withdraw":
                 amount = Decimal(quantity * 10)
                 with contextlib.suppress(InsufficientAvailableCashError):
@@ -259,8 +261,11 @@ def test_random_trading_with_fees_keeps_cash_plus_fees_conserved(
         for account in accounts:
             paid += sum((t.amount for t in broker.transactions(account, kind="fee")), Decimal(0))
         assert report.fees == paid
-        assert report.cash == Decimal(cash * 3) - withdrawn - paid
-        assert report.shares["BOOK"] == 90
+        assert report.cash == report.deposited - report.withdrawn - paid
+        removed = sum(
+            t.quantity or 0 for a in accounts for t in broker.transactions(a, kind="removal")
+        )
+        assert report.shares["BOOK"] == 90 - removed
         assert report.reserved_cash == 0
 
 

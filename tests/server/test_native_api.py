@@ -392,3 +392,45 @@ def test_admin_grants_shares_and_deposits_for_a_user(served: Served) -> None:
     }
     assert holdings == {}  # it sold all ten, and the bad grants credited none
     assert served.broker.balance(buyer["account_id"]).cash == 100  # 600 less 10 x 50.00
+
+
+def test_a_user_resets_a_paper_account(served: Served) -> None:
+    """`POST /api/account/reset`: open orders cancelled, holdings out at cost, cash set; the
+    history shows it (natively, and as Alpaca's JNLS and MISC activities)."""
+    http = served.client
+    me = served.signup("native-reset", deposit="5000")
+    headers = me["headers"]
+    bought = {"symbol": "AAPL", "side": "buy", "quantity": 2, "type": "market"}
+    assert http.post("/api/orders", json=bought, headers=headers).json()["status"] == "executed"
+    resting = {"symbol": "AAPL", "side": "buy", "quantity": 1, "type": "limit"}
+    order = http.post("/api/orders", json={**resting, "limit_price": "1"}, headers=headers).json()
+
+    reset = http.post("/api/account/reset", json={"cash": "100000"}, headers=headers)
+
+    assert (reset.status_code, reset.json()["cash"], reset.json()["reserved"]) == (
+        200,
+        "100000.00",
+        "0.00",
+    )
+    assert http.get(f"/api/orders/{order['order_id']}", headers=headers).json()["status"] == (
+        "cancelled"
+    )
+    portfolio = http.get("/api/account/portfolio", headers=headers).json()
+    assert (portfolio["holdings"], portfolio["realized_pl"]) == ([], "0.00")
+    kinds = [
+        t["kind"]
+        for t in http.get(
+            "/api/account/transactions", params={"direction": "desc", "limit": 3}, headers=headers
+        ).json()
+    ]
+    assert kinds == ["reset", "deposit", "removal"]
+    marks = http.get(
+        "/v2/account/activities", params={"activity_types": "JNLS,MISC"}, headers=headers
+    ).json()
+    assert (marks[0]["activity_type"], marks[0]["net_amount"]) == ("MISC", "0")
+    assert marks[1]["qty"] == "-2"
+    assert marks[1]["net_amount"].startswith("-")
+    for bad in ({"cash": "-1"}, {"cash": 1.5}, {}, {"cash": "1", "more": 1}):
+        refused = http.post("/api/account/reset", json=bad, headers=headers)
+        assert refused.status_code == 422, bad
+    assert http.post("/api/account/reset", json={"cash": "1"}, headers=ADMIN).status_code == 403

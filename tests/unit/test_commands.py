@@ -56,6 +56,7 @@ def test_commands_from_callers_values_round_trip_too() -> None:
         commands.Deposit.parse("A-000001", "0.01"),
         commands.Withdraw.parse("A-000001", 5),
         commands.GrantShares.parse("A-000001", "AAPL", 10, "150"),
+        commands.ResetAccount.parse("A-000001", "100000"),
         commands.UpdatePrice.parse("aapl", "151.25"),
         commands.PlaceOrder.parse("A-1", "AAPL", "BUY", 3, "limit", "99.99", "day", "mine-1"),
         commands.PlaceOrder.parse("A-1", "AAPL", "sell", 3),
