@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -21,7 +22,7 @@ from engine.fees import FeeSchedule
 from gateway.apps.demo import run_demo
 from gateway.apps.replay import replay, report, store_of
 from gateway.apps.simulate import AGENT_KINDS, SimulationConfig, simulate
-from gateway.server.app import serve
+from gateway.server.app import serve, serving_beside
 from gateway.server.limits import Limits
 
 PLUGINS = "brokerage.commands"
@@ -137,6 +138,25 @@ def _parser() -> argparse.ArgumentParser:
         help="journal the run to this store (sqlite:///run.db) to inspect with brokerage replay",
     )
     sim.add_argument("--fees", type=_fees, metavar="SCHEDULE", help=FEES_HELP)
+    sim.add_argument(
+        "--serve",
+        type=_positive(int),
+        metavar="PORT",
+        help="serve the run over HTTP on this port while it runs (programs trade beside the "
+        "agents: sign up with POST /api/accounts, the Alpaca base URL is the server's)",
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="with --serve: address (127.0.0.1)")
+    sim.add_argument(
+        "--admin-key-id",
+        default=os.environ.get("BROKERAGE_ADMIN_KEY_ID"),
+        help="with --serve: the admin key id (default: $BROKERAGE_ADMIN_KEY_ID, else made)",
+    )
+    sim.add_argument(
+        "--admin-secret",
+        default=os.environ.get("BROKERAGE_ADMIN_SECRET"),
+        help="with --serve: the admin secret (default: $BROKERAGE_ADMIN_SECRET, else made and "
+        "printed)",
+    )
     srv = commands.add_parser("serve", help="serve the HTTP and WebSocket API")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     srv.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
@@ -336,8 +356,24 @@ def _simulate(args: argparse.Namespace) -> int:
         fees=args.fees,
     )
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)
+    beside = None
+    if args.serve is not None:
+        if args.deterministic:
+            raise SystemExit("--serve: a run served over HTTP keeps the real clock; drop one")
+        beside = partial(
+            serving_beside,
+            host=args.host,
+            port=args.serve,
+            admin_key_id=args.admin_key_id,
+            admin_secret=args.admin_secret,
+            announce=console.print,
+        )
     report = simulate(
-        config, console, live=not args.no_live and not args.json, report_dir=args.report
+        config,
+        console,
+        live=not args.no_live and not args.json,
+        report_dir=args.report,
+        beside=beside,
     )
     if args.json:
         print(json.dumps(report, indent=2))

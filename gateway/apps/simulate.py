@@ -18,7 +18,8 @@ import random
 import threading
 import time
 from collections import Counter
-from contextlib import suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -48,6 +49,11 @@ AGENT_KINDS = ("noise", "maker", "momentum", "value")
 DEFAULT_MIX = {"noise": 0.6, "maker": 0.1, "momentum": 0.15, "value": 0.15}
 START_CASH = Decimal("100000")
 GRANTED_SHARES = 200  # per account, of each of two symbols, in book mode (someone must sell)
+
+
+FINISH_ROUNDS = 5
+"""Rounds of cancels at the end: cancelling an entry that filled in part sets its exit legs
+working, which the next round cancels."""
 
 
 @dataclass
@@ -439,12 +445,21 @@ class Simulation:
     # -- the end -------------------------------------------------------------------------------
 
     def finish(self) -> dict[str, Any]:
-        """Cancel every resting order, check conservation, and build the report."""
+        """Cancel every resting order (of every account: programs may have joined the run
+        over HTTP), check conservation, and build the report."""
         broker = self.broker
-        for agent in self.agents:
-            for order in broker.orders(agent.account_id, status=["pending", "partially_filled"]):
+        accounts = broker.accounts()
+        for _ in range(FINISH_ROUNDS):  # an entry ended with shares filled sets its legs working
+            working = [
+                order
+                for account_id in accounts
+                for order in broker.orders(account_id, status=["pending", "partially_filled"])
+            ]
+            for order in working:
                 with suppress(OrderNotCancellableError):
                     broker.cancel_order(order.order_id)
+            if not working:
+                break
         audit = broker.audit()
         metrics = broker.metrics()
         deposited = audit.deposited
@@ -645,21 +660,31 @@ def write_report(sim: Simulation, report: dict[str, Any], directory: str) -> lis
 
 
 def simulate(
-    config: SimulationConfig, console: Console, *, live: bool = True, report_dir: str | None = None
+    config: SimulationConfig,
+    console: Console,
+    *,
+    live: bool = True,
+    report_dir: str | None = None,
+    beside: Callable[[Brokerage], AbstractContextManager[Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run a whole simulation with its live view and final report; return the report."""
+    """Run a whole simulation with its live view and final report; return the report.
+
+    `beside(broker)` is entered once the stocks are listed and the agents' accounts open, and
+    left when the run ends, before the report (`brokerage simulate --serve` serves the run
+    over HTTP so: programs trade in it beside the agents, and stop before the final audit)."""
     sim = Simulation(config)
     try:
         with console.status("opening accounts and listing stocks"):
             sim.setup()
-        if live and not config.deterministic:
-            view = LiveView()
-            with Live(view.render(sim), console=console, refresh_per_second=2) as screen:
-                sim.run(on_tick=lambda s: screen.update(view.render(s)))
-            if not console.is_terminal:  # piped, the last view ends without a new line
-                console.line()
-        else:
-            sim.run()
+        with beside(sim.broker) if beside is not None else nullcontext():
+            if live and not config.deterministic:
+                view = LiveView()
+                with Live(view.render(sim), console=console, refresh_per_second=2) as screen:
+                    sim.run(on_tick=lambda s: screen.update(view.render(s)))
+                if not console.is_terminal:  # piped, the last view ends without a new line
+                    console.line()
+            else:
+                sim.run()
         report = sim.finish()
         console.print(summary_table(report))
         if report_dir:

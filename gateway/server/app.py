@@ -17,7 +17,7 @@ import gc
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio.to_thread
@@ -232,6 +232,26 @@ class ServerThread:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def serving_beside(
+    broker: Brokerage,
+    host: str,
+    port: int,
+    *,
+    admin_key_id: str | None = None,
+    admin_secret: str | None = None,
+    announce: Callable[[str], Any] = print,
+) -> Iterator[str]:
+    """Serve a running `broker` (a simulation's) over HTTP from a thread while the `with`
+    body runs: the full API, keys and all, the admin key given or made and announced; the
+    server stops, and the requests under way with it, when the body ends. Yields the URL."""
+    keys = KeyStore(admin_key_id, admin_secret)
+    app = create_app(broker, keys, announce=announce)
+    with ServerThread(app, host, port) as url:
+        announce(f"serving the run on {url} (Alpaca base URL; sign up: POST {url}/api/accounts)")
+        yield url
 
 
 def _venue(broker: Brokerage, count: int, *, seed: int) -> Venue:
