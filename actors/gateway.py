@@ -210,8 +210,9 @@ class GatewayActor(BrokerActor):
         market = Market(
             symbol, command.name, command.price, command.mode, now, history_limit=self.history_limit
         )
-        self.index.add(symbol, command.name)
         state = self.state
+        market.set_slippage(state.slippage)
+        self.index.add(symbol, command.name)
         state.markets[symbol] = market
         trade_ids = state.trade_ids[symbol] = TradeIdSequence(symbol)
         alerts = state.alerts[symbol] = AlertBook()

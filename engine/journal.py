@@ -58,6 +58,7 @@ from engine.orders import (
     Side,
     TimeInForce,
 )
+from engine.slippage import Slippage
 
 # -- the facts ---------------------------------------------------------------------------------
 
@@ -101,6 +102,14 @@ class SelfTradeSet:
 
     account_id: AccountId
     mode: SelfTradePrevention
+
+
+@dataclass(frozen=True, slots=True)
+class SlippageSet:
+    """The brokerage's slippage model for `market`-mode fills was set (at its start):
+    `Slippage.text()`, "" for none. Orders filling on arrival from here on slip under it."""
+
+    model: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +361,7 @@ Fact = (
     | HeldReplaced
     | FeesSet
     | AccountReset
+    | SlippageSet
 )
 """Every fact the journal holds."""
 
@@ -444,7 +454,7 @@ def _order(fact: Accepted | Refused | Replaced) -> Order:
 
 # -- the state they rebuild --------------------------------------------------------------------
 
-SNAPSHOT_FORMAT = b"brokerage-state/3\n"
+SNAPSHOT_FORMAT = b"brokerage-state/4\n"
 """What a snapshot starts with; a snapshot whose objects have another shape (an earlier
 release's: no stop book, fewer order fields) has another tag, or none, and is not used."""
 
@@ -468,6 +478,8 @@ class State:
     alert_symbols: dict[AccountId, set[Symbol]] = field(default_factory=dict)
     fees: FeeSchedule | None = None
     """What orders pay as they fill (None: nothing)."""
+    slippage: Slippage | None = None
+    """What `market`-mode orders filling on arrival pay past the last price (None: nothing)."""
     next_account: int = 0
     next_order: int = 0
     next_alert: int = 0
@@ -494,6 +506,7 @@ class State:
             fact.at_ns,
             history_limit=self.history_limit,
         )
+        self.markets[fact.symbol].set_slippage(self.slippage)
         self.trade_ids[fact.symbol] = TradeIdSequence(fact.symbol)
         self.alerts[fact.symbol] = AlertBook()
 
@@ -519,6 +532,11 @@ class State:
         self.fees = None if schedule.free else schedule
         for account in self.accounts.values():
             account.fees = self.fees
+
+    def _slippage_set(self, fact: SlippageSet) -> None:
+        self.slippage = Slippage.parse_text(fact.model)
+        for market in self.markets.values():
+            market.set_slippage(self.slippage)
 
     def _reset(self, fact: AccountReset) -> None:
         self.accounts[fact.account_id].reset(fact.cash, fact.at_ns)
@@ -899,4 +917,5 @@ _APPLY: dict[type, Any] = {
     Replaced: State._replaced,
     FeesSet: State._fees_set,
     AccountReset: State._reset,
+    SlippageSet: State._slippage_set,
 }

@@ -11,6 +11,7 @@ here is pure: times and trade ids come in as arguments, results go out as values
 from __future__ import annotations
 
 import itertools
+import random
 from array import array
 from collections import deque
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from engine.orders import (
     TimeInForce,
     ns_to_datetime,
 )
+from engine.slippage import Slippage
 from engine.stops import StopBook, StopEntry
 
 
@@ -315,6 +317,15 @@ class Market:
         self._taken: dict[OrderId, int] = {}
         """Shares taken off a pair's leg while it rests nowhere (being entered or triggered
         in this same step); `_ENDED` once its other leg ended."""
+        self.slippage: Slippage | None = None
+        """What an order filling on arrival pays past the last price (`market` mode)."""
+        self._draws: random.Random | None = None
+
+    def set_slippage(self, model: Slippage | None) -> None:
+        """Fill `market`-mode orders on arrival under `model` from now on (None: at the last
+        price); its random draws start again from its seed."""
+        self.slippage = model
+        self._draws = None if model is None else model.generator(self.symbol)
 
     def take_triggered(self) -> list[StopTriggered]:
         """The stops triggered since the last call (by price moves or trades), oldest first."""
@@ -517,9 +528,15 @@ class Market:
         strategy = STRATEGIES[ticket.order_type]
         if self.mode is LiquidityMode.MARKET:
             if _within(ticket.side, self.price, ticket.bound):
+                price = self.price
+                if self.slippage is not None:
+                    assert self._draws is not None
+                    price = self.slippage.fill_price(
+                        ticket.side, price, ticket.quantity, ticket.bound, self._draws
+                    )
                 fill = self._fill(
                     next_trade_id(),
-                    self.price,
+                    price,
                     ticket.quantity,
                     ticket.side.opposite,
                     None,

@@ -136,7 +136,7 @@ from engine.fields import (
 )
 from engine.history import OrderQuery, TransactionQuery, archive_rows
 from engine.ids import AccountId, Symbol
-from engine.journal import FeesSet, Note, State
+from engine.journal import FeesSet, Note, SlippageSet, State
 from engine.matching import BAR_LIMIT, Depth, PricePoint, QuoteSnapshot, Trade
 from engine.money import parse_amount, parse_price
 from engine.orders import (
@@ -148,6 +148,7 @@ from engine.orders import (
 )
 from engine.search import SearchResult
 from engine.session import Session, make_session
+from engine.slippage import Slippage
 from engine.universe import DEFAULT_UNIVERSE
 from engine.watchlists import Watchlist, parse_watchlist_name
 from gateway.bootstrap import Engine, start_engine, stop_engine
@@ -300,6 +301,10 @@ class Brokerage:
             ("per_share=0.005,minimum=1"); None (the default) for none. Each fill pays its
             part as a `fee` transaction, out of cash its order held for it when accepted.
             With a store the schedule is journaled at `start()`: it applies from then on.
+        slippage: What a `market`-mode order filling on arrival pays past the last price: a
+            `Slippage`, a mapping of its settings, or its text ("spread_bps=10,impact_bps=5,
+            size=100,jitter_percent=50,seed=7"; `engine.slippage`); None (the default) fills
+            at the last price. Journaled at `start()` as the fee schedule is.
     """
 
     def __init__(
@@ -322,6 +327,7 @@ class Brokerage:
         snapshot_facts: int | None = SnapshotPolicy.facts,
         snapshot_seconds: float | None = SnapshotPolicy.seconds,
         fees: FeeSchedule | Mapping[str, Any] | str | None = None,
+        slippage: Slippage | Mapping[str, Any] | str | None = None,
     ) -> None:
         self._notification_settings = notifications or NotificationSettings()
         self._engine: Engine | None = None
@@ -355,6 +361,12 @@ class Brokerage:
             schedule = FeeSchedule.parse(fees)
         self.fees: FeeSchedule | None = None if schedule is None or schedule.free else schedule
         """What orders pay as they fill (None: nothing)."""
+        if slippage is None or isinstance(slippage, Slippage):
+            self.slippage = slippage
+        elif isinstance(slippage, str):
+            self.slippage = Slippage.parse_text(slippage)
+        else:
+            self.slippage = Slippage.parse(slippage)
         self.timeout = timeout
         self._clock = clock
         self._log = make_logger(log_level)
@@ -396,8 +408,13 @@ class Brokerage:
         if self._engine is None:
             journal, recovered = self._recover()
             state = recovered or self._new_state()
+            settings: list[FeesSet | SlippageSet] = []
             if state.fees != self.fees:
-                fact = FeesSet("" if self.fees is None else self.fees.text())
+                settings.append(FeesSet("" if self.fees is None else self.fees.text()))
+            if state.slippage != self.slippage:
+                model = self.slippage
+                settings.append(SlippageSet("" if model is None else model.text()))
+            for fact in settings:  # journaled before anything done under them
                 state.apply(fact)
                 if journal is not None:
                     journal.append(fact)

@@ -19,6 +19,7 @@ from rich.table import Table
 from actors.log import LEVELS
 from engine.errors import ValidationError
 from engine.fees import FeeSchedule
+from engine.slippage import Slippage
 from gateway.apps.demo import run_demo
 from gateway.apps.replay import replay, report, store_of
 from gateway.apps.simulate import AGENT_KINDS, SimulationConfig, simulate
@@ -62,6 +63,22 @@ def _fees(text: str) -> str:
     """An argparse type: a fee schedule's text (`FeeSchedule.parse_text`), checked."""
     try:
         FeeSchedule.parse_text(text)
+    except ValidationError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+SLIPPAGE_HELP = (
+    "market mode: orders filling on arrival pay half a spread and a size-dependent impact, as "
+    "name=number pairs: spread_bps, impact_bps, size, jitter_percent, max_bps, seed "
+    "(e.g. spread_bps=10,impact_bps=5,size=100,jitter_percent=50; default none)"
+)
+
+
+def _slippage(text: str) -> str:
+    """An argparse type: a slippage model's text (`Slippage.parse_text`), checked."""
+    try:
+        Slippage.parse_text(text)
     except ValidationError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return text
@@ -138,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
         help="journal the run to this store (sqlite:///run.db) to inspect with brokerage replay",
     )
     sim.add_argument("--fees", type=_fees, metavar="SCHEDULE", help=FEES_HELP)
+    sim.add_argument("--slippage", type=_slippage, metavar="MODEL", help=SLIPPAGE_HELP)
     sim.add_argument(
         "--serve",
         type=_positive(int),
@@ -213,6 +231,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     srv.add_argument("--session", choices=("always", "nyse"), default="always")
     srv.add_argument("--fees", type=_fees, metavar="SCHEDULE", help=FEES_HELP)
+    srv.add_argument("--slippage", type=_slippage, metavar="MODEL", help=SLIPPAGE_HELP)
     srv.add_argument("--log-level", default="warning", help="engine and server log level")
     defaults = Limits()
     srv.add_argument(
@@ -268,6 +287,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
         session=args.session,
         fees=args.fees,
+        slippage=args.slippage,
         store=None if args.memory else (args.store or f"sqlite:///{args.data}/brokerage.db"),
         durability=args.durability,
         limits=Limits(
@@ -354,6 +374,7 @@ def _simulate(args: argparse.Namespace) -> int:
         threads=args.threads,
         store=args.store,
         fees=args.fees,
+        slippage=args.slippage,
     )
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)
     beside = None

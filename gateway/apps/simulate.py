@@ -73,6 +73,7 @@ class SimulationConfig:
     threads: int = 4
     store: str | None = None  # journal the run there, for `brokerage replay` afterwards
     fees: str | None = None  # the brokerage's fee schedule (`FeeSchedule.parse_text`)
+    slippage: str | None = None  # market mode's slippage model (`Slippage.parse_text`)
 
 
 def _price(cents: int) -> str:
@@ -321,12 +322,14 @@ class Simulation:
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
         self.clock = SimulatedClock(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))
+        options: dict[str, Any] = {
+            "max_in_flight": 1_000_000,
+            "store": config.store,
+            "fees": config.fees,
+            "slippage": config.slippage,
+        }
         self.broker = (
-            Brokerage(
-                clock=self.clock, max_in_flight=1_000_000, store=config.store, fees=config.fees
-            )
-            if config.deterministic
-            else Brokerage(max_in_flight=1_000_000, store=config.store, fees=config.fees)
+            Brokerage(clock=self.clock, **options) if config.deterministic else Brokerage(**options)
         )
         self.agents: list[Agent] = []
         self.symbols: list[Symbol] = []

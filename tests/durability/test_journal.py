@@ -164,16 +164,24 @@ def trade_a_while(broker: Brokerage, *, listed: bool = False) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("durability", "fees"),
-    [("fsync", None), ("os", "per_order=0.5,per_share=0.01,minimum=1,sec_per_million=27.80")],
+    ("durability", "fees", "slippage"),
+    [
+        ("fsync", None, None),
+        (
+            "os",
+            "per_order=0.5,per_share=0.01,minimum=1,sec_per_million=27.80",
+            "spread_bps=10,impact_bps=20,jitter_percent=50,seed=5",
+        ),
+    ],
 )
 def test_a_reopened_brokerage_holds_everything_it_acknowledged(
-    store: str, durability: str, fees: str | None
+    store: str, durability: str, fees: str | None, slippage: str | None
 ) -> None:
-    """Many threads trade on a store (with fees, or none); the replayed journal gives the very
-    state the live actors hold (digest), and a reopened brokerage answers every read as
-    before."""
-    with Brokerage(store=store, durability=durability, fees=fees) as broker:
+    """Many threads trade on a store (with fees and slippage, or none); the replayed journal
+    gives the very state the live actors hold (digest), and a reopened brokerage answers every
+    read as before."""
+    options = {"durability": durability, "fees": fees, "slippage": slippage}
+    with Brokerage(store=store, **options) as broker:
         accounts = trade_a_while(broker)
         before = visible(broker, accounts)
         live = live_state(broker).digest()
@@ -181,7 +189,7 @@ def test_a_reopened_brokerage_holds_everything_it_acknowledged(
         assert (report.fees > 0) == (fees is not None)
     assert replayed(store).digest() == live
     assert replayed(store).digest() == live  # the same journal always gives the same state
-    with Brokerage(store=store, durability=durability, fees=fees) as again:
+    with Brokerage(store=store, **options) as again:
         assert again.recovery == Recovery(from_snapshot=True, replayed=0)  # a clean stop's
         assert visible(again, accounts) == before
         assert live_state(again).digest() == live

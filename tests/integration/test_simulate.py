@@ -47,10 +47,17 @@ def test_momentum_traders_protect_entries_and_value_traders_replace() -> None:
     assert Decimal(report["conservation"]["fees"]) > 0
 
 
-def fingerprint(mode: str, feed: str = "walk") -> tuple[Any, ...]:
+def fingerprint(mode: str, feed: str = "walk", slippage: str | None = None) -> tuple[Any, ...]:
     sim = Simulation(
         SimulationConfig(
-            accounts=40, symbols=4, mode=mode, feed=feed, seed=11, deterministic=True, steps=4
+            accounts=40,
+            symbols=4,
+            mode=mode,
+            feed=feed,
+            seed=11,
+            deterministic=True,
+            steps=4,
+            slippage=slippage,
         )
     )
     try:
@@ -84,6 +91,16 @@ def test_the_deterministic_mode_repeats_exactly(mode: str, feed: str) -> None:
     assert first == second
     assert first[1]  # it traded
     assert first[3] is True
+
+
+def test_a_deterministic_run_with_slippage_repeats_and_fills_off_the_last_price() -> None:
+    model = "spread_bps=20,impact_bps=10,size=50,jitter_percent=50,seed=4"
+    first, second = fingerprint("market", slippage=model), fingerprint("market", slippage=model)
+    plain = fingerprint("market")
+
+    assert first == second
+    assert first[3] is True  # conserved
+    assert first[0] != plain[0]  # the agents' cash: their fills slipped
 
 
 def test_the_report_directory_gets_json_and_charts(tmp_path: Any) -> None:
