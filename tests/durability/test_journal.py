@@ -180,7 +180,7 @@ def test_a_reopened_brokerage_holds_everything_it_acknowledged(
     """Many threads trade on a store (with fees and slippage, or none); the replayed journal
     gives the very state the live actors hold (digest), and a reopened brokerage answers every
     read as before."""
-    options = {"durability": durability, "fees": fees, "slippage": slippage}
+    options: dict[str, Any] = {"durability": durability, "fees": fees, "slippage": slippage}
     with Brokerage(store=store, **options) as broker:
         accounts = trade_a_while(broker)
         before = visible(broker, accounts)
