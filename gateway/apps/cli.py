@@ -84,6 +84,20 @@ def _slippage(text: str) -> str:
     return text
 
 
+def _latency(text: str) -> tuple[int, int]:
+    """An argparse type: a latency range in milliseconds, "MIN-MAX" or "MS" (0 to 60,000)."""
+    low, _, high = text[:32].partition("-")
+    try:
+        bounds = int(low), int(high or low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be MIN-MAX or MS, was {text[:32]!r}") from None
+    if not 0 <= bounds[0] <= bounds[1] <= 60_000:
+        raise argparse.ArgumentTypeError(
+            f"must be milliseconds from 0 to 60000, the first no higher, was {text[:32]!r}"
+        )
+    return bounds
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="brokerage", description="An actor-model stock brokerage and matching engine."
@@ -156,6 +170,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--fees", type=_fees, metavar="SCHEDULE", help=FEES_HELP)
     sim.add_argument("--slippage", type=_slippage, metavar="MODEL", help=SLIPPAGE_HELP)
+    sim.add_argument(
+        "--latency",
+        type=_latency,
+        metavar="MS",
+        help="each agent's latency, drawn from MIN-MAX milliseconds (or exactly MS): it decides "
+        "on prices that old, and its orders meet the market as it is (default none)",
+    )
     sim.add_argument(
         "--serve",
         type=_positive(int),
@@ -375,6 +396,7 @@ def _simulate(args: argparse.Namespace) -> int:
         store=args.store,
         fees=args.fees,
         slippage=args.slippage,
+        latency_ms=args.latency,
     )
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)
     beside = None

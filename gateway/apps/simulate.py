@@ -12,6 +12,7 @@ one round per simulated second, so the same seed gives the same trades and balan
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import random
@@ -36,10 +37,11 @@ from engine.errors import (
     OrderNotReplaceableError,
     ValidationError,
 )
+from engine.events import PriceChanged
 from engine.feeds import RandomWalk, Tick
 from engine.ids import Symbol
 from engine.money import cents_to_decimal, parse_price
-from engine.orders import OrderStatus
+from engine.orders import OrderStatus, datetime_to_ns
 from engine.session import SimulatedClock
 from engine.universe import DEFAULT_UNIVERSE
 from gateway.apps.feeds import FeedRunner, csv_ticks, sample_prices
@@ -74,6 +76,9 @@ class SimulationConfig:
     store: str | None = None  # journal the run there, for `brokerage replay` afterwards
     fees: str | None = None  # the brokerage's fee schedule (`FeeSchedule.parse_text`)
     slippage: str | None = None  # market mode's slippage model (`Slippage.parse_text`)
+    latency_ms: tuple[int, int] | None = None
+    """Each agent's latency is drawn from this range (milliseconds, seeded): it decides on the
+    price of that long ago, and its orders meet the market as it is (None: no latency)."""
 
 
 def _price(cents: int) -> str:
@@ -85,6 +90,41 @@ class Trading(Protocol):
     gateway/apps/venue.py)."""
 
     broker: Brokerage
+
+    def seen_price(self, symbol: Symbol, latency_ns: int) -> int | None:
+        """The price of `symbol` as an agent `latency_ns` behind sees it (None: the last)."""
+
+
+class PriceTape:
+    """The prices each symbol had, with when, so that an agent with a latency decides on the
+    price of `latency` ago (its order then meets the market as it is when it arrives)."""
+
+    KEEP = 20_000
+    """Points kept per symbol (the oldest half goes past twice that)."""
+
+    def __init__(self) -> None:
+        self._times: dict[Symbol, list[int]] = {}
+        self._prices: dict[Symbol, list[int]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, symbol: Symbol, at_ns: int, price: int) -> None:
+        """The price of `symbol` from `at_ns` on (times come in order)."""
+        with self._lock:
+            times = self._times.setdefault(symbol, [])
+            prices = self._prices.setdefault(symbol, [])
+            times.append(at_ns)
+            prices.append(price)
+            if len(times) > 2 * self.KEEP:
+                del times[: self.KEEP], prices[: self.KEEP]
+
+    def seen(self, symbol: Symbol, moment_ns: int) -> int | None:
+        """The price of `symbol` at `moment_ns` (None: none recorded by then)."""
+        with self._lock:
+            times = self._times.get(symbol)
+            if not times:
+                return None
+            where = bisect.bisect_right(times, moment_ns)
+            return self._prices[symbol][where - 1] if where else None
 
 
 class Agent:
@@ -100,9 +140,15 @@ class Agent:
         self.counts: Counter[str] = Counter()
         self.invested = Decimal(0)
         """Cash put in less cash taken out, plus the stated cost of shares granted."""
+        self.latency_ns = 0
+        """How far behind the market it sees prices (its orders meet the market as it is)."""
 
     def price(self, sim: Trading, symbol: Symbol) -> int:
-        """The symbol's last price, in cents."""
+        """The symbol's price in cents as it sees it: the last, or `latency_ns` ago."""
+        if self.latency_ns:
+            seen = sim.seen_price(symbol, self.latency_ns)
+            if seen is not None:
+                return seen
         return parse_price(sim.broker.quote(symbol).last_price)
 
     def order(self, sim: Trading, *args: Any, **kwargs: Any) -> Any:
@@ -335,6 +381,28 @@ class Simulation:
         self.symbols: list[Symbol] = []
         self.granted: Counter[Symbol] = Counter()
         self.elapsed = 0.0
+        self.tape = PriceTape() if config.latency_ms else None
+        """Past prices, for agents with a latency."""
+
+    def seen_price(self, symbol: Symbol, latency_ns: int) -> int | None:
+        """The price of `symbol` `latency_ns` ago: on the simulated clock, as the rounds left
+        it (a deterministic run knows prices once a round); else as it moved."""
+        if self.tape is None:
+            return None
+        now = self.clock() if self.config.deterministic else time.time_ns()
+        return self.tape.seen(symbol, now - latency_ns)
+
+    def _record_prices(self) -> None:
+        """Put every symbol's last price on the tape (a round's end, or the start)."""
+        assert self.tape is not None
+        now = self.clock() if self.config.deterministic else time.time_ns()
+        for symbol in self.symbols:
+            self.tape.record(symbol, now, parse_price(self.broker.quote(symbol).last_price))
+
+    def _taped(self, event: Any) -> None:
+        assert self.tape is not None
+        price = parse_price(event.new_price)
+        self.tape.record(event.symbol, datetime_to_ns(event.at), price)
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -360,6 +428,10 @@ class Simulation:
             if kind == "maker":
                 symbols = [self.symbols[n % len(self.symbols)]]
             agent = AGENTS[kind](account, symbols, own_rng)
+            if config.latency_ms:  # its own draw: the agents' choices stay as without one
+                low, high = config.latency_ms
+                lag = random.Random(f"latency:{config.seed}:{n}").randint(low, high)
+                agent.latency_ns = lag * 1_000_000
             agent.invested += START_CASH
             if config.mode == "book":
                 for symbol in sorted({symbols[0], self.symbols[n % len(self.symbols)]}):
@@ -391,6 +463,8 @@ class Simulation:
     def _run_in_order(self) -> None:
         walk = self._walk() if self.config.mode == "market" else None
         replay = iter(self._replay()) if self.config.feed == "csv" else None
+        if self.tape is not None:
+            self._record_prices()
         for _ in range(self.config.steps):
             for agent in self.agents:
                 agent.act(self)
@@ -401,10 +475,15 @@ class Simulation:
             elif replay is not None and self.config.mode == "market":
                 for tick in itertools.islice(replay, len(self.symbols)):
                     self.broker.update_price(tick.symbol, cents_to_decimal(tick.price))
+            if self.tape is not None:
+                self._record_prices()
 
     def _run_threads(self, on_tick: Any) -> None:
         config = self.config
         feed = None
+        if self.tape is not None:
+            self.broker.subscribe(self._taped, [PriceChanged])
+            self._record_prices()
         if config.mode == "market":
             runner = (
                 FeedRunner.replay(self.broker, self._replay(), interval=0.2)

@@ -57,6 +57,10 @@ class Venue:
         self.threads: list[threading.Thread] = []
         self.log = structlog.get_logger("brokerage.venue")
 
+    def seen_price(self, symbol: Symbol, latency_ns: int) -> int | None:
+        """Its agents have no latency: they see the last price."""
+        return None
+
     def open(self) -> None:
         """Make the agents, opening the accounts of those new since the last start."""
         rng = random.Random(self.seed)

@@ -6,7 +6,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from gateway.apps.simulate import Simulation, SimulationConfig, simulate
+from engine.ids import Symbol
+from engine.money import parse_price
+from gateway.apps.simulate import PriceTape, Simulation, SimulationConfig, simulate
 
 
 @pytest.mark.parametrize("mode", ["market", "book"])
@@ -47,7 +49,12 @@ def test_momentum_traders_protect_entries_and_value_traders_replace() -> None:
     assert Decimal(report["conservation"]["fees"]) > 0
 
 
-def fingerprint(mode: str, feed: str = "walk", slippage: str | None = None) -> tuple[Any, ...]:
+def fingerprint(
+    mode: str,
+    feed: str = "walk",
+    slippage: str | None = None,
+    latency_ms: tuple[int, int] | None = None,
+) -> tuple[Any, ...]:
     sim = Simulation(
         SimulationConfig(
             accounts=40,
@@ -58,6 +65,7 @@ def fingerprint(mode: str, feed: str = "walk", slippage: str | None = None) -> t
             deterministic=True,
             steps=4,
             slippage=slippage,
+            latency_ms=latency_ms,
         )
     )
     try:
@@ -101,6 +109,52 @@ def test_a_deterministic_run_with_slippage_repeats_and_fills_off_the_last_price(
     assert first == second
     assert first[3] is True  # conserved
     assert first[0] != plain[0]  # the agents' cash: their fills slipped
+
+
+@pytest.mark.parametrize("mode", ["market", "book"])
+def test_a_deterministic_run_with_latency_repeats_and_decides_on_older_prices(mode: str) -> None:
+    first = fingerprint(mode, latency_ms=(500, 2_500))
+    second = fingerprint(mode, latency_ms=(500, 2_500))
+    plain = fingerprint(mode)
+
+    assert first == second
+    assert first[3] is True
+    assert first[1] != plain[1]  # other decisions, other trades
+
+
+def test_an_agent_with_a_latency_sees_the_price_of_that_long_ago() -> None:
+    config = SimulationConfig(
+        accounts=10,
+        symbols=2,
+        mode="market",
+        seed=3,
+        deterministic=True,
+        steps=3,
+        latency_ms=(2_000, 2_000),
+    )
+    sim = Simulation(config)
+    try:
+        sim.setup()
+        [agent, *_] = sim.agents
+        assert agent.latency_ns == 2_000_000_000
+        symbol = sim.symbols[0]
+        assert agent.price(sim, symbol) == parse_price(sim.broker.quote(symbol).last_price)
+        sim.run()  # three rounds, one simulated second each
+        assert sim.tape is not None
+        assert agent.price(sim, symbol) == sim.tape.seen(symbol, sim.clock() - 2 * 10**9)
+        assert sim.seen_price(symbol, 10 * 10**9) is None  # nothing that old: the last price
+    finally:
+        sim.close()
+
+
+def test_the_tape_answers_the_price_at_a_moment() -> None:
+    tape = PriceTape()
+    tape.record(Symbol("X"), 100, 10_00)
+    tape.record(Symbol("X"), 200, 11_00)
+    assert tape.seen(Symbol("X"), 99) is None
+    assert tape.seen(Symbol("X"), 150) == 10_00
+    assert tape.seen(Symbol("X"), 200) == 11_00
+    assert tape.seen(Symbol("Y"), 500) is None
 
 
 def test_the_report_directory_gets_json_and_charts(tmp_path: Any) -> None:
