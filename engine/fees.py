@@ -25,6 +25,7 @@ from typing import Any
 from engine.errors import ValidationError
 from engine.money import CENTS_PER_UNIT, cents_to_decimal, parse_fraction
 from engine.orders import Side
+from engine.settings import parse_pairs
 
 MAX_FEES_TEXT = 400
 """Characters a fee schedule given as text may have."""
@@ -160,21 +161,8 @@ class FeeSchedule:
         Raises:
             ValidationError: for a text that is too long or not such pairs, and as `parse`.
         """
-        if not isinstance(text, str) or len(text) > MAX_FEES_TEXT:
-            raise ValidationError(
-                "fees", f"must be a text of at most {MAX_FEES_TEXT} characters", text
-            )
-        if text.strip().lower() in ("", "none"):
-            return FREE
-        values: dict[str, str] = {}
-        for pair in text.split(","):
-            name, equals, amount = pair.partition("=")
-            if not equals or not name.strip():
-                raise ValidationError("fees", "must be name=amount pairs separated by ','", pair)
-            if name.strip() in values:
-                raise ValidationError("fees", "names each fee once", name.strip())
-            values[name.strip()] = amount.strip()
-        return cls.parse(values)
+        values = parse_pairs(text, "fees", MAX_FEES_TEXT)
+        return FREE if values is None else cls.parse(values)
 
     def text(self) -> str:
         """The schedule as `parse_text` reads it (only the fees it has; "" when free)."""

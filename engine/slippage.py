@@ -22,6 +22,7 @@ from typing import Any
 from engine.errors import ValidationError
 from engine.ids import Symbol
 from engine.orders import Side
+from engine.settings import parse_pairs
 
 MAX_SLIPPAGE_TEXT = 200
 """Characters a slippage model given as text may have."""
@@ -108,21 +109,8 @@ class Slippage:
         Raises:
             ValidationError: for a text that is too long or not such pairs, and as `parse`.
         """
-        if not isinstance(text, str) or len(text) > MAX_SLIPPAGE_TEXT:
-            raise ValidationError(
-                "slippage", f"must be a text of at most {MAX_SLIPPAGE_TEXT} characters", text
-            )
-        if text.strip().lower() in ("", "none"):
-            return None
-        values: dict[str, str] = {}
-        for pair in text.split(","):
-            name, equals, number = pair.partition("=")
-            if not equals or not name.strip():
-                raise ValidationError(
-                    "slippage", "must be name=number pairs separated by ','", pair
-                )
-            values[name.strip()] = number.strip()
-        return cls.parse(values)
+        values = parse_pairs(text, "slippage", MAX_SLIPPAGE_TEXT)
+        return None if values is None else cls.parse(values)
 
     def text(self) -> str:
         """The model as `parse_text` reads it."""

@@ -59,13 +59,21 @@ FEES_HELP = (
 )
 
 
-def _fees(text: str) -> str:
-    """An argparse type: a fee schedule's text (`FeeSchedule.parse_text`), checked."""
-    try:
-        FeeSchedule.parse_text(text)
-    except ValidationError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
+def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type: a setting's text, checked by `parse` (its error becomes the flag's)."""
+
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except ValidationError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
+
+    return check
+
+
+_fees = _checked(FeeSchedule.parse_text)
+_slippage = _checked(Slippage.parse_text)
 
 
 SLIPPAGE_HELP = (
@@ -73,15 +81,6 @@ SLIPPAGE_HELP = (
     "name=number pairs: spread_bps, impact_bps, size, jitter_percent, max_bps, seed "
     "(e.g. spread_bps=10,impact_bps=5,size=100,jitter_percent=50; default none)"
 )
-
-
-def _slippage(text: str) -> str:
-    """An argparse type: a slippage model's text (`Slippage.parse_text`), checked."""
-    try:
-        Slippage.parse_text(text)
-    except ValidationError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
 
 
 def _latency(text: str) -> tuple[int, int]:

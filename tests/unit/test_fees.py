@@ -16,12 +16,11 @@ from engine.fees import FREE, FeeSchedule
 from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId
 from engine.orders import (
     CancelReason,
-    Order,
     OrderType,
     RejectReason,
     Side,
-    TimeInForce,
 )
+from tests.unit.test_account import order
 
 S = Symbol("AAPL")
 BROKER = FeeSchedule.parse_text(
@@ -87,8 +86,8 @@ def test_a_schedule_reads_back_from_its_text() -> None:
         ("per_order=0.001", "fees.per_order must be a whole number of cents"),
         ("minimum=2,maximum=1", "fees.maximum must not be below the minimum"),
         ("rebate=1", "unknown fee 'rebate'"),
-        ("per_share", "must be name=amount pairs"),
-        ("per_share=1,per_share=2", "names each fee once"),
+        ("per_share", "must be name=value pairs"),
+        ("per_share=1,per_share=2", "must name each setting once"),
         ("per_share=1e999", "fees.per_share must be within 1e20"),
         ("per_share=nan", "fees.per_share must be a finite number"),
         ("x" * 401, "fees must be a text of at most 400 characters"),
@@ -181,24 +180,9 @@ def new_account(cash: int, fees: FeeSchedule = BROKER) -> Account:
     return account
 
 
-def limit(n: int, side: Side, quantity: int, price: int) -> Order:
-    return Order(
-        OrderId(f"O-{n}"),
-        AccountId("A-1"),
-        S,
-        side,
-        OrderType.LIMIT,
-        TimeInForce.GTC,
-        quantity,
-        price,
-        price if side is Side.BUY else None,
-        1,
-    )
-
-
 def test_a_buy_holds_its_fees_and_pays_them_into_the_cost_of_its_shares() -> None:
     account = new_account(10_000_00)
-    o = limit(1, Side.BUY, 300, 10_00)
+    o = order(1, Side.BUY, 300, 10_00)
     assert account.accept(o, 1) is None
     assert account.reserved_cash == 3_000_00 + 1_50  # 300 * $0.005
     account.settle_fill(o.order_id, TradeId("T-1"), 100, 9_00, 2)
@@ -218,7 +202,7 @@ def test_a_buy_holds_its_fees_and_pays_them_into_the_cost_of_its_shares() -> Non
 def test_a_sell_pays_its_fees_out_of_the_sale_and_they_come_off_realized_pl() -> None:
     account = new_account(0)
     account.grant(S, 1_000, 100_00, 0)
-    o = limit(1, Side.SELL, 1_000, 150_00)
+    o = order(1, Side.SELL, 1_000, 150_00)
     assert account.accept(o, 1) is None  # its limit covers its fees: no cash needed
     assert account.reserved_cash == 0
     account.settle_fill(o.order_id, TradeId("T-1"), 1_000, 150_00, 2)
@@ -231,13 +215,13 @@ def test_a_sell_pays_its_fees_out_of_the_sale_and_they_come_off_realized_pl() ->
 def test_a_sell_at_market_holds_the_fixed_part_of_its_fees() -> None:
     account = new_account(50)
     account.grant(S, 10, 100_00, 0)
-    market = limit(1, Side.SELL, 10, 1)
+    market = order(1, Side.SELL, 10, 1)
     market.order_type, market.limit_price = OrderType.MARKET, None
     assert account.accept(market, 1) is RejectReason.INSUFFICIENT_FUNDS  # $1 minimum > $0.50
     assert account.reserved_cash == 0
     assert account.positions[S].reserved == 0
     account.deposit(1_00, 2)
-    assert account.accept(limit(2, Side.SELL, 10, 1), 3) is None  # a limit of $0.01 too
+    assert account.accept(order(2, Side.SELL, 10, 1), 3) is None  # a limit of $0.01 too
     # the $1 minimum + 1 cent of TAF + 1 cent for the SEC fee's rounding, less what one
     # share's sale at $0.01 leaves
     assert account.reserved_cash == 1_00 + 1 + 1
@@ -249,20 +233,20 @@ def test_a_sell_at_market_holds_the_fixed_part_of_its_fees() -> None:
 
 def test_cash_for_the_notional_but_not_the_fees_is_refused_and_holds_nothing() -> None:
     account = new_account(1_000_00)
-    refused = limit(1, Side.BUY, 100, 10_00)  # $1,000 + the $1 minimum
+    refused = order(1, Side.BUY, 100, 10_00)  # $1,000 + the $1 minimum
     assert account.accept(refused, 1) is RejectReason.INSUFFICIENT_FUNDS
     assert account.reserved_cash == 0
-    assert account.accept(limit(2, Side.BUY, 99, 10_00), 2) is None
+    assert account.accept(order(2, Side.BUY, 99, 10_00), 2) is None
     assert account.reserved_cash == 990_00 + 1_00
 
 
 def test_a_cancel_or_a_replace_releases_what_was_held_for_fees() -> None:
     account = new_account(10_000_00)
-    o = limit(1, Side.BUY, 100, 10_00)
+    o = order(1, Side.BUY, 100, 10_00)
     assert account.accept(o, 1) is None
     account.settle_fill(o.order_id, TradeId("T-1"), 40, 10_00, 2)  # pays the $1 minimum
     assert account.fee_held == {o.order_id: 0}
-    new = limit(2, Side.BUY, 100, 11_00)
+    new = order(2, Side.BUY, 100, 11_00)
     assert account.begin_replace(o.order_id, new) is None
     account.check()
     account.finish_replace(o.order_id, 60, 3)
@@ -276,7 +260,7 @@ def test_a_cancel_or_a_replace_releases_what_was_held_for_fees() -> None:
 def test_without_a_schedule_nothing_is_held_or_paid() -> None:
     account = Account(AccountId("A-1"), UserId("U-1"), 0)
     account.deposit(1_000_00, 0)
-    assert account.accept(limit(1, Side.BUY, 100, 10_00), 1) is None
+    assert account.accept(order(1, Side.BUY, 100, 10_00), 1) is None
     account.settle_fill(OrderId("O-1"), TradeId("T-1"), 100, 10_00, 2)
     assert account.cash == 0
     assert account.fees_paid == 0

@@ -58,7 +58,7 @@ def test_draws_are_seeded_per_model_and_symbol() -> None:
         ("jitter_percent=101", "slippage.jitter_percent must be"),
         ("spread_bps=1.5", "slippage.spread_bps must be a whole number"),
         ("drift=1", "unknown setting 'drift'"),
-        ("spread_bps", "must be name=number pairs"),
+        ("spread_bps", "must be name=value pairs"),
         ("x" * 201, "slippage must be a text of at most 200 characters"),
     ],
 )
