@@ -268,22 +268,35 @@ class GatewayActor(BrokerActor):
         self.users[user_id] = user
         self.owners[account_id] = user_id
         self.state.accounts[account_id] = account
+        if command.agent:
+            self.state.agents.add(account_id)
         self.accounts[account_id] = self.runtime.spawn(AccountActor, account, self.services)
         self.log.info("account.opened", account_id=account_id, user_id=user_id)
         fact = Opened(
-            account_id, user_id, user.name, user.email, user.phone, command.initial_deposit, now
+            account_id,
+            user_id,
+            user.name,
+            user.email,
+            user.phone,
+            command.initial_deposit,
+            now,
+            command.agent,
         )
         info = AccountInfo(account_id, user, balance)
         self.services.answer(message.reply, info, fact, account.take_outbox())
 
     @handles(GetAccounts)
     def _accounts(self, message: GetAccounts) -> None:
+        agents = self.state.agents
         if message.user_id is None:
-            message.reply.set(list(self.accounts))
-            return
-        if message.user_id not in self.users:
+            found = list(self.accounts)
+        elif message.user_id not in self.users:
             raise UnknownUserError(message.user_id)
-        message.reply.set([a for a, u in self.owners.items() if u == message.user_id])
+        else:
+            found = [a for a, u in self.owners.items() if u == message.user_id]
+        if not message.agents and agents:
+            found = [a for a in found if a not in agents]
+        message.reply.set(found)
 
     @staticmethod
     def _gather(refs: Iterable[ActorRef], make: Callable[[Any], object]) -> Gathered:

@@ -345,10 +345,12 @@ class GetWatchlists:
 
 @dataclass(frozen=True, slots=True)
 class GetAccounts:
-    """Brokerage -> gateway actor: the account ids of a user (of every user if None)."""
+    """Brokerage -> gateway actor: the account ids of a user (of every user if None); without
+    `agents`, not the trader agents' accounts."""
 
     user_id: UserId | None
     reply: Reply
+    agents: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,7 +98,9 @@ class UpdatePrice:
 class OpenAccount:
     """Open an account for a user, registering the user on first sight (then `name` is
     needed). With `new_user`, only a user not seen before: an existing user id is refused, and
-    nothing about that user is told. `account_id` None: the brokerage numbers it."""
+    nothing about that user is told. `account_id` None: the brokerage numbers it. `agent`
+    marks the account of a trader agent (a simulation's, a venue's): listings of the users'
+    accounts leave it out."""
 
     user_id: UserId
     name: str | None
@@ -107,6 +109,7 @@ class OpenAccount:
     initial_deposit: int
     account_id: AccountId | None
     new_user: bool = False
+    agent: bool = False
 
     @classmethod
     def parse(
@@ -118,6 +121,7 @@ class OpenAccount:
         initial_deposit: Any = None,
         account_id: Any = None,
         new_user: Any = False,
+        agent: Any = False,
     ) -> OpenAccount:
         """The command from a caller's values."""
         return cls(
@@ -130,6 +134,7 @@ class OpenAccount:
             else parse_amount(initial_deposit, "initial_deposit", allow_zero=True),
             None if account_id is None else AccountId(parse_identifier(account_id, "account_id")),
             parse_flag(new_user, "new_user"),
+            parse_flag(agent, "agent"),
         )
 
 

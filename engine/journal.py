@@ -85,6 +85,8 @@ class Opened:
     phone: str | None
     initial_deposit: int
     at_ns: int
+    agent: bool = False
+    """The account of a trader agent (left out of listings of the users' accounts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,6 +478,8 @@ class State:
     routes: Routes = field(default_factory=Routes)
     alert_routes: dict[str, Symbol] = field(default_factory=dict)
     alert_symbols: dict[AccountId, set[Symbol]] = field(default_factory=dict)
+    agents: set[AccountId] = field(default_factory=set)
+    """The accounts of trader agents."""
     fees: FeeSchedule | None = None
     """What orders pay as they fill (None: nothing)."""
     slippage: Slippage | None = None
@@ -518,6 +522,8 @@ class State:
             account.deposit(fact.initial_deposit, fact.at_ns)
         self.accounts[fact.account_id] = account
         self.owners[fact.account_id] = fact.user_id
+        if fact.agent:
+            self.agents.add(fact.account_id)
         self.next_account = max(self.next_account, id_number(fact.account_id, "A-"))
 
     def _cash(self, fact: CashMoved) -> None:

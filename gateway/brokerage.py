@@ -788,15 +788,17 @@ class Brokerage:
         initial_deposit: Any = None,
         account_id: str | None = None,
         new_user: bool = False,
+        agent: bool = False,
     ) -> Call[AccountInfo]:
         """Open an account for a user; the first account of a user needs the user's `name`.
 
         `account_id` is generated ("A-000001", ...) unless given. With `new_user`, the user id
         must not exist yet (DuplicateError otherwise, saying nothing of that user): how a
-        sign-up that proves no identity opens its account.
+        sign-up that proves no identity opens its account. `agent` marks a trader agent's
+        account (a simulation's or a venue's): `accounts(agents=False)` leaves it out.
         """
         command = OpenAccount.parse(
-            user_id, name, email, phone, initial_deposit, account_id, new_user
+            user_id, name, email, phone, initial_deposit, account_id, new_user, agent
         )
         call = self._request(command)
         return Call(call.reply, self._opened)
@@ -813,10 +815,12 @@ class Brokerage:
             send(self._engine.notifier, KnowAccount(account_id, user_id))
 
     @operation
-    def accounts(self, user_id: str | None = None) -> Call[list[AccountId]]:
-        """Ids of the accounts of `user_id` (of every user if None), oldest first."""
+    def accounts(self, user_id: str | None = None, *, agents: bool = True) -> Call[list[AccountId]]:
+        """Ids of the accounts of `user_id` (of every user if None), oldest first; with
+        `agents=False`, not those of trader agents (`open_account(agent=True)`)."""
         user = None if user_id is None else user_key(user_id)
-        return self._ask("accounts", lambda r: GetAccounts(user, r))
+        include = parse_flag(agents, "agents")
+        return self._ask("accounts", lambda r: GetAccounts(user, r, include))
 
     accounts_async = accounts.future()
     aaccounts = accounts.coroutine()

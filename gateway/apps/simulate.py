@@ -421,7 +421,7 @@ class Simulation:
             if kind == "maker" and config.mode != "book":
                 kind = "noise"  # in market mode the feed makes prices
             account = self.broker.open_account(
-                f"trader-{n}", f"Trader {n}", initial_deposit=str(START_CASH)
+                f"trader-{n}", f"Trader {n}", initial_deposit=str(START_CASH), agent=True
             ).account_id
             own_rng = random.Random(rng.getrandbits(64))
             symbols = list(self.symbols)

@@ -79,7 +79,7 @@ class Venue:
 
     def _open(self, user: str, n: int, symbols: list[Symbol]) -> str:
         account = self.broker.open_account(
-            user, f"Venue agent {n}", initial_deposit=AGENT_CASH
+            user, f"Venue agent {n}", initial_deposit=AGENT_CASH, agent=True
         ).account_id
         if self.mode == "book":  # someone must have shares to sell
             for symbol in sorted({symbols[0], self.symbols[n % len(self.symbols)]}):

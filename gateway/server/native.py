@@ -764,6 +764,20 @@ def deposit_for(account_id: str, body: AmountBody, record: Caller, shared: Share
     return reply(shared.broker.deposit(account_id, body.amount))
 
 
+@router.get("/admin/accounts", tags=["admin"], response_model=list[str])
+async def accounts(
+    record: Caller,
+    shared: Shared,
+    user_id: Annotated[str | None, Query(max_length=64)] = None,
+    agents: bool = False,
+) -> JSONResponse:
+    """The ids of the users' accounts, oldest first (of one user with `user_id`); the trader
+    agents' accounts (a venue's, `brokerage serve --agents`) only with `agents=true` (admin
+    key)."""
+    require_admin(record)
+    return reply(await shared.broker.aaccounts(user_id, agents=agents))
+
+
 @router.get("/admin/metrics", tags=["admin"], response_model=schema(MetricsSnapshot))
 def metrics(record: Caller, shared: Shared) -> JSONResponse:
     """Counters, latency percentiles, orders in flight and live actors (admin key)."""

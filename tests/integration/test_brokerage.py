@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -29,6 +30,7 @@ from engine import (
     ValidationError,
 )
 from gateway import Brokerage
+from tests.durability.test_journal import replayed
 
 
 def funded(broker: Brokerage, cash: str = "10000", user: str = "U1") -> str:
@@ -553,3 +555,16 @@ def test_orders_and_transactions_come_a_page_at_a_time(broker: Brokerage) -> Non
         broker.orders(account, offset=-1)
     with pytest.raises(ValidationError, match="limit"):
         broker.transactions(account, limit=0)
+
+
+def test_agents_accounts_are_marked_and_the_mark_is_kept(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/agents.db"
+    with Brokerage(store=store) as broker:
+        person = broker.open_account("person", "Person").account_id
+        robot = broker.open_account("robot", "Robot", agent=True).account_id
+        assert broker.accounts() == [person, robot]
+        assert broker.accounts(agents=False) == [person]
+        assert broker.accounts("robot", agents=False) == []
+    with Brokerage(store=store) as again:
+        assert again.accounts(agents=False) == [person]
+        assert replayed(store).agents == {robot}

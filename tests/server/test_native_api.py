@@ -434,3 +434,24 @@ def test_a_user_resets_a_paper_account(served: Served) -> None:
         refused = http.post("/api/account/reset", json=bad, headers=headers)
         assert refused.status_code == 422, bad
     assert http.post("/api/account/reset", json={"cash": "1"}, headers=ADMIN).status_code == 403
+
+
+def test_the_admin_lists_the_users_accounts_without_the_agents(served: Served) -> None:
+    """`GET /api/admin/accounts`: the trader agents' accounts (a venue's) are marked when
+    opened and left out unless asked for."""
+    http = served.client
+    user = served.signup("native-listed")
+    agent = served.broker.open_account("native-agent", "Agent", agent=True).account_id
+
+    listed = http.get("/api/admin/accounts", headers=ADMIN).json()
+    every = http.get("/api/admin/accounts", params={"agents": "true"}, headers=ADMIN).json()
+
+    assert user["account_id"] in listed
+    assert agent not in listed
+    assert agent in every
+    assert set(listed) < set(every)
+    mine = http.get("/api/admin/accounts", params={"user_id": "native-listed"}, headers=ADMIN)
+    assert mine.json() == [user["account_id"]]
+    assert http.get("/api/admin/accounts", headers=user["headers"]).status_code == 403
+    unknown = http.get("/api/admin/accounts", params={"user_id": "nobody"}, headers=ADMIN)
+    assert unknown.status_code == 404
