@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
+
+import pytest
 
 from tests.server.conftest import ADMIN, Served
 
@@ -455,3 +458,26 @@ def test_the_admin_lists_the_users_accounts_without_the_agents(served: Served) -
     assert http.get("/api/admin/accounts", headers=user["headers"]).status_code == 403
     unknown = http.get("/api/admin/accounts", params={"user_id": "nobody"}, headers=ADMIN)
     assert unknown.status_code == 404
+
+
+def test_an_audit_that_fails_while_trading_is_a_409_and_at_rest_a_500(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules across accounts hold at rest: a failure while the counters moved (or orders
+    were in flight) asks to audit again; one at rest is a broken invariant."""
+    broker = served.broker
+    quiet = broker.metrics()
+    busy = dataclasses.replace(quiet, counters={**quiet.counters, "fills": -1})
+
+    def broken() -> None:
+        raise AssertionError("BOOK: 3 shares bought but 2 sold")
+
+    monkeypatch.setattr(broker, "audit", broken)
+    seen = iter([quiet, busy])
+    monkeypatch.setattr(broker, "metrics", lambda: next(seen))
+    trading = served.client.get("/api/admin/audit", headers=ADMIN)
+    assert trading.status_code == 409
+    assert "3 shares bought but 2 sold" in trading.json()["message"]
+    monkeypatch.setattr(broker, "metrics", lambda: quiet)
+    at_rest = served.client.get("/api/admin/audit", headers=ADMIN)
+    assert at_rest.status_code == 500
