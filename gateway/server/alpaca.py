@@ -353,7 +353,7 @@ def _number(value: Decimal | None) -> orjson.Fragment | None:
 
 
 @router.get("/account/portfolio/history")
-async def portfolio_history(
+def portfolio_history(
     record: Caller,
     shared: Shared,
     period: Annotated[str, Query(max_length=8)] = "1M",
@@ -364,8 +364,9 @@ async def portfolio_history(
     Alpaca gives it: each window's start (`timestamp`, Unix seconds) and the equity at its end,
     the P/L from `base_value` (the equity at the first window's start) net of deposits,
     withdrawals and grants, and that P/L as a ratio. Alpaca's other parameters are not
-    supported and are ignored."""
-    history = await shared.broker.aportfolio_history(own_account(record), period, timeframe)
+    supported and are ignored. Run on the request threads, not the event loop: a long history
+    of many holdings takes a while to rebuild."""
+    history = shared.broker.portfolio_history(own_account(record), period, timeframe)
     body = {
         "timestamp": [int(moment.timestamp()) for moment in history.timestamps[:-1]],
         "equity": [_number(value) for value in history.equity[1:]],
