@@ -625,8 +625,7 @@ class Account:
         if client_id is not None and client_id in self.client_ids:
             raise DuplicateError("client_order_id", client_id)
         still = new.quantity - old.filled_quantity
-        shares = 0
-        cash = self._fee_need([new], still)  # the old order's fee hold ends with it
+        cash = shares = 0
         other = self._open_sibling(old)
         if new.side is Side.BUY:
             assert new.reserve_price is not None, f"buy {new.order_id} has no reserve price"
@@ -640,9 +639,11 @@ class Account:
                 assert old.reserve_price is not None, f"buy {order_id} has no reserve price"
                 credit = notional(min(old.reserve_price, new.reserve_price), old.remaining)
                 cash += max(0, notional(new.reserve_price, still) - credit)
+            cash += self._fee_need([new], still)  # at its reserve price, as `reserve` holds
             if cash > self.available_cash:
                 return RejectReason.INSUFFICIENT_FUNDS
         else:
+            cash = self._fee_need([new], still)  # the old order's fee hold ends with it
             shares = max(0, still - old.remaining)
             position = self.positions.get(new.symbol)
             if shares and (position is None or position.quantity - position.reserved < shares):
