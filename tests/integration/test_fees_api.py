@@ -296,3 +296,37 @@ def test_the_schedule_is_journaled_and_a_new_one_applies_from_the_restart(
         broker.deposit(b, "100")
         assert broker.place_order(b, "BOOK", "buy", 1, "limit", "100").status == "pending"
         assert broker.balance(b).reserved == Decimal(100)
+
+
+def test_replacing_a_buy_pairs_take_profit_holds_its_fees_at_the_pairs_reserve() -> None:
+    """A buy OCO's take-profit holds cash at its stop-loss's dearer price for both legs, and
+    its fees at that price too: a replace of its limit checks them so (while the old order's
+    fees stay held until the book has replaced it), and nothing is held that the cash does
+    not cover."""
+    with Brokerage(fees="percent=1") as broker:
+        broker.list_stock("AAPL", "Apple Inc.", "150.00")
+        # 10 x $165 held for the pair, 1 % fees on it for each leg: $16.50 + $16.50, and
+        # $16.50 more for the new take-profit's fees while the old one's are held
+        account = broker.open_account("U", "U", initial_deposit="1699.50").account_id
+        oco = broker.place_order(
+            account,
+            "AAPL",
+            "buy",
+            10,
+            "limit",
+            "140",
+            order_class="oco",
+            take_profit={"limit_price": "140"},
+            stop_loss={"stop_price": "160", "limit_price": "165"},
+        )
+        assert oco.status == "pending"
+        assert broker.balance(account).reserved == Decimal("1683.00")
+        new = broker.replace_order(oco.order_id, limit_price="145")
+        assert new.status == "pending"
+        assert broker.balance(account).reserved == Decimal("1683.00")
+        broker.audit()
+        broker.withdraw(account, "16.50")  # no room left for a replace's fees
+        again = broker.replace_order(new.order_id, limit_price="146")
+        assert again.reject_reason == "insufficient_funds"
+        assert broker.get_order(new.order_id).status == "pending"
+        broker.audit()
