@@ -860,7 +860,9 @@ class Account:
                 f"fill price {price_cents} above reserve {reserve} of {order_id}"
             )
         sibling = None
-        before = order.filled_quantity, order.filled_cents
+        fees = self.fees
+        if fees is not None:
+            before = order.filled_quantity, order.filled_cents
         if order.sibling is None:
             order.fill(quantity, price_cents, at_ns)
             if buy:
@@ -892,8 +894,8 @@ class Account:
             quantity,
             fill,
         )
-        if self.fees is not None:
-            self._charge(order, self.fees, before, fill, at_ns)
+        if fees is not None:
+            self._charge(order, fees, before, fill, at_ns)
         if order.status.is_final:
             del self.open[order_id]
             self._finish(order)
