@@ -120,7 +120,7 @@ def test_nothing_is_shown_before_what_the_transactions_reach() -> None:
 
 events = st.lists(
     st.tuples(
-        st.sampled_from(["deposit", "withdraw", "buy", "sell", "fee", "grant"]),
+        st.sampled_from(["deposit", "withdraw", "buy", "sell", "fee", "grant", "removal"]),
         st.sampled_from([X, Y]),
         st.integers(1, 20),
         st.integers(1, 500_00),
@@ -163,6 +163,10 @@ def test_rebuilding_backwards_gives_what_a_forward_replay_held_at_every_moment(
             cash += cents
             held[symbol] -= quantity
             records.append(record(n, TransactionKind.SELL, cents, at, symbol, quantity))
+        elif kind == "removal" and held[symbol] >= quantity:  # a reset's, at a stated cost
+            held[symbol] -= quantity
+            records.append(record(n, TransactionKind.REMOVAL, cents, at, symbol, quantity))
+            flows.append((at, -cents))
         elif kind == "grant":
             held[symbol] += quantity
             records.append(record(n, TransactionKind.GRANT, cents, at, symbol, quantity))
