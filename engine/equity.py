@@ -45,19 +45,24 @@ MAX_POINTS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class HistoryWindow:
-    """Which moments a history has: every `step` (aligned to UTC) within `period` up to now,
-    and now."""
+    """Which moments a history has: every `step` (aligned to UTC) within `period` up to its
+    end (now, or an earlier `end`), and its end."""
 
     period: str
     timeframe: str
     start_ns: int
     points: tuple[int, ...]
+    now_ns: int = 0
+    """When it was asked for (a moment from then on is priced at the price now)."""
 
     @classmethod
-    def parse(cls, period: object, timeframe: object, now_ns: int) -> HistoryWindow:
+    def parse(
+        cls, period: object, timeframe: object, now_ns: int, end_ns: int | None = None
+    ) -> HistoryWindow:
         """Read Alpaca's `period` (a number and D, W, M or A: days, weeks, months of 30 days,
         years of 365) and `timeframe` (1Min, 5Min, 15Min, 1H or 1D; None: 1Min below 7 days,
-        15Min below 30, else 1D, as Alpaca chooses).
+        15Min below 30, else 1D, as Alpaca chooses), back from `end_ns` (None, or later than
+        `now_ns`: now).
 
         Raises:
             ValidationError: for another period or timeframe, or one that makes more than
@@ -79,10 +84,11 @@ class HistoryWindow:
                 f"makes more than {MAX_POINTS:,} points over {period}: take a longer one",
                 timeframe,
             )
-        start = now_ns - length
+        end = now_ns if end_ns is None else min(end_ns, now_ns)
+        start = end - length
         first = -(-start // step) * step
-        points = list(range(first, now_ns, step))
-        return cls(period, timeframe, start, (*points, now_ns))
+        points = list(range(first, end, step))
+        return cls(period, timeframe, start, (*points, end), now_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +178,7 @@ def equity_history(
     """The equity at each of `window`'s moments from or after `known_from_ns`: `cash` and
     `held` are the account now, `since` every transaction it made after the window's start,
     newest first. O(p * h + t) for p moments, h symbols held and t transactions."""
-    now = window.points[-1]
+    now = window.now_ns or window.points[-1]
     holdings = dict(held)
     rows: list[tuple[int, int, int]] = []  # (moment, equity, inflow after it)
     later = 0  # what came in after the moment
@@ -192,8 +198,22 @@ def equity_history(
         )
         rows.append((moment, cash + value, later))
     rows.reverse()
-    if not rows:  # (the window ends now, which every account has reached)
-        rows = [(now, cash, 0)]
+    known_since = ns_to_datetime(max(known_from_ns, window.start_ns))
+    if not rows:  # the window ends before what its transactions reach: no moment to show
+        empty = ()
+        zero = cents_to_decimal(0)
+        return PortfolioHistory(
+            account_id,
+            window.period,
+            window.timeframe,
+            empty,
+            empty,
+            empty,
+            empty,
+            empty,
+            zero,
+            known_since,
+        )
     base, first_later = rows[0][1], rows[0][2]
     profit = []
     percents = []
@@ -214,7 +234,7 @@ def equity_history(
         profit_loss_percent=tuple(percents),
         cashflow=tuple(flows),
         base_value=cents_to_decimal(base),
-        known_since=ns_to_datetime(max(known_from_ns, window.start_ns)),
+        known_since=known_since,
     )
 
 

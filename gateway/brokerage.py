@@ -911,16 +911,23 @@ class Brokerage:
 
     @steps
     def portfolio_history(
-        self, account_id: str, period: str = "1M", timeframe: str | None = None
+        self,
+        account_id: str,
+        period: str = "1M",
+        timeframe: str | None = None,
+        *,
+        end: datetime | None = None,
     ) -> Steps[PortfolioHistory]:
         """The account's equity at each `timeframe` step ("1Min", "5Min", "15Min", "1H" or
         "1D"; None: as Alpaca chooses for the period) over the last `period` ("1D", "1W",
-        "1M", "3M", "1A", ...: a number and D, W, M or A), and now, with P/L since the first
-        step net of deposits, withdrawals and grants (`engine.equity`). Rebuilt from the
-        account's transactions (from the store where it keeps them; without one only as far
-        back as it still keeps them: `known_since` says) and its symbols' bars."""
+        "1M", "3M", "1A", ...: a number and D, W, M or A) up to `end` (None: now), and at
+        its end, with P/L since the first step net of deposits, withdrawals and grants
+        (`engine.equity`). Rebuilt from the account's transactions (from the store where it
+        keeps them; without one only as far back as it still keeps them: `known_since` says)
+        and its symbols' bars."""
         key = account_key(account_id)
-        window = HistoryWindow.parse(period, timeframe, self._clock())
+        until = None if end is None else parse_moment(end, "end")
+        window = HistoryWindow.parse(period, timeframe, self._clock(), until)
         portfolio: Portfolio = yield Brokerage.portfolio.call(self, key)
         since, known_from, _ = yield from self._transactions_since(key, window.start_ns)
         symbols = {h.symbol for h in portfolio.holdings}

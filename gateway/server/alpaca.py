@@ -358,15 +358,22 @@ def portfolio_history(
     shared: Shared,
     period: Annotated[str, Query(max_length=8)] = "1M",
     timeframe: Annotated[str | None, Query(max_length=8)] = None,
+    end: datetime | None = None,
+    date_end: date | None = None,
 ) -> Response:
     """The account's equity over `period` ("1D", "1W", "1M", "3M", "1A", ...) at each
     `timeframe` ("1Min", "5Min", "15Min", "1H", "1D"; by default as Alpaca chooses), as
     Alpaca gives it: each window's start (`timestamp`, Unix seconds) and the equity at its end,
     the P/L from `base_value` (the equity at the first window's start) net of deposits,
-    withdrawals and grants, and that P/L as a ratio. Alpaca's other parameters are not
-    supported and are ignored. Run on the request threads, not the event loop: a long history
-    of many holdings takes a while to rebuild."""
-    history = shared.broker.portfolio_history(own_account(record), period, timeframe)
+    withdrawals and grants, and that P/L as a ratio; up to `end`, or the end of `date_end`
+    (UTC), or now. Alpaca's other parameters (`start`, `intraday_reporting`, `pnl_reset`,
+    `extended_hours`, `cashflow_types`) are not supported and are ignored. Run on the request
+    threads, not the event loop: a long history of many holdings takes a while to rebuild."""
+    if end is None and date_end is not None:
+        end = datetime(date_end.year, date_end.month, date_end.day, tzinfo=UTC)
+        end += timedelta(days=1)
+    account = own_account(record)
+    history = shared.broker.portfolio_history(account, period, timeframe, end=end)
     body = {
         "timestamp": [int(moment.timestamp()) for moment in history.timestamps[:-1]],
         "equity": [_number(value) for value in history.equity[1:]],
@@ -376,7 +383,7 @@ def portfolio_history(
             for value in history.profit_loss_percent[1:]
         ],
         "base_value": _number(history.base_value),
-        "base_value_asof": history.timestamps[0].date().isoformat(),
+        "base_value_asof": history.timestamps[0].date().isoformat() if history.timestamps else None,
         "timeframe": history.timeframe,
         "cashflow": {},
     }

@@ -297,14 +297,16 @@ def portfolio_history(
     shared: Shared,
     period: Annotated[str, Query(max_length=8)] = "1M",
     timeframe: Annotated[str | None, Query(max_length=8)] = None,
+    end: datetime | None = None,
 ) -> JSONResponse:
     """The account's equity at each `timeframe` step ("1Min", "5Min", "15Min", "1H", "1D";
     by default 1Min below 7 days, 15Min below 30, else 1D) over `period` ("1D", "1W", "1M",
-    "3M", "1A", ...), and now, with the P/L since the first step net of deposits,
-    withdrawals and grants; `known_since` is how far back the account's transactions reach.
-    Run on the request threads, not the event loop (a long history takes a while)."""
+    "3M", "1A", ...) up to `end` (default now), and at its end, with the P/L since the first
+    step net of deposits, withdrawals and grants; `known_since` is how far back the account's
+    transactions reach. Run on the request threads, not the event loop (a long history takes
+    a while)."""
     account = own_account(record)
-    return reply(shared.broker.portfolio_history(account, period, timeframe))
+    return reply(shared.broker.portfolio_history(account, period, timeframe, end=end))
 
 
 class SelfTradeBody(Strict):

@@ -4,6 +4,7 @@ without one."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -50,6 +51,17 @@ def test_equity_follows_trades_price_moves_and_deposits_hour_by_hour() -> None:
         assert history.equity[-1] == broker.portfolio(account).net_worth
         with pytest.raises(ValidationError, match="timeframe"):
             broker.portfolio_history(account, "1A", "1Min")
+
+        ended = broker.portfolio_history(
+            account, "1D", "1H", end=datetime.fromtimestamp((START + 2 * HOUR) / 1e9, UTC)
+        )
+        assert ended.equity == history.equity[:3]  # up to two hours in: before the move
+        assert ended.timestamps == history.timestamps[:3]
+        before = broker.portfolio_history(
+            account, "1D", "1H", end=datetime.fromtimestamp((START - HOUR) / 1e9, UTC)
+        )
+        assert before.equity == ()  # before it was opened: nothing to show
+        assert before.base_value == 0
 
 
 def test_the_day_gives_last_equity_and_intraday_pl() -> None:

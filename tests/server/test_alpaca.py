@@ -752,6 +752,7 @@ def test_portfolio_history_and_the_day_as_alpaca_py_reads_them() -> None:
     from alpaca.trading.requests import GetPortfolioHistoryRequest
 
     hour = 3600 * 10**9
+    day = 24 * hour
     start = 1_800_000_000 * 10**9 - 8 * hour  # midnight (UTC)
     now = [start + 22 * hour]
     with serving("asyncio", clock=lambda: now[0]) as served:
@@ -784,6 +785,13 @@ def test_portfolio_history_and_the_day_as_alpaca_py_reads_them() -> None:
         with pytest.raises(APIError) as refused:
             client.get_portfolio_history(GetPortfolioHistoryRequest(period="1X"))
         assert refused.value.status_code == 422
+        ended = client.get_portfolio_history(
+            GetPortfolioHistoryRequest(
+                period="1D", timeframe="1H", end=datetime.fromtimestamp((start + day) / 1e9, UTC)
+            )
+        )
+        assert isinstance(ended, PortfolioHistory)
+        assert ended.equity == [1000, 1000]  # to midnight: before the move to 22
 
         [position] = client.get_all_positions()
         assert position.lastday_price == "20.00"  # yesterday's close
