@@ -170,6 +170,8 @@ class AccountState:
     realized: int
     positions: tuple[Position, ...]
     fees: int = 0
+    transactions: int = 0
+    """How many transactions the account had made (the number of its latest)."""
 
 
 @dataclass(slots=True)
@@ -1007,7 +1009,13 @@ class Account:
             for symbol, p in sorted(self.positions.items())
         )
         return AccountState(
-            self.account_id, self.cash, self.reserved_cash, self.realized, positions, self.fees_paid
+            self.account_id,
+            self.cash,
+            self.reserved_cash,
+            self.realized,
+            positions,
+            self.fees_paid,
+            self.transaction_count,
         )
 
     def kept_orders(

@@ -72,7 +72,14 @@ from actors.messages import (
 )
 from actors.metrics import LATENCIES, Metrics, MetricsSnapshot
 from actors.notify import KINDS, NotificationSettings, Undelivered, check_push_url
-from engine.account import AccountAudit, Balance, Portfolio, Transaction, value_portfolio
+from engine.account import (
+    AccountAudit,
+    AccountState,
+    Balance,
+    Portfolio,
+    Transaction,
+    value_portfolio,
+)
 from engine.alerts import AlertSnapshot
 from engine.audit import AuditReport, MarketAudit, reconcile
 from engine.bars import INTERVALS, Bar
@@ -138,7 +145,7 @@ from engine.history import OrderQuery, TransactionQuery, archive_rows
 from engine.ids import AccountId, Symbol
 from engine.journal import FeesSet, Note, SlippageSet, State
 from engine.matching import BAR_LIMIT, Depth, PricePoint, QuoteSnapshot, Trade
-from engine.money import parse_amount, parse_price
+from engine.money import parse_price
 from engine.orders import (
     OrderSnapshot,
     SelfTradePrevention,
@@ -928,9 +935,10 @@ class Brokerage:
         key = account_key(account_id)
         until = None if end is None else parse_moment(end, "end")
         window = HistoryWindow.parse(period, timeframe, self._clock(), until)
-        portfolio: Portfolio = yield Brokerage.portfolio.call(self, key)
-        since, known_from, _ = yield from self._transactions_since(key, window.start_ns)
-        symbols = {h.symbol for h in portfolio.holdings}
+        state: AccountState = yield self._ask("portfolio", lambda r: GetAccountState(key, r))
+        since, known_from, _ = yield from self._transactions_since(key, window.start_ns, state)
+        held = {p.symbol: p.quantity for p in state.positions if p.quantity}
+        symbols = set(held)
         symbols |= {t.symbol for t in since if t.symbol is not None and t.quantity}
         interval = BAR_INTERVAL[window.timeframe]
         prices: dict[Symbol, Prices] = {}
@@ -952,24 +960,24 @@ class Brokerage:
                 ),
                 price,
             )
-        held = {h.symbol: h.quantity for h in portfolio.holdings}
-        cash = parse_amount(portfolio.cash, allow_zero=True)
-        return equity_history(key, window, cash, held, since, known_from, prices)
+        return equity_history(key, window, state.cash, held, since, known_from, prices)
 
     aportfolio_history = portfolio_history.coroutine()
 
     def _transactions_since(
-        self, key: AccountId, start_ns: int
+        self, key: AccountId, start_ns: int, state: AccountState
     ) -> Generator[Call[Any], Any, tuple[list[Transaction], int, bool]]:
-        """The account's transactions after `start_ns`, newest first; the moment from which
-        they tell everything (`start_ns`, or its first transaction's time when it made none
-        before, or the oldest it still keeps when it keeps no older ones and has no store);
-        and whether they are all it made since `start_ns` (transactions are numbered in turn
-        in their account, so a gap shows)."""
+        """The transactions the account made after `start_ns` up to its `state` (asked
+        before: those made since are left out, so undoing them from `state` is exact), newest
+        first; the moment from which they tell everything (`start_ns`, or its first
+        transaction's time when it made none before, or the oldest it still keeps when it keeps
+        no older ones and has no store); and whether they are all it made since `start_ns`
+        (transactions are numbered in turn in their account, so a gap shows)."""
         start = ns_to_datetime(start_ns)
-        since: list[Transaction] = yield Brokerage.transactions.call(
+        listed: list[Transaction] = yield Brokerage.transactions.call(
             self, key, after=start, newest_first=True
         )
+        since = [t for t in listed if _number(t) <= state.transactions]
         if not since:
             return since, start_ns, True
         oldest = since[-1]
@@ -993,18 +1001,17 @@ class Brokerage:
         key = account_key(account_id)
         now = self._clock()
         start_ns = now - now % INTERVALS["1d"]
-        portfolio: Portfolio = yield Brokerage.portfolio.call(self, key)
-        today, _, complete = yield from self._transactions_since(key, start_ns)
-        symbols = {h.symbol for h in portfolio.holdings}
+        state: AccountState = yield self._ask("today", lambda r: GetAccountState(key, r))
+        today, _, complete = yield from self._transactions_since(key, start_ns, state)
+        held = {p.symbol: p.quantity for p in state.positions if p.quantity}
+        symbols = set(held)
         symbols |= {t.symbol for t in today if t.symbol is not None and t.quantity}
         prices: dict[Symbol, tuple[int, int]] = {}
         for symbol in sorted(symbols):
             quote: QuoteSnapshot = yield Brokerage.quote.call(self, symbol)
             last = parse_price(quote.last_price)
             prices[symbol] = (parse_price(quote.last_price - quote.change), last)
-        held = {h.symbol: h.quantity for h in portfolio.holdings}
-        cash = parse_amount(portfolio.cash, allow_zero=True)
-        return day_of(key, start_ns, cash, held, today if complete else None, prices)
+        return day_of(key, start_ns, state.cash, held, today if complete else None, prices)
 
     atoday = today.coroutine()
 

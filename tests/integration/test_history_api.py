@@ -4,14 +4,18 @@ without one."""
 
 from __future__ import annotations
 
+import contextlib
+import random
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from engine import ValidationError
+from engine import InsufficientAvailableCashError, ValidationError
+from engine.equity import PortfolioHistory
 from gateway import Brokerage
+from tests.integration.test_concurrency import run_together
 
 HOUR = 3600 * 10**9
 START = 1_800_000_000 * 10**9  # a whole hour (UTC)
@@ -116,3 +120,37 @@ def test_without_a_store_history_reaches_only_as_far_as_the_account_keeps(
     assert history.profit_loss[-1] == 0
     assert today.since.timestamp() * 10**9 == START + 16 * HOUR  # midnight (UTC): none since
     assert today.last_equity == Decimal("1005.00")
+
+
+@pytest.mark.parametrize("runtime", ["mn", "threads"])
+def test_histories_read_while_many_threads_trade_stay_exact(runtime: str) -> None:
+    """At one unmoving price, trades change no equity and money moved in or out is no
+    profit: whatever the timing, every history's P/L is 0 at every step, and so is every
+    intraday P/L (a history is rebuilt from the state and the transactions up to it only)."""
+    with Brokerage(runtime=runtime, timeout=20) as broker:
+        broker.list_stock("AAPL", "Apple Inc.", "100.00")
+        accounts = [
+            broker.open_account(f"U{n}", f"user {n}", initial_deposit="5000").account_id
+            for n in range(3)
+        ]
+        seen: list[PortfolioHistory] = []
+
+        def work(n: int) -> None:
+            rng = random.Random(n)
+            for _ in range(150):
+                account = rng.choice(accounts)
+                if n == 0:
+                    seen.append(broker.portfolio_history(account, "1D", "1Min"))
+                    assert all(p.intraday_pl == 0 for p in broker.today(account).positions)
+                elif rng.random() < 0.3:
+                    broker.deposit(account, "10")
+                    with contextlib.suppress(InsufficientAvailableCashError):
+                        broker.withdraw(account, "7")
+                else:
+                    broker.place_order(account, "AAPL", rng.choice(["buy", "sell"]), 1)
+
+        run_together(work, threads=6)
+        assert len(seen) == 150
+        for history in seen:
+            assert set(history.profit_loss) <= {Decimal("0.00")}, history
+        broker.audit()
