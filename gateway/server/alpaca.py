@@ -12,6 +12,7 @@ JSON numbers in bodies are read as `Decimal` (alpaca-py sends `qty`, `limit_pric
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Coroutine
@@ -35,6 +36,7 @@ from engine.watchlists import Watchlist
 from gateway.server.auth import KeyRecord
 from gateway.server.context import (
     Caller,
+    HistoryQuery,
     ServerState,
     Shared,
     asset_uuid,
@@ -356,9 +358,7 @@ def _number(value: Decimal | None) -> orjson.Fragment | None:
 def portfolio_history(
     record: Caller,
     shared: Shared,
-    period: Annotated[str, Query(max_length=8)] = "1M",
-    timeframe: Annotated[str | None, Query(max_length=8)] = None,
-    end: datetime | None = None,
+    query: Annotated[HistoryQuery, Depends()],
     date_end: date | None = None,
 ) -> Response:
     """The account's equity over `period` ("1D", "1W", "1M", "3M", "1A", ...) at each
@@ -369,11 +369,10 @@ def portfolio_history(
     (UTC), or now. Alpaca's other parameters (`start`, `intraday_reporting`, `pnl_reset`,
     `extended_hours`, `cashflow_types`) are not supported and are ignored. Run on the request
     threads, not the event loop: a long history of many holdings takes a while to rebuild."""
-    if end is None and date_end is not None:
+    if query.end is None and date_end is not None:
         end = datetime(date_end.year, date_end.month, date_end.day, tzinfo=UTC)
-        end += timedelta(days=1)
-    account = own_account(record)
-    history = shared.broker.portfolio_history(account, period, timeframe, end=end)
+        query = dataclasses.replace(query, end=end + timedelta(days=1))
+    history = query.of(shared, own_account(record))
     body = {
         "timestamp": [int(moment.timestamp()) for moment in history.timestamps[:-1]],
         "equity": [_number(value) for value in history.equity[1:]],

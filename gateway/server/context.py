@@ -7,10 +7,12 @@ import ipaddress
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, WebSocket
+from fastapi import Depends, Query, Request, WebSocket
 
+from engine.equity import PortfolioHistory
 from engine.errors import UnknownOrderError
 from engine.ids import AccountId
 from engine.orders import OrderSnapshot
@@ -253,3 +255,20 @@ async def own_order(shared: ServerState, account_id: str, order_id: str) -> Orde
     if order.account_id != account_id:
         raise ApiError(404, f"order not found, was {order_id!r}")
     return order
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """The query parameters of a portfolio history, as Alpaca names them: its `period` and
+    `timeframe` (`Brokerage.portfolio_history`), up to `end` (default now)."""
+
+    period: Annotated[str, Query(max_length=8)] = "1M"
+    timeframe: Annotated[str | None, Query(max_length=8)] = None
+    end: datetime | None = None
+
+    def of(self, shared: ServerState, account_id: str) -> PortfolioHistory:
+        """The account's history (blocking: a long one takes a while to rebuild, so the routes
+        run it on the request threads, not the event loop)."""
+        return shared.broker.portfolio_history(
+            account_id, self.period, self.timeframe, end=self.end
+        )

@@ -32,6 +32,7 @@ from gateway.brokerage import WatchlistQuotes
 from gateway.server.auth import KEY_ID_HEADER, KEY_NOTE, SECRET_HEADER, KeyRecord
 from gateway.server.context import (
     Caller,
+    HistoryQuery,
     ServerState,
     Shared,
     client_address,
@@ -293,11 +294,7 @@ async def withdrawn(shared: ServerState, record: KeyRecord, body: AmountBody) ->
     "/account/portfolio/history", tags=["accounts"], response_model=schema(PortfolioHistory)
 )
 def portfolio_history(
-    record: Caller,
-    shared: Shared,
-    period: Annotated[str, Query(max_length=8)] = "1M",
-    timeframe: Annotated[str | None, Query(max_length=8)] = None,
-    end: datetime | None = None,
+    record: Caller, shared: Shared, query: Annotated[HistoryQuery, Depends()]
 ) -> JSONResponse:
     """The account's equity at each `timeframe` step ("1Min", "5Min", "15Min", "1H", "1D";
     by default 1Min below 7 days, 15Min below 30, else 1D) over `period` ("1D", "1W", "1M",
@@ -305,8 +302,7 @@ def portfolio_history(
     step net of deposits, withdrawals and grants; `known_since` is how far back the account's
     transactions reach. Run on the request threads, not the event loop (a long history takes
     a while)."""
-    account = own_account(record)
-    return reply(shared.broker.portfolio_history(account, period, timeframe, end=end))
+    return reply(query.of(shared, own_account(record)))
 
 
 class SelfTradeBody(Strict):
