@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -116,6 +116,10 @@ class PortfolioHistory:
     cashflow: tuple[Decimal, ...]
     base_value: Decimal
     known_since: datetime
+    moved: dict[str, tuple[Decimal, ...]] = field(default_factory=dict)
+    """Per kind of transaction that moves money or shares in or out (deposit, withdrawal,
+    grant, removal, fee), what it moved in (negative: out) between the moment before and
+    each moment (the first: nothing)."""
 
 
 class Prices:
@@ -145,6 +149,16 @@ def _inflow(record: Transaction) -> int:
     if record.kind is TransactionKind.WITHDRAWAL or record.kind is TransactionKind.REMOVAL:
         return -cents
     return 0
+
+
+_MOVES = {
+    TransactionKind.DEPOSIT: 1,
+    TransactionKind.GRANT: 1,
+    TransactionKind.WITHDRAWAL: -1,
+    TransactionKind.REMOVAL: -1,
+    TransactionKind.FEE: -1,
+}
+"""The kinds of transaction that move money or shares in (1) or out (-1)."""
 
 
 def _undo(record: Transaction, cash: int, held: dict[Symbol, int]) -> int:
@@ -181,16 +195,25 @@ def equity_history(
     now = window.now_ns or window.points[-1]
     holdings = dict(held)
     rows: list[tuple[int, int, int]] = []  # (moment, equity, inflow after it)
+    moves: list[dict[str, int]] = []  # per row: what moved in the interval ending at it
     later = 0  # what came in after the moment
     undone = 0
     for moment in reversed(window.points):
         if moment < known_from_ns:
             break
+        moved: dict[str, int] = {}
         while undone < len(since) and datetime_to_ns(since[undone].at) > moment:
             record = since[undone]
             cash = _undo(record, cash, holdings)
             later += _inflow(record)
+            sign = _MOVES.get(record.kind)
+            if sign is not None:
+                kind = record.kind.value
+                moved[kind] = moved.get(kind, 0) + sign * int(record.amount * 100)
             undone += 1
+        if moves:  # between this moment and the one after it (past the last: no interval)
+            moves[-1] = moved
+        moves.append({})
         value = sum(
             quantity * prices[symbol].at(moment, now)
             for symbol, quantity in holdings.items()
@@ -214,6 +237,11 @@ def equity_history(
             zero,
             known_since,
         )
+    moves.reverse()
+    kinds = sorted({kind for row in moves for kind in row})
+    moved_by_kind = {
+        kind: tuple(cents_to_decimal(row.get(kind, 0)) for row in moves) for kind in kinds
+    }
     base, first_later = rows[0][1], rows[0][2]
     profit = []
     percents = []
@@ -235,6 +263,7 @@ def equity_history(
         cashflow=tuple(flows),
         base_value=cents_to_decimal(base),
         known_since=known_since,
+        moved=moved_by_kind,
     )
 
 

@@ -27,7 +27,7 @@ from fastapi.routing import APIRoute
 from pydantic import Field, StrictBool, StrictStr
 
 from engine.account import Holding, Transaction, TransactionKind
-from engine.equity import PositionToday
+from engine.equity import PortfolioHistory, PositionToday
 from engine.errors import DuplicateError, UnknownOrderError
 from engine.money import MAX_NUMBER_TEXT, parse_percent
 from engine.orders import CancelReason, OrderSnapshot, OrderStatus, RejectReason
@@ -354,21 +354,43 @@ def _number(value: Decimal | None) -> orjson.Fragment | None:
     return None if value is None else orjson.Fragment(str(value))
 
 
+def _cashflow(history: PortfolioHistory, types: str | None) -> dict[str, Any]:
+    """What each asked activity type moved in each window of `history` (422 for an unknown
+    type)."""
+    if types is None or types.strip().upper() == "NONE":
+        return {}
+    wanted = set(ACTIVITY_OF.values())
+    if types.strip().upper() != "ALL":
+        wanted = {ACTIVITY_OF[kind] for kind in _activity_kinds(types)}
+    found: dict[str, list[Decimal]] = {}
+    for kind, moved in history.moved.items():
+        name = ACTIVITY_OF.get(kind)
+        if name not in wanted:
+            continue
+        sums = found.setdefault(name, [Decimal(0)] * (len(moved) - 1))
+        for at, amount in enumerate(moved[1:]):
+            sums[at] += amount
+    return {name: [_number(amount) for amount in sums] for name, sums in sorted(found.items())}
+
+
 @router.get("/account/portfolio/history")
 def portfolio_history(
     record: Caller,
     shared: Shared,
     query: Annotated[HistoryQuery, Depends()],
     date_end: date | None = None,
+    cashflow_types: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """The account's equity over `period` ("1D", "1W", "1M", "3M", "1A", ...) at each
     `timeframe` ("1Min", "5Min", "15Min", "1H", "1D"; by default as Alpaca chooses), as
     Alpaca gives it: each window's start (`timestamp`, Unix seconds) and the equity at its end,
     the P/L from `base_value` (the equity at the first window's start) net of deposits,
     withdrawals and grants, and that P/L as a ratio; up to `end`, or the end of `date_end`
-    (UTC), or now. Alpaca's other parameters (`start`, `intraday_reporting`, `pnl_reset`,
-    `extended_hours`, `cashflow_types`) are not supported and are ignored. Run on the request
-    threads, not the event loop: a long history of many holdings takes a while to rebuild."""
+    (UTC), or now. With `cashflow_types` ("ALL", or activity types: CSD, CSW, JNLS, FEE),
+    `cashflow` gives what each type moved in each window (negative: out). Alpaca's other
+    parameters (`start`, `intraday_reporting`, `pnl_reset`, `extended_hours`) are not
+    supported and are ignored. Run on the request threads, not the event loop: a long history
+    of many holdings takes a while to rebuild."""
     if query.end is None and date_end is not None:
         end = datetime(date_end.year, date_end.month, date_end.day, tzinfo=UTC)
         query = dataclasses.replace(query, end=end + timedelta(days=1))
@@ -384,7 +406,7 @@ def portfolio_history(
         "base_value": _number(history.base_value),
         "base_value_asof": history.timestamps[0].date().isoformat() if history.timestamps else None,
         "timeframe": history.timeframe,
-        "cashflow": {},
+        "cashflow": _cashflow(history, cashflow_types),
     }
     return Response(orjson.dumps(body), media_type="application/json")
 

@@ -782,6 +782,12 @@ def test_portfolio_history_and_the_day_as_alpaca_py_reads_them() -> None:
         assert history.equity == [1000, 1000, 1120, 1120]
         assert history.profit_loss == [0, 0, 20, 20]
         assert history.profit_loss_pct[-1] == 0.0182  # 20 / 1,100, to 0.01 %
+        assert history.cashflow == {}
+        flows = client.get_portfolio_history(
+            GetPortfolioHistoryRequest(period="1D", timeframe="1H", cashflow_types="ALL")
+        )
+        assert isinstance(flows, PortfolioHistory)
+        assert {k.value: v for k, v in flows.cashflow.items()} == {"CSD": [0, 0, 100, 0]}
         with pytest.raises(APIError) as refused:
             client.get_portfolio_history(GetPortfolioHistoryRequest(period="1X"))
         assert refused.value.status_code == 422

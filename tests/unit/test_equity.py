@@ -106,6 +106,11 @@ def test_equity_is_rebuilt_backwards_and_pl_leaves_out_money_moved_in_and_out() 
     assert history.profit_loss[-1] == Decimal("199.00")
     assert history.profit_loss_percent[-1] == Decimal("1.90")  # of 10,500 put in
     assert len(history.timestamps) == 25
+    # what moved in or out, in the interval ending at each moment
+    assert history.moved["deposit"][4] == Decimal("500.00")
+    assert history.moved["fee"][1] == Decimal("-1.00")
+    assert sum(history.moved["deposit"]) == Decimal("500.00")
+    assert set(history.moved) == {"deposit", "fee"}
 
 
 def test_nothing_is_shown_before_what_the_transactions_reach() -> None:
