@@ -16,7 +16,7 @@ import bisect
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from engine.account import Transaction, TransactionKind
@@ -41,6 +41,8 @@ _UNITS = {"D": _DAY, "W": 7 * _DAY, "M": 30 * _DAY, "A": 365 * _DAY}
 _PERIOD = re.compile(r"([1-9][0-9]{0,3})([DWMA])")
 MAX_POINTS = 10_000
 """Points a history may have: a longer period needs a longer step."""
+_EARLIEST = datetime_to_ns(datetime(1, 1, 2, tzinfo=UTC))
+"""The earliest moment a history reaches back to (a datetime holds nothing before year 1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,7 @@ class HistoryWindow:
                 timeframe,
             )
         end = now_ns if end_ns is None else min(end_ns, now_ns)
-        start = end - length
+        start = max(end - length, _EARLIEST)
         first = -(-start // step) * step
         points = list(range(first, end, step))
         return cls(period, timeframe, start, (*points, end), now_ns)

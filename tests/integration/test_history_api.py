@@ -66,6 +66,8 @@ def test_equity_follows_trades_price_moves_and_deposits_hour_by_hour() -> None:
         )
         assert before.equity == ()  # before it was opened: nothing to show
         assert before.base_value == 0
+        first = datetime(1, 1, 1, 4, 12, tzinfo=UTC)  # a month before it is before year 1
+        assert broker.portfolio_history(account, "1M", end=first).equity == ()
 
 
 def test_the_day_gives_last_equity_and_intraday_pl() -> None:
