@@ -17,7 +17,7 @@ import json
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -391,9 +391,8 @@ def portfolio_history(
     parameters (`start`, `intraday_reporting`, `pnl_reset`, `extended_hours`) are not
     supported and are ignored. Run on the request threads, not the event loop: a long history
     of many holdings takes a while to rebuild."""
-    if query.end is None and date_end is not None:
-        end = datetime(date_end.year, date_end.month, date_end.day, tzinfo=UTC)
-        query = dataclasses.replace(query, end=end + timedelta(days=1))
+    if query.end is None and date_end is not None:  # (its last microsecond: no year 10000)
+        query = dataclasses.replace(query, end=datetime.combine(date_end, time.max, UTC))
     history = query.of(shared, own_account(record))
     body = {
         "timestamp": [int(moment.timestamp()) for moment in history.timestamps[:-1]],

@@ -798,6 +798,12 @@ def test_portfolio_history_and_the_day_as_alpaca_py_reads_them() -> None:
         )
         assert isinstance(ended, PortfolioHistory)
         assert ended.equity == [1000, 1000]  # to midnight: before the move to 22
+        latest = client.get(
+            "/account/portfolio/history",
+            {"date_end": "9999-12-31", "period": "1D", "timeframe": "1H"},
+        )
+        assert isinstance(latest, dict)
+        assert latest["equity"] == history.equity  # a day past now: up to now
 
         [position] = client.get_all_positions()
         assert position.lastday_price == "20.00"  # yesterday's close
