@@ -20,6 +20,8 @@ from engine.errors import BrokerageError
 from gateway import Brokerage
 
 THREADS = 4
+FEES = "per_order=0.5,per_share=0.01,minimum=1,sec_per_million=27.80"
+"""The fees it trades under (the parent reopens the store with them too)."""
 
 
 def main(store: str, acks_path: str, seed: int) -> None:
@@ -32,7 +34,7 @@ def main(store: str, acks_path: str, seed: int) -> None:
             acks.flush()
 
     # snapshots every few hundred facts: each restart recovers from one plus the journal after
-    with Brokerage(store=store, durability="fsync", snapshot_facts=300) as broker:
+    with Brokerage(store=store, durability="fsync", snapshot_facts=300, fees=FEES) as broker:
         if not broker.stocks():
             broker.list_stock("MKT", "Market Co", "100")
             broker.list_stock("BK", "Book Co", "100", mode="book")
@@ -112,6 +114,9 @@ def main(store: str, acks_path: str, seed: int) -> None:
                             new = broker.replace_order(old, limit_price=str(rng.randint(104, 106)))
                         ack(kind="replace", old=old, new=new.order_id, status=new.status.value)
                         legs.append(new.order_id)
+                    elif roll < 0.61:  # a paper account starts afresh (it may be busy: refused)
+                        broker.reset_account(account, "50000")
+                        ack(kind="reset", account=account)
                     else:
                         symbol = rng.choice(["MKT", "BK"])
                         side = rng.choice(["buy", "sell"])

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from gateway.bootstrap import stop_engine
 from gateway.brokerage import DEFAULT_HISTORY_WINDOW, Recovery
 from gateway.stores import open_journal
 from gateway.stores.journal import GroupCommitJournal, batch_text
+from tests.durability.child import FEES
 from tests.integration.test_concurrency import run_together
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -413,7 +415,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(store: str, tmp_pa
         cancels = {e["order"] for e in entries if e["kind"] == "cancel"}
         replaces = [e for e in entries if e["kind"] == "replace"]
         assert orders, "the child acknowledged no order before it was killed"
-        with Brokerage(store=store) as broker:
+        with Brokerage(store=store, fees=FEES) as broker:
             recoveries.append(broker.recovery)
             report = broker.audit()  # raises on anything half-applied
             assert report.reserved_cash >= 0
@@ -428,6 +430,9 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(store: str, tmp_pa
                     for leg in entry["legs"]:
                         found = broker.get_order(leg)
                         assert found.cancel_reason is not CancelReason.INTERRUPTED, found
+            resets = Counter(e["account"] for e in entries if e["kind"] == "reset")
+            for account, count in resets.items():  # each acknowledged reset is kept
+                assert len(broker.transactions(account, kind="reset")) >= count, account
             for entry in replaces:  # each acknowledged replace happened, or was refused
                 if entry["status"] != "rejected":
                     assert broker.get_order(entry["old"]).replaced_by == entry["new"], entry
