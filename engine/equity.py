@@ -51,6 +51,7 @@ class HistoryWindow:
     end (now, or an earlier `end`), and its end."""
 
     period: str
+    """As asked ("" for a window from a given start)."""
     timeframe: str
     start_ns: int
     points: tuple[int, ...]
@@ -59,22 +60,34 @@ class HistoryWindow:
 
     @classmethod
     def parse(
-        cls, period: object, timeframe: object, now_ns: int, end_ns: int | None = None
+        cls,
+        period: object,
+        timeframe: object,
+        now_ns: int,
+        end_ns: int | None = None,
+        start_ns: int | None = None,
     ) -> HistoryWindow:
         """Read Alpaca's `period` (a number and D, W, M or A: days, weeks, months of 30 days,
         years of 365) and `timeframe` (1Min, 5Min, 15Min, 1H or 1D; None: 1Min below 7 days,
         15Min below 30, else 1D, as Alpaca chooses), back from `end_ns` (None, or later than
-        `now_ns`: now).
+        `now_ns`: now); or from `start_ns` (then `period` is not read) to the end.
 
         Raises:
-            ValidationError: for another period or timeframe, or one that makes more than
-                10,000 points.
+            ValidationError: for another period or timeframe, a start not before the end, or
+                a window of more than 10,000 points.
         """
-        if not isinstance(period, str) or not (found := _PERIOD.fullmatch(period)):
-            raise ValidationError(
-                "period", "must be a number and D, W, M or A (1D, 2W, 3M, 1A)", period
-            )
-        length = int(found[1]) * _UNITS[found[2]]
+        end = now_ns if end_ns is None else min(end_ns, now_ns)
+        if start_ns is not None:
+            if start_ns >= end:
+                raise ValidationError("start", "must be before the end (or now)", start_ns)
+            length = end - start_ns
+            period = ""  # (not read: the window is from its start)
+        else:
+            if not isinstance(period, str) or not (found := _PERIOD.fullmatch(period)):
+                raise ValidationError(
+                    "period", "must be a number and D, W, M or A (1D, 2W, 3M, 1A)", period
+                )
+            length = int(found[1]) * _UNITS[found[2]]
         if timeframe is None:
             timeframe = "1Min" if length < 7 * _DAY else "15Min" if length < 30 * _DAY else "1D"
         if not isinstance(timeframe, str) or timeframe not in TIMEFRAMES:
@@ -83,10 +96,9 @@ class HistoryWindow:
         if length // step > MAX_POINTS:
             raise ValidationError(
                 "timeframe",
-                f"makes more than {MAX_POINTS:,} points over {period}: take a longer one",
+                f"makes more than {MAX_POINTS:,} points over the window: take a longer one",
                 timeframe,
             )
-        end = now_ns if end_ns is None else min(end_ns, now_ns)
         start = max(end - length, _EARLIEST)
         first = -(-start // step) * step
         points = list(range(first, end, step))

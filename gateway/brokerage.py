@@ -924,17 +924,19 @@ class Brokerage:
         timeframe: str | None = None,
         *,
         end: datetime | None = None,
+        start: datetime | None = None,
     ) -> Steps[PortfolioHistory]:
         """The account's equity at each `timeframe` step ("1Min", "5Min", "15Min", "1H" or
         "1D"; None: as Alpaca chooses for the period) over the last `period` ("1D", "1W",
-        "1M", "3M", "1A", ...: a number and D, W, M or A) up to `end` (None: now), and at
-        its end, with P/L since the first step net of deposits, withdrawals and grants
-        (`engine.equity`). Rebuilt from the account's transactions (from the store where it
-        keeps them; without one only as far back as it still keeps them: `known_since` says)
-        and its symbols' bars."""
+        "1M", "3M", "1A", ...: a number and D, W, M or A) up to `end` (None: now), or from
+        `start` to it (then `period` is not read), and at its end, with P/L since the first
+        step net of deposits, withdrawals and grants (`engine.equity`). Rebuilt from the
+        account's transactions (from the store where it keeps them; without one only as far
+        back as it still keeps them: `known_since` says) and its symbols' bars."""
         key = account_key(account_id)
         until = None if end is None else parse_moment(end, "end")
-        window = HistoryWindow.parse(period, timeframe, self._clock(), until)
+        begin = None if start is None else parse_moment(start, "start")
+        window = HistoryWindow.parse(period, timeframe, self._clock(), until, begin)
         state: AccountState = yield self._ask("portfolio", lambda r: GetAccountState(key, r))
         since, known_from, _ = yield from self._transactions_since(key, window.start_ns, state)
         held = {p.symbol: p.quantity for p in state.positions if p.quantity}
@@ -983,8 +985,9 @@ class Brokerage:
         oldest = since[-1]
         number = _number(oldest)
         if number > 1:
+            at_start = ns_to_datetime(start_ns + 1_000)  # (`until` is exclusive, to the µs)
             before: list[Transaction] = yield Brokerage.transactions.call(
-                self, key, until=start, newest_first=True, limit=1
+                self, key, until=at_start, newest_first=True, limit=1
             )
             if before and _number(before[0]) == number - 1:
                 return since, start_ns, True

@@ -388,9 +388,9 @@ def portfolio_history(
     withdrawals and grants, and that P/L as a ratio; up to `end`, or the end of `date_end`
     (UTC), or now. With `cashflow_types` ("ALL", or activity types: CSD, CSW, JNLS, FEE),
     `cashflow` gives what each type moved in each window (negative: out). Alpaca's other
-    parameters (`start`, `intraday_reporting`, `pnl_reset`, `extended_hours`) are not
-    supported and are ignored. Run on the request threads, not the event loop: a long history
-    of many holdings takes a while to rebuild."""
+    parameters (`intraday_reporting`, `pnl_reset`, `extended_hours`) are not supported and are
+    ignored; `start` (then `period` is not read) and `end` are. Run on the request threads,
+    not the event loop: a long history of many holdings takes a while to rebuild."""
     if query.end is None and date_end is not None:  # (its last microsecond: no year 10000)
         query = dataclasses.replace(query, end=datetime.combine(date_end, time.max, UTC))
     history = query.of(shared, own_account(record))

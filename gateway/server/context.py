@@ -260,15 +260,17 @@ async def own_order(shared: ServerState, account_id: str, order_id: str) -> Orde
 @dataclass(frozen=True)
 class HistoryQuery:
     """The query parameters of a portfolio history, as Alpaca names them: its `period` and
-    `timeframe` (`Brokerage.portfolio_history`), up to `end` (default now)."""
+    `timeframe` (`Brokerage.portfolio_history`), up to `end` (default now), or from `start`
+    to it."""
 
     period: Annotated[str, Query(max_length=8)] = "1M"
     timeframe: Annotated[str | None, Query(max_length=8)] = None
     end: datetime | None = None
+    start: datetime | None = None
 
     def of(self, shared: ServerState, account_id: str) -> PortfolioHistory:
         """The account's history (blocking: a long one takes a while to rebuild, so the routes
         run it on the request threads, not the event loop)."""
         return shared.broker.portfolio_history(
-            account_id, self.period, self.timeframe, end=self.end
+            account_id, self.period, self.timeframe, end=self.end, start=self.start
         )

@@ -68,6 +68,12 @@ def test_equity_follows_trades_price_moves_and_deposits_hour_by_hour() -> None:
         assert before.base_value == 0
         first = datetime(1, 1, 1, 4, 12, tzinfo=UTC)  # a month before it is before year 1
         assert broker.portfolio_history(account, "1M", end=first).equity == ()
+        hour_in = datetime.fromtimestamp((START + HOUR) / 1e9, UTC)
+        later = broker.portfolio_history(account, timeframe="1H", start=hour_in)
+        assert later.timestamps == history.timestamps[1:]  # from an hour in (period unread)
+        assert later.equity == history.equity[1:]
+        with pytest.raises(ValidationError, match="start must be before the end"):
+            broker.portfolio_history(account, start=datetime(9999, 1, 1, tzinfo=UTC))
 
 
 def test_the_day_gives_last_equity_and_intraday_pl() -> None:

@@ -61,7 +61,7 @@ def test_a_window_has_every_aligned_step_of_its_period_and_now() -> None:
         ("0D", None, "period must be a number"),
         ("99999D", None, "period must be a number"),
         ("1D", "2H", "timeframe must be one of 1Min, 5Min, 15Min, 1H, 1D"),
-        ("1A", "1Min", "timeframe makes more than 10,000 points over 1A"),
+        ("1A", "1Min", "timeframe makes more than 10,000 points over the window"),
         (None, None, "period must be"),
     ],
 )
