@@ -155,16 +155,6 @@ class Prices:
         return self._closes[where - 1] if where else self._first
 
 
-def _inflow(record: Transaction) -> int:
-    """Cash and stated share cost `record` brought in (negative: took out)."""
-    cents = int(record.amount * 100)
-    if record.kind is TransactionKind.DEPOSIT or record.kind is TransactionKind.GRANT:
-        return cents
-    if record.kind is TransactionKind.WITHDRAWAL or record.kind is TransactionKind.REMOVAL:
-        return -cents
-    return 0
-
-
 _MOVES = {
     TransactionKind.DEPOSIT: 1,
     TransactionKind.GRANT: 1,
@@ -172,12 +162,17 @@ _MOVES = {
     TransactionKind.REMOVAL: -1,
     TransactionKind.FEE: -1,
 }
-"""The kinds of transaction that move money or shares in (1) or out (-1)."""
+"""The kinds of transaction that move money or shares in (1) or out (-1). All but fees are
+money put in or taken out, which is no profit or loss; a fee is a loss."""
+
+
+def _cents(record: Transaction) -> int:
+    return int(record.amount * 100)
 
 
 def _undo(record: Transaction, cash: int, held: dict[Symbol, int]) -> int:
     """Undo `record` on `held`; return the cash before it."""
-    cents = int(record.amount * 100)
+    cents = _cents(record)
     kind = record.kind
     if kind is TransactionKind.DEPOSIT:
         return cash - cents
@@ -219,11 +214,13 @@ def equity_history(
         while undone < len(since) and datetime_to_ns(since[undone].at) > moment:
             record = since[undone]
             cash = _undo(record, cash, holdings)
-            later += _inflow(record)
             sign = _MOVES.get(record.kind)
             if sign is not None:
+                amount = sign * _cents(record)
+                if record.kind is not TransactionKind.FEE:
+                    later += amount
                 kind = record.kind.value
-                moved[kind] = moved.get(kind, 0) + sign * int(record.amount * 100)
+                moved[kind] = moved.get(kind, 0) + amount
             undone += 1
         if moves:  # between this moment and the one after it (past the last: no interval)
             moves[-1] = moved
@@ -324,10 +321,8 @@ def day_of(
         cash = _undo(record, cash, holdings)
         symbol = record.symbol
         if symbol is not None and record.kind is not TransactionKind.FEE:
-            cents = int(record.amount * 100)
             out = record.kind is TransactionKind.SELL or record.kind is TransactionKind.REMOVAL
-            sign = -1 if out else 1
-            spent[symbol] = spent.get(symbol, 0) + sign * cents
+            spent[symbol] = spent.get(symbol, 0) + (-1 if out else 1) * _cents(record)
     rows = []
     for symbol, quantity in sorted(held.items()):
         before, now = prices[symbol]
