@@ -25,7 +25,7 @@ from typing import Any
 from engine.errors import ValidationError
 from engine.money import CENTS_PER_UNIT, cents_to_decimal, parse_fraction
 from engine.orders import Side
-from engine.settings import parse_pairs
+from engine.settings import check_names, parse_pairs
 
 MAX_FEES_TEXT = 400
 """Characters a fee schedule given as text may have."""
@@ -111,13 +111,7 @@ class FeeSchedule:
             ValidationError: for an unknown name, a value that is no number, negative or past
                 its bound, or a maximum below the minimum.
         """
-        if not isinstance(values, Mapping):
-            raise ValidationError("fees", "must be a mapping of names to amounts", values)
-        unknown = sorted(str(name)[:40] for name in values if name not in _LIMITS)
-        if unknown:
-            raise ValidationError(
-                "fees", f"unknown fee {unknown[0]!r}; known: {', '.join(_LIMITS)}", unknown[0]
-            )
+        values = check_names(values, "fees", _LIMITS, "fee", "amounts")
         amounts: dict[str, Fraction | None] = {}
         for name, (limit, _) in _LIMITS.items():
             value = values.get(name)

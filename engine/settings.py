@@ -3,7 +3,8 @@ model): `name=value` pairs separated by commas."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypeVar
 
 from engine.errors import ValidationError
 
@@ -24,3 +25,38 @@ def parse_pairs(text: Any, field: str, limit: int) -> dict[str, str] | None:
             raise ValidationError(field, "must name each setting once", name.strip())
         values[name.strip()] = value.strip()
     return values
+
+
+def check_names(
+    values: Any, field: str, known: Collection[str], name: str, unit: str
+) -> Mapping[str, Any]:
+    """`values`, a mapping of `known` names (each a `name`) to values (`unit`s).
+
+    Raises:
+        ValidationError: for anything else, naming the first unknown name.
+    """
+    if not isinstance(values, Mapping):
+        raise ValidationError(field, f"must be a mapping of names to {unit}", values)
+    unknown = sorted(str(key)[:40] for key in values if key not in known)
+    if unknown:
+        raise ValidationError(
+            field, f"unknown {name} {unknown[0]!r}; known: {', '.join(known)}", unknown[0]
+        )
+    return values
+
+
+T = TypeVar("T")
+
+
+def read_setting(
+    value: Any,
+    kind: type[T],
+    parse: Callable[[Mapping[str, Any]], T | None],
+    parse_text: Callable[[str], T | None],
+) -> T | None:
+    """A setting given as itself, None, its text or a mapping of its names."""
+    if value is None or isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        return parse_text(value)
+    return parse(value)

@@ -22,7 +22,7 @@ from typing import Any
 from engine.errors import ValidationError
 from engine.ids import Symbol
 from engine.orders import Side
-from engine.settings import parse_pairs
+from engine.settings import check_names, parse_pairs
 
 MAX_SLIPPAGE_TEXT = 200
 """Characters a slippage model given as text may have."""
@@ -84,15 +84,7 @@ class Slippage:
         Raises:
             ValidationError: for an unknown name or a value that is no whole number in range.
         """
-        if not isinstance(values, Mapping):
-            raise ValidationError("slippage", "must be a mapping of names to numbers", values)
-        unknown = sorted(str(name)[:40] for name in values if name not in _LIMITS)
-        if unknown:
-            raise ValidationError(
-                "slippage",
-                f"unknown setting {unknown[0]!r}; known: {', '.join(_LIMITS)}",
-                unknown[0],
-            )
+        values = check_names(values, "slippage", _LIMITS, "setting", "numbers")
         found = {
             name: _whole(values[name], f"slippage.{name}", low, high)
             for name, (low, high) in _LIMITS.items()

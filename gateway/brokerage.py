@@ -155,6 +155,7 @@ from engine.orders import (
 )
 from engine.search import SearchResult
 from engine.session import Session, make_session
+from engine.settings import read_setting
 from engine.slippage import Slippage
 from engine.universe import DEFAULT_UNIVERSE
 from engine.watchlists import Watchlist, parse_watchlist_name
@@ -360,20 +361,12 @@ class Brokerage:
         self.runtime_name = runtime
         self._workers = workers
         self._factory = OrderFactory(collar_percent)
-        if fees is None or isinstance(fees, FeeSchedule):
-            schedule = fees
-        elif isinstance(fees, str):
-            schedule = FeeSchedule.parse_text(fees)
-        else:
-            schedule = FeeSchedule.parse(fees)
+        schedule = read_setting(fees, FeeSchedule, FeeSchedule.parse, FeeSchedule.parse_text)
         self.fees: FeeSchedule | None = None if schedule is None or schedule.free else schedule
         """What orders pay as they fill (None: nothing)."""
-        if slippage is None or isinstance(slippage, Slippage):
-            self.slippage = slippage
-        elif isinstance(slippage, str):
-            self.slippage = Slippage.parse_text(slippage)
-        else:
-            self.slippage = Slippage.parse(slippage)
+        self.slippage = read_setting(slippage, Slippage, Slippage.parse, Slippage.parse_text)
+        """What `market`-mode orders filling on arrival pay past the last price (None:
+        nothing)."""
         self.timeout = timeout
         self._clock = clock
         self._log = make_logger(log_level)
