@@ -389,13 +389,16 @@ class Simulation:
         it (a deterministic run knows prices once a round); else as it moved."""
         if self.tape is None:
             return None
-        now = self.clock() if self.config.deterministic else time.time_ns()
-        return self.tape.seen(symbol, now - latency_ns)
+        return self.tape.seen(symbol, self._now() - latency_ns)
+
+    def _now(self) -> int:
+        """The brokerage's clock: simulated in a deterministic run, else the real one."""
+        return self.clock() if self.config.deterministic else time.time_ns()
 
     def _record_prices(self) -> None:
         """Put every symbol's last price on the tape (a round's end, or the start)."""
         assert self.tape is not None
-        now = self.clock() if self.config.deterministic else time.time_ns()
+        now = self._now()
         for symbol in self.symbols:
             self.tape.record(symbol, now, parse_price(self.broker.quote(symbol).last_price))
 
