@@ -18,6 +18,7 @@ from actors.messages import (
     ActorRef,
     Audit,
     BookReplaced,
+    CheckMargin,
     DescribeStop,
     DescribeStops,
     GetAccountState,
@@ -28,6 +29,7 @@ from actors.messages import (
     GetTransactions,
     GetWatchlists,
     Kept,
+    MarginCheck,
     OrderExpired,
     RemovedFromBook,
     RemoveFromBook,
@@ -55,6 +57,7 @@ from engine.commands import (
 )
 from engine.errors import OrderNotCancellableError, OrderNotReplaceableError
 from engine.events import (
+    MarginCall,
     OrderAccepted,
     OrderCancelled,
     OrderFilled,
@@ -76,7 +79,15 @@ from engine.journal import (
     replaced,
 )
 from engine.matching import MatchResult, OrderTicket
-from engine.orders import CancelReason, Order, OrderStatus, OrderType, RejectReason
+from engine.money import cents_to_decimal
+from engine.orders import (
+    CancelReason,
+    Order,
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    ns_to_datetime,
+)
 
 
 def _done(done: Any, waits: tuple[Any, ...]) -> None:
@@ -121,6 +132,8 @@ class AccountActor(BrokerActor):
         self.metrics = services.metrics
         self.verbose = services.verbose
         self.books: dict[OrderId, ActorRef] = books or {}  # open order -> its symbol's actor
+        self.called = False
+        """A margin account below maintenance when last checked (its call was told)."""
         if services.journal is None:
             account.outbox = None
         elif account.outbox is None:
@@ -571,6 +584,37 @@ class AccountActor(BrokerActor):
             return
         hops = tuple((book, tuple(indices)) for book, indices in trailing.items())
         send(hops[0][0], DescribeStops(kept, hops, message.reply))
+
+    @handles(CheckMargin)
+    def _check_margin(self, message: CheckMargin) -> None:
+        account = self.account
+        if account.margin is None:
+            message.reply.set(None)
+            return
+        figures = account.margin_figures()
+        called = figures.deficit > 0
+        if called and not self.called:
+            self.metrics.count("margin_calls")
+            at = ns_to_datetime(self.clock())
+            self.log.warning(
+                "margin.call",
+                equity=figures.equity,
+                maintenance=figures.maintenance,
+                deficit=figures.deficit,
+            )
+            self.services.publish(
+                MarginCall,
+                lambda: MarginCall(
+                    account.account_id,
+                    cents_to_decimal(figures.equity),
+                    cents_to_decimal(figures.maintenance),
+                    cents_to_decimal(figures.deficit),
+                    at,
+                ),
+            )
+        self.called = called
+        plan = tuple(account.liquidation()) if called else ()
+        message.reply.set(MarginCheck(account.account_id, figures, plan))
 
     @handles(GetBalance)
     def _balance(self, message: GetBalance) -> None:

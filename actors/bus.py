@@ -13,6 +13,7 @@ from actors.base import BrokerActor, handles
 from actors.messages import AddSubscription, Flush, Publish, RemoveSubscription, Subscription
 from engine.events import (
     AlertTriggered,
+    MarginCall,
     OrderAccepted,
     OrderCancelled,
     OrderFilled,
@@ -29,6 +30,7 @@ _EVENT_CLASSES = (
     OrderReplaced,
     PriceChanged,
     AlertTriggered,
+    MarginCall,
 )
 
 

@@ -19,6 +19,7 @@ from actors.messages import (
     AcceptOrder,
     ActorRef,
     Audit,
+    CheckMargin,
     GetAccounts,
     GetAccountState,
     GetAlerts,
@@ -153,6 +154,8 @@ class GatewayActor(BrokerActor):
                 state.alerts[symbol],
             )
         for account_id, account in state.accounts.items():
+            if account.margin is not None:
+                account.prices = self.prices
             books = {order_id: self.symbols[o.symbol] for order_id, o in account.open.items()}
             self.accounts[account_id] = self.runtime.spawn(
                 AccountActor, account, self.services, books
@@ -259,7 +262,16 @@ class GatewayActor(BrokerActor):
             if account_id in self.accounts:
                 raise DuplicateError("account", account_id)
         now = self.clock()
-        account = Account(account_id, user_id, now, self.state.history_window, self.state.fees)
+        account = Account(
+            account_id,
+            user_id,
+            now,
+            self.state.history_window,
+            self.state.fees,
+            self.state.margin if command.margin else None,
+        )
+        if command.margin:
+            account.prices = self.prices
         if self.services.journal is not None:
             account.outbox = []  # the first deposit's transaction goes with the fact
         if command.initial_deposit:
@@ -281,6 +293,7 @@ class GatewayActor(BrokerActor):
             command.initial_deposit,
             now,
             command.agent,
+            command.margin,
         )
         info = AccountInfo(account_id, user, balance)
         self.services.answer(message.reply, info, fact, account.take_outbox())
@@ -296,6 +309,8 @@ class GatewayActor(BrokerActor):
             found = [a for a, u in self.owners.items() if u == message.user_id]
         if not message.agents and agents:
             found = [a for a in found if a not in agents]
+        if message.margin_only:  # (set when opened, or by a start: read, never written here)
+            found = [a for a in found if self.state.accounts[a].margin is not None]
         message.reply.set(found)
 
     @staticmethod
@@ -416,10 +431,17 @@ class GatewayActor(BrokerActor):
     def _get_order(self, message: GetOrder) -> None:
         send(self._order_account(message.order_id), message)
 
-    @handles(GetOrders, GetOrderByClientId, GetTransactions, GetBalance, GetAccountState)
+    @handles(
+        GetOrders, GetOrderByClientId, GetTransactions, GetBalance, GetAccountState, CheckMargin
+    )
     def _to_account(
         self,
-        message: GetOrders | GetOrderByClientId | GetTransactions | GetBalance | GetAccountState,
+        message: GetOrders
+        | GetOrderByClientId
+        | GetTransactions
+        | GetBalance
+        | GetAccountState
+        | CheckMargin,
     ) -> None:
         send(self._account(message.account_id), message)
 

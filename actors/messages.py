@@ -26,8 +26,9 @@ from engine.commands import AddAlert, Command, PlaceOrder, ReplaceOrder
 from engine.events import Event
 from engine.history import OrderQuery, TransactionQuery
 from engine.ids import AccountId, OrderId, Symbol, UserId
+from engine.margin import MarginFigures
 from engine.matching import Fill, MatchResult, OrderTicket, Replacement
-from engine.orders import CancelReason, Order, OrderSnapshot
+from engine.orders import CancelReason, Order, OrderSnapshot, Side
 
 ActorRef = pykka.ActorRef[Any]
 """A reference to any of the project's actors."""
@@ -313,6 +314,27 @@ class GetBalance:
 
 
 @dataclass(frozen=True, slots=True)
+class MarginCheck:
+    """A margin account's answer to `CheckMargin`."""
+
+    account_id: AccountId
+    figures: MarginFigures
+    liquidation: tuple[tuple[Symbol, Side, int], ...]
+    """Market orders (symbol, side, shares) that bring it back to maintenance: its largest
+    positions first (empty: no deficit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckMargin:
+    """Brokerage -> gateway actor -> account actor: a margin account's figures at the last
+    prices and, below maintenance, the orders that would liquidate it (a `MarginCheck`;
+    None for a cash account). Its `MarginCall` event goes out as it falls below."""
+
+    account_id: AccountId
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
 class GetAccountState:
     """Brokerage -> gateway actor -> account actor: cash and positions, for valuation."""
 
@@ -351,6 +373,7 @@ class GetAccounts:
     user_id: UserId | None
     reply: Reply
     agents: bool = True
+    margin_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from engine.errors import ValidationError
 from engine.events import (
     AlertTriggered,
     Event,
+    MarginCall,
     OrderCancelled,
     OrderFilled,
     OrderRejected,
@@ -48,6 +49,7 @@ KINDS: dict[str, type] = {
     "cancel": OrderCancelled,
     "reject": OrderRejected,
     "alert": AlertTriggered,
+    "margin_call": MarginCall,
 }
 CHANNELS = ("console", "email", "push", "sms")
 UNDELIVERED_KEPT = 10_000
@@ -113,6 +115,12 @@ def describe(event: Event) -> tuple[str, str]:
         return (
             f"Price alert: {a.symbol} {a.condition} {a.threshold}",
             f"{a.symbol} traded at {a.price}, {a.condition} your threshold of {a.threshold}.",
+        )
+    if isinstance(event, MarginCall):
+        return (
+            f"Margin call: {event.deficit} below maintenance",
+            f"Account {event.account_id}'s equity of {event.equity} is below its maintenance "
+            f"requirement of {event.maintenance}: deposit {event.deficit} or close positions.",
         )
     order = event.order  # type: ignore[union-attr]
     if isinstance(event, OrderFilled):

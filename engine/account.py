@@ -13,11 +13,12 @@ from __future__ import annotations
 import enum
 import itertools
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.errors import (
     AccountBusyError,
@@ -47,6 +48,9 @@ from engine.orders import (
     ns_to_datetime,
 )
 from engine.watchlists import Watchlists
+
+if TYPE_CHECKING:
+    from engine.margin import MarginFigures, MarginRules
 
 _HELD = OrderStatus.HELD
 OPEN_STATUSES = frozenset((OrderStatus.HELD, OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED))
@@ -172,6 +176,8 @@ class AccountState:
     fees: int = 0
     transactions: int = 0
     """How many transactions the account had made (the number of its latest)."""
+    margin: MarginFigures | None = None
+    """A margin account's figures at the last prices (None: a cash account)."""
 
 
 @dataclass(slots=True)
@@ -216,6 +222,7 @@ class Account:
         opened_ns: int,
         window: int | None = None,
         fees: FeeSchedule | None = None,
+        margin: MarginRules | None = None,
     ) -> None:
         self.account_id = account_id
         self.user_id = user_id
@@ -231,6 +238,10 @@ class Account:
         self.fee_held: dict[OrderId, int] = {}
         """Cash each working order holds for its fees still to pay (`FeeSchedule.bound`)."""
         self.fees_paid = 0
+        self.margin = margin
+        """A margin account's requirements (`engine.margin`); None for a cash account."""
+        self.prices: Mapping[Symbol, int] | None = None
+        """The last prices a margin account's checks value it at (its actor's board)."""
         self.cleared = 0
         """Realized P/L that resets set back to 0 (the audit counts it)."""
         self.positions: dict[Symbol, _Position] = {}
@@ -273,6 +284,15 @@ class Account:
     def available_cash(self) -> int:
         """Cash not held back by pending buy orders, in cents."""
         return self.cash - self.reserved_cash
+
+    @property
+    def withdrawable(self) -> int:
+        """Cash that may be taken out: the available cash; a margin account's cash less its
+        fee holds, at most its excess equity (it borrows for no withdrawal)."""
+        if self.margin is None:
+            return self.available_cash
+        room = min(self.cash - sum(self.fee_held.values()), self.margin_figures().excess)
+        return max(0, room)
 
     def _record(
         self,
@@ -358,7 +378,10 @@ class Account:
         if filled:
             holder = legs[0]
             fees = self._fee_need(legs, filled)
-            if holder.side is Side.BUY:
+            if self.margin is not None:  # exits close what the entry opened: only fees
+                if fees > self.margin_figures().excess:
+                    reason = RejectReason.INSUFFICIENT_FUNDS
+            elif holder.side is Side.BUY:
                 assert holder.reserve_price is not None
                 if notional(holder.reserve_price, filled) + fees > self.available_cash:
                     reason = RejectReason.INSUFFICIENT_FUNDS
@@ -437,16 +460,18 @@ class Account:
         self.deposited += cents
         return self._record(TransactionKind.DEPOSIT, cents, at_ns)
 
-    def withdraw(self, cents: int, at_ns: int) -> Transaction:
-        """Take out cash, at most the available cash.
+    def withdraw(self, cents: int, at_ns: int, *, checked: bool = False) -> Transaction:
+        """Take out cash, at most what is `withdrawable` (unless `checked` already: a replay).
 
         Raises:
-            InsufficientAvailableCashError: if `cents` exceeds the available cash; nothing moves.
+            InsufficientAvailableCashError: if `cents` exceeds it; nothing moves.
         """
-        if cents > self.available_cash:
-            raise InsufficientAvailableCashError(
-                cents_to_decimal(cents), cents_to_decimal(self.available_cash)
-            )
+        if not checked:
+            room = self.withdrawable
+            if cents > room:
+                raise InsufficientAvailableCashError(
+                    cents_to_decimal(cents), cents_to_decimal(room)
+                )
         self.cash -= cents
         self.withdrawn += cents
         return self._record(TransactionKind.WITHDRAWAL, cents, at_ns)
@@ -486,7 +511,7 @@ class Account:
         if cents > self.cash:
             made.append(self.deposit(cents - self.cash, at_ns))
         elif cents < self.cash:
-            made.append(self.withdraw(self.cash - cents, at_ns))
+            made.append(self.withdraw(self.cash - cents, at_ns, checked=True))
         self.cleared += self.realized
         self.realized = 0
         made.append(self._record(TransactionKind.RESET, cents, at_ns))
@@ -521,10 +546,12 @@ class Account:
             order.self_trade = self.self_trade
         reason: RejectReason | None = None
         fees = 0
+        working = [leg for leg in legs or () if leg.status is not _HELD] if legs else []
         if self.fees is not None:  # a held leg holds none until it works
-            working = [leg for leg in legs or () if leg.status is not _HELD]
             fees = self._fee_need([order, *working], order.quantity)
-        if order.side is Side.BUY:
+        if self.margin is not None:
+            reason = self._margin_refusal(order, [order, *working], fees)
+        elif order.side is Side.BUY:
             if order.reserved_cents + fees > self.available_cash:
                 reason = RejectReason.INSUFFICIENT_FUNDS
         else:
@@ -641,20 +668,31 @@ class Account:
                 assert old.reserve_price is not None, f"buy {order_id} has no reserve price"
                 credit = notional(min(old.reserve_price, new.reserve_price), old.remaining)
                 cash += max(0, notional(new.reserve_price, still) - credit)
-            cash += self._fee_need([new], still)  # at its reserve price, as `reserve` holds
-            if cash > self.available_cash:
+            fee = self._fee_need([new], still)  # at its reserve price, as `reserve` holds
+            cash += fee
+            if self.margin is not None:
+                if not self._fits([replace(new, quantity=still)], fee, old.order_id):
+                    return RejectReason.INSUFFICIENT_FUNDS
+            elif cash > self.available_cash:
                 return RejectReason.INSUFFICIENT_FUNDS
         else:
             cash = self._fee_need([new], still)  # the old order's fee hold ends with it
             shares = max(0, still - old.remaining)
             position = self.positions.get(new.symbol)
-            if shares and (position is None or position.quantity - position.reserved < shares):
+            margin = self.margin
+            if (
+                shares
+                and (margin is None or not margin.can_short(new.symbol))
+                and (position is None or position.quantity - position.reserved < shares)
+            ):
                 return RejectReason.INSUFFICIENT_SHARES
-            if cash > self.available_cash:
+            if margin is not None:
+                if not self._fits([replace(new, quantity=still)], cash, old.order_id):
+                    return RejectReason.INSUFFICIENT_FUNDS
+            elif cash > self.available_cash:
                 return RejectReason.INSUFFICIENT_FUNDS
             if shares:
-                assert position is not None
-                position.reserved += shares
+                self.positions.setdefault(new.symbol, _Position()).reserved += shares
         self.reserved_cash += cash
         if client_id is not None:
             self.client_ids[client_id] = new.order_id
@@ -874,16 +912,18 @@ class Account:
         else:
             sibling = self._fill_leg(order, position, quantity, price_cents, at_ns)
         amount = notional(price_cents, quantity)
-        if buy:
+        if buy and position.quantity >= 0:
             self.cash -= amount
             position.quantity += quantity
             position.cost += amount
-        else:
+        elif not buy and position.quantity >= quantity:
             removed = share_of(position.cost, quantity, position.quantity)
             position.quantity -= quantity
             position.cost -= removed
             self.realized += amount - removed
             self.cash += amount
+        else:  # a margin account's: a short sale, a buy to cover, or one that turns a position
+            self._cross(position, buy, quantity, amount)
         if not position.quantity and not position.reserved:
             del self.positions[order.symbol]
         fill = (trade_id, order_id, order.side, order.remaining, order.filled_quantity)
@@ -929,9 +969,10 @@ class Account:
             self.reserved_cash -= taken
         self.cash -= fee
         self.fees_paid += fee
-        if side is Side.BUY:
-            self.positions[order.symbol].cost += fee
-        else:
+        position = self.positions.get(order.symbol)
+        if side is Side.BUY and position is not None and position.quantity > 0:
+            position.cost += fee
+        else:  # a sell's, or a buy's that covered a short
             self.realized -= fee
         self._record(TransactionKind.FEE, fee, at_ns, None, order.symbol, None, fill)
 
@@ -991,6 +1032,122 @@ class Account:
         self._finish(order)
         return order
 
+    def _cross(self, position: _Position, buy: bool, quantity: int, amount: int) -> None:
+        """Settle a fill that sells past the long shares or buys against a short position
+        (a margin account's): the part that closes realizes P/L against its share of the
+        position's cost, the rest opens (or adds to) a position the other way. A short's cost
+        is what its shares sold for, negative: what covering pays back realizes against it,
+        so realized P/L less the cost held always moves with the cash."""
+        held = position.quantity
+        closing = min(quantity, -held if buy else held) if (held < 0) == buy else 0
+        paid = share_of(amount, closing, quantity) if closing else 0
+        if closing:
+            taken = share_of(position.cost, closing, abs(held))
+            position.cost -= taken
+            self.realized += -taken - paid if buy else paid - taken
+        sign = 1 if buy else -1
+        position.quantity += sign * quantity
+        position.cost += sign * (amount - paid)
+        self.cash -= sign * amount
+
+    # -- margin --------------------------------------------------------------------------------
+
+    def _needs(self, extra: Iterable[Order] = (), without: OrderId | None = None) -> Fraction:
+        """What a margin account's working orders (with `extra` ones not yet open, less the
+        order `without`) need of its excess equity: per symbol, the initial requirement of
+        what they may add to a position (buys past what they cover of a short, at their
+        reserve prices; sales past the long shares, short, at the last price), and the cash
+        held for their fees. O(open orders)."""
+        rules, prices = self._margin_rules()
+        buys: dict[Symbol, tuple[int, int]] = {}  # shares, notional
+        sells: dict[Symbol, int] = {}
+        pending = (new for new, _, _ in self.replacing.values())
+        for order in itertools.chain(self.open.values(), pending, extra):
+            if order.status is _HELD or order.shadow or order.order_id == without:
+                continue
+            remaining = order.remaining
+            if order.side is Side.BUY:
+                shares, cents = buys.get(order.symbol, (0, 0))
+                cost = notional(order.reserve_price or 0, remaining)
+                buys[order.symbol] = (shares + remaining, cents + cost)
+            else:
+                sells[order.symbol] = sells.get(order.symbol, 0) + remaining
+        needs = Fraction(sum(self.fee_held.values()))
+        for symbol in buys.keys() | sells.keys():
+            position = self.positions.get(symbol)
+            held = position.quantity if position is not None else 0
+            initial = rules.rates(symbol).initial
+            shares, cents = buys.get(symbol, (0, 0))
+            opening = shares - min(shares, max(0, -held))
+            if opening:
+                needs += initial * Fraction(cents * opening, shares)
+            short = sells.get(symbol, 0) - max(0, held)
+            if short > 0:
+                needs += initial * notional(prices[symbol], short)
+        return needs
+
+    def _margin_rules(self) -> tuple[MarginRules, Mapping[Symbol, int]]:
+        rules, prices = self.margin, self.prices
+        assert rules is not None, f"{self.account_id} is no margin account"
+        assert prices is not None, f"{self.account_id} has no prices"
+        return rules, prices
+
+    def margin_figures(self, needs: Fraction | None = None) -> MarginFigures:
+        """A margin account's equity, requirements, excess and buying power at the last
+        prices (`engine.margin`); `needs`: what its open orders need, if known."""
+        rules, prices = self._margin_rules()
+        positions = ((symbol, p.quantity) for symbol, p in self.positions.items())
+        needs = self._needs() if needs is None else needs
+        return rules.figures(self.cash, positions, prices, needs)
+
+    def _fits(self, extra: list[Order], fees: int, without: OrderId | None = None) -> bool:
+        """True if `extra` orders (in place of `without`) and `fees` fit a margin account:
+        what they add to the requirement of its orders, fees included, is within its excess
+        equity. Orders that add nothing (sales of shares held, buys to cover) always fit."""
+        before = self._needs()
+        grows = self._needs(extra, without) - before
+        return grows <= 0 or grows + fees <= self.margin_figures(before).excess
+
+    def _margin_refusal(self, order: Order, extra: list[Order], fees: int) -> RejectReason | None:
+        """A margin account's pre-trade check of `order` (with its working legs in `extra`):
+        a sale past the long shares free sells short, which its symbol must allow; what the
+        orders need must fit (`_fits`)."""
+        rules = self.margin
+        assert rules is not None
+        if order.side is Side.SELL:
+            position = self.positions.get(order.symbol)
+            held = position.quantity if position is not None else 0
+            free = max(0, held - (position.reserved if position is not None else 0))
+            if order.quantity > free and not rules.can_short(order.symbol):
+                return RejectReason.INSUFFICIENT_SHARES if held > 0 else RejectReason.NOT_SHORTABLE
+        if not self._fits(extra, fees):
+            return RejectReason.INSUFFICIENT_FUNDS
+        return None
+
+    def liquidation(self) -> list[tuple[Symbol, Side, int]]:
+        """The market orders that bring a margin account below maintenance back to it: its
+        positions closed largest market value first, the last in part (as many shares as the
+        deficit needs at its maintenance rate). Empty when it has no deficit."""
+        rules, prices = self._margin_rules()
+        deficit = Fraction(self.margin_figures().deficit)
+        largest = sorted(
+            (-notional(prices[symbol], abs(p.quantity)), symbol, p.quantity)
+            for symbol, p in self.positions.items()
+            if p.quantity
+        )
+        orders = []
+        for _, symbol, held in largest:
+            if deficit <= 0:
+                break
+            rates = rules.rates(symbol)
+            freed = prices[symbol] * (rates.long if held > 0 else rates.short)  # per share
+            shares = abs(held)
+            if freed:
+                shares = min(shares, -(-deficit // freed))
+            orders.append((symbol, Side.SELL if held > 0 else Side.BUY, int(shares)))
+            deficit -= freed * shares
+        return orders
+
     # -- views ---------------------------------------------------------------------------------
 
     def balance(self) -> Balance:
@@ -1016,6 +1173,7 @@ class Account:
             positions,
             self.fees_paid,
             self.transaction_count,
+            None if self.margin is None else self.margin_figures(),
         )
 
     def kept_orders(
@@ -1040,7 +1198,8 @@ class Account:
     def check(self) -> None:
         """Assert the account's invariants: no negative cash or position, reservations equal to
         what open orders hold, nothing reserved beyond what is there."""
-        assert self.cash >= 0, f"{self.account_id} cash negative: {self.cash}"
+        margin = self.margin is not None  # may borrow cash and sell short
+        assert margin or self.cash >= 0, f"{self.account_id} cash negative: {self.cash}"
         open_orders = [o for o in self.orders.values() if not o.status.is_final]
         assert list(self.open.values()) == open_orders, f"{self.account_id} open index mismatch"
         for client_id, order_id in self.client_ids.items():
@@ -1058,17 +1217,21 @@ class Account:
         assert self.reserved_cash == held, (
             f"{self.account_id} reserved {self.reserved_cash} != {held}"
         )
-        assert self.reserved_cash <= self.cash, f"{self.account_id} reserved more than its cash"
+        assert margin or self.reserved_cash <= self.cash, (
+            f"{self.account_id} reserved more than its cash"
+        )
         for symbol, position in self.positions.items():
             shares = sum(o.reserved_shares for o in open_orders if o.symbol == symbol)
             shares += sum(n for new, _, n in self.replacing.values() if new.symbol == symbol)
             assert position.reserved == shares, f"{self.account_id} {symbol} reserved mismatch"
-            assert 0 <= position.reserved <= position.quantity, (
+            assert position.reserved >= 0, f"{self.account_id} {symbol} reserved below 0"
+            assert margin or position.reserved <= position.quantity, (
                 f"{self.account_id} {symbol} oversold"
             )
-            assert position.cost >= 0, f"{self.account_id} {symbol} negative cost"
+            assert position.cost * position.quantity >= 0, f"{self.account_id} {symbol} cost sign"
+            assert position.quantity or not position.cost, f"{self.account_id} {symbol} cost left"
         for o in open_orders:
-            if o.side is Side.SELL and o.status is not OrderStatus.HELD:
+            if o.side is Side.SELL and o.status is not OrderStatus.HELD and not margin:
                 assert o.symbol in self.positions, f"{o.order_id} sells shares not held"
 
     def audit(self) -> AccountAudit:
@@ -1214,6 +1377,7 @@ def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfo
     holdings = []
     total_value = 0
     total_cost = 0
+    invested = 0  # the cost of longs and what shorts sold for
     for position in state.positions:
         if not position.quantity:
             continue
@@ -1230,11 +1394,12 @@ def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfo
                 market_price=cents_to_decimal(price),
                 market_value=cents_to_decimal(value),
                 unrealized_pl=cents_to_decimal(pl),
-                unrealized_pl_percent=percent(pl, position.cost),
+                unrealized_pl_percent=percent(pl, abs(position.cost)),
             )
         )
         total_value += value
         total_cost += position.cost
+        invested += abs(position.cost)
     unrealized = total_value - total_cost
     return Portfolio(
         account_id=state.account_id,
@@ -1243,7 +1408,7 @@ def value_portfolio(state: AccountState, prices: Mapping[Symbol, int]) -> Portfo
         market_value=cents_to_decimal(total_value),
         cost_basis=cents_to_decimal(total_cost),
         unrealized_pl=cents_to_decimal(unrealized),
-        unrealized_pl_percent=percent(unrealized, total_cost),
+        unrealized_pl_percent=percent(unrealized, invested),
         realized_pl=cents_to_decimal(state.realized),
         net_worth=cents_to_decimal(state.cash + total_value),
         fees=cents_to_decimal(state.fees),

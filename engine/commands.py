@@ -100,7 +100,7 @@ class OpenAccount:
     needed). With `new_user`, only a user not seen before: an existing user id is refused, and
     nothing about that user is told. `account_id` None: the brokerage numbers it. `agent`
     marks the account of a trader agent (a simulation's, a venue's): listings of the users'
-    accounts leave it out."""
+    accounts leave it out. `margin` opens a margin account (it may borrow and sell short)."""
 
     user_id: UserId
     name: str | None
@@ -110,6 +110,7 @@ class OpenAccount:
     account_id: AccountId | None
     new_user: bool = False
     agent: bool = False
+    margin: bool = False
 
     @classmethod
     def parse(
@@ -122,6 +123,7 @@ class OpenAccount:
         account_id: Any = None,
         new_user: Any = False,
         agent: Any = False,
+        margin: Any = False,
     ) -> OpenAccount:
         """The command from a caller's values."""
         return cls(
@@ -135,6 +137,7 @@ class OpenAccount:
             None if account_id is None else AccountId(parse_identifier(account_id, "account_id")),
             parse_flag(new_user, "new_user"),
             parse_flag(agent, "agent"),
+            parse_flag(margin, "margin"),
         )
 
 

@@ -94,5 +94,23 @@ class AlertTriggered:
         return self.alert.symbol
 
 
-Event = OrderEvent | PriceChanged | AlertTriggered
+@dataclass(frozen=True, slots=True)
+class MarginCall:
+    """A margin account's equity fell below its maintenance requirement at the last prices
+    (told once as it falls below; again only after it was back above)."""
+
+    account_id: AccountId
+    equity: Decimal
+    maintenance: Decimal
+    deficit: Decimal
+    """What equity lacks to meet maintenance: deposit it, or close positions."""
+    at: datetime
+
+    @property
+    def symbol(self) -> Symbol | None:
+        """A margin call concerns no single symbol."""
+        return None
+
+
+Event = OrderEvent | PriceChanged | AlertTriggered | MarginCall
 """Any event the brokerage publishes."""

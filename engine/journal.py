@@ -45,6 +45,7 @@ from engine.commands import (
 from engine.commands import decode as decode_command
 from engine.fees import FeeSchedule
 from engine.ids import AccountId, OrderId, Routes, Symbol, UserId, id_number
+from engine.margin import MarginRules
 from engine.matching import Fill, Market, MatchResult, OrderTicket, TradeIdSequence
 from engine.orders import (
     CancelReason,
@@ -87,6 +88,8 @@ class Opened:
     at_ns: int
     agent: bool = False
     """The account of a trader agent (left out of listings of the users' accounts)."""
+    margin: bool = False
+    """A margin account (it may borrow and sell short); else a cash account."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,7 +459,7 @@ def _order(fact: Accepted | Refused | Replaced) -> Order:
 
 # -- the state they rebuild --------------------------------------------------------------------
 
-SNAPSHOT_FORMAT = b"brokerage-state/4\n"
+SNAPSHOT_FORMAT = b"brokerage-state/5\n"
 """What a snapshot starts with; a snapshot whose objects have another shape (an earlier
 release's: no stop book, fewer order fields) has another tag, or none, and is not used."""
 
@@ -484,6 +487,8 @@ class State:
     """What orders pay as they fill (None: nothing)."""
     slippage: Slippage | None = None
     """What `market`-mode orders filling on arrival pay past the last price (None: nothing)."""
+    margin: MarginRules = field(default_factory=MarginRules)
+    """The requirements of margin accounts (the brokerage's, set at each start)."""
     next_account: int = 0
     next_order: int = 0
     next_alert: int = 0
@@ -492,6 +497,14 @@ class State:
     """The `Note` facts' data by kind, oldest first."""
     pending: dict[str, Callable[[], object]] = field(default_factory=dict)
     """Account effects of the book's facts not yet applied, by key, oldest first."""
+
+    def set_margin(self, rules: MarginRules) -> None:
+        """Value margin accounts by `rules` from now on (they are the brokerage's, not
+        journaled: no recorded fact depends on them)."""
+        self.margin = rules
+        for account in self.accounts.values():
+            if account.margin is not None:
+                account.margin = rules
 
     def apply(self, fact: Fact) -> None:
         """Apply one fact (in journal order)."""
@@ -517,7 +530,14 @@ class State:
     def _opened(self, fact: Opened) -> None:
         if fact.user_id not in self.users:
             self.users[fact.user_id] = User(fact.user_id, fact.name, fact.email, fact.phone)
-        account = Account(fact.account_id, fact.user_id, fact.at_ns, self.history_window, self.fees)
+        account = Account(
+            fact.account_id,
+            fact.user_id,
+            fact.at_ns,
+            self.history_window,
+            self.fees,
+            self.margin if fact.margin else None,
+        )
         if fact.initial_deposit:
             account.deposit(fact.initial_deposit, fact.at_ns)
         self.accounts[fact.account_id] = account
@@ -531,7 +551,7 @@ class State:
         if fact.cents > 0:
             account.deposit(fact.cents, fact.at_ns)
         else:
-            account.withdraw(-fact.cents, fact.at_ns)
+            account.withdraw(-fact.cents, fact.at_ns, checked=True)
 
     def _fees_set(self, fact: FeesSet) -> None:
         schedule = FeeSchedule.parse_text(fact.schedule)

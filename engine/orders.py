@@ -189,6 +189,8 @@ class RejectReason(enum.StrEnum):
     INSUFFICIENT_SHARES = "insufficient_shares"
     BUSY = "busy"
     MARKET_CLOSED = "market_closed"
+    NOT_SHORTABLE = "not_shortable"
+    """A margin account's sale past its free shares, of a symbol that may not be sold short."""
 
 
 class CancelReason(enum.StrEnum):

@@ -41,6 +41,7 @@ from actors.log import make_logger
 from actors.messages import (
     AddSubscription,
     Audit,
+    CheckMargin,
     Flush,
     GetAccounts,
     GetAccountState,
@@ -60,6 +61,7 @@ from actors.messages import (
     GetWatchlists,
     Kept,
     KnowAccount,
+    MarginCheck,
     Notify,
     Place,
     Preferences,
@@ -144,6 +146,7 @@ from engine.fields import (
 from engine.history import OrderQuery, TransactionQuery, archive_rows
 from engine.ids import AccountId, Symbol
 from engine.journal import FeesSet, Note, SlippageSet, State
+from engine.margin import MarginFigures, MarginRules
 from engine.matching import BAR_LIMIT, Depth, PricePoint, QuoteSnapshot, Trade
 from engine.money import parse_price
 from engine.orders import (
@@ -313,6 +316,17 @@ class Brokerage:
             `Slippage`, a mapping of its settings, or its text ("spread_bps=10,impact_bps=5,
             size=100,jitter_percent=50,seed=7"; `engine.slippage`); None (the default) fills
             at the last price. Journaled at `start()` as the fee schedule is.
+        margin: The requirements of margin accounts (`open_account(margin=True)`): a
+            `MarginRules`, a mapping of its names to percentages, or its text
+            ("initial=50,long=25,short=30,shortable=AAPL MSFT,GME.initial=100";
+            `engine.margin`); None (the default) for Reg T's 50 % initial, 25 % long and 30 %
+            short maintenance, every symbol shortable. Not journaled: a restart may change
+            them (no recorded fact depends on them).
+        margin_check_seconds: How often margin accounts are checked against maintenance at
+            the last prices (`margin_calls`; a `MarginCall` event for each that falls below);
+            None: only when `margin_calls()` is called.
+        auto_liquidate: With the checks, close the positions of an account below
+            maintenance by market orders, largest first, until it meets it (`liquidate`).
     """
 
     def __init__(
@@ -336,6 +350,9 @@ class Brokerage:
         snapshot_seconds: float | None = SnapshotPolicy.seconds,
         fees: FeeSchedule | Mapping[str, Any] | str | None = None,
         slippage: Slippage | Mapping[str, Any] | str | None = None,
+        margin: MarginRules | Mapping[str, Any] | str | None = None,
+        margin_check_seconds: float | None = 1.0,
+        auto_liquidate: bool = False,
     ) -> None:
         self._notification_settings = notifications or NotificationSettings()
         self._engine: Engine | None = None
@@ -352,7 +369,7 @@ class Brokerage:
         self._notifying = False
         self._session = make_session(session)
         self._session_poll = session_poll
-        self._watcher: threading.Thread | None = None
+        self._watchers: list[threading.Thread] = []
         self._closing = threading.Event()
         if runtime not in ("mn", "threads", "asyncio"):
             raise ValidationError("runtime", "must be 'mn', 'threads' or 'asyncio'", runtime)
@@ -367,6 +384,21 @@ class Brokerage:
         self.slippage = read_setting(slippage, Slippage, Slippage.parse, Slippage.parse_text)
         """What `market`-mode orders filling on arrival pay past the last price (None:
         nothing)."""
+        rules = read_setting(margin, MarginRules, MarginRules.parse, MarginRules.parse_text)
+        self.margin_rules: MarginRules = rules or MarginRules()
+        """The requirements of margin accounts."""
+        if margin_check_seconds is not None and (
+            not isinstance(margin_check_seconds, int | float)
+            or isinstance(margin_check_seconds, bool)
+            or not 0.01 <= margin_check_seconds <= 3600
+        ):
+            raise ValidationError(
+                "margin_check_seconds",
+                "must be from 0.01 to 3600 seconds or None",
+                margin_check_seconds,
+            )
+        self._margin_check_seconds = margin_check_seconds
+        self.auto_liquidate = parse_flag(auto_liquidate, "auto_liquidate")
         self.timeout = timeout
         self._clock = clock
         self._log = make_logger(log_level)
@@ -418,6 +450,7 @@ class Brokerage:
                 state.apply(fact)
                 if journal is not None:
                     journal.append(fact)
+            state.set_margin(self.margin_rules)
             self._engine = start_engine(
                 self.runtime_name,
                 self._workers,
@@ -435,12 +468,16 @@ class Brokerage:
             self._notifying = False
             if recovered is not None:
                 self._restore_preferences(recovered)
+            self._closing.clear()
+            watches = []
             if self._session.name != "always" and self._session_poll:
-                self._closing.clear()
-                self._watcher = threading.Thread(
-                    target=self._watch_session, name="session-watch", daemon=True
-                )
-                self._watcher.start()
+                watches.append((self._watch_session, "session-watch"))
+            if self._margin_check_seconds is not None:
+                watches.append((self._watch_margin, "margin-watch"))
+            for target, name in watches:
+                watcher = threading.Thread(target=target, name=name, daemon=True)
+                watcher.start()
+                self._watchers.append(watcher)
         return self
 
     def _new_state(self) -> State:
@@ -523,14 +560,26 @@ class Brokerage:
                     return
             was_open = is_open
 
+    def _watch_margin(self) -> None:
+        """Check the margin accounts every `margin_check_seconds` (`margin_calls`)."""
+        assert self._margin_check_seconds is not None
+        while not self._closing.wait(self._margin_check_seconds):
+            try:
+                self.margin_calls()
+            except BrokerStoppedError:
+                return
+            except Exception:  # a check that failed is tried again at the next
+                self._log.exception("margin.check_failed")
+
     def close(self, *, snapshot: bool = True) -> None:
         """Stop every actor of this brokerage (accounts and symbols first, then the bus); with
         a store, flush the journal and (unless `snapshot` is False) write a snapshot, so that
         the next start replays nothing."""
         self._closing.set()
-        if self._watcher is not None and self._watcher is not threading.current_thread():
-            self._watcher.join()
-        self._watcher = None
+        watchers, self._watchers = self._watchers, []
+        for watcher in watchers:
+            if watcher is not threading.current_thread():
+                watcher.join()
         engine, self._engine = self._engine, None
         journal, self._journal = self._journal, None
         snapshotter, self.snapshotter = self.snapshotter, None
@@ -789,6 +838,7 @@ class Brokerage:
         account_id: str | None = None,
         new_user: bool = False,
         agent: bool = False,
+        margin: bool = False,
     ) -> Call[AccountInfo]:
         """Open an account for a user; the first account of a user needs the user's `name`.
 
@@ -796,9 +846,11 @@ class Brokerage:
         must not exist yet (DuplicateError otherwise, saying nothing of that user): how a
         sign-up that proves no identity opens its account. `agent` marks a trader agent's
         account (a simulation's or a venue's): `accounts(agents=False)` leaves it out.
+        `margin` opens a margin account: it may borrow against what it holds and sell short
+        (`engine.margin`; the brokerage's `margin` rules); else a cash account.
         """
         command = OpenAccount.parse(
-            user_id, name, email, phone, initial_deposit, account_id, new_user, agent
+            user_id, name, email, phone, initial_deposit, account_id, new_user, agent, margin
         )
         call = self._request(command)
         return Call(call.reply, self._opened)
@@ -815,12 +867,16 @@ class Brokerage:
             send(self._engine.notifier, KnowAccount(account_id, user_id))
 
     @operation
-    def accounts(self, user_id: str | None = None, *, agents: bool = True) -> Call[list[AccountId]]:
+    def accounts(
+        self, user_id: str | None = None, *, agents: bool = True, margin_only: bool = False
+    ) -> Call[list[AccountId]]:
         """Ids of the accounts of `user_id` (of every user if None), oldest first; with
-        `agents=False`, not those of trader agents (`open_account(agent=True)`)."""
+        `agents=False`, not those of trader agents (`open_account(agent=True)`); with
+        `margin_only`, only margin accounts."""
         user = None if user_id is None else user_key(user_id)
         include = parse_flag(agents, "agents")
-        return self._ask("accounts", lambda r: GetAccounts(user, r, include))
+        only = parse_flag(margin_only, "margin_only")
+        return self._ask("accounts", lambda r: GetAccounts(user, r, include, only))
 
     accounts_async = accounts.future()
     aaccounts = accounts.coroutine()
@@ -908,6 +964,77 @@ class Brokerage:
 
     portfolio_async = portfolio.future()
     aportfolio = portfolio.coroutine()
+
+    @operation
+    def margin(self, account_id: str) -> Call[MarginFigures | None]:
+        """A margin account's equity, requirements, excess equity and buying power at the
+        last prices, in cents (`engine.margin.MarginFigures`); None for a cash account."""
+        key = account_key(account_id)
+        call = self._ask("margin", lambda r: GetAccountState(key, r))
+        return Call(call.reply, lambda state: state.margin)
+
+    margin_async = margin.future()
+    amargin = margin.coroutine()
+
+    @steps
+    def margin_calls(self) -> Steps[list[MarginCheck]]:
+        """Check every margin account at the last prices now: return those below their
+        maintenance requirement (each told once as a `MarginCall` event as it falls below);
+        with `auto_liquidate`, each is liquidated (`liquidate`). The brokerage does this
+        every `margin_check_seconds` by itself."""
+        ids: list[AccountId] = yield Brokerage.accounts.call(self, margin_only=True)
+        calls = []
+        for account_id in ids:
+            check: MarginCheck | None = yield self._ask(
+                "margin_calls", partial(CheckMargin, account_id)
+            )
+            if check is None or not check.figures.deficit:
+                continue
+            calls.append(check)
+            if self.auto_liquidate:
+                yield from self._liquidate(account_id)
+        return calls
+
+    amargin_calls = margin_calls.coroutine()
+
+    @steps
+    def liquidate(self, account_id: str) -> Steps[list[OrderSnapshot]]:
+        """Bring a margin account below maintenance back to it: cancel its open orders, then
+        close its positions by market orders, largest market value first, the last in part
+        (`Account.liquidation`). Return the orders placed (none when it meets maintenance)."""
+        placed: list[OrderSnapshot] = yield from self._liquidate(account_key(account_id))
+        return placed
+
+    aliquidate = liquidate.coroutine()
+
+    def _liquidate(self, account_id: AccountId) -> Steps[list[OrderSnapshot]]:
+        working: list[OrderSnapshot] = yield Brokerage.orders.call(
+            self, account_id, status=["pending", "partially_filled", "held"]
+        )
+        for order in working:
+            with contextlib.suppress(OrderNotCancellableError):
+                yield Brokerage.cancel_order.call(self, order.order_id)
+        check: MarginCheck | None = yield self._ask(
+            "liquidate", lambda r: CheckMargin(account_id, r)
+        )
+        if check is None:
+            raise ValidationError("account_id", "must be a margin account", account_id)
+        placed = []
+        for symbol, side, quantity in check.liquidation:
+            sent: OrderSnapshot = yield Brokerage.place_order.call(
+                self, account_id, symbol, side.value, quantity, "market"
+            )
+            self._log.warning(
+                "margin.liquidated",
+                account_id=account_id,
+                order_id=sent.order_id,
+                symbol=symbol,
+                side=side.value,
+                quantity=quantity,
+                status=sent.status.value,
+            )
+            placed.append(sent)
+        return placed
 
     @steps
     def portfolio_history(

@@ -11,6 +11,7 @@ from rich.table import Table
 from engine.events import (
     AlertTriggered,
     Event,
+    MarginCall,
     OrderCancelled,
     OrderFilled,
     OrderRejected,
@@ -30,6 +31,8 @@ def _describe(event: Event) -> str:
     if isinstance(event, AlertTriggered):
         alert = event.alert
         return f"alert {alert.alert_id}: {alert.symbol} {alert.condition} {_money(alert.threshold)}"
+    if isinstance(event, MarginCall):
+        return f"margin call {event.account_id}: {_money(event.deficit)} below maintenance"
     order = event.order
     if isinstance(event, OrderFilled):
         fill = event.transaction
