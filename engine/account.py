@@ -546,11 +546,12 @@ class Account:
             order.self_trade = self.self_trade
         reason: RejectReason | None = None
         fees = 0
-        working = [leg for leg in legs or () if leg.status is not _HELD] if legs else []
-        if self.fees is not None:  # a held leg holds none until it works
-            fees = self._fee_need([order, *working], order.quantity)
-        if self.margin is not None:
-            reason = self._margin_refusal(order, [order, *working], fees)
+        margin = self.margin
+        if self.fees is not None or margin is not None:  # a held leg holds none until it works
+            working = [order, *(leg for leg in legs or () if leg.status is not _HELD)]
+            fees = self._fee_need(working, order.quantity)
+        if margin is not None:
+            reason = self._margin_refusal(order, working, fees)
         elif order.side is Side.BUY:
             if order.reserved_cents + fees > self.available_cash:
                 reason = RejectReason.INSUFFICIENT_FUNDS

@@ -116,6 +116,12 @@ class MarginRules:
         """Buying power per dollar of excess equity (2 at a 50 % initial requirement)."""
         return 1 / self.initial
 
+    @property
+    def multiplier_text(self) -> str:
+        """The multiplier as Alpaca writes it ("2"; to 4 places)."""
+        exact = Decimal(self.multiplier.numerator) / self.multiplier.denominator
+        return format(exact.quantize(Decimal("0.0001")).normalize(), "f")
+
     def figures(
         self,
         cash: int,

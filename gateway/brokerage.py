@@ -398,6 +398,8 @@ class Brokerage:
                 margin_check_seconds,
             )
         self._margin_check_seconds = margin_check_seconds
+        self._margin_opened = False
+        """Whether a margin account was opened (or recovered): only then do checks run."""
         self.auto_liquidate = parse_flag(auto_liquidate, "auto_liquidate")
         self.timeout = timeout
         self._clock = clock
@@ -451,6 +453,7 @@ class Brokerage:
                 if journal is not None:
                     journal.append(fact)
             state.set_margin(self.margin_rules)
+            self._margin_opened = any(a.margin is not None for a in state.accounts.values())
             self._engine = start_engine(
                 self.runtime_name,
                 self._workers,
@@ -564,6 +567,8 @@ class Brokerage:
         """Check the margin accounts every `margin_check_seconds` (`margin_calls`)."""
         assert self._margin_check_seconds is not None
         while not self._closing.wait(self._margin_check_seconds):
+            if not self._margin_opened:
+                continue
             try:
                 self.margin_calls()
             except BrokerStoppedError:
@@ -852,6 +857,8 @@ class Brokerage:
         command = OpenAccount.parse(
             user_id, name, email, phone, initial_deposit, account_id, new_user, agent, margin
         )
+        if command.margin:
+            self._margin_opened = True
         call = self._request(command)
         return Call(call.reply, self._opened)
 

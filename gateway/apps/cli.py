@@ -19,6 +19,7 @@ from rich.table import Table
 from actors.log import LEVELS
 from engine.errors import ValidationError
 from engine.fees import FeeSchedule
+from engine.margin import MarginRules
 from engine.slippage import Slippage
 from gateway.apps.demo import run_demo
 from gateway.apps.replay import replay, report, store_of
@@ -73,6 +74,12 @@ def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
 
 
 _fees = _checked(FeeSchedule.parse_text)
+_margin = _checked(MarginRules.parse_text)
+MARGIN_RULES_HELP = (
+    "margin requirements in percent: initial, long, short (maintenance), shortable (all, or "
+    "symbols separated by spaces), SYMBOL.initial|long|short (default "
+    "initial=50,long=25,short=30,shortable=all)"
+)
 _slippage = _checked(Slippage.parse_text)
 
 
@@ -170,6 +177,20 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--fees", type=_fees, metavar="SCHEDULE", help=FEES_HELP)
     sim.add_argument("--slippage", type=_slippage, metavar="MODEL", help=SLIPPAGE_HELP)
     sim.add_argument(
+        "--margin",
+        type=_margin,
+        nargs="?",
+        const="",
+        metavar="RULES",
+        help="the agents trade on margin accounts and noise traders sell short, checked against "
+        "maintenance each round; RULES as serve's --margin (default Reg T)",
+    )
+    sim.add_argument(
+        "--auto-liquidate",
+        action="store_true",
+        help="with --margin: close the positions of an account below maintenance, largest first",
+    )
+    sim.add_argument(
         "--latency",
         type=_latency,
         metavar="MS",
@@ -252,6 +273,17 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--session", choices=("always", "nyse"), default="always")
     srv.add_argument("--fees", type=_fees, metavar="SCHEDULE", help=FEES_HELP)
     srv.add_argument("--slippage", type=_slippage, metavar="MODEL", help=SLIPPAGE_HELP)
+    srv.add_argument(
+        "--margin",
+        type=_margin,
+        metavar="RULES",
+        help="for accounts opened with margin=true: " + MARGIN_RULES_HELP,
+    )
+    srv.add_argument(
+        "--auto-liquidate",
+        action="store_true",
+        help="close the positions of a margin account below maintenance, largest first",
+    )
     srv.add_argument("--log-level", default="warning", help="engine and server log level")
     defaults = Limits()
     srv.add_argument(
@@ -308,6 +340,8 @@ def _serve(args: argparse.Namespace) -> int:
         session=args.session,
         fees=args.fees,
         slippage=args.slippage,
+        margin=args.margin,
+        auto_liquidate=args.auto_liquidate,
         store=None if args.memory else (args.store or f"sqlite:///{args.data}/brokerage.db"),
         durability=args.durability,
         limits=Limits(
@@ -395,6 +429,8 @@ def _simulate(args: argparse.Namespace) -> int:
         store=args.store,
         fees=args.fees,
         slippage=args.slippage,
+        margin=args.margin,
+        auto_liquidate=args.auto_liquidate,
         latency_ms=args.latency,
     )
     console = Console(stderr=args.json, width=None if sys.stdout.isatty() else 132)

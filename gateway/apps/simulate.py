@@ -79,6 +79,12 @@ class SimulationConfig:
     latency_ms: tuple[int, int] | None = None
     """Each agent's latency is drawn from this range (milliseconds, seeded): it decides on the
     price of that long ago, and its orders meet the market as it is (None: no latency)."""
+    margin: str | None = None
+    """With margin rules (`MarginRules.parse_text`; "" for Reg T's defaults), the agents'
+    accounts are margin accounts: they borrow, noise traders sell short, and every account
+    is checked against maintenance as the run goes (None: cash accounts)."""
+    auto_liquidate: bool = False
+    """With `margin`, liquidate each account that falls below maintenance."""
 
 
 def _price(cents: int) -> str:
@@ -142,6 +148,8 @@ class Agent:
         """Cash put in less cash taken out, plus the stated cost of shares granted."""
         self.latency_ns = 0
         """How far behind the market it sees prices (its orders meet the market as it is)."""
+        self.shorts = False
+        """Whether it may sell short (its account is a margin account)."""
 
     def price(self, sim: Trading, symbol: Symbol) -> int:
         """The symbol's price in cents as it sees it: the last, or `latency_ns` ago."""
@@ -192,8 +200,10 @@ class NoiseTrader(Agent):
         if roll < 0.65:
             quantity = self.rng.randint(1, 10)
             if side == "sell":  # like a user, sell only what is there (mostly: it may race)
-                quantity = min(quantity, self.holds(sim, symbol))
-                if not quantity:
+                held = self.holds(sim, symbol)
+                if held > 0:
+                    quantity = min(quantity, held)
+                elif not (self.shorts and self.rng.random() < 0.5):  # else it sells short
                     side, quantity = "buy", self.rng.randint(1, 10)
             if roll < 0.45:
                 near = self.price(sim, symbol) * self.rng.randint(9_900, 10_100) // 10_000
@@ -373,6 +383,9 @@ class Simulation:
             "store": config.store,
             "fees": config.fees,
             "slippage": config.slippage,
+            "margin": config.margin or None,
+            "auto_liquidate": config.auto_liquidate,
+            "margin_check_seconds": None if config.deterministic else 0.25,
         }
         self.broker = (
             Brokerage(clock=self.clock, **options) if config.deterministic else Brokerage(**options)
@@ -424,13 +437,18 @@ class Simulation:
             if kind == "maker" and config.mode != "book":
                 kind = "noise"  # in market mode the feed makes prices
             account = self.broker.open_account(
-                f"trader-{n}", f"Trader {n}", initial_deposit=str(START_CASH), agent=True
+                f"trader-{n}",
+                f"Trader {n}",
+                initial_deposit=str(START_CASH),
+                agent=True,
+                margin=config.margin is not None,
             ).account_id
             own_rng = random.Random(rng.getrandbits(64))
             symbols = list(self.symbols)
             if kind == "maker":
                 symbols = [self.symbols[n % len(self.symbols)]]
             agent = AGENTS[kind](account, symbols, own_rng)
+            agent.shorts = config.margin is not None
             if config.latency_ms:  # its own draw: the agents' choices stay as without one
                 low, high = config.latency_ms
                 lag = random.Random(f"latency:{config.seed}:{n}").randint(low, high)
@@ -480,6 +498,8 @@ class Simulation:
                     self.broker.update_price(tick.symbol, cents_to_decimal(tick.price))
             if self.tape is not None:
                 self._record_prices()
+            if self.config.margin is not None:  # the checks, at a round's end: repeatable
+                self.broker.margin_calls()
 
     def _run_threads(self, on_tick: Any) -> None:
         config = self.config

@@ -29,7 +29,9 @@ from pydantic import Field, StrictBool, StrictStr
 from engine.account import Holding, Transaction, TransactionKind
 from engine.equity import PortfolioHistory, PositionToday
 from engine.errors import DuplicateError, UnknownOrderError
-from engine.money import MAX_NUMBER_TEXT, parse_percent
+from engine.ids import Symbol as SymbolId
+from engine.margin import MarginRules
+from engine.money import MAX_NUMBER_TEXT, cents_to_decimal, parse_percent
 from engine.orders import CancelReason, OrderSnapshot, OrderStatus, RejectReason
 from engine.session import next_close, next_open
 from engine.watchlists import Watchlist
@@ -100,6 +102,7 @@ _REFUSALS = {
     RejectReason.INSUFFICIENT_SHARES: (403, "insufficient qty available for order"),
     RejectReason.BUSY: (429, "too many orders in flight, try again"),
     RejectReason.MARKET_CLOSED: (403, "market is closed"),
+    RejectReason.NOT_SHORTABLE: (403, "asset is not shortable"),
 }
 
 Number = Decimal | StrictStr
@@ -206,20 +209,21 @@ def _ratio(percent: Decimal | None) -> str | None:
     return None if percent is None else str(percent / 100)
 
 
-def position_json(holding: Holding, day: PositionToday) -> dict[str, Any]:
-    """A holding as Alpaca spells a position; `day` gives the day's reference price
-    (`lastday_price`: the previous day's close, or the listing day's open), the change since
-    and the intraday P/L (`Brokerage.today`)."""
+def position_json(holding: Holding, day: PositionToday, rules: MarginRules) -> dict[str, Any]:
+    """A holding as Alpaca spells a position (a short one has a negative quantity, market
+    value and cost basis); `day` gives the day's reference price (`lastday_price`: the
+    previous day's close, or the listing day's open), the change since and the intraday P/L
+    (`Brokerage.today`)."""
     return {
         "asset_id": asset_uuid(holding.symbol),
         "symbol": holding.symbol,
         "exchange": "",
         "asset_class": "us_equity",
-        "asset_marginable": False,
+        "asset_marginable": rules.rates(holding.symbol).initial < 1,
         "avg_entry_price": str(holding.average_cost),
         "qty": str(holding.quantity),
-        "qty_available": str(holding.quantity - holding.reserved),
-        "side": "long",
+        "qty_available": str(_closable(holding)),
+        "side": "long" if holding.quantity > 0 else "short",
         "market_value": str(holding.market_value),
         "cost_basis": str(holding.cost_basis),
         "unrealized_pl": str(holding.unrealized_pl),
@@ -232,8 +236,16 @@ def position_json(holding: Holding, day: PositionToday) -> dict[str, Any]:
     }
 
 
-def asset_json(symbol: str, name: str) -> dict[str, Any]:
-    """A listed stock as Alpaca spells an asset."""
+def _closable(holding: Holding) -> int:
+    """The shares of a position an order may close: a long's that no open sale holds, all of
+    a short's (negative)."""
+    return holding.quantity - holding.reserved if holding.quantity > 0 else holding.quantity
+
+
+def asset_json(symbol: str, name: str, rules: MarginRules) -> dict[str, Any]:
+    """A listed stock as Alpaca spells an asset: marginable unless its initial requirement is
+    100 %, shortable (and easy to borrow) if the brokerage's margin rules say so."""
+    shortable = rules.can_short(SymbolId(symbol))
     return {
         "id": asset_uuid(symbol),
         "class": "us_equity",
@@ -242,9 +254,9 @@ def asset_json(symbol: str, name: str) -> dict[str, Any]:
         "name": name,
         "status": "active",
         "tradable": True,
-        "marginable": False,
-        "shortable": False,
-        "easy_to_borrow": False,
+        "marginable": rules.rates(SymbolId(symbol)).initial < 1,
+        "shortable": shortable,
+        "easy_to_borrow": shortable,
         "fractionable": False,
         "min_order_size": None,
         "min_trade_increment": None,
@@ -259,13 +271,14 @@ def _watchlist_json(
     created, updated = shared.watchlist_times.get(wid, (None, None))
     now = iso(datetime.now(UTC))
     names = shared.listed()
+    rules = shared.broker.margin_rules
     return {
         "id": wid,
         "account_id": str(record_uuid),
         "name": found.name,
         "created_at": created or now,
         "updated_at": updated or created or now,
-        "assets": [asset_json(s, names.get(s, s)) for s in found.symbols],
+        "assets": [asset_json(s, names.get(s, s), rules) for s in found.symbols],
     }
 
 
@@ -303,23 +316,35 @@ async def _own_order(shared: ServerState, account_id: str, order_ref: str) -> Or
 
 @router.get("/account")
 async def account(record: Caller, shared: Shared) -> dict[str, Any]:
-    """The caller's account in Alpaca's shape."""
+    """The caller's account in Alpaca's shape: a cash account's buying power is its available
+    cash, a margin account's Reg T buying power (`GET /api/account/margin`)."""
     account_id = own_account(record)
     balance = await shared.broker.abalance(account_id)
     portfolio = await shared.broker.aportfolio(account_id)
     today = await shared.broker.atoday(account_id)
+    figures = await shared.broker.amargin(account_id)
     cash, equity = str(balance.cash), str(portfolio.net_worth)
     last_equity = equity if today.last_equity is None else str(today.last_equity)
+    power = excess = str(balance.available)
+    initial = maintenance = short = "0"
+    long = str(portfolio.market_value)
+    if figures is not None:
+        power = str(cents_to_decimal(figures.buying_power))
+        excess = str(cents_to_decimal(max(0, figures.excess)))
+        initial = str(cents_to_decimal(figures.initial))
+        maintenance = str(cents_to_decimal(figures.maintenance))
+        long = str(cents_to_decimal(figures.long_value))
+        short = str(cents_to_decimal(-figures.short_value))
     return {
         "id": str(record.alpaca_id),
         "account_number": account_id,
         "status": "ACTIVE",
         "crypto_status": None,
         "currency": "USD",
-        "buying_power": str(balance.available),
-        "regt_buying_power": str(balance.available),
+        "buying_power": power,
+        "regt_buying_power": power,
         "daytrading_buying_power": "0",
-        "non_marginable_buying_power": str(balance.available),
+        "non_marginable_buying_power": excess,
         "options_buying_power": "0",
         "cash": cash,
         "accrued_fees": "0",
@@ -328,19 +353,19 @@ async def account(record: Caller, shared: Shared) -> dict[str, Any]:
         "portfolio_value": equity,
         "equity": equity,
         "last_equity": last_equity,
-        "long_market_value": str(portfolio.market_value),
-        "short_market_value": "0",
-        "initial_margin": "0",
-        "maintenance_margin": "0",
-        "last_maintenance_margin": "0",
+        "long_market_value": long,
+        "short_market_value": short,
+        "initial_margin": initial,
+        "maintenance_margin": maintenance,
+        "last_maintenance_margin": maintenance,
         "sma": "0",
-        "multiplier": "1",
+        "multiplier": "1" if figures is None else shared.broker.margin_rules.multiplier_text,
         "pattern_day_trader": False,
         "trading_blocked": False,
         "transfers_blocked": False,
         "account_blocked": False,
         "trade_suspended_by_user": False,
-        "shorting_enabled": False,
+        "shorting_enabled": figures is not None,
         "daytrade_count": 0,
         "created_at": None,
     }
@@ -833,14 +858,15 @@ async def positions(record: Caller, shared: Shared) -> list[dict[str, Any]]:
     account_id = own_account(record)
     portfolio = await shared.broker.aportfolio(account_id)
     today = {p.symbol: p for p in (await shared.broker.atoday(account_id)).positions}
-    held = [h for h in portfolio.holdings if h.quantity > 0 and h.symbol in today]
-    return [position_json(h, today[h.symbol]) for h in held]
+    held = [h for h in portfolio.holdings if h.quantity and h.symbol in today]
+    rules = shared.broker.margin_rules
+    return [position_json(h, today[h.symbol], rules) for h in held]
 
 
 def _holding(shared: ServerState, account_id: str, symbol_or_id: str) -> Holding:
     symbol = shared.symbol_of_asset(symbol_or_id)
     for holding in shared.broker.portfolio(account_id).holdings:
-        if holding.symbol == symbol and holding.quantity > 0:
+        if holding.symbol == symbol and holding.quantity:
             return holding
     raise ApiError(404, f"position does not exist, was {symbol_or_id!r}")
 
@@ -849,23 +875,24 @@ def _holding(shared: ServerState, account_id: str, symbol_or_id: str) -> Holding
 async def close_all_positions(
     record: Caller, shared: Shared, cancel_orders: bool = False
 ) -> list[dict[str, Any]]:
-    """Sell every position at market, one status per position (HTTP 207): each sells the
-    shares no open order holds; with `cancel_orders` every open order is cancelled first, so
-    the whole position sells."""
+    """Close every position at market, one status per position (HTTP 207): each sells the
+    long shares no open order holds, or buys back a short; with `cancel_orders` every open
+    order is cancelled first, so the whole position sells."""
     account_id = own_account(record)
     if cancel_orders:
         await _cancel_open_orders(shared, account_id)
     portfolio = await shared.broker.aportfolio(account_id)
     answers = []
     for holding in portfolio.holdings:
-        available = holding.quantity - holding.reserved
-        if holding.quantity <= 0:
+        available = _closable(holding)
+        if not holding.quantity:
             continue
-        if available <= 0:
+        if not available:
             answers.append(_close_refused(holding, available))
             continue
+        side = "sell" if available > 0 else "buy"
         order = await shared.broker.aplace_order(
-            account_id, holding.symbol, "sell", available, "market", keep_refused=False
+            account_id, holding.symbol, side, abs(available), "market", keep_refused=False
         )
         if order.status is OrderStatus.REJECTED and order.reject_reason is not None:
             status, message = _REFUSALS[order.reject_reason]
@@ -915,7 +942,7 @@ def position(symbol_or_asset_id: str, record: Caller, shared: Shared) -> dict[st
     holding = _holding(shared, account_id, symbol_or_asset_id)
     for day in shared.broker.today(account_id).positions:
         if day.symbol == holding.symbol:
-            return position_json(holding, day)
+            return position_json(holding, day, shared.broker.margin_rules)
     raise ApiError(404, f"position does not exist, was {symbol_or_asset_id!r}")
 
 
@@ -927,10 +954,11 @@ def close_position(
     qty: Annotated[str | None, Query(max_length=32)] = None,
     percentage: Annotated[str | None, Query(max_length=32)] = None,
 ) -> dict[str, Any]:
-    """Sell a position at market: all of it, `qty` shares, or a `percentage` of it."""
+    """Close a position at market (sell a long, buy back a short): all of it, `qty` shares,
+    or a `percentage` of it."""
     account_id = own_account(record)
     holding = _holding(shared, account_id, symbol_or_asset_id)
-    available = holding.quantity - holding.reserved
+    available = abs(_closable(holding))
     quantity: Any = available
     if qty is not None and percentage is not None:
         raise ApiError(422, "give qty or percentage, not both")
@@ -943,8 +971,9 @@ def close_position(
         quantity = int(available * share / 100)
     if quantity == 0:
         raise ApiError(403, f"insufficient qty available for order (available: {available})")
+    side = "sell" if holding.quantity > 0 else "buy"
     order = shared.broker.place_order(
-        account_id, holding.symbol, "sell", quantity, "market", keep_refused=False
+        account_id, holding.symbol, side, quantity, "market", keep_refused=False
     )
     return _answered(shared, order)
 
@@ -964,7 +993,8 @@ def assets(
     """Every listed stock (all active US equities)."""
     if status == "inactive" or asset_class not in (None, "us_equity"):
         return []
-    return [asset_json(symbol, name) for symbol, name in sorted(shared.listed().items())]
+    rules = shared.broker.margin_rules
+    return [asset_json(symbol, name, rules) for symbol, name in sorted(shared.listed().items())]
 
 
 @router.get("/assets/{symbol_or_asset_id}")
@@ -976,7 +1006,7 @@ def asset(symbol_or_asset_id: str, _: Caller, shared: Shared) -> dict[str, Any]:
         names = shared.listed(refresh=True)
         if symbol not in names:
             raise ApiError(404, f"asset not found, was {symbol_or_asset_id!r}")
-    return asset_json(symbol, names[symbol])
+    return asset_json(symbol, names[symbol], shared.broker.margin_rules)
 
 
 @router.get("/clock")

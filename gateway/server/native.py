@@ -25,6 +25,7 @@ from engine.bars import Bar
 from engine.equity import PortfolioHistory
 from engine.fees import FREE
 from engine.matching import Depth, QuoteSnapshot, Trade
+from engine.money import cents_to_decimal
 from engine.orders import OrderSnapshot
 from engine.search import SearchResult
 from engine.watchlists import Watchlist
@@ -96,6 +97,9 @@ class OpenAccountBody(Strict):
     email: Text | None = None
     phone: Text | None = None
     initial_deposit: Money | None = None
+    margin: StrictBool = Field(
+        False, description="a margin account: it may borrow and sell short (else cash)"
+    )
 
 
 class AmountBody(Strict):
@@ -231,6 +235,7 @@ async def signed_up(
         body.phone,
         initial_deposit=body.initial_deposit,
         new_user=record is None,
+        margin=body.margin,
     )
     key = shared.keys.issue(opened.account_id, opened.user.user_id)
     await shared.broker.anote(KEY_NOTE, shared.keys.note(key.key_id))  # durable before shown
@@ -334,6 +339,65 @@ async def reset(body: ResetBody, record: Caller, shared: Shared) -> JSONResponse
     again; its orders and transactions are kept, and a `reset` transaction marks the moment.
     409 if orders placed meanwhile kept it from being done."""
     return reply(await shared.broker.areset_account(own_account(record), body.cash))
+
+
+class MarginAnswer(Strict):
+    account_type: Literal["cash", "margin"]
+    buying_power: str
+    equity: str | None
+    long_market_value: str | None
+    short_market_value: str | None
+    initial_margin: str | None
+    maintenance_margin: str | None
+    excess_equity: str | None
+    deficit: str | None
+    multiplier: str
+
+
+async def margin_of(shared: ServerState, account_id: str) -> dict[str, Any]:
+    """An account's buying power and, for a margin account, its margin figures in dollars."""
+    figures = await shared.broker.amargin(account_id)
+    if figures is None:
+        balance = await shared.broker.abalance(account_id)
+        none = dict.fromkeys(
+            (
+                "equity",
+                "long_market_value",
+                "short_market_value",
+                "initial_margin",
+                "maintenance_margin",
+                "excess_equity",
+                "deficit",
+            )
+        )
+        return {
+            "account_type": "cash",
+            "buying_power": str(balance.available),
+            **none,
+            "multiplier": "1",
+        }
+    return {
+        "account_type": "margin",
+        "buying_power": str(cents_to_decimal(figures.buying_power)),
+        "equity": str(cents_to_decimal(figures.equity)),
+        "long_market_value": str(cents_to_decimal(figures.long_value)),
+        "short_market_value": str(cents_to_decimal(figures.short_value)),
+        "initial_margin": str(cents_to_decimal(figures.initial)),
+        "maintenance_margin": str(cents_to_decimal(figures.maintenance)),
+        "excess_equity": str(cents_to_decimal(figures.excess)),
+        "deficit": str(cents_to_decimal(figures.deficit)),
+        "multiplier": shared.broker.margin_rules.multiplier_text,
+    }
+
+
+@router.get("/account/margin", tags=["accounts"], response_model=MarginAnswer)
+async def margin(record: Caller, shared: Shared) -> JSONResponse:
+    """The account's buying power; for a margin account its equity, market value long and
+    short, initial and maintenance requirements, excess equity and deficit (what equity lacks
+    to meet maintenance: a margin call) at the last prices, and the brokerage's multiplier
+    (buying power per dollar of excess equity). A cash account's buying power is its
+    available cash."""
+    return reply(await margin_of(shared, own_account(record)))
 
 
 class FeesAnswer(Strict):

@@ -54,6 +54,7 @@ def fingerprint(
     feed: str = "walk",
     slippage: str | None = None,
     latency_ms: tuple[int, int] | None = None,
+    margin: str | None = None,
 ) -> tuple[Any, ...]:
     sim = Simulation(
         SimulationConfig(
@@ -66,6 +67,8 @@ def fingerprint(
             steps=4,
             slippage=slippage,
             latency_ms=latency_ms,
+            margin=margin,
+            auto_liquidate=margin is not None,
         )
     )
     try:
@@ -120,6 +123,17 @@ def test_a_deterministic_run_with_latency_repeats_and_decides_on_older_prices(mo
     assert first == second
     assert first[3] is True
     assert first[1] != plain[1]  # other decisions, other trades
+
+
+@pytest.mark.parametrize("mode", ["market", "book"])
+def test_a_deterministic_run_on_margin_repeats_sells_short_and_conserves(mode: str) -> None:
+    rules = "initial=50,long=25,short=30"
+    first, second = fingerprint(mode, margin=rules), fingerprint(mode, margin=rules)
+
+    assert first == second
+    assert first[3] is True  # conserved: in book mode, shares sold short were bought
+    held = [quantity for _, _, holdings in first[0] for _, quantity in holdings]
+    assert any(quantity < 0 for quantity in held), "no agent sold short"
 
 
 def test_an_agent_with_a_latency_sees_the_price_of_that_long_ago() -> None:

@@ -12,7 +12,7 @@ import pytest
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
-from alpaca.trading.models import Order, TradeUpdate
+from alpaca.trading.models import Order, Position, TradeUpdate
 from alpaca.trading.requests import (
     CreateWatchlistRequest,
     GetOrdersRequest,
@@ -870,3 +870,75 @@ def test_account_activities_page_through_fills_and_cash_movements(served: Served
         with pytest.raises(APIError) as refused:
             client.get("/account/activities", bad)
         assert refused.value.status_code == 422, bad
+
+
+def test_a_margin_account_sells_short_and_covers_as_alpaca_py_reads_it() -> None:
+    """A margin account (`"margin": true` at sign-up) as alpaca-py reads it: Reg T buying
+    power and multiplier, a short sale a cash account may not make, the short position with
+    its negative quantity, value and cost, the margin figures, and a close that buys it back;
+    an asset not shortable is refused with Alpaca's 403."""
+    rules = "initial=50,long=25,short=30,shortable=AAPL BOOK"
+    with serving("asyncio", margin=rules, margin_check_seconds=None) as served:
+        body = {"user_id": "short", "name": "Short", "initial_deposit": "10000", "margin": True}
+        opened = served.client.post("/api/accounts", json=body).json()
+        client = TradingClient(
+            opened["api_key_id"], opened["api_secret_key"], url_override=served.url
+        )
+        cash_client, _ = _client(served, "alpaca-cash")
+        account = client.get_account()
+        assert (account.multiplier, account.shorting_enabled) == ("2", True)
+        assert account.buying_power == "20000.00"
+        assert cash_client.get_account().multiplier == "1"
+        assert client.get_asset("AAPL").shortable is True
+        served.broker.list_stock("HARD", "Hard To Borrow Inc.", "20.00")
+        assert client.get_asset("HARD").shortable is False
+
+        def short(who: TradingClient, symbol: str, qty: int) -> Order:
+            order = who.submit_order(
+                MarketOrderRequest(
+                    symbol=symbol, qty=qty, side=OrderSide.SELL, time_in_force=TimeInForce.DAY
+                )
+            )
+            assert isinstance(order, Order)
+            return order
+
+        with pytest.raises(APIError) as refused:
+            short(cash_client, "AAPL", 10)
+        assert refused.value.status_code == 403
+        with pytest.raises(APIError) as refused:
+            short(client, "HARD", 10)
+        assert (refused.value.status_code, "shortable" in str(refused.value)) == (403, True)
+
+        sold = short(client, "AAPL", 40)  # at $150: $6,000 in, $6,000 owed in shares
+        assert sold.status == OrderStatus.FILLED
+        [position] = client.get_all_positions()
+        assert isinstance(position, Position)
+        assert (position.side, position.qty, position.qty_available) == ("short", "-40", "-40")
+        assert position.market_value == "-6000.00"
+        assert position.cost_basis == "-6000.00"
+        served.broker.update_price("AAPL", "140.00")
+        moved = client.get_open_position("AAPL")
+        assert isinstance(moved, Position)
+        assert moved.unrealized_pl == "400.00"
+        account = client.get_account()
+        assert account.cash == "16000.00"
+        assert account.equity == "10400.00"
+        assert account.short_market_value == "-5600.00"
+        assert account.initial_margin == "2800.00"
+        assert account.maintenance_margin == "1680.00"
+        assert account.buying_power == "15200.00"  # 2 * ($10,400 - $2,800)
+        margin = served.client.get(
+            "/api/account/margin",
+            headers={
+                "APCA-API-KEY-ID": opened["api_key_id"],
+                "APCA-API-SECRET-KEY": opened["api_secret_key"],
+            },
+        ).json()
+        assert margin["account_type"] == "margin"
+        assert margin["excess_equity"] == "7600.00"
+
+        closed = client.close_position("AAPL")
+        assert isinstance(closed, Order)
+        assert closed.side == OrderSide.BUY
+        assert client.get_all_positions() == []
+        assert client.get_account().cash == "10400.00"
