@@ -378,18 +378,21 @@ class Account:
         if filled:
             holder = legs[0]
             fees = self._fee_need(legs, filled)
-            if self.margin is not None:  # exits close what the entry opened: only fees
-                if fees > self.margin_figures().excess:
-                    reason = RejectReason.INSUFFICIENT_FUNDS
-            elif holder.side is Side.BUY:
+            margin = self.margin is not None
+            if holder.side is Side.BUY:
                 assert holder.reserve_price is not None
-                if notional(holder.reserve_price, filled) + fees > self.available_cash:
+                # a margin account's buy exits cover the short its entry sold: they borrow
+                # nothing it may not (and a replay decides without prices, as live)
+                if (
+                    not margin
+                    and notional(holder.reserve_price, filled) + fees > self.available_cash
+                ):
                     reason = RejectReason.INSUFFICIENT_FUNDS
             else:
                 position = self.positions.get(holder.symbol)
                 if position is None or position.quantity - position.reserved < filled:
-                    reason = RejectReason.INSUFFICIENT_SHARES
-                elif fees > self.available_cash:
+                    reason = RejectReason.INSUFFICIENT_SHARES  # an exit never sells short
+                elif not margin and fees > self.available_cash:
                     reason = RejectReason.INSUFFICIENT_FUNDS
         for leg in legs:
             del self.open[leg.order_id]

@@ -1551,11 +1551,12 @@ class Brokerage:
         email: str | None = None,
         push: str | None = None,
         sms: str | None = None,
-        events: Iterable[str] = ("fill", "cancel", "reject", "alert"),
+        events: Iterable[str] = ("fill", "cancel", "reject", "alert", "margin_call"),
     ) -> Preferences:
         """Choose where a user's notifications go and which: console (a log event), email
         (an address), push (a webhook URL, sent a JSON POST) and SMS (a phone number, through
-        the configured SMS gateway); `events` from "fill", "cancel", "reject", "alert".
+        the configured SMS gateway); `events` from "fill", "cancel", "reject", "alert",
+        "margin_call".
 
         A push URL on a loopback, link-local or private address is refused unless the
         settings allow private addresses."""

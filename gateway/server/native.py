@@ -166,11 +166,11 @@ class AlertBody(Strict):
     one_shot: StrictBool = True
 
 
-EventKind = Literal["fill", "cancel", "reject", "alert"]
+EventKind = Literal["fill", "cancel", "reject", "alert", "margin_call"]
 
 
 def _every_kind() -> list[EventKind]:
-    return ["fill", "cancel", "reject", "alert"]
+    return ["fill", "cancel", "reject", "alert", "margin_call"]
 
 
 class NotificationBody(Strict):
@@ -178,7 +178,7 @@ class NotificationBody(Strict):
     email: Text | None = None
     push: Text | None = None
     sms: Text | None = None
-    events: Annotated[list[EventKind], Field(max_length=4)] = Field(default_factory=_every_kind)
+    events: Annotated[list[EventKind], Field(max_length=5)] = Field(default_factory=_every_kind)
 
 
 class ListStockBody(Strict):

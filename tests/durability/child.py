@@ -39,11 +39,15 @@ def main(store: str, acks_path: str, seed: int) -> None:
             broker.list_stock("MKT", "Market Co", "100")
             broker.list_stock("BK", "Book Co", "100", mode="book")
         accounts = broker.accounts()
-        for n in range(len(accounts), 6):
-            opened = broker.open_account(f"U{seed}-{n}", f"Trader {n}", initial_deposit="50000")
-            broker.grant_shares(opened.account_id, "BK", 200, "100")
+        for n in range(len(accounts), 6):  # the last three on margin: they sell short
+            margin = n >= 3
+            opened = broker.open_account(
+                f"U{seed}-{n}", f"Trader {n}", initial_deposit="50000", margin=margin
+            )
+            if not margin:
+                broker.grant_shares(opened.account_id, "BK", 200, "100")
             accounts.append(opened.account_id)
-        ack(kind="ready", accounts=accounts)
+        ack(kind="ready", accounts=accounts, margin=accounts[3:])
 
         def trade(n: int) -> None:
             rng = random.Random(seed * 100 + n)

@@ -438,6 +438,8 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(store: str, tmp_pa
                     assert broker.get_order(entry["old"]).replaced_by == entry["new"], entry
                     assert broker.get_order(entry["new"]).replaces == entry["old"], entry
             accounts = broker.accounts()
+            margin = {a for e in entries if e["kind"] == "ready" for a in e["margin"]}
+            assert margin == set(broker.accounts(margin_only=True))  # shorts and all
             issued = {o.order_id for a in accounts for o in broker.orders(a)}
             assert set(orders) <= issued
             fresh = broker.place_order(accounts[0], "MKT", "buy", 1, "limit", "1")

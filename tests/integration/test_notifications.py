@@ -127,6 +127,26 @@ def test_a_fill_reaches_email_push_and_sms_and_an_alert_reaches_push(
     assert received.posts[2][1]["subject"] == "Price alert: AAPL above 151.00"
 
 
+def test_a_margin_call_reaches_the_users_push_channel(inbox: tuple[Inbox, int, int]) -> None:
+    received, _smtp_port, http_port = inbox
+    settings = NotificationSettings(retries=0, allow_private_addresses=True)
+    with Brokerage(notifications=settings, margin_check_seconds=None) as broker:
+        broker.list_stock("AAPL", "Apple Inc.", "100.00")
+        bob = broker.open_account("U2", "Bob", initial_deposit="10000", margin=True).account_id
+        broker.set_notification_preferences(
+            "U2", push=f"http://127.0.0.1:{http_port}/hook", events=["margin_call"]
+        )
+        broker.place_order(bob, "AAPL", "sell", 100)  # short $10,000
+        broker.update_price("AAPL", "160.00")  # equity $4,000 against 30 % of $16,000
+        [call] = broker.margin_calls()
+        assert call.figures.deficit == 800_00
+        received.wait_for(emails=0, posts=1)
+
+    [(path, body)] = received.posts
+    assert path == "/hook"
+    assert body["subject"] == "Margin call: 800.00 below maintenance"
+
+
 def test_a_channel_that_is_down_is_retried_then_kept_and_trading_goes_on(
     inbox: tuple[Inbox, int, int],
 ) -> None:
