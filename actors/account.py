@@ -593,6 +593,9 @@ class AccountActor(BrokerActor):
             return
         figures = account.margin_figures()
         called = figures.deficit > 0
+        if not message.tell:
+            message.reply.set(MarginCheck(account.account_id, figures, ()))
+            return
         if called and not self.called:
             self.metrics.count("margin_calls")
             at = ns_to_datetime(self.clock())

@@ -328,10 +328,12 @@ class MarginCheck:
 class CheckMargin:
     """Brokerage -> gateway actor -> account actor: a margin account's figures at the last
     prices and, below maintenance, the orders that would liquidate it (a `MarginCheck`;
-    None for a cash account). Its `MarginCall` event goes out as it falls below."""
+    None for a cash account). With `tell`, its `MarginCall` event goes out as it falls below
+    (a sweep's check); without, it is only read."""
 
     account_id: AccountId
     reply: Reply
+    tell: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.errors import (
@@ -31,6 +30,7 @@ from engine.errors import (
 from engine.fees import FeeSchedule
 from engine.ids import AccountId, OrderId, Symbol, TradeId, UserId, id_number
 from engine.money import (
+    BPS,
     cents_to_decimal,
     divide_half_even,
     notional,
@@ -176,8 +176,6 @@ class AccountState:
     fees: int = 0
     transactions: int = 0
     """How many transactions the account had made (the number of its latest)."""
-    margin: MarginFigures | None = None
-    """A margin account's figures at the last prices (None: a cash account)."""
 
 
 @dataclass(slots=True)
@@ -1056,12 +1054,12 @@ class Account:
 
     # -- margin --------------------------------------------------------------------------------
 
-    def _needs(self, extra: Iterable[Order] = (), without: OrderId | None = None) -> Fraction:
+    def _needs(self, extra: Iterable[Order] = (), without: OrderId | None = None) -> int:
         """What a margin account's working orders (with `extra` ones not yet open, less the
         order `without`) need of its excess equity: per symbol, the initial requirement of
         what they may add to a position (buys past what they cover of a short, at their
         reserve prices; sales past the long shares, short, at the last price), and the cash
-        held for their fees. O(open orders)."""
+        held for their fees; in basis points of a cent. O(open orders)."""
         rules, prices = self._margin_rules()
         buys: dict[Symbol, tuple[int, int]] = {}  # shares, notional
         sells: dict[Symbol, int] = {}
@@ -1076,15 +1074,15 @@ class Account:
                 buys[order.symbol] = (shares + remaining, cents + cost)
             else:
                 sells[order.symbol] = sells.get(order.symbol, 0) + remaining
-        needs = Fraction(sum(self.fee_held.values()))
+        needs = sum(self.fee_held.values()) * BPS
         for symbol in buys.keys() | sells.keys():
             position = self.positions.get(symbol)
             held = position.quantity if position is not None else 0
             initial = rules.rates(symbol).initial
             shares, cents = buys.get(symbol, (0, 0))
             opening = shares - min(shares, max(0, -held))
-            if opening:
-                needs += initial * Fraction(cents * opening, shares)
+            if opening:  # its share of the buys' notional, rounded up
+                needs += -(-initial * cents * opening // shares)
             short = sells.get(symbol, 0) - max(0, held)
             if short > 0:
                 needs += initial * notional(prices[symbol], short)
@@ -1096,7 +1094,7 @@ class Account:
         assert prices is not None, f"{self.account_id} has no prices"
         return rules, prices
 
-    def margin_figures(self, needs: Fraction | None = None) -> MarginFigures:
+    def margin_figures(self, needs: int | None = None) -> MarginFigures:
         """A margin account's equity, requirements, excess and buying power at the last
         prices (`engine.margin`); `needs`: what its open orders need, if known."""
         rules, prices = self._margin_rules()
@@ -1110,7 +1108,7 @@ class Account:
         equity. Orders that add nothing (sales of shares held, buys to cover) always fit."""
         before = self._needs()
         grows = self._needs(extra, without) - before
-        return grows <= 0 or grows + fees <= self.margin_figures(before).excess
+        return grows <= 0 or grows + fees * BPS <= self.margin_figures(before).excess * BPS
 
     def _margin_refusal(self, order: Order, extra: list[Order], fees: int) -> RejectReason | None:
         """A margin account's pre-trade check of `order` (with its working legs in `extra`):
@@ -1133,7 +1131,7 @@ class Account:
         positions closed largest market value first, the last in part (as many shares as the
         deficit needs at its maintenance rate). Empty when it has no deficit."""
         rules, prices = self._margin_rules()
-        deficit = Fraction(self.margin_figures().deficit)
+        deficit = self.margin_figures().deficit * BPS  # in basis points of a cent
         largest = sorted(
             (-notional(prices[symbol], abs(p.quantity)), symbol, p.quantity)
             for symbol, p in self.positions.items()
@@ -1148,7 +1146,7 @@ class Account:
             shares = abs(held)
             if freed:
                 shares = min(shares, -(-deficit // freed))
-            orders.append((symbol, Side.SELL if held > 0 else Side.BUY, int(shares)))
+            orders.append((symbol, Side.SELL if held > 0 else Side.BUY, shares))
             deficit -= freed * shares
         return orders
 
@@ -1177,7 +1175,6 @@ class Account:
             positions,
             self.fees_paid,
             self.transaction_count,
-            None if self.margin is None else self.margin_figures(),
         )
 
     def kept_orders(

@@ -15,8 +15,9 @@ needs the initial requirement of its notional at its reserve price, a sale short
 requirement of its shares at the last price; a sale of shares held or a buy to cover needs
 nothing. A price move that takes equity below maintenance is a margin call.
 
-Rates are exact fractions; requirements are rounded up to the cent (a broker never asks too
-little).
+Rates are whole basis points (hundredths of a percent), so every requirement is integer
+arithmetic (it runs at every order of a margin account); a requirement is rounded up to the
+cent (a broker never asks too little).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 from engine.errors import ValidationError
 from engine.fields import parse_symbol
 from engine.ids import Symbol
-from engine.money import parse_fraction
+from engine.money import BPS, parse_fraction
 from engine.settings import parse_pairs
 
 MAX_MARGIN_TEXT = 4000
@@ -39,18 +40,18 @@ MAX_OVERRIDES = 200
 """Stocks with rates of their own at most."""
 
 
-def ceil_cents(value: Fraction) -> int:
-    """`value` cents rounded up to a whole cent."""
-    return -(-value.numerator // value.denominator)
+def ceil_cents(bp_cents: int) -> int:
+    """An amount in basis points of a cent, rounded up to a whole cent."""
+    return -(-bp_cents // BPS)
 
 
 @dataclass(frozen=True, slots=True)
 class Rates:
-    """The requirements of one stock, as parts of a position's market value."""
+    """The requirements of one stock, in basis points of a position's market value."""
 
-    initial: Fraction
-    long: Fraction
-    short: Fraction
+    initial: int
+    long: int
+    short: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +88,16 @@ class MarginRules:
     """A brokerage's margin requirements and which symbols may be sold short.
 
     Attributes:
-        initial: The initial requirement (Reg T: 1/2).
-        maintenance_long: The maintenance requirement of a long position (1/4).
-        maintenance_short: The maintenance requirement of a short position (3/10).
+        initial: The initial requirement in basis points (Reg T: 5,000, 50 %).
+        maintenance_long: The maintenance requirement of a long position (2,500).
+        maintenance_short: The maintenance requirement of a short position (3,000).
         overrides: A stock's own rates (a volatile stock's may be 1: no borrowing on it).
         shortable: The symbols that may be sold short; None: every symbol.
     """
 
-    initial: Fraction = Fraction(1, 2)
-    maintenance_long: Fraction = Fraction(1, 4)
-    maintenance_short: Fraction = Fraction(3, 10)
+    initial: int = 5_000
+    maintenance_long: int = 2_500
+    maintenance_short: int = 3_000
     overrides: Mapping[Symbol, Rates] = field(default_factory=dict)
     shortable: frozenset[Symbol] | None = None
 
@@ -114,7 +115,7 @@ class MarginRules:
     @property
     def multiplier(self) -> Fraction:
         """Buying power per dollar of excess equity (2 at a 50 % initial requirement)."""
-        return 1 / self.initial
+        return Fraction(BPS, self.initial)
 
     @property
     def multiplier_text(self) -> str:
@@ -127,12 +128,12 @@ class MarginRules:
         cash: int,
         positions: Iterable[tuple[Symbol, int]],
         prices: Mapping[Symbol, int],
-        needs: Fraction,
+        needs: int,
     ) -> MarginFigures:
         """The figures of an account with `cash` and signed `positions`, at `prices`, whose
-        open orders need `needs` cents of its excess equity."""
+        open orders need `needs` basis points of a cent of its excess equity."""
         long_value = short_value = 0
-        initial = maintenance = Fraction(0)
+        initial = maintenance = 0
         for symbol, quantity in positions:
             if not quantity:
                 continue
@@ -148,7 +149,6 @@ class MarginRules:
         equity = cash + long_value - short_value
         initial_cents, held = ceil_cents(initial), ceil_cents(needs)
         excess = equity - initial_cents - held
-        power = max(0, excess) * self.multiplier
         return MarginFigures(
             equity=equity,
             long_value=long_value,
@@ -157,7 +157,7 @@ class MarginRules:
             maintenance=ceil_cents(maintenance),
             held=held,
             excess=excess,
-            buying_power=power.numerator // power.denominator,
+            buying_power=max(0, excess) * BPS // self.initial,
         )
 
     # -- at the edges --------------------------------------------------------------------------
@@ -175,8 +175,8 @@ class MarginRules:
         """
         if not isinstance(values, Mapping):
             raise ValidationError("margin", "must be a mapping of names to percentages", values)
-        base: dict[str, Fraction] = {}
-        own: dict[Symbol, dict[str, Fraction]] = {}
+        base: dict[str, int] = {}
+        own: dict[Symbol, dict[str, int]] = {}
         shortable: frozenset[Symbol] | None = None
         for key, value in values.items():
             name = str(key)[:60]
@@ -244,16 +244,15 @@ class MarginRules:
 _RATES = ("initial", "long", "short")
 
 
-def _rate(value: Any, name: str) -> Fraction:
+def _rate(value: Any, name: str) -> int:
     percent = parse_fraction(value, name, Decimal(100))
-    if percent < 1:
-        raise ValidationError(name, "must be a percentage from 1 to 100", value)
-    return percent / 100
+    if percent < 1 or (percent * 100).denominator != 1:
+        raise ValidationError(name, "must be a percentage from 1 to 100, to 0.01", value)
+    return int(percent * 100)
 
 
-def _percent(rate: Fraction) -> Decimal:
-    exact = Decimal(rate.numerator * 100) / Decimal(rate.denominator)
-    return exact if exact * rate.denominator == rate.numerator * 100 else round(exact, 6)
+def _percent(bps: int) -> Decimal:
+    return Decimal(bps).scaleb(-2)
 
 
 def _symbols(value: Any) -> frozenset[Symbol] | None:

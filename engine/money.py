@@ -184,6 +184,10 @@ def parse_trail_percent(value: Any, field: str = "trail_percent") -> int:
     return int(hundredths)
 
 
+BPS = 10_000
+"""Basis points (hundredths of a percent) in a whole."""
+
+
 def notional(price_cents: int, quantity: int) -> int:
     """Return the cash value in cents of `quantity` shares at `price_cents`: the one place
     where a price times a quantity becomes money."""

@@ -265,6 +265,14 @@ def _reconcile(results: list[AccountAudit | MarketAudit]) -> AuditReport:
     return reconcile(accounts, markets)
 
 
+MARGIN_CHECKS_AT_ONCE = 256
+"""Margin accounts a sweep asks at once (their answers come back together)."""
+MARGIN_CUSHION_PERCENT = 10
+MARGIN_REST = 10
+"""An account whose equity is more than `MARGIN_CUSHION_PERCENT` of its positions' value above
+its maintenance requirement is checked at every `MARGIN_REST`-th sweep only."""
+
+
 class Brokerage:
     """An embedded brokerage: a gateway actor, an event bus, and an actor per account and
     per symbol, all started by `start()` (or `with`) and stopped by `close()`.
@@ -399,6 +407,8 @@ class Brokerage:
             )
         self._margin_check_seconds = margin_check_seconds
         self._margin_opened = False
+        self._margin_rests: dict[AccountId, int] = {}
+        """Sweeps each margin account sits out (`_sweep_margin`)."""
         """Whether a margin account was opened (or recovered): only then do checks run."""
         self.auto_liquidate = parse_flag(auto_liquidate, "auto_liquidate")
         self.timeout = timeout
@@ -570,7 +580,7 @@ class Brokerage:
             if not self._margin_opened:
                 continue
             try:
-                self.margin_calls()
+                self._sweep_margin()
             except BrokerStoppedError:
                 return
             except Exception:  # a check that failed is tried again at the next
@@ -977,8 +987,8 @@ class Brokerage:
         """A margin account's equity, requirements, excess equity and buying power at the
         last prices, in cents (`engine.margin.MarginFigures`); None for a cash account."""
         key = account_key(account_id)
-        call = self._ask("margin", lambda r: GetAccountState(key, r))
-        return Call(call.reply, lambda state: state.margin)
+        call = self._ask("margin", lambda r: CheckMargin(key, r, tell=False))
+        return Call(call.reply, lambda check: None if check is None else check.figures)
 
     margin_async = margin.future()
     amargin = margin.coroutine()
@@ -987,22 +997,58 @@ class Brokerage:
     def margin_calls(self) -> Steps[list[MarginCheck]]:
         """Check every margin account at the last prices now: return those below their
         maintenance requirement (each told once as a `MarginCall` event as it falls below);
-        with `auto_liquidate`, each is liquidated (`liquidate`). The brokerage does this
-        every `margin_check_seconds` by itself."""
+        with `auto_liquidate`, each is liquidated (`liquidate`). The brokerage checks by
+        itself every `margin_check_seconds` (`_sweep_margin`)."""
         ids: list[AccountId] = yield Brokerage.accounts.call(self, margin_only=True)
-        calls = []
-        for account_id in ids:
-            check: MarginCheck | None = yield self._ask(
-                "margin_calls", partial(CheckMargin, account_id)
-            )
-            if check is None or not check.figures.deficit:
-                continue
-            calls.append(check)
-            if self.auto_liquidate:
-                yield from self._liquidate(account_id)
+        calls: list[MarginCheck] = yield from self._check_margins(ids, None)
         return calls
 
     amargin_calls = margin_calls.coroutine()
+
+    @steps
+    def _sweep_margin(self) -> Steps[list[MarginCheck]]:
+        """`margin_calls` as the brokerage's own sweep makes it: an account whose equity was
+        more than `MARGIN_CUSHION_PERCENT` of its positions' value above maintenance at its
+        last check (or that held nothing) is checked again only at every `MARGIN_REST`-th
+        sweep: prices seldom move that far in so few sweeps, and a new order needs the
+        initial requirement, above maintenance. Only this sweep's thread keeps the rests."""
+        ids: list[AccountId] = yield Brokerage.accounts.call(self, margin_only=True)
+        rests = self._margin_rests
+        due = []
+        for account_id in ids:
+            rest = rests.get(account_id, 0)
+            if rest:
+                rests[account_id] = rest - 1
+            else:
+                due.append(account_id)
+        calls: list[MarginCheck] = yield from self._check_margins(due, rests)
+        return calls
+
+    def _check_margins(
+        self, ids: list[AccountId], rests: dict[AccountId, int] | None
+    ) -> Steps[list[MarginCheck]]:
+        calls = []
+        for start in range(0, len(ids), MARGIN_CHECKS_AT_ONCE):  # asked together, in turn
+            asks = [
+                self._ask("margin_calls", partial(CheckMargin, account_id))
+                for account_id in ids[start : start + MARGIN_CHECKS_AT_ONCE]
+            ]
+            for ask in asks:
+                check: MarginCheck | None = yield ask
+                if check is None:
+                    continue
+                figures = check.figures
+                if figures.deficit:
+                    calls.append(check)
+                if rests is not None:
+                    gross = figures.long_value + figures.short_value
+                    cushion = (figures.equity - figures.maintenance) * 100
+                    far = cushion > gross * MARGIN_CUSHION_PERCENT
+                    rests[check.account_id] = MARGIN_REST - 1 if far else 0
+        if self.auto_liquidate:
+            for call in calls:
+                yield from self._liquidate(call.account_id)
+        return calls
 
     @steps
     def liquidate(self, account_id: str) -> Steps[list[OrderSnapshot]]:

@@ -385,7 +385,7 @@ class Simulation:
             "slippage": config.slippage,
             "margin": config.margin or None,
             "auto_liquidate": config.auto_liquidate,
-            "margin_check_seconds": None if config.deterministic else 0.25,
+            "margin_check_seconds": None if config.deterministic else 1.0,
         }
         self.broker = (
             Brokerage(clock=self.clock, **options) if config.deterministic else Brokerage(**options)

@@ -4,7 +4,6 @@ against worked examples of the rules' arithmetic as Alpaca documents it."""
 from __future__ import annotations
 
 from decimal import Decimal
-from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -210,7 +209,7 @@ def test_a_sale_past_a_long_closes_it_then_sells_short() -> None:
 
 def test_a_stock_of_its_own_rates_buys_with_no_borrowing() -> None:
     rules = MarginRules.parse_text("GME.initial=100,GME.long=100")
-    assert rules.rates(G) == Rates(Fraction(1), Fraction(1), Fraction(3, 10))
+    assert rules.rates(G) == Rates(10_000, 10_000, 3_000)  # basis points
     desk = Desk(rules)
     account = desk.account(1_000_00)
     assert desk.trade(account, Side.BUY, 51, 20_00, G) is RejectReason.INSUFFICIENT_FUNDS
@@ -246,10 +245,10 @@ def test_a_reset_clears_shorts_at_their_cost() -> None:
 
 def test_rules_read_back_from_their_text_and_bad_rules_say_what_was_wrong() -> None:
     rules = MarginRules.parse_text("initial=60,long=30,short=35,shortable=ACME GME,GME.initial=100")
-    assert rules.initial == Fraction(3, 5)
-    assert rules.maintenance_short == Fraction(7, 20)
+    assert rules.initial == 6_000
+    assert rules.maintenance_short == 3_500
     assert not rules.can_short(Symbol("ZZZ"))
-    assert rules.rates(G).initial == 1
+    assert rules.rates(G).initial == 10_000
     again = MarginRules.parse({k: str(v) for k, v in rules.describe().items()})
     assert again == rules
     assert MarginRules.parse_text("") == MarginRules()
@@ -257,6 +256,7 @@ def test_rules_read_back_from_their_text_and_bad_rules_say_what_was_wrong() -> N
         ("initial=50,lng=25", "unknown rule 'lng'"),
         ("initial=20,long=25", "must not be above the initial"),
         ("initial=0", "from 1 to 100"),
+        ("initial=50.005", "to 0.01"),
         ("initial=101", "between 0 and 100"),
         ("shortable=AAPL $$$", "margin.shortable must be"),
         ("B@D.initial=50", "margin.B@D.initial"),
