@@ -292,8 +292,7 @@ def test_trading_stream_receives_new_fill_partial_fill_and_canceled(served: Serv
     )
     buyer.cancel_order_by_id(order.id)
     assert got.wait(10), [u.event for u in updates]
-    stream.stop()
-    runner.join(10)
+    _stop(stream, runner)
 
     mine = [u for u in updates if u.order.id == order.id]
     assert [u.event for u in mine] == ["new", "partial_fill", "canceled"]
@@ -319,6 +318,14 @@ def _listen(
     runner.start()
     _wait_listening(served, opened["account_id"])
     return stream, runner
+
+
+def _stop(stream: TradingStream, runner: threading.Thread) -> None:
+    """Stop a stream `_listen` started. Its thread sees the stop at its next message or within
+    5 s (alpaca-py waits that long for one): what it got is in already, so no one waits for it
+    (a daemon thread)."""
+    stream.stop()
+    runner.join(0.1)
 
 
 def _wait_listening(served: Served, account_id: str) -> None:
@@ -467,8 +474,7 @@ def test_stop_stop_limit_and_trailing_stop_orders_trigger_and_stream(served: Ser
     assert (done.status, done.filled_avg_price) == (OrderStatus.FILLED, "98.00")
     assert stopper.get_order_by_id(trailing.id).status == OrderStatus.NEW
     assert filled.wait(10), [u.event for u in updates]
-    stream.stop()
-    runner.join(10)
+    _stop(stream, runner)
     mine = [u.event for u in updates if u.order.id == stop.id]
     assert mine == ["new", "fill"]
     stopper.cancel_orders()
@@ -544,8 +550,7 @@ def test_replace_order_by_id_moves_an_order_and_the_stream_says_replaced(served:
         client.replace_order_by_id(order.id, ReplaceOrderRequest(qty=2))
     assert finished.value.status_code == 422
     assert seen.wait(10), [u.event for u in updates]
-    stream.stop()
-    runner.join(10)
+    _stop(stream, runner)
     assert [u.event for u in updates if u.order.id == order.id] == ["new", "replaced"]
     assert [u.event for u in updates if u.order.id == new.id] == ["new"]
     client.cancel_order_by_id(new.id)
@@ -635,8 +640,7 @@ def test_bracket_oto_and_oco_orders_nest_their_legs_and_stream(served: Served) -
     assert trader.get_order_by_id(profit.id).status == OrderStatus.FILLED
     assert trader.get_order_by_id(loss.id).status == OrderStatus.CANCELED
     assert cancelled.wait(10), [u.event for u in updates]
-    stream.stop()
-    runner.join(10)
+    _stop(stream, runner)
     assert [u.event for u in updates if u.order.id == old_loss.id] == ["new", "replaced"]
     assert [u.event for u in updates if u.order.id == old_profit.id] == ["new", "replaced"]
     assert [u.event for u in updates if u.order.id == loss.id] == ["new", "canceled"]
