@@ -489,7 +489,8 @@ class GatewayActor(BrokerActor):
         account_id = message.account_id
         self._account(account_id)
         refs = [self.symbols[s] for s in sorted(self.alert_symbols.get(account_id, ()))]
-        message.reply.set(self._gather(refs, lambda f: GetAlerts(account_id, f)))
+        fired = message.fired
+        message.reply.set(self._gather(refs, lambda f: GetAlerts(account_id, f, fired)))
 
     # -- watchlists ----------------------------------------------------------------------------
 

@@ -427,10 +427,11 @@ class GetBars:
 @dataclass(frozen=True, slots=True)
 class GetAlerts:
     """Brokerage -> gateway actor -> each symbol actor the account has alerts on: the
-    account's active alerts."""
+    account's active alerts (with `fired`: its latest firings)."""
 
     account_id: AccountId
     reply: Reply
+    fired: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,6 +163,7 @@ class SymbolActor(BrokerActor):
         self.prices[self.market.symbol] = new
         if new != old and self.alerts:
             for alert in self.alerts.move(old, new):
+                self.alerts.remember(alert.snapshot(new, now))
                 self.services.metrics.count("alerts_triggered")
                 if self.verbose:
                     self.log.info(
@@ -377,7 +378,10 @@ class SymbolActor(BrokerActor):
 
     @handles(GetAlerts)
     def _alerts(self, message: GetAlerts) -> None:
-        message.reply.set([a.snapshot() for a in self.alerts.of(message.account_id)])
+        if message.fired:
+            message.reply.set(self.alerts.fired_of(message.account_id))
+        else:
+            message.reply.set([a.snapshot() for a in self.alerts.of(message.account_id)])
 
     def _now(self, snapshot: OrderSnapshot) -> OrderSnapshot:
         """`snapshot` of a waiting trailing stop with its stop price and mark as they are."""

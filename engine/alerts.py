@@ -9,6 +9,7 @@ price where it did not hold), and stays.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -81,6 +82,10 @@ MAX_ALERTS_PER_ACCOUNT = 50
 """Active alerts one account may have on one symbol."""
 
 
+FIRED_KEPT = 20
+"""Firings an account's alerts on one symbol keep, in memory (the newest)."""
+
+
 class AlertBook:
     """One symbol's alerts: four sorted lists of (threshold, alert id), by condition and kind,
     and each account's alerts by id (at most `MAX_ALERTS_PER_ACCOUNT`)."""
@@ -93,6 +98,8 @@ class AlertBook:
             for condition in AlertCondition
             for one_shot in (True, False)
         }
+        self._fired: dict[AccountId, deque[AlertSnapshot]] = {}
+        """Each account's latest firings (`FIRED_KEPT`), oldest first."""
 
     def __len__(self) -> int:
         return len(self._alerts)
@@ -133,6 +140,17 @@ class AlertBook:
             del self._by_account[alert.account_id]
         self._lists[alert.condition, alert.one_shot].remove((alert.threshold, alert.alert_id))
         return alert
+
+    def remember(self, fired: AlertSnapshot) -> None:
+        """Keep a firing (the alert at the price that fired it) among its account's latest."""
+        kept = self._fired.get(fired.account_id)
+        if kept is None:
+            kept = self._fired[fired.account_id] = deque(maxlen=FIRED_KEPT)
+        kept.append(fired)
+
+    def fired_of(self, account_id: AccountId) -> list[AlertSnapshot]:
+        """An account's latest firings on this symbol, oldest first."""
+        return list(self._fired.get(account_id, ()))
 
     def of(self, account_id: AccountId) -> list[Alert]:
         """The active alerts of one account, oldest first. O(its alerts)."""

@@ -254,6 +254,12 @@ def _flatten(per_symbol: list[list[AlertSnapshot]]) -> list[AlertSnapshot]:
     return [alert for alerts in per_symbol for alert in alerts]
 
 
+def _newest_fired(per_symbol: list[list[AlertSnapshot]]) -> list[AlertSnapshot]:
+    fired = _flatten(per_symbol)[::-1]  # each symbol's newest first, ties kept so
+    fired.sort(key=lambda alert: alert.triggered_at or alert.created_at, reverse=True)
+    return fired
+
+
 def _number(transaction: Transaction) -> int:
     """A transaction's number in its account (its id is the account's id, '-', the number)."""
     return int(transaction.transaction_id.rpartition("-")[2])
@@ -1278,6 +1284,16 @@ class Brokerage:
 
     alerts_async = alerts.future()
     aalerts = alerts.coroutine()
+
+    @operation
+    def fired_alerts(self, account_id: str) -> Call[list[AlertSnapshot]]:
+        """An account's latest alert firings (at most 20 per symbol, kept in memory), each
+        with the price that fired it and when, newest first."""
+        key = account_key(account_id)
+        call = self._ask("fired_alerts", lambda r: GetAlerts(key, r, fired=True))
+        return Call(call.reply, _newest_fired)
+
+    afired_alerts = fired_alerts.coroutine()
 
     # -- watchlists ----------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from gateway.brokerage import Brokerage
 from gateway.server import accept, alpaca, native, streams
 from gateway.server.auth import ADMIN_NOTE, KEY_NOTE, KeyStore
 from gateway.server.context import WATCHLIST_NOTE, ServerState, document_security
+from gateway.server.desk import install_desk
 from gateway.server.errors import MAX_BODY_BYTES, BodyLimit, Contain, install
 from gateway.server.fast import FastRoutes, HotHttpProtocol
 from gateway.server.limits import Limits, raise_file_limit, timed_protocol
@@ -148,6 +149,7 @@ def create_app(
     app.include_router(native.router)
     app.include_router(alpaca.router)
     app.include_router(streams.router)
+    install_desk(app)
     app.add_middleware(BodyLimit)
     log = make_logger(log_level)
     app.add_middleware(Contain, log=log)  # outermost: it sees every error

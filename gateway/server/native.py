@@ -747,6 +747,14 @@ def alerts(record: Caller, shared: Shared) -> JSONResponse:
     return reply(shared.broker.alerts(own_account(record)))
 
 
+@router.get("/alerts/fired", tags=["alerts"], response_model=many(AlertSnapshot))
+async def fired_alerts(record: Caller, shared: Shared) -> JSONResponse:
+    """The caller's latest alert firings (at most 20 per symbol, kept in memory: a restart
+    forgets them), newest first, each with the price that fired it (`price`) and when
+    (`triggered_at`)."""
+    return reply(await shared.broker.afired_alerts(own_account(record)))
+
+
 @router.post("/alerts", status_code=201, tags=["alerts"], response_model=schema(AlertSnapshot))
 def add_alert(body: AlertBody, record: Caller, shared: Shared) -> JSONResponse:
     """Alert when a price goes at or above, or at or below, a threshold."""

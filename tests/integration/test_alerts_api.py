@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from engine import UnknownAccountError, UnknownSymbolError, ValidationError
+from engine.alerts import FIRED_KEPT
 from engine.errors import UnknownAlertError
 from engine.events import AlertTriggered
 from gateway import Brokerage
@@ -30,6 +31,24 @@ def test_an_alert_fires_an_event_once_and_is_gone(broker: Brokerage) -> None:
     assert broker.alerts(account) == []
     with pytest.raises(UnknownAlertError):
         broker.cancel_alert(alert.alert_id)
+    [fired] = broker.fired_alerts(account)  # the desk's "fired" list
+    assert (fired.alert_id, fired.price) == (alert.alert_id, Decimal("161.50"))
+    assert fired.triggered_at is not None
+
+
+def test_fired_alerts_keep_the_latest_per_symbol_newest_first(broker: Brokerage) -> None:
+    account = broker.open_account("U1", "One").account_id
+    other = broker.open_account("U2", "Two").account_id
+    standing = broker.add_alert(account, "AAPL", "above", "160", one_shot=False)
+    broker.add_alert(other, "AAPL", "above", "160")
+    for n in range(FIRED_KEPT + 5):  # each rise through 160 fires the standing alert
+        broker.update_price("AAPL", "159")
+        broker.update_price("AAPL", f"{161 + n}")
+    fired = broker.fired_alerts(account)
+    assert len(fired) == FIRED_KEPT
+    assert {a.alert_id for a in fired} == {standing.alert_id}
+    assert fired[0].price == Decimal(161 + FIRED_KEPT + 4)  # the newest first
+    assert [a.account_id for a in broker.fired_alerts(other)] == [other]
 
 
 def test_standing_alerts_stay_and_alerts_can_be_cancelled(broker: Brokerage) -> None:
