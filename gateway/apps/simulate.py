@@ -394,6 +394,8 @@ class Simulation:
         self.symbols: list[Symbol] = []
         self.granted: Counter[Symbol] = Counter()
         self.elapsed = 0.0
+        self.began: float | None = None
+        """When `run` began (perf_counter), once it has."""
         self.tape = PriceTape() if config.latency_ms else None
         """Past prices, for agents with a latency."""
 
@@ -472,9 +474,22 @@ class Simulation:
 
     # -- running -------------------------------------------------------------------------------
 
+    def progress(self) -> dict[str, Any]:
+        """How far the run is (the operator's view of a served run shows it)."""
+        began = self.began
+        elapsed = 0.0 if began is None else time.perf_counter() - began
+        config = self.config
+        return {
+            "mode": config.mode,
+            "agents": len(self.agents),
+            "seconds": config.seconds,
+            "elapsed": round(self.elapsed or elapsed, 1),
+            "done": bool(self.elapsed),
+        }
+
     def run(self, on_tick: Any = None) -> None:
         """Run the agents (and the feed, in market mode) until done."""
-        began = time.perf_counter()
+        began = self.began = time.perf_counter()
         if self.config.deterministic:
             self._run_in_order()
         else:
@@ -770,18 +785,19 @@ def simulate(
     *,
     live: bool = True,
     report_dir: str | None = None,
-    beside: Callable[[Brokerage], AbstractContextManager[Any]] | None = None,
+    beside: Callable[..., AbstractContextManager[Any]] | None = None,
 ) -> dict[str, Any]:
     """Run a whole simulation with its live view and final report; return the report.
 
-    `beside(broker)` is entered once the stocks are listed and the agents' accounts open, and
+    `beside(broker, progress=...)` is entered once the stocks are listed and the agents' accounts
+    open (`progress()` tells how far the run is), and
     left when the run ends, before the report (`brokerage simulate --serve` serves the run
     over HTTP so: programs trade in it beside the agents, and stop before the final audit)."""
     sim = Simulation(config)
     try:
         with console.status("opening accounts and listing stocks"):
             sim.setup()
-        with beside(sim.broker) if beside is not None else nullcontext():
+        with beside(sim.broker, progress=sim.progress) if beside is not None else nullcontext():
             if live and not config.deterministic:
                 view = LiveView()
                 with Live(view.render(sim), console=console, refresh_per_second=2) as screen:

@@ -245,12 +245,15 @@ def serving_beside(
     admin_key_id: str | None = None,
     admin_secret: str | None = None,
     announce: Callable[[str], Any] = print,
+    progress: Callable[[], dict[str, Any]] | None = None,
 ) -> Iterator[str]:
     """Serve a running `broker` (a simulation's) over HTTP from a thread while the `with`
     body runs: the full API, keys and all, the admin key given or made and announced; the
-    server stops, and the requests under way with it, when the body ends. Yields the URL."""
+    server stops, and the requests under way with it, when the body ends. Yields the URL.
+    `progress()` tells how far the run is (`GET /api/admin/simulation`)."""
     keys = KeyStore(admin_key_id, admin_secret)
     app = create_app(broker, keys, announce=announce)
+    app.state.server.progress = progress
     with ServerThread(app, host, port) as url:
         announce(f"serving the run on {url} (Alpaca base URL; sign up: POST {url}/api/accounts)")
         yield url

@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
@@ -77,6 +78,8 @@ class ServerState:
     watchlist_times: dict[str, tuple[str, str]] = field(default_factory=dict)  # created, updated
     asset_names: dict[str, str] = field(default_factory=dict)  # symbol -> name
     asset_symbols: dict[str, str] = field(default_factory=dict)  # asset UUID -> symbol
+    progress: Callable[[], dict[str, Any]] | None = None
+    """How far the simulation this server serves is (None: it serves none)."""
     signups: RateLimiter = field(init=False)
     auth_failures: RateLimiter = field(init=False)
 

@@ -856,6 +856,25 @@ def metrics(record: Caller, shared: Shared) -> JSONResponse:
     return reply(shared.broker.metrics())
 
 
+class SimulationProgress(Strict):
+    mode: str
+    agents: int
+    seconds: float
+    elapsed: float
+    done: bool
+
+
+@router.get("/admin/simulation", tags=["admin"], response_model=SimulationProgress)
+def simulation(record: Caller, shared: Shared) -> JSONResponse:
+    """How far the simulation this server serves is (`brokerage simulate --serve`): its mode,
+    its agents, the seconds it runs for and has run, and whether it is done (admin key); 404
+    when the server serves no simulation."""
+    require_admin(record)
+    if shared.progress is None:
+        raise ApiError(404, "this server serves no simulation")
+    return reply(shared.progress())
+
+
 @router.get("/admin/audit", tags=["admin"], response_model=schema(AuditReport))
 def audit(record: Caller, shared: Shared) -> JSONResponse:
     """Check every invariant of every account and book (admin key). The rules across accounts

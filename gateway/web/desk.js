@@ -583,7 +583,8 @@ async function admin() {
   const stocks = h("div", { id: "admin-stocks" });
   const metrics = h("div", { id: "admin-metrics" });
   const audit = h("div", { id: "admin-audit" });
-  render(h("h1", {}, "Operator"),
+  const run = h("section", { class: "card", id: "simulation", hidden: true });
+  render(h("h1", {}, "Operator"), run,
     h("div", { class: "grid" },
       h("section", { class: "card" }, h("h2", {}, "Metrics"), metrics),
       h("section", { class: "card" }, h("h2", {}, "Audit"),
@@ -599,7 +600,16 @@ async function admin() {
     }
   }
   async function refresh() {
-    const [quotes, taken] = await Promise.all([api("/api/stocks"), api("/api/admin/metrics")]);
+    const [quotes, taken, simulated] = await Promise.all([
+      api("/api/stocks"), api("/api/admin/metrics"), api("/api/admin/simulation").catch(() => null)]);
+    if (simulated) { // a served simulation's progress
+      run.hidden = false;
+      run.replaceChildren(h("h2", {}, "Simulation"), h("p", { id: "simulation-progress" },
+        simulated.done
+          ? `Done: ${simulated.agents} agents traded for ${simulated.elapsed} s (${simulated.mode} mode).`
+          : `${simulated.elapsed} of ${simulated.seconds} s: ${simulated.agents} agents trading (${simulated.mode} mode).`),
+      h("progress", { max: simulated.seconds, value: Math.min(simulated.elapsed, simulated.seconds), "aria-label": "Simulation progress" }));
+    }
     const now = performance.now();
     const accepted = taken.counters.orders_accepted ?? 0;
     const rate = before ? ((accepted - before.accepted) * 1000) / (now - before.at) : 0;

@@ -46,17 +46,29 @@ def test_an_alpaca_py_bot_trades_in_a_served_simulation() -> None:
     seen: dict[str, Any] = {}
 
     @contextlib.contextmanager
-    def with_bot(broker: Brokerage) -> Iterator[str]:
+    def with_bot(broker: Brokerage, progress: Any) -> Iterator[str]:
         port = free_port("127.0.0.1")
-        with serving_beside(broker, "127.0.0.1", port, announce=lambda _: None) as url:
+        with serving_beside(
+            broker,
+            "127.0.0.1",
+            port,
+            announce=lambda _: None,
+            admin_key_id="ADMIN",
+            admin_secret="run-secret",
+            progress=progress,
+        ) as url:
             trading = threading.Thread(target=bot, args=(url, seen))
             trading.start()
+            admin = {"APCA-API-KEY-ID": "ADMIN", "APCA-API-SECRET-KEY": "run-secret"}
+            seen["progress"] = httpx.get(f"{url}/api/admin/simulation", headers=admin).json()
             yield url
             trading.join(timeout=30)
 
     config = SimulationConfig(accounts=60, symbols=2, seconds=3.0, mode="book", seed=3)
     report = simulate(config, Console(quiet=True), live=False, beside=with_bot)
 
+    assert seen["progress"]["agents"] == 60  # the operator's view of the run
+    assert (seen["progress"]["seconds"], seen["progress"]["done"]) == (3.0, False)
     assert seen["bought"] == OrderStatus.FILLED  # from the market makers' asks
     assert seen["position"] == "3"
     assert seen["resting"] == OrderStatus.NEW

@@ -63,7 +63,7 @@ class Desk:
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     """`brokerage serve` in market mode with the default universe and no price feed (the
     tests move prices), keeping nothing."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             BROKERAGE,
@@ -105,7 +105,7 @@ def _admin() -> dict[str, str]:
     return {"APCA-API-KEY-ID": ADMIN_ID, "APCA-API-SECRET-KEY": ADMIN_SECRET}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as probe:
