@@ -83,6 +83,11 @@ def test_a_limit_order_rests_and_is_cancelled_from_the_orders_page(page: Any, de
     page.get_by_role("link", name="Orders").click()
     open_orders = page.locator("#open-orders tr[data-order]")
     expect(open_orders).to_have_count(1)
+    page.once("dialog", lambda dialog: dialog.accept("101.50"))  # the replace asks a new limit
+    page.get_by_role("button", name=re.compile("^Replace O-")).click()
+    expect(open_orders).to_contain_text("$101.50")
+    expect(page.locator("#past-orders")).to_contain_text("replaced")
+    expect(open_orders).to_have_count(1)
     shot(page, "orders")
     page.get_by_role("button", name=re.compile("^Cancel O-")).click()
     expect(page.locator("#no-open-orders")).to_be_visible()
