@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,10 +21,19 @@ from gateway.server.app import free_port, serving_beside
 
 
 def bot(url: str, seen: dict[str, Any]) -> None:
-    """Sign up, buy at market from the agents' quotes, rest a limit sell, read it all back."""
+    """Sign up, wait for the agents to quote, buy at market from them, rest a limit sell,
+    read it all back, and look at the run as the operator."""
     signup = {"user_id": "served-bot", "name": "Bot", "initial_deposit": "100000"}
     opened = httpx.post(f"{url}/api/accounts", json=signup, timeout=20).json()
     client = TradingClient(opened["api_key_id"], opened["api_secret_key"], url_override=url)
+    headers = {
+        "APCA-API-KEY-ID": opened["api_key_id"],
+        "APCA-API-SECRET-KEY": opened["api_secret_key"],
+    }
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{url}/api/stocks/AAPL", headers=headers).json()["ask"] is None:
+        assert time.monotonic() < deadline, "the market makers never quoted"
+        time.sleep(0.02)
     bought = client.submit_order(
         MarketOrderRequest(symbol="AAPL", qty=3, side=OrderSide.BUY, time_in_force=TimeInForce.GTC)
     )
@@ -40,6 +50,8 @@ def bot(url: str, seen: dict[str, Any]) -> None:
     )
     seen["resting"] = client.get_order_by_id(resting.id).status
     seen["account"] = opened["account_id"]
+    admin = {"APCA-API-KEY-ID": "ADMIN", "APCA-API-SECRET-KEY": "run-secret"}
+    seen["progress"] = httpx.get(f"{url}/api/admin/simulation", headers=admin).json()
 
 
 def test_an_alpaca_py_bot_trades_in_a_served_simulation() -> None:
@@ -59,8 +71,6 @@ def test_an_alpaca_py_bot_trades_in_a_served_simulation() -> None:
         ) as url:
             trading = threading.Thread(target=bot, args=(url, seen))
             trading.start()
-            admin = {"APCA-API-KEY-ID": "ADMIN", "APCA-API-SECRET-KEY": "run-secret"}
-            seen["progress"] = httpx.get(f"{url}/api/admin/simulation", headers=admin).json()
             yield url
             trading.join(timeout=30)
 
