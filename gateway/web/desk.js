@@ -124,6 +124,7 @@ function marketStream(symbols, onMessage) {
   socket.onmessage = (event) => {
     for (const item of JSON.parse(event.data)) {
       if (item.T === "q" || item.T === "t") onMessage(item);
+      else if (item.T === "subscription") view.dataset.market = "subscribed"; // (tests wait on it)
     }
   };
   cleanup.push(() => socket.close());
@@ -141,6 +142,7 @@ function tradeStream(onUpdate) {
   socket.onmessage = (event) => {
     const item = JSON.parse(event.data);
     if (item.stream === "trade_updates") onUpdate(item.data);
+    else if (item.stream === "listening") view.dataset.trades = "listening";
   };
   cleanup.push(() => socket.close());
 }
@@ -660,6 +662,7 @@ const ROUTES = { portfolio, orders, watchlists, alerts, admin, stock };
 async function route() {
   for (const undo of cleanup) undo();
   cleanup = [];
+  for (const name of Object.keys(view.dataset)) delete view.dataset[name];
   const held = key();
   const [name, argument] = location.hash.replace(/^#\//, "").split("/");
   if (!held) {

@@ -135,7 +135,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A new tab (its own session storage: signed out)."""
+    """A new tab (its own session storage: signed out); each expectation waits up to 10 s."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)
     tab = browser.new_page()
     tab.set_default_timeout(10_000)
     errors: list[str] = []

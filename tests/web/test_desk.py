@@ -102,7 +102,7 @@ def test_a_price_move_updates_the_chart_price_and_p_l_without_a_reload(
     page.get_by_label("Shares").fill("10")
     page.get_by_role("button", name="Place order").click()
     expect(page.locator("#ticket-outcome")).to_contain_text("executed")
-    page.wait_for_timeout(300)  # the market stream subscribed
+    expect(page.locator("#view")).to_have_attribute("data-market", "subscribed")
 
     desk.move("NVDA", "132.00")  # from $120.00
     expect(page.locator("#last-price")).to_have_text("$132.00")
@@ -112,7 +112,7 @@ def test_a_price_move_updates_the_chart_price_and_p_l_without_a_reload(
     page.get_by_role("link", name="Portfolio").click()
     row = page.locator("tr[data-symbol=NVDA]")
     expect(row.locator(".pl")).to_have_text("+$120.00")
-    page.wait_for_timeout(300)
+    expect(page.locator("#view")).to_have_attribute("data-market", "subscribed")
     desk.move("NVDA", "110.00")
     expect(row.locator(".pl")).to_have_text("-$100.00")  # live: no reload
     expect(row.locator(".price")).to_have_text("$110.00")
