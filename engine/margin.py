@@ -91,7 +91,8 @@ class MarginRules:
         initial: The initial requirement in basis points (Reg T: 5,000, 50 %).
         maintenance_long: The maintenance requirement of a long position (2,500).
         maintenance_short: The maintenance requirement of a short position (3,000).
-        overrides: A stock's own rates (a volatile stock's may be 1: no borrowing on it).
+        overrides: A stock's own rates (a volatile stock's initial may be 10,000: no
+            borrowing on it).
         shortable: The symbols that may be sold short; None: every symbol.
     """
 

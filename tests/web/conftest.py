@@ -59,41 +59,47 @@ class Desk:
         assert answer.status_code == 200, answer.text
 
 
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    """`brokerage serve` in market mode with the default universe and no price feed (the
-    tests move prices), keeping nothing."""
+def launch(command: str, *options: str, cwd: Path) -> tuple[subprocess.Popen[str], str]:
+    """Run `brokerage <command> --port P --admin-key-id ... <options>` and wait until its
+    universe is listed (AAPL answers); return it and its URL."""
     port = free_port()
-    server = subprocess.Popen(
+    process = subprocess.Popen(
         [
             BROKERAGE,
-            "serve",
-            "--port",
+            command,
+            "--serve" if command == "simulate" else "--port",
             str(port),
-            "--memory",
-            "--feed-interval",
-            "0",
             "--admin-key-id",
             ADMIN_ID,
             "--admin-secret",
             ADMIN_SECRET,
+            *options,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=tmp_path_factory.mktemp("desk"),
+        cwd=cwd,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
             if httpx.get(f"{url}/api/stocks/AAPL", headers=_admin(), timeout=1).status_code == 200:
-                break
+                return process, url
         except httpx.HTTPError:
             pass
-        assert server.poll() is None, server.communicate()[1]
-        assert time.monotonic() < deadline, "brokerage serve did not start"
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, f"brokerage {command} did not start serving"
         time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    """`brokerage serve` in market mode with the default universe and no price feed (the
+    tests move prices), keeping nothing."""
+    server, url = launch(
+        "serve", "--memory", "--feed-interval", "0", cwd=tmp_path_factory.mktemp("desk")
+    )
     try:
         yield Desk(url, _admin())
     finally:

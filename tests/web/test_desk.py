@@ -8,14 +8,13 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from playwright.sync_api import expect
 
-from tests.web.conftest import ADMIN_ID, ADMIN_SECRET, BROKERAGE, Desk, free_port, need
+from tests.web.conftest import ADMIN_ID, ADMIN_SECRET, Desk, launch, need
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SHOTS = os.environ.get("DESK_SCREENSHOTS") == "1"
@@ -194,44 +193,13 @@ def test_the_desks_own_logic_passes_its_unit_tests() -> None:
 
 def test_the_operator_watches_a_served_simulation(page: Any, tmp_path: Path) -> None:
     """`brokerage simulate --serve`: the operator's view shows the run's progress."""
-    port = free_port()
-    run = subprocess.Popen(
-        [
-            BROKERAGE,
-            "simulate",
-            "--mode",
-            "book",
-            "--accounts",
-            "30",
-            "--symbols",
-            "3",
-            "--seconds",
-            "60",
-            "--no-live",
-            "--serve",
-            str(port),
-            "--admin-key-id",
-            ADMIN_ID,
-            "--admin-secret",
-            ADMIN_SECRET,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    run, url = launch(
+        "simulate",
+        *("--mode", "book", "--accounts", "30", "--symbols", "3", "--seconds", "60"),
+        "--no-live",
         cwd=tmp_path,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert run.poll() is None, run.communicate()[1]
-            assert time.monotonic() < deadline, "the simulation's server did not start"
-            time.sleep(0.1)
         page.goto(url + "/")
         page.get_by_label("Key id").fill(ADMIN_ID)
         page.get_by_label("Secret").fill(ADMIN_SECRET)
