@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo serve loadtest test lint typecheck unit clean constraints chaos order-path screenshots
+.PHONY: run demo serve loadtest test lint typecheck unit clean constraints chaos order-path screenshots fuzz
 
 USERS ?= 1000
 DURATION ?= 60
@@ -37,6 +37,10 @@ chaos: $(STAMP)
 # what one plain order costs, in instructions (valgrind's callgrind: the same from run to run)
 order-path: $(STAMP)
 	$(BIN)/python -m loadtest.order_path
+
+# schemathesis over every operation on every runtime (make test fuzzes the served one, asyncio)
+fuzz: $(STAMP)
+	FUZZ_ALL=1 $(BIN)/pytest -q tests/server/test_fuzz.py
 
 # the desk's browser tests, keeping the main screens in docs/desk-*.png
 screenshots: $(STAMP)
