@@ -112,10 +112,11 @@ function streamUrl(path) {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
 }
 
-/** Market data for `symbols`: `onQuote(message)` for each price move. */
+/** Market data for `symbols`: `onMessage(message)` for each price move and trade. Returns
+ * what closes it (the view's cleanup closes it too). */
 function marketStream(symbols, onMessage) {
   const held = key();
-  if (!held || !symbols.length) return;
+  if (!held || !symbols.length) return () => {};
   const socket = new WebSocket(streamUrl("/stream/market"));
   socket.onopen = () => {
     socket.send(JSON.stringify({ action: "auth", key: held.id, secret: held.secret }));
@@ -127,7 +128,9 @@ function marketStream(symbols, onMessage) {
       else if (item.T === "subscription") view.dataset.market = "subscribed"; // (tests wait on it)
     }
   };
-  cleanup.push(() => socket.close());
+  const close = () => socket.close();
+  cleanup.push(close);
+  return close;
 }
 
 /** The account's trade updates (fills, cancels, ...): `onUpdate(update)` for each. */
@@ -257,6 +260,7 @@ async function portfolio() {
       h("section", { class: "card" }, h("h2", {}, "Cash"), cashForm, cashMessage),
       h("section", { class: "card" }, h("h2", {}, "Equity"), equity)));
   let symbols = null;
+  let closeMarket = () => {};
 
   async function refresh() {
     const [held, margin] = await Promise.all([api("/api/account/portfolio"), api("/api/account/margin")]);
@@ -280,7 +284,8 @@ async function portfolio() {
     const now = held.holdings.map((line) => line.symbol).sort().join(" ");
     if (symbols !== now) { // watch the prices of what is held
       symbols = now;
-      marketStream(held.holdings.map((line) => line.symbol), debounce(200, refresh));
+      closeMarket();
+      closeMarket = marketStream(held.holdings.map((line) => line.symbol), debounce(200, refresh));
     }
   }
 
