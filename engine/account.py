@@ -53,6 +53,9 @@ if TYPE_CHECKING:
     from engine.margin import MarginFigures, MarginRules
 
 _HELD = OrderStatus.HELD
+MAX_MARGIN_OPEN_ORDERS = 1_000
+"""Open orders a margin account may have: each of its checks walks them, so this bounds what
+one account's order costs the actor runtime (a cash account's check walks none)."""
 OPEN_STATUSES = frozenset((OrderStatus.HELD, OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED))
 """The statuses of an order still working (its reservation held), or held to work later."""
 
@@ -1116,6 +1119,8 @@ class Account:
         orders need must fit (`_fits`)."""
         rules = self.margin
         assert rules is not None
+        if len(self.open) + len(extra) > MAX_MARGIN_OPEN_ORDERS:
+            return RejectReason.TOO_MANY_ORDERS
         if order.side is Side.SELL:
             position = self.positions.get(order.symbol)
             held = position.quantity if position is not None else 0

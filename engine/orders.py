@@ -191,6 +191,8 @@ class RejectReason(enum.StrEnum):
     MARKET_CLOSED = "market_closed"
     NOT_SHORTABLE = "not_shortable"
     """A margin account's sale past its free shares, of a symbol that may not be sold short."""
+    TOO_MANY_ORDERS = "too_many_orders"
+    """A margin account has `MAX_MARGIN_OPEN_ORDERS` open already (its checks walk them)."""
 
 
 class CancelReason(enum.StrEnum):

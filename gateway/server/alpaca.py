@@ -103,6 +103,7 @@ _REFUSALS = {
     RejectReason.BUSY: (429, "too many orders in flight, try again"),
     RejectReason.MARKET_CLOSED: (403, "market is closed"),
     RejectReason.NOT_SHORTABLE: (403, "asset is not shortable"),
+    RejectReason.TOO_MANY_ORDERS: (403, "too many open orders"),
 }
 
 Number = Decimal | StrictStr

@@ -72,6 +72,7 @@ const REFUSALS = {
   insufficient_funds: "Not enough buying power: the order needs more cash than is free.",
   insufficient_shares: "Not enough shares: you can sell only shares you hold and no open order holds.",
   not_shortable: "This stock cannot be sold short.",
+  too_many_orders: "Too many open orders: cancel some first.",
   market_closed: "The market is closed: orders are taken during the session only.",
   busy: "The brokerage is busy: try again in a moment.",
 };

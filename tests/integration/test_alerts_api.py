@@ -122,3 +122,8 @@ def test_many_threads_add_alerts_while_prices_move_and_each_fires_once(
 
     assert sorted(fired) == sorted(added)  # each fired exactly once
     assert all(broker.alerts(a) == [] for a in accounts)
+    for account in accounts:  # each account's latest firings: its own, FIRED_KEPT of its 50
+        kept = broker.fired_alerts(account)
+        assert len(kept) == FIRED_KEPT
+        assert {a.account_id for a in kept} == {account}
+        assert {a.alert_id for a in kept} <= set(added)

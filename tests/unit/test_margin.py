@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine import account as account_module
 from engine.account import Account, value_portfolio
 from engine.errors import InsufficientAvailableCashError, ValidationError
 from engine.fees import FeeSchedule
@@ -315,3 +316,21 @@ def test_random_long_and_short_trading_with_fees_conserves_cash_and_shares(
 
 def _requested() -> CancelReason:
     return CancelReason.REQUESTED
+
+
+def test_a_margin_account_has_at_most_so_many_open_orders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each of a margin account's checks walks its open orders: their number is bounded, so
+    one account's order costs the runtime a bounded time; the refusal changes nothing."""
+    monkeypatch.setattr(account_module, "MAX_MARGIN_OPEN_ORDERS", 3)
+    desk = Desk()
+    account = desk.account(10_000_00)
+    for n in range(3):
+        assert account.accept(desk.order(account, Side.BUY, 1, 50_00 + n), 1) is None
+    refused = desk.order(account, Side.BUY, 1, 50_00)
+    assert account.accept(refused, 1) is RejectReason.TOO_MANY_ORDERS
+    assert len(account.open) == 3
+    account.cancel_rest(next(iter(account.open)), _requested(), 2)
+    assert account.accept(desk.order(account, Side.SELL, 1, 60_00), 1) is None
+    account.audit()
