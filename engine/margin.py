@@ -113,6 +113,11 @@ class MarginRules:
         """True if `symbol` may be sold short."""
         return self.shortable is None or symbol in self.shortable
 
+    def marginable(self, symbol: Symbol) -> bool:
+        """True if a margin account may borrow to buy `symbol` (its initial requirement is
+        under 100 %)."""
+        return self.rates(symbol).initial < BPS
+
     @property
     def multiplier(self) -> Fraction:
         """Buying power per dollar of excess equity (2 at a 50 % initial requirement)."""

@@ -220,7 +220,7 @@ def position_json(holding: Holding, day: PositionToday, rules: MarginRules) -> d
         "symbol": holding.symbol,
         "exchange": "",
         "asset_class": "us_equity",
-        "asset_marginable": rules.rates(holding.symbol).initial < 1,
+        "asset_marginable": rules.marginable(holding.symbol),
         "avg_entry_price": str(holding.average_cost),
         "qty": str(holding.quantity),
         "qty_available": str(_closable(holding)),
@@ -246,7 +246,8 @@ def _closable(holding: Holding) -> int:
 def asset_json(symbol: str, name: str, rules: MarginRules) -> dict[str, Any]:
     """A listed stock as Alpaca spells an asset: marginable unless its initial requirement is
     100 %, shortable (and easy to borrow) if the brokerage's margin rules say so."""
-    shortable = rules.can_short(SymbolId(symbol))
+    stock = SymbolId(symbol)
+    shortable = rules.can_short(stock)
     return {
         "id": asset_uuid(symbol),
         "class": "us_equity",
@@ -255,7 +256,7 @@ def asset_json(symbol: str, name: str, rules: MarginRules) -> dict[str, Any]:
         "name": name,
         "status": "active",
         "tradable": True,
-        "marginable": rules.rates(SymbolId(symbol)).initial < 1,
+        "marginable": rules.marginable(stock),
         "shortable": shortable,
         "easy_to_borrow": shortable,
         "fractionable": False,

@@ -894,6 +894,7 @@ def test_a_margin_account_sells_short_and_covers_as_alpaca_py_reads_it() -> None
         assert account.buying_power == "20000.00"
         assert cash_client.get_account().multiplier == "1"
         assert client.get_asset("AAPL").shortable is True
+        assert client.get_asset("AAPL").marginable is True
         served.broker.list_stock("HARD", "Hard To Borrow Inc.", "20.00")
         assert client.get_asset("HARD").shortable is False
 

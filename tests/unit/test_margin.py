@@ -216,6 +216,8 @@ def test_a_stock_of_its_own_rates_buys_with_no_borrowing() -> None:
     assert desk.trade(account, Side.BUY, 51, 20_00, G) is RejectReason.INSUFFICIENT_FUNDS
     assert desk.trade(account, Side.BUY, 50, 20_00, G) is None
     assert account.margin_figures().buying_power == 0
+    assert not rules.marginable(G)
+    assert rules.marginable(S)
 
 
 def test_a_margin_account_withdraws_only_its_excess_equity_and_never_borrows_for_it() -> None:
