@@ -616,7 +616,7 @@ class AccountActor(BrokerActor):
                 ),
             )
         self.called = called
-        plan = tuple(account.liquidation()) if called else ()
+        plan = tuple(account.liquidation(figures)) if called else ()
         message.reply.set(MarginCheck(account.account_id, figures, plan))
 
     @handles(GetBalance)

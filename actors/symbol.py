@@ -163,7 +163,8 @@ class SymbolActor(BrokerActor):
         self.prices[self.market.symbol] = new
         if new != old and self.alerts:
             for alert in self.alerts.move(old, new):
-                self.alerts.remember(alert.snapshot(new, now))
+                fired = alert.snapshot(new, now)
+                self.alerts.remember(fired)
                 self.services.metrics.count("alerts_triggered")
                 if self.verbose:
                     self.log.info(
@@ -172,9 +173,7 @@ class SymbolActor(BrokerActor):
                         account_id=alert.account_id,
                         price=str(cents_to_decimal(new)),
                     )
-                self.services.publish(
-                    AlertTriggered, partial(lambda a: AlertTriggered(a.snapshot(new, now)), alert)
-                )
+                self.services.publish(AlertTriggered, partial(AlertTriggered, fired))
         if new != old:
             self.services.publish(
                 PriceChanged,

@@ -1131,12 +1131,14 @@ class Account:
             return RejectReason.INSUFFICIENT_FUNDS
         return None
 
-    def liquidation(self) -> list[tuple[Symbol, Side, int]]:
+    def liquidation(self, figures: MarginFigures | None = None) -> list[tuple[Symbol, Side, int]]:
         """The market orders that bring a margin account below maintenance back to it: its
         positions closed largest market value first, the last in part (as many shares as the
-        deficit needs at its maintenance rate). Empty when it has no deficit."""
+        deficit needs at its maintenance rate). Empty when it has no deficit. `figures`: its
+        figures now, if known."""
         rules, prices = self._margin_rules()
-        deficit = self.margin_figures().deficit * BPS  # in basis points of a cent
+        figures = self.margin_figures() if figures is None else figures
+        deficit = figures.deficit * BPS  # in basis points of a cent
         largest = sorted(
             (-notional(prices[symbol], abs(p.quantity)), symbol, p.quantity)
             for symbol, p in self.positions.items()

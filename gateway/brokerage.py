@@ -413,9 +413,9 @@ class Brokerage:
             )
         self._margin_check_seconds = margin_check_seconds
         self._margin_opened = False
+        """Whether a margin account was opened (or recovered): only then do checks run."""
         self._margin_rests: dict[AccountId, int] = {}
         """Sweeps each margin account sits out (`_sweep_margin`)."""
-        """Whether a margin account was opened (or recovered): only then do checks run."""
         self.auto_liquidate = parse_flag(auto_liquidate, "auto_liquidate")
         self.timeout = timeout
         self._clock = clock
@@ -953,12 +953,8 @@ class Brokerage:
         tries)."""
         command = ResetAccount.parse(account_id, cash)
         for _ in range(RESET_TRIES):
-            working: list[OrderSnapshot] = yield Brokerage.orders.call(
-                self, command.account_id, status=["pending", "partially_filled", "held"]
-            )
-            for order in working:  # an entry's legs may begin to work as it ends: try again
-                with contextlib.suppress(OrderNotCancellableError):
-                    yield Brokerage.cancel_order.call(self, order.order_id)
+            # an entry's legs may begin to work as it ends: try again
+            working: list[OrderSnapshot] = yield from self._cancel_open(command.account_id)
             try:
                 balance: Balance = yield self._request(command)
             except AccountBusyError:
@@ -1066,13 +1062,19 @@ class Brokerage:
 
     aliquidate = liquidate.coroutine()
 
-    def _liquidate(self, account_id: AccountId) -> Steps[list[OrderSnapshot]]:
+    def _cancel_open(self, account_id: AccountId) -> Steps[list[OrderSnapshot]]:
+        """Cancel every open order of an account (one that ends meanwhile is passed over);
+        return those it found open."""
         working: list[OrderSnapshot] = yield Brokerage.orders.call(
             self, account_id, status=["pending", "partially_filled", "held"]
         )
         for order in working:
             with contextlib.suppress(OrderNotCancellableError):
                 yield Brokerage.cancel_order.call(self, order.order_id)
+        return working
+
+    def _liquidate(self, account_id: AccountId) -> Steps[list[OrderSnapshot]]:
+        yield from self._cancel_open(account_id)
         check: MarginCheck | None = yield self._ask(
             "liquidate", lambda r: CheckMargin(account_id, r)
         )
