@@ -100,6 +100,19 @@ function every(milliseconds, work) {
   cleanup.push(() => clearInterval(timer));
 }
 
+/** A form's submit handler: `work(data, event)` with its fields, a failure told in
+ * `outcome`. */
+function submit(outcome, work) {
+  return async (event) => {
+    event.preventDefault();
+    try {
+      await work(new FormData(event.target), event);
+    } catch (error) {
+      outcome.replaceChildren(message(error.message));
+    }
+  };
+}
+
 function showNav() {
   const held = key();
   document.getElementById("nav").hidden = !held;
@@ -164,29 +177,23 @@ function signIn() {
   const shown = h("div", { id: "new-key" });
   const up = h("form", {
     "aria-labelledby": "signup-title",
-    onsubmit: async (event) => {
-      event.preventDefault();
-      const data = new FormData(event.target);
-      try {
-        const opened = await api("/api/accounts", {
-          method: "POST",
-          body: {
-            user_id: data.get("user_id"),
-            name: data.get("name"),
-            initial_deposit: data.get("deposit") || "0",
-            margin: data.get("margin") === "on",
-          },
-        });
-        keep({ id: opened.api_key_id, secret: opened.api_secret_key, account: opened.account_id });
-        shown.replaceChildren(
-          message("Your account is open. Keep this key: its secret is shown only now.", "ok"),
-          h("p", {}, "Key id: ", h("span", { class: "secret", id: "key-id" }, opened.api_key_id)),
-          h("p", {}, "Secret: ", h("span", { class: "secret", id: "key-secret" }, opened.api_secret_key)),
-          h("a", { href: "#/portfolio", id: "to-portfolio" }, "Go to your portfolio"));
-      } catch (error) {
-        shown.replaceChildren(message(error.message));
-      }
-    },
+    onsubmit: submit(shown, async (data) => {
+      const opened = await api("/api/accounts", {
+        method: "POST",
+        body: {
+          user_id: data.get("user_id"),
+          name: data.get("name"),
+          initial_deposit: data.get("deposit") || "0",
+          margin: data.get("margin") === "on",
+        },
+      });
+      keep({ id: opened.api_key_id, secret: opened.api_secret_key, account: opened.account_id });
+      shown.replaceChildren(
+        message("Your account is open. Keep this key: its secret is shown only now.", "ok"),
+        h("p", {}, "Key id: ", h("span", { class: "secret", id: "key-id" }, opened.api_key_id)),
+        h("p", {}, "Secret: ", h("span", { class: "secret", id: "key-secret" }, opened.api_secret_key)),
+        h("a", { href: "#/portfolio", id: "to-portfolio" }, "Go to your portfolio"));
+    }),
   },
   h("h2", { id: "signup-title" }, "Open an account"),
   h("div", { class: "row" },
@@ -236,18 +243,12 @@ async function portfolio() {
   const cashMessage = h("div");
   const equity = h("div", { id: "equity-chart" });
   const cashForm = h("form", {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      const data = new FormData(event.target);
+    onsubmit: submit(cashMessage, async (data, event) => {
       const path = event.submitter?.value === "withdraw" ? "/api/account/withdraw" : "/api/account/deposit";
-      try {
-        await api(path, { method: "POST", body: { amount: data.get("amount") } });
-        cashMessage.replaceChildren(message("Done.", "ok"));
-        refresh();
-      } catch (error) {
-        cashMessage.replaceChildren(message(error.message));
-      }
-    },
+      await api(path, { method: "POST", body: { amount: data.get("amount") } });
+      cashMessage.replaceChildren(message("Done.", "ok"));
+      refresh();
+    }),
   },
   h("div", { class: "row" },
     field("Amount ($)", h("input", { name: "amount", id: "cash-amount", inputmode: "decimal", required: true })),
@@ -334,21 +335,16 @@ async function stock(symbol) {
   const ticket = h("form", {
     "aria-labelledby": "ticket-title",
     oninput: () => update(),
-    onsubmit: async (event) => {
-      event.preventDefault();
-      try {
-        const order = await api("/api/orders", { method: "POST", body: orderBody(read()) });
-        if (order.status === "rejected") {
-          outcome.replaceChildren(message(refusal(order.reject_reason)));
-        } else {
-          outcome.replaceChildren(message(
-            `Order ${order.order_id}: ${order.side} ${order.quantity} ${order.symbol}, ${order.status}` +
-            (order.filled_quantity ? ` (${order.filled_quantity} filled at ${money(order.average_fill_price)})` : ""), "ok"));
-        }
-      } catch (error) {
-        outcome.replaceChildren(message(error.message));
+    onsubmit: submit(outcome, async () => {
+      const order = await api("/api/orders", { method: "POST", body: orderBody(read()) });
+      if (order.status === "rejected") {
+        outcome.replaceChildren(message(refusal(order.reject_reason)));
+      } else {
+        outcome.replaceChildren(message(
+          `Order ${order.order_id}: ${order.side} ${order.quantity} ${order.symbol}, ${order.status}` +
+          (order.filled_quantity ? ` (${order.filled_quantity} filled at ${money(order.average_fill_price)})` : ""), "ok"));
       }
-    },
+    }),
   },
   h("h2", { id: "ticket-title" }, "Order ticket"),
   h("div", { class: "row" },
@@ -498,17 +494,11 @@ async function watchlists() {
   const lists = h("div", { id: "watchlists" });
   const outcome = h("div");
   const create = h("form", {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      const data = new FormData(event.target);
-      try {
-        await api("/api/watchlists", { method: "POST", body: { name: data.get("name"), symbols: [] } });
-        event.target.reset();
-        refresh();
-      } catch (error) {
-        outcome.replaceChildren(message(error.message));
-      }
-    },
+    onsubmit: submit(outcome, async (data, event) => {
+      await api("/api/watchlists", { method: "POST", body: { name: data.get("name"), symbols: [] } });
+      event.target.reset();
+      refresh();
+    }),
   }, h("div", { class: "row" }, field("New watchlist", h("input", { name: "name", id: "watchlist-name", required: true, maxlength: 100 })),
     h("button", { type: "submit" }, "Create")));
   render(h("h1", {}, "Watchlists"), h("section", { class: "card" }, create, outcome), lists);
@@ -519,16 +509,10 @@ async function watchlists() {
     for (const list of all) {
       const quoted = await api(`/api/watchlists/${encodeURIComponent(list.name)}`);
       const add = h("form", {
-        onsubmit: async (event) => {
-          event.preventDefault();
-          const data = new FormData(event.target);
-          try {
-            await api(`/api/watchlists/${encodeURIComponent(list.name)}/symbols`, { method: "POST", body: { symbol: data.get("symbol") } });
-            refresh();
-          } catch (error) {
-            outcome.replaceChildren(message(error.message));
-          }
-        },
+        onsubmit: submit(outcome, async (data) => {
+          await api(`/api/watchlists/${encodeURIComponent(list.name)}/symbols`, { method: "POST", body: { symbol: data.get("symbol") } });
+          refresh();
+        }),
       }, h("div", { class: "row" }, field(`Add to ${list.name}`, h("input", { name: "symbol", required: true, maxlength: 10 })), h("button", { type: "submit" }, "Add")));
       cards.push(h("section", { class: "card", "data-watchlist": list.name }, h("h2", {}, list.name), add,
         table(["Symbol", "Price", "Change", ""], quoted.quotes.map((q) => h("tr", {},
@@ -549,16 +533,10 @@ async function alerts() {
   const list = h("div", { id: "alerts" });
   const outcome = h("div");
   const add = h("form", {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      const data = new FormData(event.target);
-      try {
-        await api("/api/alerts", { method: "POST", body: { symbol: data.get("symbol"), condition: data.get("condition"), threshold: data.get("threshold") } });
-        refresh();
-      } catch (error) {
-        outcome.replaceChildren(message(error.message));
-      }
-    },
+    onsubmit: submit(outcome, async (data) => {
+      await api("/api/alerts", { method: "POST", body: { symbol: data.get("symbol"), condition: data.get("condition"), threshold: data.get("threshold") } });
+      refresh();
+    }),
   }, h("div", { class: "row" },
     field("Symbol", h("input", { name: "symbol", id: "alert-symbol", required: true, maxlength: 10 })),
     field("When the price is", h("select", { name: "condition", id: "alert-condition" }, h("option", { value: "above" }, "above"), h("option", { value: "below" }, "below"))),
