@@ -21,6 +21,8 @@ async def _arrival(reply: pykka.Future[Any], timeout: float | None) -> Any:
     """The raw value of one reply (raises its error)."""
     if not isinstance(reply, LightFuture):  # a future of another kind: wait on a thread
         return await asyncio.to_thread(reply.get, timeout=timeout)
+    if reply._result is not None:  # in already (a published quote, a kept search)
+        return LightFuture.get(reply, timeout=0)
     loop = asyncio.get_running_loop()
     arrived: asyncio.Future[None] = loop.create_future()
     loop_thread = threading.get_ident()

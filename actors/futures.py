@@ -111,6 +111,13 @@ def new_future() -> LightFuture[Any]:
     return LightFuture()
 
 
+def done_future(value: T) -> LightFuture[T]:
+    """A future that holds `value` already."""
+    future: LightFuture[T] = LightFuture()
+    future.set(value)
+    return future
+
+
 def failed_future(error: BaseException) -> LightFuture[Any]:
     """A future that holds `error` already."""
     future: LightFuture[Any] = LightFuture()

@@ -216,6 +216,7 @@ class GatewayActor(BrokerActor):
         state = self.state
         market.set_slippage(state.slippage)
         self.index.add(symbol, command.name)
+        self.services.board.listings += 1  # before the answer: see `actors.board`
         state.markets[symbol] = market
         trade_ids = state.trade_ids[symbol] = TradeIdSequence(symbol)
         alerts = state.alerts[symbol] = AlertBook()

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import pykka
 
 from actors.base import Clock, send
+from actors.board import Board
 from actors.bus import Interest
 from actors.futures import AfterAll
 from actors.messages import Publish, Reply
@@ -40,6 +41,7 @@ class Services:
         metrics: Counters and latency histograms.
         monotonic: A monotonic clock in nanoseconds, for latencies.
         journal: Where facts go before a reply may say they happened (None: kept nowhere).
+        board: What the actors publish for the hottest reads (quotes, the listing's count).
     """
 
     bus: pykka.ActorRef[Any]
@@ -49,6 +51,7 @@ class Services:
     metrics: Metrics
     monotonic: Callable[[], int] = field(default=time.perf_counter_ns)
     journal: Journal | None = None
+    board: Board = field(default_factory=Board)
 
     @property
     def verbose(self) -> bool:

@@ -104,6 +104,8 @@ class SymbolActor(BrokerActor):
         self.trade_ids = trade_ids or TradeIdSequence(market.symbol)
         self.alerts = alerts if alerts is not None else AlertBook()
         prices[market.symbol] = market.price
+        self.quotes = services.board.quotes
+        self.quotes[market.symbol] = None  # a restart's state may differ from what was published
 
     def _tell_makers(
         self,
@@ -189,6 +191,7 @@ class SymbolActor(BrokerActor):
 
     def recover(self, message: Any, error: BaseException | None) -> str:
         """Restart after a read or a stop request; halt after a failure that changed the book."""
+        self.quotes[self.market.symbol] = None  # a halt changes the quote
         kind = type(message.command) if isinstance(message, Request) else type(message)
         if kind not in _CHANGES_THE_BOOK or self.market.halted:
             self.services.metrics.count("actors_restarted")
@@ -322,7 +325,8 @@ class SymbolActor(BrokerActor):
         self._price_moved(old, now)
         if fills and self.verbose:
             self.log.info("price.triggered", price=str(cents_to_decimal(price)), fills=len(fills))
-        message.reply.set(AfterAll(self.market.quote(), waits))
+        quote = self.quotes[self.market.symbol] = self.market.quote()
+        message.reply.set(AfterAll(quote, waits))
 
     @handles(Audit)
     def _audit(self, message: Audit) -> None:
@@ -410,7 +414,8 @@ class SymbolActor(BrokerActor):
 
     @handles(GetQuote)
     def _quote(self, message: GetQuote) -> None:
-        message.reply.set(self.market.quote())
+        quote = self.quotes[self.market.symbol] = self.market.quote()
+        message.reply.set(quote)
 
     @handles(GetDepth)
     def _depth(self, message: GetDepth) -> None:
@@ -428,6 +433,40 @@ class SymbolActor(BrokerActor):
     def _history(self, message: GetPriceHistory) -> None:
         message.reply.set(self.market.history())
 
+
+_KEEP_THE_QUOTE = frozenset(
+    {
+        GetQuote,
+        GetDepth,
+        GetTrades,
+        GetBars,
+        GetPriceHistory,
+        GetAlerts,
+        SetAlert,
+        CancelAlert,
+        DescribeStop,
+        DescribeStops,
+        Audit,
+    }
+)
+"""The messages that leave a symbol's quote as it was; every other one clears the published
+quote before its handler runs (`actors.board`), so a handler added later is safe by default."""
+
+
+def _clearing_the_quote(handler: Any) -> Any:
+    def handle(actor: SymbolActor, message: Any) -> None:
+        actor.quotes[actor.market.symbol] = None
+        handler(actor, message)
+
+    handle.__name__ = handler.__name__
+    handle.__doc__ = handler.__doc__
+    return handle
+
+
+SymbolActor._handlers = {
+    kind: handler if kind in _KEEP_THE_QUOTE else _clearing_the_quote(handler)
+    for kind, handler in SymbolActor._handlers.items()
+}
 
 _HALTED_HANDLERS: dict[type, Any] = {
     SubmitOrder: SymbolActor._submit_halted,

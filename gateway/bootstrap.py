@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.base import Clock
+from actors.board import Board
 from actors.bus import EventBusActor, Interest
 from actors.futures import new_future, resolve
 from actors.gateway import GatewayActor
@@ -24,13 +25,15 @@ from engine.session import Session
 @dataclass(frozen=True, slots=True)
 class Engine:
     """The running actors of a brokerage: the gateway every request goes to, the event bus, the
-    notifier, the runtime they run on, and (on the "asyncio" runtime) a check for its loop."""
+    notifier, the runtime they run on, (on the "asyncio" runtime) a check for its loop, and the
+    board the actors publish their hottest reads on."""
 
     runtime: Runtime
     gateway: ActorRef
     bus: ActorRef
     notifier: ActorRef
     on_loop: Callable[[], bool] | None
+    board: Board
 
 
 def start_engine(
@@ -54,13 +57,14 @@ def start_engine(
     runtime = make_runtime(runtime_name, workers)
     interest = Interest()
     bus = runtime.spawn(EventBusActor, log, interest)
-    services = Services(bus, interest, clock, log, metrics, journal=journal)
+    board = Board()
+    services = Services(bus, interest, clock, log, metrics, journal=journal, board=board)
     gateway = runtime.spawn(
         GatewayActor, runtime, services, prices, factory, history_limit, session, recovered
     )
     notifier = runtime.spawn(NotificationActor, log, notifications)
     on_loop = runtime.on_loop_thread if isinstance(runtime, LoopRuntime) else None
-    return Engine(runtime, gateway, bus, notifier, on_loop)
+    return Engine(runtime, gateway, bus, notifier, on_loop, board)
 
 
 def stop_engine(engine: Engine, timeout: float, *, keep: bool = False) -> State | None:

@@ -35,7 +35,8 @@ import pykka
 
 from actors.aio import settle
 from actors.base import Clock, default_clock, send
-from actors.futures import LightFuture, new_future, resolve
+from actors.board import Generations
+from actors.futures import LightFuture, done_future, new_future, resolve
 from actors.gateway import AccountInfo
 from actors.log import make_logger
 from actors.messages import (
@@ -171,6 +172,10 @@ DEFAULT_HISTORY_WINDOW = 1_000
 """Finished orders and transactions an account keeps in memory by default."""
 SEARCH_THREADS = 4
 """Threads that search a store's history (so no caller's event loop waits for the disk)."""
+
+SEARCH_KEPT_QUERY = 64
+"""The longest search query whose answer is kept (the HTTP API's own bound): a client sending
+ever longer ones cannot make the kept answers large."""
 
 
 @dataclass(frozen=True)
@@ -370,6 +375,8 @@ class Brokerage:
     ) -> None:
         self._notification_settings = notifications or NotificationSettings()
         self._engine: Engine | None = None
+        self._found: Generations[tuple[str, int], tuple[SearchResult, ...]] | None = None
+        """Searches answered while the listing stands (made at start)."""
         if durability not in DURABILITIES:
             raise ValidationError(
                 "durability", f"must be one of {', '.join(DURABILITIES)}", durability
@@ -484,6 +491,7 @@ class Brokerage:
                 journal=journal,
                 recovered=state,
             )
+            self._found = Generations(self._engine.board)
             self._notifying = False
             if recovered is not None:
                 self._restore_preferences(recovered)
@@ -602,6 +610,7 @@ class Brokerage:
             if watcher is not threading.current_thread():
                 watcher.join()
         engine, self._engine = self._engine, None
+        self._found = None
         journal, self._journal = self._journal, None
         snapshotter, self.snapshotter = self.snapshotter, None
         if snapshotter is not None:
@@ -764,8 +773,14 @@ class Brokerage:
 
     @operation
     def quote(self, symbol: str) -> Call[QuoteSnapshot]:
-        """Last price, best bid and ask with sizes, day open/high/low, volume."""
+        """Last price, best bid and ask with sizes, day open/high/low, volume.
+
+        The symbol's actor publishes the quote it last built until its next change
+        (`actors.board`): while it stands, it is answered without a message."""
         key = symbol_key(symbol)
+        published = self._running("quote").board.quotes.get(key)
+        if published is not None:
+            return Call(done_future(published))
         return self._ask("quote", lambda r: GetQuote(key, r))
 
     quote_async = quote.future()
@@ -805,14 +820,43 @@ class Brokerage:
     @operation
     def search(self, query: str, limit: int = 10) -> Call[list[SearchResult]]:
         """Listed stocks matching `query`, best first: exact symbol, symbol prefix, a word of
-        the company name starting with it, then the query anywhere (case-insensitive)."""
-        if not isinstance(query, str):
-            raise ValidationError("query", "must be a string", query)
-        count = parse_count(limit, "limit")
-        return self._ask("search", lambda r: Search(query, count, r))
+        the company name starting with it, then the query anywhere (case-insensitive).
+
+        An answer is kept while the listing stands (`actors.board`), so asking again needs no
+        message."""
+        call = self._searching(query, limit)
+        return Call(call.reply, lambda found: list(call.finish(found)))
 
     search_async = search.future()
     asearch = search.coroutine()
+
+    @operation
+    def search_shared(self, query: str, limit: int = 10) -> Call[tuple[SearchResult, ...]]:
+        """`search`'s answer as a tuple, the same object for every caller while it is kept: a
+        server encodes it once (`gateway.server.encode.Encoded`)."""
+        return self._searching(query, limit)
+
+    asearch_shared = search_shared.coroutine()
+
+    def _searching(self, query: str, limit: int) -> Call[tuple[SearchResult, ...]]:
+        if not isinstance(query, str):
+            raise ValidationError("query", "must be a string", query)
+        count = parse_count(limit, "limit")
+        found = self._found
+        if found is None or len(query) > SEARCH_KEPT_QUERY:
+            return Call(self._ask("search", lambda r: Search(query, count, r)).reply, tuple)
+        key = (query, count)
+        kept = found.get(key)
+        if kept is not None:
+            return Call(done_future(kept))
+        mark = found.mark()  # before the ask: a listing in between is not trusted to be in it
+
+        def keep(results: list[SearchResult]) -> tuple[SearchResult, ...]:
+            answer = tuple(results)
+            found.keep(key, mark, answer)
+            return answer
+
+        return Call(self._ask("search", lambda r: Search(query, count, r)).reply, keep)
 
     def list_universe(self, mode: str = "market") -> list[QuoteSnapshot]:
         """List every stock of the default universe (50 well-known US stocks) not listed yet."""

@@ -19,6 +19,7 @@ from engine.ids import AccountId
 from engine.orders import OrderSnapshot
 from gateway.brokerage import Brokerage
 from gateway.server.auth import KEY_ID_HEADER, SECRET_HEADER, KeyRecord, KeyStore
+from gateway.server.encode import Encoded
 from gateway.server.errors import ApiError
 from gateway.server.limits import Limits, RateLimiter
 
@@ -80,6 +81,8 @@ class ServerState:
     asset_symbols: dict[str, str] = field(default_factory=dict)  # asset UUID -> symbol
     progress: Callable[[], dict[str, Any]] | None = None
     """How far the simulation this server serves is (None: it serves none)."""
+    encoded: Encoded = field(default_factory=Encoded)
+    """The JSON of the shared answers (quotes, searches) the hot routes give (event loop only)."""
     signups: RateLimiter = field(init=False)
     auth_failures: RateLimiter = field(init=False)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+from collections.abc import Hashable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -63,6 +64,30 @@ def dumps(value: Any) -> bytes:
         return json.dumps(
             plain(value), ensure_ascii=False, allow_nan=False, separators=(",", ":")
         ).encode("utf-8")
+
+
+class Encoded:
+    """The JSON of answers that callers share while they stand (a published quote, a kept
+    search's tuple): written once per answer object, then the same bytes while `key` still
+    has that very object. At most `size` keys, the oldest dropped first, so no stream of
+    distinct questions can grow it. For one event loop's use (no lock)."""
+
+    __slots__ = ("_kept", "_size")
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._kept: dict[Hashable, tuple[object, bytes]] = {}
+
+    def dumps(self, key: Hashable, value: object) -> bytes:
+        """`dumps(value)`, written again only if `key` last had another object."""
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] is value:
+            return kept[1]
+        content = dumps(value)
+        if kept is None and len(self._kept) >= self._size:
+            del self._kept[next(iter(self._kept))]
+        self._kept[key] = (value, content)
+        return content
 
 
 def iso(moment: datetime) -> str:

@@ -129,7 +129,7 @@ def _number(text: str | None, default: int, low: int, high: int) -> int:
     return number
 
 
-# -- the hot routes: each answers (status, value) ------------------------------------------------
+# -- the hot routes: each answers (status, value or its JSON) -------------------------------------
 
 Handler = Callable[[Call], Awaitable[tuple[int, Any]]]
 
@@ -176,17 +176,19 @@ async def _cancel(call: Call) -> tuple[int, Any]:
 
 
 async def _quote(call: Call) -> tuple[int, Any]:
-    return 200, await native.quote_of(call.shared, call.caller(), call.param)
+    quote = await native.quote_of(call.shared, call.caller(), call.param)
+    return 200, call.shared.encoded.dumps(quote.symbol, quote)  # the same while it stands
 
 
 async def _search(call: Call) -> tuple[int, Any]:
-    record = call.caller()
+    call.caller()  # 401 first, as the route's dependency
     query = call.query()
     q = query.get("q")
     if q is None or not 0 < len(q) <= native.SEARCH_QUERY:
         raise Unsuited
     limit = _number(query.get("limit"), 10, 1, native.SEARCH_LIMIT)
-    return 200, await native.found(call.shared, record, q, limit)
+    found = await call.shared.broker.asearch_shared(q, limit)  # `native.found`, shared
+    return 200, call.shared.encoded.dumps((q, limit), found)
 
 
 HOT: dict[tuple[str, str], Handler] = {
@@ -247,7 +249,8 @@ class FastRoutes:
                 return None, None
             body = read
             status, value = await handler(Call(self.shared, scope, param, body))
-            return (status, dumps(value), _JSON_HEADERS), body
+            content = value if type(value) is bytes else dumps(value)  # bytes: JSON already
+            return (status, content, _JSON_HEADERS), body
         except Unsuited:
             return None, body
         except Exception as error:
