@@ -19,8 +19,9 @@ logged and answered 500 as `Contain` does. Bodies are bounded as `BodyLimit` bou
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
 import orjson
@@ -45,6 +46,7 @@ from gateway.server.errors import (
 from gateway.server.limits import TimedHttpProtocol
 
 Model = TypeVar("Model", bound=BaseModel)
+T = TypeVar("T")
 
 _KEY_ID = KEY_ID_HEADER.lower().encode("latin-1")
 _SECRET = SECRET_HEADER.lower().encode("latin-1")
@@ -288,6 +290,14 @@ class FastRoutes:
 # -- straight from uvicorn's protocol ------------------------------------------------------------
 
 
+def _declares_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's headers say a body follows (a length other than 0, or chunks)."""
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
+
+
 class HotHttpProtocol(TimedHttpProtocol):
     """uvicorn's HTTP protocol (with the request deadline) that answers the hot routes of an
     app with `FastRoutes` itself, past the ASGI layer.
@@ -295,7 +305,7 @@ class HotHttpProtocol(TimedHttpProtocol):
     Profiled at 8,000 users, uvicorn's ASGI `send` (message dicts, a regular expression per
     header name and value, the response's head assembled piece by piece) and the layers
     between it and the route took about a sixth of the event loop. For a hot route this
-    protocol awaits `FastRoutes.answer` and writes the whole answer in one write, as uvicorn's
+    protocol runs `FastRoutes.answer` and writes the whole answer in one write, as uvicorn's
     `send` would have written it (status line, uvicorn's default headers, Content-Length,
     Content-Type, `connection: close` when the connection ends). Everything else is uvicorn's
     own: parsing, the request's cycle (keep-alive, pipelining, flow control, disconnects), the
@@ -303,6 +313,9 @@ class HotHttpProtocol(TimedHttpProtocol):
     uvicorn's 503 app, not this path). A request the fast path cannot take goes to the app
     through the same cycle with its body replayed, so it is answered exactly as before.
     """
+
+    _hot_waiting: tuple[RequestResponseCycle, ASGI3Application, FastRoutes, Any] | None = None
+    """A hot request without a body, waiting for the parser to reach its end."""
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         fast: FastRoutes | None = getattr(self.app, "fast", None)
@@ -312,7 +325,49 @@ class HotHttpProtocol(TimedHttpProtocol):
         if fast is None or found is None:
             super()._start_asgi_task(cycle, app)
             return
-        task = self.loop.create_task(self._guarded(cycle, app, fast, *found))
+        if cycle.more_body and not _declares_body(cycle.scope["headers"]):
+            self._hot_waiting = (cycle, app, fast, found)  # started once its end is parsed
+            return
+        self._begin(cycle, app, fast, found)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        waiting = self._hot_waiting
+        if waiting is not None and waiting[0] is self.cycle:
+            self._hot_waiting = None
+            self._begin(*waiting)
+
+    def _begin(
+        self,
+        cycle: RequestResponseCycle,
+        app: ASGI3Application,
+        fast: FastRoutes,
+        found: tuple[Handler, str],
+    ) -> None:
+        """Answer a hot request whose body is in (or on its way, if it has one).
+
+        The answer's first step runs here, not in a task of its own: a published quote or a
+        kept search (half of what users ask) is answered in it, with no task and no turn of
+        the loop. Only `FastRoutes.answer` runs so; the framework always runs in a task."""
+        scope: Any = cycle.scope  # uvicorn's typed dicts, Starlette's mappings: the same
+        receive: Any = cycle.receive
+        answering = fast.answer(scope, receive, *found)
+        try:
+            waiting = answering.send(None)
+        except StopIteration as done:
+            answered: tuple[Answer | None, bytes | None] = done.value
+            if answered[0] is not None and not cycle.flow.write_paused:
+                try:
+                    self._write(cycle, answered[0])
+                except Exception as error:  # as `_guarded` ends it
+                    log_failure(fast.log, scope, error)
+                    cycle.transport.close()
+                return
+            task = self.loop.create_task(self._guarded(cycle, app, fast, _given(answered)))
+        else:
+            task = self.loop.create_task(
+                self._guarded(cycle, app, fast, _resumed(answering, waiting))
+            )
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
@@ -321,13 +376,12 @@ class HotHttpProtocol(TimedHttpProtocol):
         cycle: RequestResponseCycle,
         app: ASGI3Application,
         fast: FastRoutes,
-        handler: Handler,
-        param: str,
+        answering: Awaitable[tuple[Answer | None, bytes | None]],
     ) -> None:
         """`_answer`; should it fail past the route (which answers its own errors), the
         connection ends, as uvicorn ends one whose app failed mid-answer."""
         try:
-            await self._answer(cycle, app, fast, handler, param)
+            await self._answer(cycle, app, answering)
         except Exception as error:
             scope: Any = cycle.scope
             log_failure(fast.log, scope, error)
@@ -337,13 +391,9 @@ class HotHttpProtocol(TimedHttpProtocol):
         self,
         cycle: RequestResponseCycle,
         app: ASGI3Application,
-        fast: FastRoutes,
-        handler: Handler,
-        param: str,
+        answering: Awaitable[tuple[Answer | None, bytes | None]],
     ) -> None:
-        scope: Any = cycle.scope  # uvicorn's typed dicts, Starlette's mappings: the same
-        receive: Any = cycle.receive
-        answer, body = await fast.answer(scope, receive, handler, param)
+        answer, body = await answering
         if answer is None:
             if body is not None:  # the framework's to answer, with the body read so far
                 framework: Any = app
@@ -356,6 +406,10 @@ class HotHttpProtocol(TimedHttpProtocol):
             return
         if cycle.flow.write_paused and not cycle.disconnected:
             await cycle.flow.drain()
+        self._write(cycle, answer)
+
+    def _write(self, cycle: RequestResponseCycle, answer: Answer) -> None:
+        """Write a hot route's answer in one write, as uvicorn's `send` would have."""
         if cycle.disconnected:
             return
         status, content, headers = answer
@@ -373,3 +427,27 @@ class HotHttpProtocol(TimedHttpProtocol):
         if not cycle.keep_alive:
             cycle.transport.close()
         cycle.on_response()
+
+
+async def _given(value: T) -> T:
+    """An awaitable of what is known already."""
+    return value
+
+
+@types.coroutine
+def _resumed(coroutine: Coroutine[Any, Any, T], waiting: Any) -> Generator[Any, Any, T]:
+    """The rest of a coroutine whose first step ran already and is `waiting` on a future, as
+    an awaitable a task can drive: it hands each future on and sends back what comes in."""
+    while True:
+        try:
+            value = yield waiting
+        except BaseException as error:  # a cancellation, or what the future raised
+            try:
+                waiting = coroutine.throw(error)
+            except StopIteration as done:
+                return cast(T, done.value)
+        else:
+            try:
+                waiting = coroutine.send(value)
+            except StopIteration as done:
+                return cast(T, done.value)
