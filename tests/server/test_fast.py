@@ -13,6 +13,7 @@ import functools
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -494,3 +495,20 @@ def test_a_failure_past_the_route_ends_the_connection(
         assert connection.recv(100) == b""
     monkeypatch.undo()
     assert twin.fast.get("/api/health").json() == {"status": "ok"}
+
+
+def test_the_protocol_answers_a_request_sent_in_pieces_and_a_get_with_a_body(twin: Twin) -> None:
+    """A body-less hot request starts once the parser reaches its end: in pieces, that is
+    after the last one; a GET that declares a body reads it first, as before."""
+    me = twin.signup("slow")
+    raw = _request("GET", "/api/stocks/AAPL", me)
+    with _connect(twin.url) as connection:
+        for start in range(0, len(raw), 7):
+            connection.sendall(raw[start : start + 7])
+            time.sleep(0.002)
+        stream = connection.makefile("rb")
+        assert stream.readline().rstrip() == b"HTTP/1.1 200 OK"
+    quoted = twin.fast.get("/api/stocks/AAPL", headers=me).json()
+    raw = _request("GET", "/api/stocks/AAPL", me, b"{}") + _request("GET", "/api/stocks/AAPL", me)
+    answers = _exchange(twin.url, raw, 2)
+    assert [json.loads(body) for _, _, body in answers] == [quoted, quoted]
