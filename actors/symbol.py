@@ -14,10 +14,10 @@ the audit reports the halt.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from actors.base import BrokerActor, handles, send
 from actors.futures import AfterAll, new_future
@@ -65,6 +65,8 @@ from engine.matching import Fill, Market, MatchResult, OrderTicket, TradeIdSeque
 from engine.money import cents_to_decimal
 from engine.orders import CancelReason, OrderSnapshot, ns_to_datetime
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 _CHANGES_THE_BOOK = (
     SubmitOrder,
     SubmitPair,
@@ -75,6 +77,13 @@ _CHANGES_THE_BOOK = (
 )
 _HALTED = MatchResult((), rested=False, cancel_reason=CancelReason.HALTED)
 _NOT_ENTERED = MatchResult((), rested=False, cancel_reason=None)
+
+
+def _clears_the_quote_itself(handler: _F) -> _F:
+    """Mark a handler whose first step clears the published quote itself (the hot ones:
+    cheaper than the wrapper `_clearing_the_quote` that every other changing handler gets)."""
+    handler._clears_the_quote = True  # type: ignore[attr-defined]
+    return handler
 
 
 class SymbolActor(BrokerActor):
@@ -242,7 +251,9 @@ class SymbolActor(BrokerActor):
     # -- trading ---------------------------------------------------------------------------------
 
     @handles(SubmitOrder)
+    @_clears_the_quote_itself
     def _submit(self, message: SubmitOrder) -> None:
+        self.quotes[self.market.symbol] = None  # first: see `actors.board`
         ticket = message.ticket
         now = self.clock()
         old = self.market.price
@@ -258,7 +269,9 @@ class SymbolActor(BrokerActor):
         send(ticket.owner, SettleMatch(ticket.order_id, result, message.reply, waits, now))
 
     @handles(SubmitPair)
+    @_clears_the_quote_itself
     def _submit_pair(self, message: SubmitPair) -> None:
+        self.quotes[self.market.symbol] = None  # first: see `actors.board`
         first, second = message.first, message.second
         now = self.clock()
         old = self.market.price
@@ -275,7 +288,9 @@ class SymbolActor(BrokerActor):
         send(first.owner, answer)
 
     @handles(ReplaceInBook)
+    @_clears_the_quote_itself
     def _replace(self, message: ReplaceInBook) -> None:
+        self.quotes[self.market.symbol] = None  # first: see `actors.board`
         now = self.clock()
         old = self.market.price
         ticket = OrderTicket.of(message.new, message.account_ref)
@@ -298,7 +313,9 @@ class SymbolActor(BrokerActor):
         self._price_moved(old, now)
 
     @handles(RemoveFromBook)
+    @_clears_the_quote_itself
     def _remove(self, message: RemoveFromBook) -> None:
+        self.quotes[self.market.symbol] = None  # first: see `actors.board`
         removed = self.market.cancel(message.order_id) > 0
         now = self.clock()
         durable = (
@@ -450,7 +467,9 @@ _KEEP_THE_QUOTE = frozenset(
     }
 )
 """The messages that leave a symbol's quote as it was; every other one clears the published
-quote before its handler runs (`actors.board`), so a handler added later is safe by default."""
+quote before its handler runs (`actors.board`), so a handler added later is safe by default.
+The hot handlers (`_clears_the_quote_itself`) clear it as their own first line instead: a
+wrapper's call cost 0.8 % of a plain order's instructions (`make order-path`)."""
 
 
 def _clearing_the_quote(handler: Any) -> Any:
@@ -464,7 +483,9 @@ def _clearing_the_quote(handler: Any) -> Any:
 
 
 SymbolActor._handlers = {
-    kind: handler if kind in _KEEP_THE_QUOTE else _clearing_the_quote(handler)
+    kind: handler
+    if kind in _KEEP_THE_QUOTE or getattr(handler, "_clears_the_quote", False)
+    else _clearing_the_quote(handler)
     for kind, handler in SymbolActor._handlers.items()
 }
 
