@@ -20,6 +20,7 @@ import collections
 import math
 import resource
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -144,28 +145,27 @@ class _Sweep:
     `SWEEP_SECONDS`, which costs a few milliseconds a second at 10,000 connections.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(self) -> None:
         self.members: set[TimedHttpProtocol] = set()
         self.timer: asyncio.TimerHandle | None = None
 
-    def add(self, protocol: TimedHttpProtocol) -> None:
+    def add(self, protocol: TimedHttpProtocol, loop: asyncio.AbstractEventLoop) -> None:
         self.members.add(protocol)
         if self.timer is None:
-            self.timer = self.loop.call_later(SWEEP_SECONDS, self._sweep)
+            self.timer = loop.call_later(SWEEP_SECONDS, self._sweep)
 
     def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
         self.timer = None
-        now = self.loop.time()
+        now = loop.time()
         for protocol in [p for p in self.members if p._overdue(now)]:
             protocol._expired()
         if self.members:
-            self.timer = self.loop.call_later(SWEEP_SECONDS, self._sweep)
-        else:
-            _sweeps.pop(self.loop, None)
+            self.timer = loop.call_later(SWEEP_SECONDS, self._sweep)
 
 
-_sweeps: dict[asyncio.AbstractEventLoop, _Sweep] = {}
+_sweeps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweep] = weakref.WeakKeyDictionary()
+"""Each event loop's sweep, gone with its loop (a sweep holds no reference to it)."""
 
 
 class TimedHttpProtocol(HttpToolsProtocol):
@@ -205,9 +205,9 @@ class TimedHttpProtocol(HttpToolsProtocol):
         self._begun = self.loop.time()
         sweep = _sweeps.get(self.loop)
         if sweep is None:
-            sweep = _sweeps[self.loop] = _Sweep(self.loop)
+            sweep = _sweeps[self.loop] = _Sweep()
         self._sweep = sweep
-        sweep.add(self)
+        sweep.add(self, self.loop)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
