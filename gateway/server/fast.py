@@ -359,9 +359,8 @@ class HotHttpProtocol(TimedHttpProtocol):
             if answered[0] is not None and not cycle.flow.write_paused:
                 try:
                     self._write(cycle, answered[0])
-                except Exception as error:  # as `_guarded` ends it
-                    log_failure(fast.log, scope, error)
-                    cycle.transport.close()
+                except Exception as error:
+                    _end(cycle, fast, error)
                 return
             task = self.loop.create_task(self._guarded(cycle, app, fast, _given(answered)))
         else:
@@ -383,9 +382,7 @@ class HotHttpProtocol(TimedHttpProtocol):
         try:
             await self._answer(cycle, app, answering)
         except Exception as error:
-            scope: Any = cycle.scope
-            log_failure(fast.log, scope, error)
-            cycle.transport.close()
+            _end(cycle, fast, error)
 
     async def _answer(
         self,
@@ -427,6 +424,14 @@ class HotHttpProtocol(TimedHttpProtocol):
         if not cycle.keep_alive:
             cycle.transport.close()
         cycle.on_response()
+
+
+def _end(cycle: RequestResponseCycle, fast: FastRoutes, error: Exception) -> None:
+    """Log a failure past the route and end the connection, as uvicorn ends one whose app
+    failed mid-answer."""
+    scope: Any = cycle.scope
+    log_failure(fast.log, scope, error)
+    cycle.transport.close()
 
 
 async def _given(value: T) -> T:
