@@ -14,7 +14,9 @@ import contextlib
 import dataclasses
 import functools
 import gc
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,6 +24,7 @@ from typing import Any
 
 import anyio.to_thread
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
@@ -30,20 +33,17 @@ from actors.notify import NotificationSettings
 from gateway.apps.feeds import FeedRunner, random_walk
 from gateway.apps.venue import Venue
 from gateway.brokerage import Brokerage
-from gateway.server import accept, alpaca, native, streams
+from gateway.server import alpaca, bridge, native, streams
 from gateway.server.auth import ADMIN_NOTE, KEY_NOTE, KeyStore
+from gateway.server.config import GC_THRESHOLDS, server_config
 from gateway.server.context import WATCHLIST_NOTE, ServerState, document_security
 from gateway.server.desk import install_desk
-from gateway.server.errors import MAX_BODY_BYTES, BodyLimit, Contain, install
+from gateway.server.errors import BodyLimit, Contain, install
 from gateway.server.fast import FastRoutes, HotHttpProtocol
-from gateway.server.limits import Limits, raise_file_limit, timed_protocol
+from gateway.server.limits import Limits, raise_file_limit
+from gateway.server.workers import serve_with_workers
 
 DEFAULT_THREADS = 64
-GC_THRESHOLDS = (20_000, 20, 100)
-"""The server's collector thresholds (CPython's are 700, 10, 10). Every request allocates,
-and the engine keeps every order and transaction, so with the defaults the collector ran
-about 1,600 times a minute under 3,000 users and its full passes stopped the event loop for
-up to 209 ms; with these, and start-up's objects frozen, it ran 23 times, 0.3 s in all."""
 
 
 def create_app(
@@ -181,33 +181,54 @@ def free_port(host: str = "127.0.0.1") -> int:
 def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
     state = getattr(app.state, "server", None)
     limits = state.limits if state is not None else Limits()
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,
-        lifespan="on",
-        # the limits count by the connecting address (README, "Security and limits"): no
-        # X-Forwarded-For is believed, not even from loopback, where uvicorn would by default
-        proxy_headers=False,
-        http=timed_protocol(limits.request_timeout, HotHttpProtocol),
-        limit_concurrency=limits.max_connections,
-        timeout_keep_alive=limits.keep_alive,
-        ws_max_size=MAX_BODY_BYTES,  # a WebSocket message, like a body, is at most 64 KiB
-        backlog=16_384,
-        loop=accept.LOOP,  # every waiting connection accepted at each turn (accept.py)
+    return server_config(
+        app, limits, host=host, port=port, log_level=log_level, protocol=HotHttpProtocol
     )
 
 
 class ServerThread:
-    """Serve an app from a background thread (`with ServerThread(app) as url: ...`)."""
+    """Serve an app from a background thread (`with ServerThread(app) as url: ...`).
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int | None = None) -> None:
+    `bridged` serves it as `brokerage serve --workers` does, in one thread: a front
+    (`bridge.BridgeApp`) takes the clients and passes each request over a Unix socket to the
+    app on the same loop (for tests of the bridge; see workers.py for the processes)."""
+
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        bridged: bool = False,
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self._server = uvicorn.Server(_config(app, host, self.port, "warning"))
-        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+        target: Callable[[], None]
+        if bridged:
+            self._folder = tempfile.TemporaryDirectory(prefix="brokerage-")
+            path = os.path.join(self._folder.name, "engine.sock")
+            limits = app.state.server.limits
+            front = bridge.BridgeApp(path)
+            config = server_config(front, limits, host=host, port=self.port)
+            self._server = uvicorn.Server(config)
+            target = functools.partial(self._bridged, app, path)
+        else:
+            self._server = uvicorn.Server(_config(app, host, self.port, "warning"))
+            target = self._server.run
+        self._thread = threading.Thread(target=target, name="http", daemon=True)
+
+    def _bridged(self, app: FastAPI, path: str) -> None:
+        async def both() -> None:
+            async with app.router.lifespan_context(app):
+                engine = await bridge.serve_engine(app, path)
+                try:
+                    await self._server.serve()
+                finally:
+                    engine.close()
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(both())
 
     @property
     def url(self) -> str:
@@ -228,6 +249,8 @@ class ServerThread:
         """Stop serving and wait for the thread."""
         self._server.should_exit = True
         self._thread.join(timeout=30)
+        if self._folder is not None:
+            self._folder.cleanup()
 
     def __enter__(self) -> str:
         return self.start()
@@ -280,12 +303,14 @@ def serve(
     log_level: str = "warning",
     announce: Callable[[str], Any] = print,
     limits: Limits | None = None,
+    workers: int = 0,
     **broker_options: Any,
 ) -> None:
     """Run `brokerage serve`: the engine on the server's event loop, the default universe
     listed, a random-walk price feed (every `feed_interval` seconds; None for none) and
     `agents` trader agents, until interrupted. The open-file limit is raised to its maximum
-    first, and the connection cap lowered to fit under it if it must be."""
+    first, and the connection cap lowered to fit under it if it must be. `workers` > 0 serves
+    HTTP from that many front processes before this one, which runs the app (workers.py)."""
     limits = limits or Limits()
     room = raise_file_limit(limits.max_connections)
     if room < limits.max_connections:
@@ -313,6 +338,17 @@ def serve(
     )
     announce(f"brokerage serving on http://{host}:{port}")
     announce(f"  API docs: http://{host}:{port}/docs  Alpaca base URL: http://{host}:{port}")
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once shut down
-        uvicorn.Server(_config(app, host, port, log_level)).run()
+    if workers:
+        serve_with_workers(
+            app,
+            host,
+            port,
+            workers=workers,
+            limits=limits,
+            log_level=log_level,
+            announce=announce,
+        )
+    else:
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once shut down
+            uvicorn.Server(_config(app, host, port, log_level)).run()
     announce("brokerage stopped")

@@ -110,9 +110,14 @@ def serve(tmp: Path, *flags: str) -> Iterator[Server]:
         process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serve(tmp_path_factory.mktemp("hostile"), "--allow-private-webhooks") as running:
+@pytest.fixture(scope="module", params=["one process", "two fronts"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The server as one process, and as an engine process behind two front processes
+    (`--workers 2`), where the fronts take every connection and its limits."""
+    workers = ("--workers", "2") if request.param == "two fronts" else ()
+    with serve(tmp_path_factory.mktemp("hostile"), "--allow-private-webhooks", *workers) as running:
         yield running
         log = running.output.read_text(errors="replace")
         leaked = [s for s in running.secrets if s in log]

@@ -43,7 +43,12 @@ class Served:
 def serving(runtime: str, **options: Any) -> Iterator[Served]:
     """A server in front of a new brokerage made with `options`. On "asyncio" the engine runs
     on the server's event loop, started and closed by the app (as `brokerage serve` runs it);
-    on "mn" it runs on its own worker thread."""
+    on "mn" it runs on its own worker thread. "bridged" is "asyncio" with every request passed
+    from a front to the app over the bridge's Unix socket, as `brokerage serve --workers`
+    passes it (the front on the same loop here; tests/server/test_workers.py runs processes)."""
+    bridged = runtime == "bridged"
+    if bridged:
+        runtime = "asyncio"
     broker = Brokerage(timeout=20, runtime=runtime, **options)
     if runtime == "mn":
         broker.start()
@@ -51,7 +56,8 @@ def serving(runtime: str, **options: Any) -> Iterator[Served]:
     # runs the served defaults)
     limits = Limits(signups_per_minute=0)
     app = create_app(broker, KeyStore("ADMIN", "admin-secret"), limits=limits)
-    with ServerThread(app) as url, httpx.Client(base_url=url, timeout=20) as client:
+    server = ServerThread(app, bridged=bridged)
+    with server as url, httpx.Client(base_url=url, timeout=20) as client:
         broker.list_stock("AAPL", "Apple Inc.", "150.00")
         broker.list_stock("BOOK", "Book Traded Co.", "100.00", mode="book")
         yield Served(url, broker, client, app)
@@ -60,8 +66,8 @@ def serving(runtime: str, **options: Any) -> Iterator[Served]:
     broker.close()
 
 
-@pytest.fixture(scope="module", params=["asyncio", "mn"])
+@pytest.fixture(scope="module", params=["asyncio", "mn", "bridged"])
 def served(request: pytest.FixtureRequest) -> Iterator[Served]:
-    """A server on each runtime in turn (see `serving`)."""
+    """A server on each runtime in turn, and through the bridge (see `serving`)."""
     with serving(request.param) as found:
         yield found
