@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 
 USERS ?= 1000
 DURATION ?= 60
+WORKERS ?= 0
 
 # constraints.txt pins every package to the version CI last tested (`make constraints` renews it)
 $(STAMP): pyproject.toml constraints.txt
@@ -25,9 +26,11 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/brokerage serve
 
-# locust against a fresh `brokerage serve`; reports in loadtest-report/, fails on any failure
+# locust against a fresh `brokerage serve` (WORKERS=N: with N front processes); reports in
+# loadtest-report/, fails on any failure
 loadtest: $(STAMP)
-	$(BIN)/python -m loadtest.run --users $(USERS) --seconds $(DURATION) --out loadtest-report
+	$(BIN)/python -m loadtest.run --users $(USERS) --seconds $(DURATION) --out loadtest-report \
+		--serve-args "--workers $(WORKERS)"
 
 # the crash test at length: a trading child process SIGKILLed at ROUNDS random moments
 ROUNDS ?= 20

@@ -66,31 +66,43 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 30
     raise SystemExit(f"the server did not answer on {url}")
 
 
-def cpu_seconds(process: psutil.Process) -> float:
-    """User and system CPU seconds a process and its living children have used so far."""
-    total = 0.0
+FRONT = "gateway.server.front"
+"""What a front process of `brokerage serve --workers` has in its command line."""
+
+
+def cpu_seconds(process: psutil.Process) -> tuple[float, float]:
+    """User and system CPU seconds a process and its living children have used so far: in
+    all, and in the front processes among them."""
+    total = fronts = 0.0
     for each in [process, *process.children(recursive=True)]:
         try:
             times = each.cpu_times()
+            front = FRONT in " ".join(each.cmdline())
         except psutil.Error:  # it ended in between
             continue
         total += times.user + times.system
-    return total
+        if front:
+            fronts += times.user + times.system
+    return total, fronts
 
 
 class CpuWindow:
-    """The CPU seconds a process tree spends between `start()` and `stop()`."""
+    """The CPU seconds a process tree spends between `start()` and `stop()` (`spent`), and
+    its front processes (`fronts`)."""
 
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
-        self.started = self.spent = 0.0
+        self.started = (0.0, 0.0)
+        self.spent = self.fronts = 0.0
 
     def start(self) -> None:
         self.started = cpu_seconds(self.process)
 
     def stop(self) -> None:
         with contextlib.suppress(psutil.Error):
-            self.spent = cpu_seconds(self.process) - self.started
+            total, fronts = cpu_seconds(self.process)
+            self.spent = total - self.started[0]
+            self.fronts = fronts - self.started[1]
 
 
 def report(stats_csv: Path) -> tuple[bool, list[str], int]:
@@ -254,6 +266,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{answered / served.spent:,.0f} requests/s per server core; "
             f"locust CPU {driving.spent:.1f} s ({driving.spent / args.seconds:.2f} cores)"
         )
+        if served.fronts:
+            engine = served.spent - served.fronts
+            print(
+                f"  of which the front processes {served.fronts / args.seconds:.2f} cores, "
+                f"the engine's {engine / args.seconds:.2f} "
+                f"({engine / answered * 1e6:,.0f} us of its CPU a request)"
+            )
     print(f"reports: {out / 'loadtest.html'}, {out}/loadtest_*.csv and {out / 'locust.log'}")
     print(f"targets: {'all met' if met else 'NOT all met'}")
     if status != 0:
