@@ -36,7 +36,8 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.server.errors import MAX_BODY_BYTES, error_body
+from actors.log import where
+from gateway.server.errors import MAX_BODY_BYTES, error_body, log_failure
 from gateway.server.streams import QUEUE_LIMIT
 
 OPEN, EVENT, END = 0, 1, 2
@@ -86,8 +87,9 @@ class _Link(asyncio.Protocol):
             start += _SIZE + size
             try:
                 self.arrived(*frame)
-            except Exception:  # a frame's handling must not end the link for every stream
-                log.exception("bridge_frame_failed", kind=frame[1])
+            except Exception as error:  # a frame's handling must not end the link for all
+                kind = type(error).__name__
+                log.error("bridge.frame_failed", error_type=kind, where=where(error))
         del buffer[:start]
 
     def arrived(self, stream: int, kind: int, data: Any) -> None:
@@ -194,8 +196,8 @@ class EngineLink(_Link):
     async def _run(self, scope: Scope, exchange: _Exchange) -> None:
         try:
             await self.app(scope, exchange.receive, exchange.send)
-        except Exception:  # the app answers its own errors (`Contain`); this is past it
-            log.exception("bridge_request_failed", path=scope.get("path"))
+        except Exception as error:  # the app answers its own errors (`Contain`); past it,
+            log_failure(log, scope, error)  # logged as `Contain` logs: nothing of the request
         finally:
             del self.exchanges[exchange.stream]
             self.put(exchange.stream, END)

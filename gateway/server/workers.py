@@ -60,7 +60,6 @@ class Fronts:
         self.fds = tuple(listener.fileno() for listener in listeners)
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * count
         self.ended_at = [0.0] * count
-        self.restarts = 0
 
     def _start(self, index: int) -> None:
         self.processes[index] = subprocess.Popen(self.command, pass_fds=self.fds)
@@ -80,7 +79,6 @@ class Fronts:
                 bridge.log.warning("front_ended", front=index, code=process.returncode)
             if now - self.ended_at[index] >= RESTART_PAUSE:
                 self.ended_at[index] = 0.0
-                self.restarts += 1
                 self._start(index)
 
     def stop(self) -> None:
