@@ -221,33 +221,21 @@ async def serve_engine(app: ASGIApp, path: str) -> asyncio.AbstractServer:
 _LOST = object()
 
 
-class _Inbox:
-    """What the engine sent for one stream, waiting for the client to take it."""
-
-    __slots__ = ("_waiter", "ended", "events", "overflowed")
+class _Inbox(asyncio.Queue[Any]):
+    """What the engine sent for one stream, waiting for the client to take it: events, None
+    (the app returned) or `_LOST` (the engine is gone). Bounded as a stream's `Listener` is:
+    a client slower than its stream is closed, as the app would close it."""
 
     def __init__(self) -> None:
-        self.events: collections.deque[Any] = collections.deque()
+        super().__init__(QUEUE_LIMIT)
         self.ended = False
         self.overflowed = False
-        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, item: Any) -> None:
-        """An event, None (the app returned) or `_LOST` (the engine is gone)."""
-        if len(self.events) >= QUEUE_LIMIT:
-            self.overflowed = True  # a client slower than its stream: closed, as the app would
-        else:
-            self.events.append(item)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def get(self) -> Any:
-        while not self.events and not self.overflowed:
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-        if self.overflowed:
-            return _LOST
-        return self.events.popleft()
+        try:
+            self.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
 
 
 class FrontLink(_Link):
@@ -317,7 +305,7 @@ class BridgeApp:
         started = False
         try:
             while (event := await inbox.get()) is not None:
-                if event is _LOST:
+                if event is _LOST or inbox.overflowed:
                     if inbox.overflowed and websocket:
                         await send({"type": "websocket.close", "code": 1008, "reason": "too slow"})
                     elif not started:
