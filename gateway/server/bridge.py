@@ -178,8 +178,7 @@ class EngineLink(_Link):
 
     def arrived(self, stream: int, kind: int, data: Any) -> None:
         if kind == OPEN:
-            given, first = data
-            scope: dict[str, Any] = {key: given[key] for key in _SCOPE_KEYS if key in given}
+            scope, first = data  # the front sent only `_SCOPE_KEYS`, in a dict of its own
             scope["asgi"] = dict(_ASGI)
             scope["state"] = {}
             scope["extensions"] = {}

@@ -28,10 +28,9 @@ def server_config(
     port: int = 0,
     log_level: str = "warning",
     protocol: type[TimedHttpProtocol] = TimedHttpProtocol,
-    max_connections: int | None = None,
 ) -> uvicorn.Config:
     """uvicorn's settings for serving `app` under `limits`, with `protocol` (given the
-    request deadline) for HTTP; `max_connections` overrides the limits' cap (a front's share)."""
+    request deadline) for HTTP."""
     return uvicorn.Config(
         app,
         host=host,
@@ -43,7 +42,7 @@ def server_config(
         # X-Forwarded-For is believed, not even from loopback, where uvicorn would by default
         proxy_headers=False,
         http=timed_protocol(limits.request_timeout, protocol),
-        limit_concurrency=max_connections or limits.max_connections,
+        limit_concurrency=limits.max_connections,
         timeout_keep_alive=limits.keep_alive,
         ws_max_size=MAX_BODY_BYTES,  # a WebSocket message, like a body, is at most 64 KiB
         backlog=BACKLOG,
